@@ -1,0 +1,1 @@
+/** Registers every fast cpu kernel. Each op family file adds one import. */

@@ -1,0 +1,1 @@
+/** Registers every float64 reference kernel (the spec). Each op family file adds one import. */
