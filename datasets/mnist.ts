@@ -34,7 +34,7 @@ export function parseIdx(bytes: Uint8Array, expectedMagic: number, file: string)
   const magic = view.getUint32(0, false);
   if (magic !== expectedMagic) {
     const kind = expectedMagic === IDX_IMAGES_MAGIC ? 'images (3-D uint8)' : 'labels (1-D uint8)';
-    throw new DatasetError(file, `wrong IDX magic number: expected ${hex(expectedMagic)} for ${kind}, found ${hex(magic)}`, 'Is this the right file (images vs labels), and is it uncompressed IDX or gzip?');
+    throw new DatasetError(file, `wrong IDX magic number: expected ${hex(expectedMagic)} for ${kind}, found ${hex(magic)}`, 'Check that this is the right MNIST file (images vs labels), in IDX format (raw or gzip)');
   }
   const ndim = magic & 0xff;
   const header = 4 + 4 * ndim;

