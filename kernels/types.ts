@@ -89,6 +89,156 @@ export type MaxPool2dBackwardKernel = (gradOut: Float32Array, argmax: Int32Array
 export type AvgPool2dForwardKernel = (x: Float32Array, out: Float32Array, g: Pool2dGeometry) => void;
 export type AvgPool2dBackwardKernel = (gradOut: Float32Array, gradX: Float32Array, g: Pool2dGeometry) => void;
 
+/** Batch norm over x viewed as `[batch, channels, spatial]` (spatial = H·W, or 1 for `[N, C]`). */
+export interface BatchNormGeometry {
+  readonly batch: number;
+  readonly channels: number;
+  readonly spatial: number;
+}
+/**
+ * Training-mode batch norm: per channel, mean and biased variance over batch×spatial, then
+ * out = (x − mean)/√(var + eps)·weight + bias (weight/bias null = 1/0). Writes `saveMean` and
+ * `saveVar` (biased) per channel; overwrites out.
+ */
+export type BatchNormForwardTrainKernel = (
+  x: Float32Array,
+  weight: Float32Array | null,
+  bias: Float32Array | null,
+  eps: number,
+  out: Float32Array,
+  saveMean: Float32Array,
+  saveVar: Float32Array,
+  g: BatchNormGeometry,
+) => void;
+/** Evaluation-mode batch norm with fixed statistics: out = (x − mean)·invstd·weight + bias; overwrites out. */
+export type BatchNormForwardEvalKernel = (
+  x: Float32Array,
+  weight: Float32Array | null,
+  bias: Float32Array | null,
+  mean: Float32Array,
+  invstd: Float32Array,
+  out: Float32Array,
+  g: BatchNormGeometry,
+) => void;
+/**
+ * Batch-norm gradients given the statistics used in forward (`invstd` = 1/√(var + eps)).
+ * `batchStats` true: mean/invstd were computed from this batch (their dependence on x is
+ * differentiated); false: they were constants (running stats). Any of gradX/gradWeight/gradBias
+ * may be null (not wanted); each non-null one is overwritten.
+ */
+export type BatchNormBackwardKernel = (
+  x: Float32Array,
+  gradOut: Float32Array,
+  weight: Float32Array | null,
+  mean: Float32Array,
+  invstd: Float32Array,
+  batchStats: boolean,
+  gradX: Float32Array | null,
+  gradWeight: Float32Array | null,
+  gradBias: Float32Array | null,
+  g: BatchNormGeometry,
+) => void;
+
+// ---------------------------------------------------------------- elementwise, reduce, movement, loss
+// Shapes are plain number arrays; "strides" are element strides of an input laid over the output
+// shape (one per output dim, 0 where the input is broadcast).
+
+/** Unary elementwise ops. `swish` is x·sigmoid(x) (a.k.a. SiLU). */
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'abs' | 'relu' | 'relu6' | 'sigmoid' | 'tanh' | 'swish';
+/** Binary elementwise ops with broadcasting. */
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum';
+
+/** out[i] = op(x[i]); overwrites out (same length as x). */
+export type UnaryKernel = (op: UnaryOp, x: Float32Array, out: Float32Array) => void;
+/** gradX[i] = gradOut[i]·op'(x[i]) given the forward output y; overwrites gradX. Kinks take the PyTorch side (relu'(0)=0). */
+export type UnaryBackwardKernel = (op: UnaryOp, x: Float32Array, y: Float32Array, gradOut: Float32Array, gradX: Float32Array) => void;
+/** out = op(a, b) over `outShape`, a and b read through broadcast strides; overwrites out. */
+export type BinaryKernel = (
+  op: BinaryOp,
+  a: Float32Array,
+  aStrides: readonly number[],
+  b: Float32Array,
+  bStrides: readonly number[],
+  out: Float32Array,
+  outShape: readonly number[],
+) => void;
+/**
+ * Per-output-element gradients of a broadcast binary op: gradA[i] = gradOut[i]·∂y/∂a, gradB likewise,
+ * both laid out in `outShape` (the engine sums them down to the input shapes); either may be null.
+ * Ties of maximum/minimum split the gradient in halves (PyTorch).
+ */
+export type BinaryBackwardKernel = (
+  op: BinaryOp,
+  a: Float32Array,
+  aStrides: readonly number[],
+  b: Float32Array,
+  bStrides: readonly number[],
+  y: Float32Array,
+  gradOut: Float32Array,
+  gradA: Float32Array | null,
+  gradB: Float32Array | null,
+  outShape: readonly number[],
+) => void;
+/** out = x broadcast to `outShape` through `xStrides`; overwrites out. */
+export type ExpandKernel = (x: Float32Array, xStrides: readonly number[], out: Float32Array, outShape: readonly number[]) => void;
+/** out = sum of x (shape `shape`) over `axes` (sorted, unique, non-negative); out has the kept dims' size. */
+export type ReduceSumKernel = (x: Float32Array, shape: readonly number[], axes: readonly number[], out: Float32Array) => void;
+/** out = max over `axes`; argmax[i] = flat index into x of the first maximum. */
+export type ReduceMaxKernel = (x: Float32Array, shape: readonly number[], axes: readonly number[], out: Float32Array, argmax: Int32Array) => void;
+/** gradX = 0, then gradX[index[i]] += gradOut[i]. */
+export type ScatterAddKernel = (gradOut: Float32Array, index: Int32Array, gradX: Float32Array) => void;
+/** out = x permuted: out dim d is x dim perm[d]. */
+export type PermuteKernel = (x: Float32Array, shape: readonly number[], perm: readonly number[], out: Float32Array) => void;
+/** out = x padded per dim with [before, after] (non-negative) filled with `value`. */
+export type PadKernel = (x: Float32Array, shape: readonly number[], pads: readonly (readonly [number, number])[], value: number, out: Float32Array) => void;
+/** out[idx] = x[starts + idx·steps] per dim (steps positive). */
+export type SliceKernel = (
+  x: Float32Array,
+  shape: readonly number[],
+  starts: readonly number[],
+  steps: readonly number[],
+  out: Float32Array,
+  outShape: readonly number[],
+) => void;
+/** gradX = 0, then gradX[starts + idx·steps] = gradOut[idx]: the adjoint of {@link SliceKernel}. */
+export type SliceBackwardKernel = (
+  gradOut: Float32Array,
+  outShape: readonly number[],
+  starts: readonly number[],
+  steps: readonly number[],
+  gradX: Float32Array,
+  xShape: readonly number[],
+) => void;
+/** Concatenates parts viewed as [outer, widths[i]] along the second dim into out [outer, Σwidths]. */
+export type ConcatKernel = (parts: readonly Float32Array[], outer: number, widths: readonly number[], out: Float32Array) => void;
+/** out = log_softmax over the last dim of x viewed as [rows, cols] (max-shifted). */
+export type LogSoftmaxKernel = (x: Float32Array, rows: number, cols: number, out: Float32Array) => void;
+/** gradX = gradOut − exp(y)·Σ_row gradOut, with y the log-softmax output. */
+export type LogSoftmaxBackwardKernel = (y: Float32Array, gradOut: Float32Array, rows: number, cols: number, gradX: Float32Array) => void;
+/**
+ * Fused softmax + cross-entropy against integer labels with label smoothing ε (PyTorch):
+ * losses[r] = −Σ_c q_c·logp_c with q = (1−ε)·onehot + ε/C; probs = softmax(logits) (saved for backward).
+ */
+export type SoftmaxCrossEntropyKernel = (
+  logits: Float32Array,
+  labels: Int32Array,
+  rows: number,
+  cols: number,
+  smoothing: number,
+  losses: Float32Array,
+  probs: Float32Array,
+) => void;
+/** gradX = gradScale·(probs − q) per row: the fused logSoftmax+NLL backward; overwrites gradX. */
+export type SoftmaxCrossEntropyBackwardKernel = (
+  probs: Float32Array,
+  labels: Int32Array,
+  rows: number,
+  cols: number,
+  smoothing: number,
+  gradScale: number,
+  gradX: Float32Array,
+) => void;
+
 /**
  * The registry's map from op name to kernel type. Op families add their entries here; the
  * registry is typed by it so a kernel of the wrong shape cannot be registered.
@@ -102,6 +252,27 @@ export interface KernelMap {
   maxPool2dBackward: MaxPool2dBackwardKernel;
   avgPool2dForward: AvgPool2dForwardKernel;
   avgPool2dBackward: AvgPool2dBackwardKernel;
+  batchNormForwardTrain: BatchNormForwardTrainKernel;
+  batchNormForwardEval: BatchNormForwardEvalKernel;
+  batchNormBackward: BatchNormBackwardKernel;
+  // elementwise, reduce, movement, loss (kernels/{reference,cpu}/{elementwise,reduce,movement,loss}.ts)
+  unary: UnaryKernel;
+  unaryBackward: UnaryBackwardKernel;
+  binary: BinaryKernel;
+  binaryBackward: BinaryBackwardKernel;
+  expand: ExpandKernel;
+  reduceSum: ReduceSumKernel;
+  reduceMax: ReduceMaxKernel;
+  scatterAdd: ScatterAddKernel;
+  permute: PermuteKernel;
+  pad: PadKernel;
+  slice: SliceKernel;
+  sliceBackward: SliceBackwardKernel;
+  concat: ConcatKernel;
+  logSoftmax: LogSoftmaxKernel;
+  logSoftmaxBackward: LogSoftmaxBackwardKernel;
+  softmaxCrossEntropy: SoftmaxCrossEntropyKernel;
+  softmaxCrossEntropyBackward: SoftmaxCrossEntropyBackwardKernel;
 }
 
 export type KernelName = keyof KernelMap;

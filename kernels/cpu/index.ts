@@ -1,1 +1,5 @@
 /** Registers every fast cpu kernel. Each op family file adds one import. */
+import './elementwise.js';
+import './reduce.js';
+import './movement.js';
+import './loss.js';
