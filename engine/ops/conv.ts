@@ -1,0 +1,94 @@
+/**
+ * 2-D convolution (NCHW input, OIHW weight) with stride, padding, dilation and groups: forward,
+ * input gradient, weight gradient and bias gradient side by side.
+ */
+import { kernel } from '../../kernels/registry.js';
+import { type Conv2dGeometry, type Conv2dOptions, conv2dGeometry } from '../../kernels/types.js';
+import { ShapeError, ValueError, fmtShape } from '../errors.js';
+import { Tensor, makeResult, needsGrad } from '../tensor.js';
+
+export type { Conv2dOptions } from '../../kernels/types.js';
+
+function checkPair(name: string, v: number | readonly [number, number] | undefined, min: number): void {
+  if (v === undefined) return;
+  const vals = typeof v === 'number' ? [v] : [v[0], v[1]];
+  if (typeof v !== 'number' && (v as readonly number[]).length !== 2) throw new ValueError('conv2d', `${name} must be a number or a [h, w] pair, got ${JSON.stringify(v)}`);
+  for (const d of vals) {
+    if (!Number.isInteger(d) || d < min) throw new ValueError('conv2d', `${name} must be ${min > 0 ? 'a positive' : 'a non-negative'} integer (or a pair of them), got ${JSON.stringify(v)}`);
+  }
+}
+
+/** Multiply-adds ×2 of a conv with this geometry (the same count for each of the three kernels). */
+export function conv2dFlops(g: Conv2dGeometry): number {
+  return 2 * g.batch * g.outChannels * g.outHeight * g.outWidth * (g.inChannels / g.groups) * g.kernelHeight * g.kernelWidth;
+}
+
+/**
+ * Validates shapes and options and returns the geometry; every message names conv2d.
+ * @example conv2dCheckedGeometry([1, 3, 8, 8], [4, 3, 3, 3], { padding: 1 }).outHeight // 8
+ */
+export function conv2dCheckedGeometry(xShape: readonly number[], wShape: readonly number[], opts: Conv2dOptions): Conv2dGeometry {
+  if (xShape.length !== 4) throw new ShapeError('conv2d', `input must be 4-D [N, C, H, W], got ${fmtShape(xShape)}`);
+  if (wShape.length !== 4) throw new ShapeError('conv2d', `weight must be 4-D [outChannels, inChannels/groups, kH, kW], got ${fmtShape(wShape)}`);
+  checkPair('stride', opts.stride, 1);
+  checkPair('padding', opts.padding, 0);
+  checkPair('dilation', opts.dilation, 1);
+  const groups = opts.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1) throw new ValueError('conv2d', `groups must be a positive integer, got ${groups}`);
+  const [, c] = xShape;
+  const [o, wc, kh, kw] = wShape;
+  if (c % groups !== 0) throw new ShapeError('conv2d', `input channels ${c} are not divisible by groups ${groups}`);
+  if (o % groups !== 0) throw new ShapeError('conv2d', `output channels ${o} (weight ${fmtShape(wShape)}) are not divisible by groups ${groups}`);
+  if (wc !== c / groups) throw new ShapeError('conv2d', `weight ${fmtShape(wShape)} has ${wc} input channels per group, but input ${fmtShape(xShape)} with groups ${groups} needs ${c / groups}`);
+  if (kh < 1 || kw < 1) throw new ShapeError('conv2d', `kernel size must be positive, weight is ${fmtShape(wShape)}`);
+  const g = conv2dGeometry(xShape, wShape, opts);
+  if (g.outHeight < 1 || g.outWidth < 1) {
+    throw new ShapeError('conv2d', `kernel ${kh}x${kw} (dilation ${g.dilationH}x${g.dilationW}) is bigger than the padded input ${xShape[2] + 2 * g.padH}x${xShape[3] + 2 * g.padW}; pad the input or use a smaller kernel`);
+  }
+  return g;
+}
+
+/**
+ * 2-D convolution (cross-correlation, as PyTorch) of `x [N, C, H, W]` with `weight [O, C/groups, kH, kW]`
+ * plus optional `bias [O]`.
+ * @example conv2d(x, w, null, { stride: 2, padding: 1 }).shape // [N, O, ceil(H/2), ceil(W/2)] for 3x3
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, opts: Conv2dOptions = {}): Tensor {
+  const g = conv2dCheckedGeometry(x.shape, weight.shape, opts);
+  if (bias !== null && (bias.ndim !== 1 || bias.shape[0] !== g.outChannels)) {
+    throw new ShapeError('conv2d', `bias must have shape [${g.outChannels}] (one per output channel), got ${fmtShape(bias.shape)}`);
+  }
+  const flops = conv2dFlops(g);
+  const out = new Float32Array(g.batch * g.outChannels * g.outHeight * g.outWidth);
+  if (out.length > 0) kernel('conv2dForward', flops)(x.data, weight.data, bias === null ? null : bias.data, out, g);
+  const inputs = bias === null ? [x, weight] : [x, weight, bias];
+  const track = needsGrad(...inputs);
+  const xData = track ? x.data : null;
+  const wData = track ? weight.data : null;
+  return makeResult('conv2d', out, [g.batch, g.outChannels, g.outHeight, g.outWidth], inputs, (gradOut) => {
+    let gx: Float32Array | null = null;
+    let gw: Float32Array | null = null;
+    let gb: Float32Array | null = null;
+    if (x.tracked) {
+      gx = new Float32Array(x.size);
+      if (gx.length > 0) kernel('conv2dBackwardInput', flops)(gradOut, wData!, gx, g);
+    }
+    if (weight.tracked) {
+      gw = new Float32Array(weight.size);
+      if (gw.length > 0) kernel('conv2dBackwardWeight', flops)(xData!, gradOut, gw, g);
+    }
+    if (bias !== null && bias.tracked) {
+      gb = new Float32Array(g.outChannels);
+      const plane = g.outHeight * g.outWidth;
+      for (let n = 0; n < g.batch; n++) {
+        for (let o = 0; o < g.outChannels; o++) {
+          let s = 0;
+          const base = (n * g.outChannels + o) * plane;
+          for (let i = 0; i < plane; i++) s += gradOut[base + i];
+          gb[o] += s;
+        }
+      }
+    }
+    return bias === null ? [gx, gw] : [gx, gw, gb];
+  });
+}
