@@ -189,6 +189,9 @@ function runBackward(root: Tensor, seed: Float32Array): void {
     const g = grads.get(t);
     grads.delete(t);
     if (g === undefined) continue;
+    // NOTE: once handed to the backward closure, `g` may come back as the gradient of several
+    // inputs (add passes it through to both), so it is no longer exclusively ours to add into.
+    owned.delete(g);
     if (t.requiresGrad && t.node === null) {
       // NOTE: copy, since ops may hand the same buffer to several inputs (add returns gradOut twice).
       if (t.grad === null) t.grad = new Tensor(g.slice(), t.shape);
