@@ -1,0 +1,195 @@
+/**
+ * Model zoo: build a model by name with validated options, and each model's default set of
+ * layers to ternarize (EC2T.md §2).
+ */
+import { ValueError } from '../../engine/errors.js';
+import { Rng } from '../../engine/rng.js';
+import { Conv2d } from '../layers.js';
+import type { Module } from '../module.js';
+import { CifarResNet } from './resnet_cifar.js';
+import { LeNet5 } from './lenet5.js';
+import { MicroNet } from './micronet.js';
+import { MobileNetV2 } from './mobilenetv2.js';
+import { ResNet } from './resnet.js';
+
+export { LeNet5 } from './lenet5.js';
+export type { LeNet5Options } from './lenet5.js';
+export { CifarResNet, CifarBasicBlock, OptionAShortcut } from './resnet_cifar.js';
+export type { CifarResNetOptions } from './resnet_cifar.js';
+export { ResNet, BasicBlock } from './resnet.js';
+export type { ResNetOptions } from './resnet.js';
+export { MobileNetV2, InvertedResidual, makeDivisible } from './mobilenetv2.js';
+export type { MobileNetV2Options } from './mobilenetv2.js';
+export { MicroNet, MicroNetBlock, roundFilters, roundRepeats, MICRONET_BASE_REPEATS } from './micronet.js';
+export type { MicroNetOptions } from './micronet.js';
+
+/** Options every model takes. */
+export interface CommonModelOptions {
+  /** Output classes (default 10). */
+  numClasses?: number;
+  /** Input channels (default 3; 1 for lenet5). */
+  inChannels?: number;
+  /** Generator for the initialisation (and dropout masks); give this or `seed`. */
+  rng?: Rng;
+  /** Seed of a fresh generator when no `rng` is given (default 0). */
+  seed?: number;
+}
+
+/** Options per model name. */
+export interface ModelOptionsByName {
+  lenet5: CommonModelOptions & { inputSize?: number };
+  resnet20: CommonModelOptions;
+  resnet32: CommonModelOptions;
+  resnet44: CommonModelOptions;
+  resnet56: CommonModelOptions;
+  resnet18: CommonModelOptions;
+  mobilenetv2: CommonModelOptions & { widthMult?: number; cifar?: boolean; dropout?: number };
+  /**
+   * `depth`/`width` multipliers directly, or `phi` with the base pair (`baseDepth` d̂, `baseWidth`
+   * ŵ, default 1.4 and 1.2, the authors' best CIFAR pair): `d = d̂^φ`, `w = ŵ^φ`.
+   */
+  micronet: CommonModelOptions & { depth?: number; width?: number; phi?: number; baseDepth?: number; baseWidth?: number; dropout?: number };
+}
+
+/** Names {@link createModel} accepts. */
+export type ModelName = keyof ModelOptionsByName;
+
+const COMMON_KEYS = ['numClasses', 'inChannels', 'rng', 'seed'] as const;
+const EXTRA_KEYS: { readonly [N in ModelName]: readonly string[] } = {
+  lenet5: ['inputSize'],
+  resnet20: [],
+  resnet32: [],
+  resnet44: [],
+  resnet56: [],
+  resnet18: [],
+  mobilenetv2: ['widthMult', 'cifar', 'dropout'],
+  micronet: ['depth', 'width', 'phi', 'baseDepth', 'baseWidth', 'dropout'],
+};
+
+/** Every model name, in a stable order. */
+export const MODEL_NAMES: readonly ModelName[] = Object.keys(EXTRA_KEYS) as ModelName[];
+
+/** True when `name` is a model {@link createModel} knows. */
+export function isModelName(name: string): name is ModelName {
+  return Object.prototype.hasOwnProperty.call(EXTRA_KEYS, name);
+}
+
+function num(name: string, opts: Record<string, unknown>, key: string, fallback: number, kind: 'positiveInt' | 'positive' | 'probability'): number {
+  const v = opts[key];
+  if (v === undefined) return fallback;
+  const ok =
+    typeof v === 'number' &&
+    (kind === 'positiveInt' ? Number.isInteger(v) && v >= 1 : kind === 'positive' ? Number.isFinite(v) && v > 0 : v >= 0 && v < 1);
+  if (!ok) {
+    const want = kind === 'positiveInt' ? 'a positive integer' : kind === 'positive' ? 'a finite number > 0' : 'a number in [0, 1)';
+    throw new ValueError('createModel', `${name}: option ${key} must be ${want}, got ${String(v)}`);
+  }
+  return v as number;
+}
+
+/**
+ * Builds a model by name, initialised from `rng` (or `new Rng(seed ?? 0)`). Unknown names and
+ * unknown or invalid options throw a `ValueError` listing the valid ones.
+ * @example const net = createModel('resnet20', { numClasses: 10, seed: 1 });
+ */
+export function createModel<N extends ModelName>(name: N, options?: ModelOptionsByName[N]): Module;
+export function createModel(name: string, options?: Record<string, unknown>): Module;
+export function createModel(name: string, options: Record<string, unknown> = {}): Module {
+  if (!isModelName(name)) {
+    throw new ValueError('createModel', `unknown model '${name}'; valid models: ${MODEL_NAMES.join(', ')}`);
+  }
+  const valid = [...COMMON_KEYS, ...EXTRA_KEYS[name]];
+  const unknown = Object.keys(options).filter((k) => options[k] !== undefined && !valid.includes(k));
+  if (unknown.length > 0) {
+    throw new ValueError('createModel', `${name}: unknown option${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; valid options: ${valid.join(', ')}`);
+  }
+  if (options.rng !== undefined && options.seed !== undefined) {
+    throw new ValueError('createModel', `${name}: give either rng or seed, not both`);
+  }
+  if (options.rng !== undefined && !(options.rng instanceof Rng)) {
+    throw new ValueError('createModel', `${name}: option rng must be an Rng`);
+  }
+  if (options.seed !== undefined && !(typeof options.seed === 'number' && Number.isInteger(options.seed))) {
+    throw new ValueError('createModel', `${name}: option seed must be an integer, got ${String(options.seed)}`);
+  }
+  const rng = (options.rng as Rng | undefined) ?? new Rng((options.seed as number | undefined) ?? 0);
+  const numClasses = num(name, options, 'numClasses', 10, 'positiveInt');
+  const inChannels = num(name, options, 'inChannels', name === 'lenet5' ? 1 : 3, 'positiveInt');
+
+  switch (name) {
+    case 'lenet5':
+      return new LeNet5({ rng, numClasses, inChannels, inputSize: num(name, options, 'inputSize', 28, 'positiveInt') });
+    case 'resnet20':
+    case 'resnet32':
+    case 'resnet44':
+    case 'resnet56': {
+      const depth = Number(name.slice('resnet'.length));
+      return new CifarResNet({ rng, numClasses, inChannels, blocksPerStage: (depth - 2) / 6 });
+    }
+    case 'resnet18':
+      return new ResNet({ rng, numClasses, inChannels });
+    case 'mobilenetv2': {
+      if (options.cifar !== undefined && typeof options.cifar !== 'boolean') {
+        throw new ValueError('createModel', `mobilenetv2: option cifar must be a boolean, got ${String(options.cifar)}`);
+      }
+      return new MobileNetV2({
+        rng,
+        numClasses,
+        inChannels,
+        widthMult: num(name, options, 'widthMult', 1, 'positive'),
+        cifar: (options.cifar as boolean | undefined) ?? false,
+        dropout: num(name, options, 'dropout', 0.2, 'probability'),
+      });
+    }
+    case 'micronet': {
+      const hasDirect = options.depth !== undefined || options.width !== undefined;
+      const hasPhi = options.phi !== undefined || options.baseDepth !== undefined || options.baseWidth !== undefined;
+      if (hasDirect && hasPhi) {
+        throw new ValueError('createModel', 'micronet: give depth/width, or phi (with optional baseDepth/baseWidth), not both');
+      }
+      let depth = num(name, options, 'depth', 1, 'positive');
+      let width = num(name, options, 'width', 1, 'positive');
+      if (hasPhi) {
+        const phi = options.phi === undefined ? 0 : options.phi;
+        if (typeof phi !== 'number' || !Number.isFinite(phi) || phi < 0) {
+          throw new ValueError('createModel', `micronet: option phi must be a finite number >= 0, got ${String(phi)}`);
+        }
+        depth = num(name, options, 'baseDepth', 1.4, 'positive') ** phi;
+        width = num(name, options, 'baseWidth', 1.2, 'positive') ** phi;
+      }
+      return new MicroNet({ rng, numClasses, inChannels, depth, width, dropout: num(name, options, 'dropout', 0.2, 'probability') });
+    }
+  }
+}
+
+/**
+ * The default set of layers EC2T ternarizes for a model (EC2T.md §2), as module names:
+ * - lenet5: `conv1, conv2, fc1, fc2` (not `fc3`);
+ * - resnet20/32/44/56, resnet18, micronet: every Conv2d whose name contains `.conv` (the convs
+ *   inside residual blocks — the authors' rule on parameter names), so not the stem `conv1`, not
+ *   `shortcut.0` / `downsample.0`, not the final linear;
+ * - mobilenetv2: the non-depthwise convs inside inverted residual blocks (`features.N.conv.*`
+ *   with groups 1); depthwise convs are left out, the paper uses ECP for them.
+ * @example ternaryLayerNames(model, 'resnet20') // ['layer1.0.conv1', 'layer1.0.conv2', ...]
+ */
+export function ternaryLayerNames(model: Module, modelName: string): string[] {
+  if (!isModelName(modelName)) {
+    throw new ValueError('ternaryLayerNames', `unknown model '${modelName}'; valid models: ${MODEL_NAMES.join(', ')}`);
+  }
+  const modules = model.namedModules();
+  if (modelName === 'lenet5') {
+    const want = ['conv1', 'conv2', 'fc1', 'fc2'];
+    const names = new Set(modules.map(([n]) => n));
+    const absent = want.filter((n) => !names.has(n));
+    if (absent.length > 0) throw new ValueError('ternaryLayerNames', `lenet5: the model has no ${absent.join(', ')}; is it a LeNet5?`);
+    return want;
+  }
+  return modules
+    .filter(([n, m]) => m instanceof Conv2d && n.includes('.conv') && (modelName !== 'mobilenetv2' || m.groups === 1))
+    .map(([n]) => n);
+}
+
+/** {@link ternaryLayerNames} as weight parameter names (`layer1.0.conv1.weight`). */
+export function ternaryParameterNames(model: Module, modelName: string): string[] {
+  return ternaryLayerNames(model, modelName).map((n) => `${n}.weight`);
+}
