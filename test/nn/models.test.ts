@@ -313,3 +313,18 @@ test('ternaryLayerNames: EC2T.md §2 default policy per model', () => {
   assert.throws(() => ternaryLayerNames(createModel('resnet20'), 'lenet5'), /no conv1|fc1/);
   assert.throws(() => ternaryLayerNames(createModel('resnet20'), 'vgg'), ValueError);
 });
+
+test('safetensors round trip: num_batches_tracked written as I64, file entries load back', async () => {
+  const { serializeSafetensors, parseSafetensors } = await import('../../nn/safetensors.js');
+  const { stateDictForSave } = await import('../../nn/module.js');
+  const a = createModel('resnet20', { seed: 1 });
+  noGrad(() => a.forward(randn([2, 3, 8, 8], new Rng(1))));
+  const file = parseSafetensors(serializeSafetensors(stateDictForSave(a)));
+  assert.equal(file.tensors.get('bn1.num_batches_tracked')!.dtype, 'I64');
+  assert.deepEqual(file.tensors.get('bn1.num_batches_tracked')!.shape, []);
+  assert.equal(file.tensors.get('conv1.weight')!.dtype, 'F32');
+  const b = createModel('resnet20', { seed: 2 });
+  b.loadStateDict(file.tensors);
+  for (const [k, t] of a.stateDict()) assert.deepEqual([...b.stateDict().get(k)!.data], [...t.data], k);
+  assert.equal(b.stateDict().get('bn1.num_batches_tracked')!.data[0], 1);
+});
