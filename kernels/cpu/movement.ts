@@ -17,7 +17,7 @@ function contiguous(shape: readonly number[]): number[] {
 
 /**
  * Copies `src` read through `srcStrides` (from `srcOff`) into `dst` written through `dstStrides`
- * (from `dstOff`) over `shape`; `add` accumulates instead of overwriting.
+ * (from `dstOff`) over `shape`, overwriting.
  */
 function stridedCopy(
   src: Float32Array, srcOff: number, srcStrides: readonly number[],
