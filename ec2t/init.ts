@@ -85,9 +85,10 @@ export function kmeansCentroids(weights: Float32Array, options: KmeansOptions = 
         cntN++;
       }
     }
-    // A mean of weights nearest to +w_p is > w_p/2 ≥ 0, so the magnitudes stay ≥ 0.
-    if (cntP > 0) wp = f(sumP / cntP);
-    if (cntN > 0) wn = f(sumN / cntN);
+    // A mean of weights nearest to +w_p is ≥ w_p/2 ≥ 0, except when squared distances of
+    // subnormal weights underflow to ties; the clamp keeps the magnitudes ≥ 0 then too.
+    if (cntP > 0) wp = f(Math.max(0, sumP / cntP));
+    if (cntN > 0) wn = f(Math.max(0, sumN / cntN));
     const next = nearestTernary(weights, wp, wn);
     let same = true;
     for (let i = 0; i < next.length && same; i++) same = next[i] === assignment[i];
