@@ -3,3 +3,7 @@ import './elementwise.js';
 import './reduce.js';
 import './movement.js';
 import './loss.js';
+import './matmul.js';
+import './conv.js';
+import './pool.js';
+import './norm.js';
