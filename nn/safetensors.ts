@@ -180,14 +180,15 @@ function parseHeader(headerBytes: Uint8Array, dataBytes: number, file: string): 
     fail(file, `header is not valid JSON: ${(e as Error).message}`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) fail(file, 'header must be a JSON object of tensor entries');
-  const metadata: Record<string, string> = {};
+  // NOTE: Object.fromEntries (not assignment) so a key named "__proto__" stays an own property.
+  const metaPairs: Array<[string, string]> = [];
   const entries: HeaderEntry[] = [];
   for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) fail(file, '"__metadata__" must be an object of string values');
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(file, `"__metadata__"."${k}" must be a string, found ${v === null ? 'null' : typeof v}`);
-        metadata[k] = v;
+        metaPairs.push([k, v]);
       }
       continue;
     }
@@ -204,7 +205,7 @@ function parseHeader(headerBytes: Uint8Array, dataBytes: number, file: string): 
     at = e.end;
   }
   if (at !== dataBytes) fail(file, `tensors cover ${at} bytes but the data buffer holds ${dataBytes}: the offsets do not cover the buffer (trailing bytes or corrupt header)`);
-  return { entries, metadata, dataBytes };
+  return { entries, metadata: Object.fromEntries(metaPairs), dataBytes };
 }
 
 function parseEntry(name: string, value: unknown, file: string): HeaderEntry {
@@ -427,20 +428,21 @@ export function serializeSafetensors(tensors: Map<string, SafetensorInput> | Rec
     entries.push([name, toEntry(name, value, opts)]);
   }
   entries.sort(([an, a], [bn, b]) => DTYPE_RANK[b.dtype] - DTYPE_RANK[a.dtype] || (an < bn ? -1 : an > bn ? 1 : 0));
-  const header: Record<string, unknown> = {};
+  // NOTE: header built from pairs (Object.fromEntries) so names like "__proto__" survive.
+  const headerPairs: Array<[string, unknown]> = [];
   if (metadata !== undefined) {
     for (const [k, v] of Object.entries(metadata)) if (typeof v !== 'string') throw new ValueError('saveSafetensors', `metadata "${k}" must be a string, got ${typeof v} (JSON.stringify it)`);
-    header.__metadata__ = metadata;
+    headerPairs.push(['__metadata__', Object.fromEntries(Object.entries(metadata))]);
   }
   const blobs: Uint8Array[] = [];
   let offset = 0;
   for (const [name, e] of entries) {
     const blob = encodeData(e);
-    header[name] = { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + blob.length] };
+    headerPairs.push([name, { dtype: e.dtype, shape: e.shape, data_offsets: [offset, offset + blob.length] }]);
     offset += blob.length;
     blobs.push(blob);
   }
-  const json = new TextEncoder().encode(JSON.stringify(header));
+  const json = new TextEncoder().encode(JSON.stringify(Object.fromEntries(headerPairs)));
   const padded = Math.ceil(json.length / 8) * 8;
   const out = new Uint8Array(8 + padded + offset);
   new DataView(out.buffer).setBigUint64(0, BigInt(padded), true);
