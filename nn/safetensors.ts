@@ -172,7 +172,6 @@ function parseHeader(headerBytes: Uint8Array, dataBytes: number, file: string): 
   } catch {
     fail(file, 'header is not valid UTF-8');
   }
-  if (!text.startsWith('{')) fail(file, `header must start with '{' (a JSON object), found ${JSON.stringify(text.slice(0, 16))}`);
   let json: unknown;
   try {
     json = JSON.parse(text);
