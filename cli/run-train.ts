@@ -1,0 +1,165 @@
+/**
+ * `ec2t train` and `ec2t eval`.
+ */
+import { existsSync } from 'node:fs';
+import { Rng } from '../engine/rng.js';
+import { entryToTensor, saveSafetensors } from '../nn/safetensors.js';
+import { stateDictForSave } from '../nn/module.js';
+import { SGD, Adam } from '../nn/optim.js';
+import { LrScheduler, cosineAnnealing, stepDecay, constantSchedule } from '../nn/schedule.js';
+import { CIFAR_AUGMENT, type AugmentConfig } from '../datasets/transforms.js';
+import { RunFolder, environmentFacts } from '../ec2t/runfolder.js';
+import { OptimizerUpdater, TrainingPhase, evaluate, readRunCheckpoint } from '../ec2t/train.js';
+import { getBackend } from '../kernels/registry.js';
+import type { Parsed, FlagValue } from './args.js';
+import { UsageError } from './args.js';
+import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, seedStreams } from './common.js';
+import { log, progressPrinter } from './progress.js';
+
+/** What `ec2t train --json` prints. */
+export interface TrainSummary {
+  model: string;
+  dataset: string;
+  epochs: number;
+  testAccuracy: number;
+  testLoss: number;
+  bestValAccuracy: number | null;
+  bestEpoch: number | null;
+  seconds: number;
+  out: string;
+  interrupted: boolean;
+}
+
+/** Installs a SIGINT handler that asks the loop to checkpoint and stop; a second Ctrl-C exits at once. */
+export function interruptFlag(): { flag: { interrupted: boolean }; dispose: () => void } {
+  const flag = { interrupted: false };
+  const handler = (): void => {
+    if (flag.interrupted) process.exit(130);
+    flag.interrupted = true;
+    log('\ninterrupt: saving a checkpoint at the next batch (Ctrl-C again to quit without saving)');
+  };
+  process.on('SIGINT', handler);
+  return { flag, dispose: () => process.off('SIGINT', handler) };
+}
+
+function augmentFor(flags: Record<string, FlagValue>, dataset: string): AugmentConfig | undefined {
+  const on = flags['no-augment'] ? false : flags.augment ? true : dataset !== 'mnist';
+  const cut = (flags.cutout as number) ?? 0;
+  if (!on && cut === 0) return undefined;
+  return { ...(on ? CIFAR_AUGMENT : {}), ...(cut > 0 ? { cutout: { holes: 1, length: cut } } : {}) };
+}
+
+/**
+ * Trains a float model (library entry used by `ec2t train` and the demo).
+ * @returns the summary printed by `--json`
+ */
+export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?: boolean } = {}): TrainSummary {
+  const t0 = performance.now();
+  let flags = flagsIn;
+  const resumeDir = flags.resume as string | undefined;
+  if (resumeDir !== undefined) {
+    if (!existsSync(`${resumeDir}/config.json`)) throw new UsageError(`--resume ${resumeDir}: not a run folder (no config.json)`);
+    const saved = new RunFolder(resumeDir).readJson<{ flags: Record<string, FlagValue> }>('config.json');
+    flags = { ...saved.flags, resume: resumeDir, json: flagsIn.json };
+  }
+  const model = flags.model as string;
+  const dataset = flags.dataset as string;
+  const seed = flags.seed as number;
+  const epochs = flags.epochs as number;
+  const streams = seedStreams(seed);
+  const data = loadSplits(flags, streams);
+  const net = buildModel(model, data.train, streams.model);
+  if (flags.weights !== undefined && resumeDir === undefined) loadWeightsInto(net, flags.weights as string);
+
+  const params = net.parameters();
+  const lr = flags.lr as number;
+  const wd = flags['weight-decay'] as number;
+  const optimizer = flags.optimizer === 'adam'
+    ? new Adam({ params, lr, weightDecay: wd })
+    : new SGD({ params, lr, momentum: flags.momentum as number, weightDecay: wd });
+  const schedule = flags.schedule === 'cosine'
+    ? cosineAnnealing({ tMax: epochs })
+    : flags.schedule === 'step'
+      ? stepDecay({ stepSize: (flags['step-size'] as number | undefined) ?? Math.max(1, Math.floor(epochs / 3)), gamma: 0.1 })
+      : constantSchedule();
+  const scheduler = new LrScheduler(optimizer, schedule);
+  const updater = new OptimizerUpdater(optimizer, scheduler);
+
+  const out = resumeDir ?? (flags.out as string | undefined) ?? defaultRunDir([model, dataset]);
+  const run = new RunFolder(out);
+  if (resumeDir === undefined) {
+    run.writeJson('config.json', { command: 'train', flags });
+    run.writeJson('manifest.json', {
+      seed,
+      ...environmentFacts(),
+      backend: getBackend(),
+      dataset: {
+        name: dataset,
+        fingerprint: data.train.fingerprint(),
+        testFingerprint: data.test.fingerprint(),
+        train: data.train.size,
+        val: data.val?.size ?? 0,
+        test: data.test.size,
+      },
+      argv: process.argv.slice(2),
+      startedAt: new Date().toISOString(),
+    });
+    run.writeMetrics([]);
+  }
+  const interrupt = interruptFlag();
+  const phase = new TrainingPhase({
+    phase: 'train', model: net, train: data.train, val: data.val, batchSize: flags['batch-size'] as number, epochs,
+    augment: augmentFor(flags, dataset), loaderRng: streams.loader, modelRng: streams.model, updater, run,
+    onBest: () => saveSafetensors(run.bestWeights, stateDictForSave(net), { format: 'pt', model }),
+    onProgress: progressPrinter(opts.quiet), interrupt: interrupt.flag,
+  });
+  if (resumeDir !== undefined) {
+    if (!existsSync(run.checkpoint)) throw new UsageError(`--resume ${resumeDir}: no checkpoint.safetensors to resume from`);
+    const ck = readRunCheckpoint(run.checkpoint);
+    const tensors = new Map([...ck.model].map(([k, e]) => [k, entryToTensor(e)]));
+    net.loadStateDict(tensors, { strict: true });
+    phase.resume(ck.all, ck.extra);
+    log(`resuming ${resumeDir} after ${ck.epoch} completed epoch(s)`);
+  }
+  let result;
+  try {
+    result = phase.run();
+  } finally {
+    interrupt.dispose();
+  }
+  saveSafetensors(run.lastWeights, stateDictForSave(net), { format: 'pt', model });
+  const test = evaluate(net, data.test);
+  const summary: TrainSummary = {
+    model, dataset, epochs: result.metrics.length, testAccuracy: test.accuracy, testLoss: test.loss,
+    bestValAccuracy: result.bestValAccuracy, bestEpoch: result.bestEpoch,
+    seconds: (performance.now() - t0) / 1000, out, interrupted: !result.completed,
+  };
+  run.writeJson('summary.json', summary);
+  if (!result.completed) log(`stopped; resume with: ec2t train --resume ${out}`);
+  return summary;
+}
+
+/** `ec2t train` handler. */
+export async function runTrain(p: Parsed): Promise<number> {
+  const s = trainCommand(p.flags, { quiet: false });
+  log(`test accuracy ${(100 * s.testAccuracy).toFixed(2)}% (loss ${s.testLoss.toFixed(4)}) after ${s.epochs} epoch(s), ${s.seconds.toFixed(1)} s; run folder ${s.out}`);
+  if (p.flags.json) process.stdout.write(JSON.stringify(s) + '\n');
+  return s.interrupted ? 130 : 0;
+}
+
+/** `ec2t eval` handler: prints `{ model, dataset, split, samples, loss, accuracy }` with --json. */
+export async function runEval(p: Parsed): Promise<number> {
+  const f = p.flags;
+  const streams = seedStreams(f.seed as number);
+  const split = f.split as 'test' | 'val';
+  const data = loadSplits(split === 'val' ? f : { ...f, 'val-size': 0 }, streams);
+  const ds = split === 'val' ? data.val : data.test;
+  if (ds === null) throw new UsageError('--split val needs a validation set; --val-size must be > 0');
+  const net = buildModel(f.model as string, data.train, new Rng(0));
+  loadWeightsInto(net, f.weights as string);
+  const r = evaluate(net, ds, f['batch-size'] as number);
+  const out = { model: f.model, dataset: f.dataset, split, samples: r.samples, loss: r.loss, accuracy: r.accuracy };
+  if (f.json) process.stdout.write(JSON.stringify(out) + '\n');
+  else log(`${f.model} on ${f.dataset}/${split}: accuracy ${(100 * r.accuracy).toFixed(2)}% loss ${r.loss.toFixed(4)} (${r.samples} images)`);
+  return 0;
+}

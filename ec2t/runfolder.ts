@@ -1,0 +1,153 @@
+/**
+ * A run folder: everything a training run leaves behind, so it can be audited, reported on and
+ * resumed. `config.json` (all resolved options), `manifest.json` (seed, versions, git commit,
+ * backend, dataset fingerprint), `metrics.jsonl` (one JSON line per epoch), weights and the
+ * resume checkpoint. Every file is written atomically.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FormatError } from '../engine/errors.js';
+import { writeFileAtomic } from '../engine/io.js';
+
+/** One line of `metrics.jsonl`. Optional fields appear when the run has them (EC2T statistics). */
+export interface EpochMetrics {
+  epoch: number;
+  /** `train` (float training), `ec2t` (main ternarization phase), `frozen` (frozen-assignment retraining). */
+  phase: 'train' | 'ec2t' | 'frozen';
+  lr: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+  imagesPerSecond: number;
+  seconds: number;
+  /** Zeros among all parameters / all parameters. */
+  overallSparsity?: number;
+  /** Zeros among the ternarized layers' weights / their weights. */
+  sparsity?: number;
+  /** Mean entropy (bits) over ternarized layers, weighted by size. */
+  entropy?: number;
+  layers?: unknown[];
+  [extra: string]: unknown;
+}
+
+/** Root of the installed package (where package.json is). */
+export function packageRoot(): string {
+  // dist/ec2t/runfolder.js → package root two levels up from dist/ec2t
+  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+}
+
+/** The package version from package.json. */
+export function packageVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The git commit of the package checkout, with `-dirty` when the tree has changes; null outside git. */
+export function gitCommit(): string | null {
+  try {
+    const cwd = packageRoot();
+    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    return dirty ? `${head}-dirty` : head;
+  } catch {
+    return null;
+  }
+}
+
+/** Facts about the environment recorded in every manifest. */
+export function environmentFacts(): Record<string, unknown> {
+  return {
+    packageVersion: packageVersion(),
+    gitCommit: gitCommit(),
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    cpus: cpus().length,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+  };
+}
+
+/** Handle on a run folder. */
+export class RunFolder {
+  readonly dir: string;
+
+  /** Opens (and creates) the folder. */
+  constructor(dir: string) {
+    this.dir = dir;
+    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new FormatError(dir, 'run folder path exists and is not a folder; choose another --out');
+    mkdirSync(dir, { recursive: true });
+  }
+
+  /** Path of a file inside the run folder. */
+  path(name: string): string {
+    return join(this.dir, name);
+  }
+
+  get lastWeights(): string {
+    return this.path('last.safetensors');
+  }
+  get bestWeights(): string {
+    return this.path('best.safetensors');
+  }
+  get checkpoint(): string {
+    return this.path('checkpoint.safetensors');
+  }
+
+  /** Writes `name` as pretty JSON, atomically. */
+  writeJson(name: string, value: unknown): void {
+    writeFileAtomic(this.path(name), JSON.stringify(value, null, 2) + '\n');
+  }
+
+  /** Reads a JSON file of the run, with a clear error when missing or malformed. */
+  readJson<T>(name: string): T {
+    const p = this.path(name);
+    if (!existsSync(p)) throw new FormatError(p, `missing; is ${this.dir} a run folder written by ec2t train/ternarize?`);
+    try {
+      return JSON.parse(readFileSync(p, 'utf8')) as T;
+    } catch (e) {
+      throw new FormatError(p, `not valid JSON: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Replaces `metrics.jsonl` with `lines`. The whole file is rewritten atomically each epoch, so a
+   * crash never leaves a torn line and a resumed run can drop epochs past its checkpoint.
+   */
+  writeMetrics(lines: readonly EpochMetrics[]): void {
+    writeFileAtomic(this.path('metrics.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + (lines.length ? '\n' : ''));
+  }
+
+  /** Parses `metrics.jsonl` (empty when absent). Malformed lines are an error naming the line. */
+  readMetrics(): EpochMetrics[] {
+    const p = this.path('metrics.jsonl');
+    if (!existsSync(p)) return [];
+    return parseMetrics(readFileSync(p, 'utf8'), p);
+  }
+}
+
+/** Parses metrics.jsonl text; errors name the file and line. */
+export function parseMetrics(text: string, file: string): EpochMetrics[] {
+  const out: EpochMetrics[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === '') continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(line);
+    } catch (e) {
+      throw new FormatError(file, `line ${i + 1} is not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof v !== 'object' || v === null || typeof (v as EpochMetrics).epoch !== 'number') {
+      throw new FormatError(file, `line ${i + 1} is not an epoch record (needs a numeric "epoch")`);
+    }
+    out.push(v as EpochMetrics);
+  }
+  return out;
+}

@@ -1,0 +1,335 @@
+/**
+ * The training loop shared by float training (`ec2t train`) and EC2T (`ec2t ternarize`): epochs
+ * over a seeded loader, an {@link Updater} that owns the parameter update, validation, metrics,
+ * best-model tracking and checkpoints that resume bit for bit (also from the middle of an epoch,
+ * after Ctrl-C).
+ */
+import { crossEntropy, accuracyCount } from '../engine/ops/loss.js';
+import { noGrad } from '../engine/tensor.js';
+import { Rng } from '../engine/rng.js';
+import { ValueError } from '../engine/errors.js';
+import { DataLoader, type DataLoaderState } from '../datasets/loader.js';
+import type { Dataset } from '../datasets/dataset.js';
+import type { AugmentConfig } from '../datasets/transforms.js';
+import type { Module } from '../nn/module.js';
+import { stateDictForSave } from '../nn/module.js';
+import { Optimizer, optimizerStateFromSafetensors, optimizerStateToSafetensors, type ParamGroupBase } from '../nn/optim.js';
+import type { LrScheduler, SchedulerState } from '../nn/schedule.js';
+import { loadCheckpoint, saveCheckpoint, type JsonValue } from '../nn/checkpoint.js';
+import type { SafetensorEntry, SafetensorInput } from '../nn/safetensors.js';
+import type { EpochMetrics, RunFolder } from './runfolder.js';
+
+/** Owns the parameter update of a training phase (a plain optimizer, or the EC2T quantizer). */
+export interface Updater {
+  zeroGrad(): void;
+  /** Applies one update after `loss.backward()`. */
+  step(): void;
+  /** Learning rate to log (the first group's). */
+  lr(): number;
+  /** Called after every epoch (schedules step here). */
+  endEpoch(): void;
+  /** Tensors needed to resume exactly (optimizer buffers, ternary state). */
+  stateTensors(): Map<string, SafetensorInput>;
+  /** The JSON part of the state. */
+  stateJson(): JsonValue;
+  /** Restores {@link stateTensors}/{@link stateJson}. */
+  loadState(tensors: Map<string, SafetensorEntry>, json: JsonValue): void;
+}
+
+/** {@link Updater} over one nn optimizer and an optional per-epoch schedule. */
+export class OptimizerUpdater implements Updater {
+  constructor(
+    readonly optimizer: Optimizer<ParamGroupBase>,
+    readonly scheduler: LrScheduler | null,
+  ) {}
+  zeroGrad(): void {
+    this.optimizer.zeroGrad();
+  }
+  step(): void {
+    this.optimizer.step();
+  }
+  lr(): number {
+    return this.optimizer.groups[0]?.lr ?? 0;
+  }
+  endEpoch(): void {
+    this.scheduler?.step();
+  }
+  stateTensors(): Map<string, SafetensorInput> {
+    const { tensors } = optimizerStateToSafetensors(this.optimizer.stateDict(), 'optim.');
+    return tensors;
+  }
+  stateJson(): JsonValue {
+    const { json } = optimizerStateToSafetensors(this.optimizer.stateDict(), 'optim.');
+    return { optimizer: json, scheduler: (this.scheduler?.stateDict() ?? null) as unknown as JsonValue };
+  }
+  loadState(tensors: Map<string, SafetensorEntry>, json: JsonValue): void {
+    const j = json as { optimizer: string; scheduler: SchedulerState | null };
+    this.optimizer.loadStateDict(optimizerStateFromSafetensors(tensors, j.optimizer, 'optim.'));
+    if (j.scheduler && this.scheduler) this.scheduler.loadStateDict(j.scheduler);
+  }
+}
+
+/** Loss and accuracy of a model over a dataset. */
+export interface Evaluation {
+  samples: number;
+  loss: number;
+  accuracy: number;
+}
+
+/**
+ * Evaluates `model` on `ds` in eval mode without recording (mean cross-entropy, accuracy as a
+ * fraction). The model's train/eval mode is restored afterwards.
+ * @example const { accuracy } = evaluate(model, testSet, 256);
+ */
+export function evaluate(model: Module, ds: Dataset, batchSize = 256, rng?: Rng): Evaluation {
+  const wasTraining = model.training;
+  model.eval();
+  const loader = new DataLoader(ds, { batchSize, shuffle: false, rng: rng ?? new Rng(0), dropLast: false });
+  let lossSum = 0;
+  let correct = 0;
+  let seen = 0;
+  try {
+    noGrad(() => {
+      for (const batch of loader) {
+        const logits = model.forward(batch.x);
+        const labels = batch.labels.subarray(0, batch.size);
+        lossSum += crossEntropy(logits, labels, { reduction: 'sum' }).item();
+        correct += accuracyCount(logits, labels);
+        seen += batch.size;
+      }
+    });
+  } finally {
+    model.train(wasTraining);
+  }
+  if (seen === 0) throw new ValueError('evaluate', `dataset ${ds.name}/${ds.split} is empty`);
+  return { samples: seen, loss: lossSum / seen, accuracy: correct / seen };
+}
+
+/** Progress of the current batch, for a progress bar. */
+export interface BatchProgress {
+  phase: EpochMetrics['phase'];
+  epoch: number;
+  epochs: number;
+  batch: number;
+  batches: number;
+  loss: number;
+  accuracy: number;
+  imagesPerSecond: number;
+  etaSeconds: number;
+}
+
+/** Options of {@link TrainingPhase}. */
+export interface PhaseOptions {
+  phase: EpochMetrics['phase'];
+  model: Module;
+  train: Dataset;
+  val: Dataset | null;
+  batchSize: number;
+  evalBatchSize?: number;
+  /** Epochs of this phase. */
+  epochs: number;
+  augment?: AugmentConfig;
+  /** Shuffling/augmentation generator. */
+  loaderRng: Rng;
+  /** Generator the model draws from (dropout); saved in checkpoints. */
+  modelRng: Rng;
+  updater: Updater;
+  run: RunFolder;
+  /** Extra fields of each epoch's metrics line (EC2T statistics). */
+  epochExtras?: () => Partial<EpochMetrics>;
+  /** Called when validation accuracy improves (epoch > 0 for EC2T). */
+  onBest?: (epoch: number, valAccuracy: number) => void;
+  onProgress?: (p: BatchProgress) => void;
+  /** Set `.interrupted = true` (e.g. on SIGINT) to checkpoint at the next batch and stop. */
+  interrupt?: { interrupted: boolean };
+  /** Extra JSON kept in checkpoints (the command's config). */
+  checkpointExtra?: JsonValue;
+}
+
+/** Where a phase stopped. */
+export interface PhaseResult {
+  completed: boolean;
+  metrics: EpochMetrics[];
+  bestValAccuracy: number | null;
+  bestEpoch: number | null;
+}
+
+interface EpochAccumulators {
+  lossSum: number;
+  correct: number;
+  seen: number;
+  seconds: number;
+}
+
+/**
+ * One phase of training (float training, the EC2T main phase, or frozen retraining). The run
+ * folder's `metrics.jsonl` holds one line per completed epoch across all phases; a checkpoint is
+ * written after every epoch and on interrupt.
+ */
+export class TrainingPhase {
+  readonly loader: DataLoader;
+  private metrics: EpochMetrics[];
+  private acc: EpochAccumulators = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+  private step = 0;
+  private bestValAccuracy: number | null = null;
+  private bestEpoch: number | null = null;
+  /** Epochs of this phase completed. */
+  private epochsDone = 0;
+
+  constructor(readonly o: PhaseOptions) {
+    this.loader = new DataLoader(o.train, { batchSize: o.batchSize, shuffle: true, augment: o.augment, rng: o.loaderRng, dropLast: false });
+    this.metrics = o.run.readMetrics();
+  }
+
+  /** Restores the phase from the run's checkpoint (written by this class). Returns false when none. */
+  resume(tensors: Map<string, SafetensorEntry>, extra: JsonValue): void {
+    const x = extra as unknown as CheckpointExtra;
+    if (x.phase !== this.o.phase) throw new ValueError('resume', `checkpoint is in phase ${x.phase}, expected ${this.o.phase}`);
+    this.loader.setState(x.loader);
+    this.acc = x.acc;
+    this.step = x.step;
+    this.epochsDone = x.epochsDone;
+    this.bestValAccuracy = x.bestValAccuracy;
+    this.bestEpoch = x.bestEpoch;
+    this.o.modelRng.setState(x.modelRng.map((v) => (v === null ? NaN : v)));
+    const upd = new Map<string, SafetensorEntry>();
+    for (const [k, v] of tensors) if (k.startsWith(UPDATER_PREFIX)) upd.set(k.slice(UPDATER_PREFIX.length), v);
+    this.o.updater.loadState(upd, x.updater);
+    // Metrics past the checkpoint (written after it, before a crash) are dropped.
+    this.metrics = this.o.run.readMetrics().filter((m) => m.epoch <= x.globalEpochsDone);
+  }
+
+  /** Global epoch number (1-based across phases) of the epoch now running. */
+  private globalEpoch(): number {
+    return this.metricsBeforePhase() + this.epochsDone + 1;
+  }
+
+  private phaseStartIndex: number | null = null;
+  private metricsBeforePhase(): number {
+    if (this.phaseStartIndex === null) this.phaseStartIndex = this.metrics.filter((m) => m.phase !== this.o.phase).length;
+    return this.phaseStartIndex;
+  }
+
+  /** Runs (the rest of) the phase. */
+  run(): PhaseResult {
+    const o = this.o;
+    o.model.train();
+    const batches = this.loader.batchesPerEpoch;
+    while (this.epochsDone < o.epochs) {
+      const epoch = this.globalEpoch();
+      let t0 = performance.now();
+      for (const batch of this.loader) {
+        o.updater.zeroGrad();
+        const logits = o.model.forward(batch.x);
+        const labels = batch.labels.subarray(0, batch.size);
+        const loss = crossEntropy(logits, labels);
+        const lossValue = loss.item();
+        if (!Number.isFinite(lossValue)) {
+          throw new ValueError('train', `loss became ${lossValue} at epoch ${epoch}, batch ${this.loader.getState().batch}; lower --lr (now ${o.updater.lr()}) or check the input data`);
+        }
+        loss.backward();
+        o.updater.step();
+        this.step++;
+        this.acc.lossSum += lossValue * batch.size;
+        this.acc.correct += accuracyCount(logits, labels);
+        this.acc.seen += batch.size;
+        const now = performance.now();
+        this.acc.seconds += (now - t0) / 1000;
+        t0 = now;
+        if (o.onProgress) {
+          const done = this.loader.getState().batch;
+          const ips = this.acc.seen / Math.max(this.acc.seconds, 1e-9);
+          const remainingImages = (batches - done) * o.batchSize + (o.epochs - this.epochsDone - 1) * o.train.size;
+          o.onProgress({
+            phase: o.phase, epoch, epochs: this.metricsBeforePhase() + o.epochs, batch: done, batches,
+            loss: this.acc.lossSum / this.acc.seen, accuracy: this.acc.correct / this.acc.seen,
+            imagesPerSecond: ips, etaSeconds: remainingImages / ips,
+          });
+        }
+        if (o.interrupt?.interrupted) {
+          this.saveCheckpoint();
+          return { completed: false, metrics: this.metrics, bestValAccuracy: this.bestValAccuracy, bestEpoch: this.bestEpoch };
+        }
+      }
+      this.finishEpoch(epoch);
+      this.saveCheckpoint();
+      if (o.interrupt?.interrupted) return { completed: this.epochsDone >= o.epochs, metrics: this.metrics, bestValAccuracy: this.bestValAccuracy, bestEpoch: this.bestEpoch };
+    }
+    return { completed: true, metrics: this.metrics, bestValAccuracy: this.bestValAccuracy, bestEpoch: this.bestEpoch };
+  }
+
+  private finishEpoch(epoch: number): void {
+    const o = this.o;
+    const lr = o.updater.lr();
+    const val = o.val ? evaluate(o.model, o.val, o.evalBatchSize ?? 256) : null;
+    o.model.train();
+    const line: EpochMetrics = {
+      epoch,
+      phase: o.phase,
+      lr,
+      trainLoss: this.acc.lossSum / Math.max(1, this.acc.seen),
+      trainAccuracy: this.acc.correct / Math.max(1, this.acc.seen),
+      valLoss: val ? val.loss : null,
+      valAccuracy: val ? val.accuracy : null,
+      imagesPerSecond: this.acc.seen / Math.max(this.acc.seconds, 1e-9),
+      seconds: this.acc.seconds,
+      ...(o.epochExtras ? o.epochExtras() : {}),
+    };
+    this.metrics.push(line);
+    o.run.writeMetrics(this.metrics);
+    this.epochsDone++;
+    this.acc = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
+    o.updater.endEpoch();
+    const score = val ? val.accuracy : line.trainAccuracy;
+    if (this.bestValAccuracy === null || score > this.bestValAccuracy) {
+      this.bestValAccuracy = score;
+      this.bestEpoch = epoch;
+      o.onBest?.(epoch, score);
+    }
+  }
+
+  /** Writes the resume checkpoint (model, updater, loader, generators, accumulators). */
+  saveCheckpoint(): void {
+    const o = this.o;
+    const model = new Map<string, SafetensorInput>(stateDictForSave(o.model));
+    for (const [k, v] of o.updater.stateTensors()) model.set(UPDATER_PREFIX + k, v);
+    const extra: CheckpointExtra = {
+      phase: o.phase,
+      loader: this.loader.getState(),
+      acc: this.acc,
+      step: this.step,
+      epochsDone: this.epochsDone,
+      globalEpochsDone: this.metrics.length,
+      bestValAccuracy: this.bestValAccuracy,
+      bestEpoch: this.bestEpoch,
+      modelRng: o.modelRng.getState().map((v) => (Number.isNaN(v) ? null : v)),
+      updater: o.updater.stateJson(),
+      config: o.checkpointExtra ?? null,
+    };
+    saveCheckpoint(o.run.checkpoint, { model, epoch: this.metrics.length, step: this.step, rng: o.loaderRng, extra: extra as unknown as JsonValue });
+  }
+}
+
+const UPDATER_PREFIX = '__updater.';
+
+interface CheckpointExtra {
+  phase: EpochMetrics['phase'];
+  loader: DataLoaderState;
+  acc: EpochAccumulators;
+  step: number;
+  epochsDone: number;
+  globalEpochsDone: number;
+  bestValAccuracy: number | null;
+  bestEpoch: number | null;
+  modelRng: (number | null)[];
+  updater: JsonValue;
+  config: JsonValue;
+}
+
+/** A run folder's checkpoint split into model tensors and the rest, for resuming. */
+export function readRunCheckpoint(path: string): { model: Map<string, SafetensorEntry>; all: Map<string, SafetensorEntry>; extra: JsonValue; epoch: number } {
+  const c = loadCheckpoint(path);
+  const model = new Map<string, SafetensorEntry>();
+  for (const [k, v] of c.model) if (!k.startsWith(UPDATER_PREFIX)) model.set(k, v);
+  return { model, all: c.model, extra: c.extra, epoch: c.epoch };
+}
