@@ -127,7 +127,7 @@ export function checkOp(c: OpCase): void {
   const f0 = proj(want);
   for (let k = 0; k < xs.length; k++) {
     if (!xs[k].requiresGrad) continue;
-    const analytic = xs[k].grad?.data;
+    const analytic: Float32Array | undefined = xs[k].grad?.data;
     assert.ok(analytic, `${c.name}: input ${k} got no gradient`);
     const x = xs64[k];
     for (let j = 0; j < x.length; j++) {
@@ -142,7 +142,7 @@ export function checkOp(c: OpCase): void {
       // Kink: one-sided slopes disagree beyond what curvature explains; the derivative is not defined here.
       if (Math.abs(right - left) > 1e-2 * (1 + Math.abs(right) + Math.abs(left))) continue;
       const numeric = (fp - fm) / (2 * eps);
-      const a = analytic[j];
+      const a: number = analytic[j];
       if (!(Math.abs(a - numeric) <= atol + rtol * Math.abs(numeric))) {
         assert.fail(`${c.name}: d/d input${k}[${j}]: analytic ${a}, numeric ${numeric} (shape ${JSON.stringify(c.shapes[k])})`);
       }
