@@ -159,7 +159,8 @@ export interface BatchNormLayerOptions {
   trackRunningStats?: boolean;
 }
 
-abstract class BatchNormBase extends Module {
+/** Shared BatchNorm state and forward; `instanceof BatchNormBase` matches BatchNorm1d and BatchNorm2d. */
+export abstract class BatchNormBase extends Module {
   weight: Parameter | null;
   bias: Parameter | null;
   running_mean: BufferTensor | null;
