@@ -239,6 +239,27 @@ export type SoftmaxCrossEntropyBackwardKernel = (
   gradX: Float32Array,
 ) => void;
 
+// ---------------------------------------------------------------- ternary (kernels/ternary/)
+
+/**
+ * Ternary conv: out = w_p·Σ_P x − w_n·Σ_N x + bias per output (additions plus two multiplications);
+ * the layer is the preprocessed form of the bitmasks (kernels/ternary/layer.ts). Overwrites out.
+ */
+export type TernaryConv2dKernel = (
+  x: Float32Array,
+  layer: import('./ternary/layer.js').TernaryLayer,
+  bias: Float32Array | null,
+  out: Float32Array,
+  g: Conv2dGeometry,
+) => void;
+/** Ternary linear: x [batch, in] → out [batch, out], batch = x.length / in. Overwrites out. */
+export type TernaryLinearKernel = (
+  x: Float32Array,
+  layer: import('./ternary/layer.js').TernaryLayer,
+  bias: Float32Array | null,
+  out: Float32Array,
+) => void;
+
 /**
  * The registry's map from op name to kernel type. Op families add their entries here; the
  * registry is typed by it so a kernel of the wrong shape cannot be registered.
@@ -273,6 +294,9 @@ export interface KernelMap {
   logSoftmaxBackward: LogSoftmaxBackwardKernel;
   softmaxCrossEntropy: SoftmaxCrossEntropyKernel;
   softmaxCrossEntropyBackward: SoftmaxCrossEntropyBackwardKernel;
+  // ternary deployment (kernels/ternary/, backend 'ternary'; registered by kernels/ternary/index.ts)
+  ternaryConv2d: TernaryConv2dKernel;
+  ternaryLinear: TernaryLinearKernel;
 }
 
 export type KernelName = keyof KernelMap;
