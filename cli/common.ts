@@ -65,8 +65,8 @@ export function loadSplits(flags: Record<string, FlagValue>, streams: SeedStream
 }
 
 /** Builds a model for a dataset's geometry. */
-export function buildModel(name: string, data: { classes: number; channels: number; height: number }, rng: Rng): Module {
-  const opts: Record<string, unknown> = { numClasses: data.classes, inChannels: data.channels, rng };
+export function buildModel(name: string, data: { classes: number; channels: number; height: number }, rng: Rng, extra: Record<string, unknown> = {}): Module {
+  const opts: Record<string, unknown> = { numClasses: data.classes, inChannels: data.channels, rng, ...extra };
   if (name === 'lenet5') opts.inputSize = data.height;
   if (name === 'mobilenetv2' && data.height <= 64) opts.cifar = true;
   return createModel(name as ModelName, opts);
@@ -77,7 +77,13 @@ export function loadWeightsInto(model: Module, path: string): void {
   if (!existsSync(path)) throw new FormatError(path, 'weights file not found');
   const file = loadSafetensors(path);
   const tensors = new Map<string, ReturnType<typeof entryToTensor>>();
-  for (const [k, e] of file.tensors) tensors.set(k, entryToTensor(e));
+  // A ternary.safetensors holds Wt in `weight` plus sibling keys; the siblings are not parameters.
+  const ternaryLayers = new Set([...file.tensors.keys()].filter((k) => k.endsWith('.assignment')).map((k) => k.slice(0, -'.assignment'.length)));
+  for (const [k, e] of file.tensors) {
+    const dot = k.lastIndexOf('.');
+    if (ternaryLayers.has(k.slice(0, dot)) && ['w_p', 'w_n', 'assignment'].includes(k.slice(dot + 1))) continue;
+    tensors.set(k, entryToTensor(e));
+  }
   model.loadStateDict(tensors, { strict: true });
 }
 

@@ -21,7 +21,7 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   score: async () => (await import('./run-export.js')).runScore,
   bench: async () => (await import('./run-bench.js')).runBench,
   report: async () => (await import('./run-report.js')).runReport,
-  scale: async () => (await import('./run-ternarize.js')).runScale,
+  scale: async () => (await import('./run-scale.js')).runScale,
 };
 
 function topHelp(): string {

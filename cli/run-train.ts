@@ -15,6 +15,7 @@ import type { Parsed, FlagValue } from './args.js';
 import { UsageError } from './args.js';
 import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, seedStreams } from './common.js';
 import { log, progressPrinter } from './progress.js';
+import { writeRunReport } from './run-report.js';
 
 /** What `ec2t train --json` prints. */
 export interface TrainSummary {
@@ -53,14 +54,15 @@ function augmentFor(flags: Record<string, FlagValue>, dataset: string): AugmentC
  * Trains a float model (library entry used by `ec2t train` and the demo).
  * @returns the summary printed by `--json`
  */
-export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?: boolean } = {}): TrainSummary {
+export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?: boolean; modelOptions?: Record<string, unknown> } = {}): TrainSummary {
   const t0 = performance.now();
   let flags = flagsIn;
   const resumeDir = flags.resume as string | undefined;
   if (resumeDir !== undefined) {
     if (!existsSync(`${resumeDir}/config.json`)) throw new UsageError(`--resume ${resumeDir}: not a run folder (no config.json)`);
-    const saved = new RunFolder(resumeDir).readJson<{ flags: Record<string, FlagValue> }>('config.json');
+    const saved = new RunFolder(resumeDir).readJson<{ flags: Record<string, FlagValue>; modelOptions?: Record<string, unknown> }>('config.json');
     flags = { ...saved.flags, resume: resumeDir, json: flagsIn.json };
+    opts = { ...opts, modelOptions: saved.modelOptions };
   }
   const model = flags.model as string;
   const dataset = flags.dataset as string;
@@ -68,7 +70,7 @@ export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?:
   const epochs = flags.epochs as number;
   const streams = seedStreams(seed);
   const data = loadSplits(flags, streams);
-  const net = buildModel(model, data.train, streams.model);
+  const net = buildModel(model, data.train, streams.model, opts.modelOptions);
   if (flags.weights !== undefined && resumeDir === undefined) loadWeightsInto(net, flags.weights as string);
 
   const params = net.parameters();
@@ -88,7 +90,7 @@ export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?:
   const out = resumeDir ?? (flags.out as string | undefined) ?? defaultRunDir([model, dataset]);
   const run = new RunFolder(out);
   if (resumeDir === undefined) {
-    run.writeJson('config.json', { command: 'train', flags });
+    run.writeJson('config.json', { command: 'train', flags, modelOptions: opts.modelOptions ?? {} });
     run.writeJson('manifest.json', {
       seed,
       ...environmentFacts(),
@@ -142,6 +144,7 @@ export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?:
 /** `ec2t train` handler. */
 export async function runTrain(p: Parsed): Promise<number> {
   const s = trainCommand(p.flags, { quiet: false });
+  await writeRunReport(s.out);
   log(`test accuracy ${(100 * s.testAccuracy).toFixed(2)}% (loss ${s.testLoss.toFixed(4)}) after ${s.epochs} epoch(s), ${s.seconds.toFixed(1)} s; run folder ${s.out}`);
   if (p.flags.json) process.stdout.write(JSON.stringify(s) + '\n');
   return s.interrupted ? 130 : 0;

@@ -1,0 +1,84 @@
+/**
+ * `ec2t bench`: training-step or inference throughput of a model on this machine, on random
+ * inputs (one warm-up step, then `--steps` timed steps).
+ */
+import { existsSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { Rng } from '../engine/rng.js';
+import { randn, noGrad } from '../engine/tensor.js';
+import { crossEntropy } from '../engine/ops/loss.js';
+import { SGD } from '../nn/optim.js';
+import { getBackend, resolveBackend } from '../kernels/registry.js';
+import type { Parsed } from './args.js';
+import { UsageError } from './args.js';
+import { buildModel } from './common.js';
+import { MODEL_NAMES, isModelName } from '../nn/models/index.js';
+import { log } from './progress.js';
+
+/** What `ec2t bench --json` prints. */
+export interface BenchResult {
+  model: string;
+  mode: 'train' | 'infer';
+  batchSize: number;
+  threads: number;
+  backend: string;
+  msPerStep: number;
+  imagesPerSecond: number;
+}
+
+/** Default input geometry per model. */
+function geometry(model: string, inputSize?: number): { channels: number; height: number; classes: number } {
+  if (model === 'lenet5') return { channels: 1, height: inputSize ?? 28, classes: 10 };
+  return { channels: 3, height: inputSize ?? 32, classes: 10 };
+}
+
+/**
+ * Times `steps` steps of `model` (a name) at `batchSize`.
+ * @example benchModel('resnet20', 'train', 32, 5)
+ */
+export function benchModel(model: string, mode: 'train' | 'infer', batchSize: number, steps: number, inputSize?: number): BenchResult {
+  const g = geometry(model, inputSize);
+  const rng = new Rng(0);
+  const net = buildModel(model, g, rng);
+  const x = randn([batchSize, g.channels, g.height, g.height], rng);
+  const labels = new Int32Array(batchSize).map((_, i) => i % g.classes);
+  const opt = new SGD({ params: net.parameters(), lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
+  const step = mode === 'train'
+    ? () => {
+        net.train();
+        opt.zeroGrad();
+        const loss = crossEntropy(net.forward(x), labels);
+        loss.backward();
+        opt.step();
+      }
+    : () => {
+        net.eval();
+        noGrad(() => net.forward(x));
+      };
+  step(); // warm-up: compiles, grows scratch buffers
+  const t0 = performance.now();
+  for (let i = 0; i < steps; i++) step();
+  const ms = (performance.now() - t0) / steps;
+  const threads = Number(process.env.EC2T_THREADS ?? availableParallelism());
+  const backend = getBackend() === 'auto' ? `auto(conv:${resolveBackend('conv2dForward', 1e9)})` : getBackend();
+  return { model, mode, batchSize, threads, backend, msPerStep: ms, imagesPerSecond: (batchSize * 1000) / ms };
+}
+
+/** `ec2t bench` handler. */
+export async function runBench(p: Parsed): Promise<number> {
+  const f = p.flags;
+  const model = f.model as string;
+  const mode = f.mode as 'train' | 'infer';
+  let r: BenchResult;
+  if (model.endsWith('.safetensors') || existsSync(model)) {
+    if (mode !== 'infer') throw new UsageError('a packed ternary model can only be benchmarked with --mode infer');
+    const { benchPacked } = await import('./run-predict.js');
+    r = benchPacked(model, f['batch-size'] as number, f.steps as number);
+  } else {
+    if (!isModelName(model)) throw new UsageError(`--model ${model}: not a model name or an existing file; models: ${MODEL_NAMES.join(', ')}`);
+    r = benchModel(model, mode, f['batch-size'] as number, f.steps as number, f['input-size'] as number | undefined);
+  }
+  if (f.json) process.stdout.write(JSON.stringify(r) + '\n');
+  else log(`${r.model} ${r.mode} batch ${r.batchSize}: ${r.msPerStep.toFixed(1)} ms/step, ${r.imagesPerSecond.toFixed(1)} images/s (backend ${r.backend}, threads ${r.threads})`);
+  return 0;
+}

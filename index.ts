@@ -1,0 +1,38 @@
+/**
+ * ec2t — a from-scratch TypeScript deep-learning engine for training sparse ternary networks
+ * with EC2T (Entropy-Constrained Trained Ternarization).
+ *
+ * The package root exports the library; `ec2t/runtime` is the inference-only ternary runtime.
+ * @example
+ * import { createModel, crossEntropy, SGD, randn, Rng } from 'ec2t';
+ * const net = createModel('lenet5', { seed: 1 });
+ * const opt = new SGD({ params: net.parameters(), lr: 0.01, momentum: 0.9 });
+ * const loss = crossEntropy(net.forward(randn([8, 1, 28, 28], new Rng(0))), [0, 1, 2, 3, 4, 5, 6, 7]);
+ * loss.backward(); opt.step();
+ */
+export * from './engine/index.js';
+export {
+  registerKernel, kernel, kernelFor, kernelBackends, hasKernel, resolveBackend, setBackend, getBackend,
+  setAutoChooser, setKernelTrace, kernelTrace,
+} from './kernels/registry.js';
+export type { Backend, BackendChoice, KernelMap, KernelName, Conv2dGeometry, Conv2dOptions, MatmulGeometry, Pool2dGeometry } from './kernels/types.js';
+
+export * from './nn/module.js';
+export * from './nn/layers.js';
+export * as init from './nn/init.js';
+export * from './nn/models/index.js';
+export * from './nn/optim.js';
+export * from './nn/schedule.js';
+export * from './nn/safetensors.js';
+export * from './nn/checkpoint.js';
+
+export * from './datasets/index.js';
+
+export * from './ec2t/assign.js';
+export * from './ec2t/init.js';
+export * from './ec2t/gradients.js';
+export * from './ec2t/stats.js';
+export { RunFolder, parseMetrics } from './ec2t/runfolder.js';
+export type { EpochMetrics } from './ec2t/runfolder.js';
+export { TrainingPhase, OptimizerUpdater, evaluate } from './ec2t/train.js';
+export type { Updater, Evaluation, PhaseOptions, PhaseResult, BatchProgress } from './ec2t/train.js';
