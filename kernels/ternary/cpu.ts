@@ -16,6 +16,7 @@
 import { ShapeError } from '../../engine/errors.js';
 import type { Conv2dGeometry } from '../types.js';
 import type { TernaryLayer } from './layer.js';
+import { ZERO_FLOATS, ensureWasmFloats, wasmTaps } from './wasm.js';
 
 /** Offsets of every tap for one (layer, geometry): same order as posTaps/negTaps. */
 interface Plan {
@@ -34,6 +35,18 @@ let padScratch = new Float32Array(1 << 16);
 let posScratch = new Float32Array(1 << 12);
 let negScratch = new Float32Array(1 << 12);
 let rowScratch = new Int32Array(256);
+
+let simdOn = wasmTaps !== null;
+
+/**
+ * Turns the WebAssembly SIMD inner loop on or off (tests run both paths); returns whether it is now
+ * on (false when the engine has no wasm SIMD, whatever was asked).
+ * @example setTernarySimd(false) // force the pure-JS loops
+ */
+export function setTernarySimd(on: boolean): boolean {
+  simdOn = on && wasmTaps !== null;
+  return simdOn;
+}
 
 /** Target positions per chunk: two accumulators of this size stay in L1. */
 const CHUNK = 2048;
@@ -54,7 +67,8 @@ function planFor(layer: TernaryLayer, g: Conv2dGeometry): Plan {
   const kh = layer.kernelHeight;
   const kw = layer.kernelWidth;
   // Garbage grid points read up to one kernel extent beyond the last sample.
-  const tail = ((kh - 1) * g.dilationH + 1) * ws + (kw - 1) * g.dilationW + 1;
+  // (+4: the SIMD path rounds chunk lengths up to whole f32x4 lanes.)
+  const tail = ((kh - 1) * g.dilationH + 1) * ws + (kw - 1) * g.dilationW + 1 + 4;
   const bufLen = lead + g.inChannels * chanStride + tail;
   const cpg = layer.inPerGroup;
   const opg = layer.outChannels / g.groups;
@@ -77,21 +91,21 @@ function planFor(layer: TernaryLayer, g: Conv2dGeometry): Plan {
   return plan;
 }
 
-/** Copies NCHW x into the shared-padding layout `[C][N][Hs][Ws]` (gaps zero). */
-function padInput(x: Float32Array, g: Conv2dGeometry, p: Plan): Float32Array {
-  if (padScratch.length < p.bufLen) padScratch = new Float32Array(p.bufLen);
-  const xp = padScratch;
-  xp.fill(0, 0, p.bufLen);
+/** Copies NCHW x into the shared-padding layout `[C][N][Hs][Ws]` (gaps zero) at `xp[at …]`. */
+function padInput(x: Float32Array, g: Conv2dGeometry, p: Plan, dst?: Float32Array, at = 0): Float32Array {
+  if (dst === undefined && padScratch.length < p.bufLen) padScratch = new Float32Array(p.bufLen);
+  const xp = dst ?? padScratch;
+  xp.fill(0, at, at + p.bufLen);
   const { batch: N, inChannels: C, inHeight: H, inWidth: W } = g;
   if (p.ws === W && p.hs === H) {
     // No gaps (1×1 unpadded, linear): plain transpose of the batch and channel dims.
     const hw = H * W;
-    for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) xp.set(x.subarray((n * C + c) * hw, (n * C + c + 1) * hw), p.lead + c * p.chanStride + n * hw);
+    for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) xp.set(x.subarray((n * C + c) * hw, (n * C + c + 1) * hw), at + p.lead + c * p.chanStride + n * hw);
     return xp;
   }
   for (let c = 0; c < C; c++) {
     for (let n = 0; n < N; n++) {
-      const dst = p.lead + c * p.chanStride + n * p.hs * p.ws;
+      const dst = at + p.lead + c * p.chanStride + n * p.hs * p.ws;
       const src = (n * C + c) * H * W;
       for (let y = 0; y < H; y++) xp.set(x.subarray(src + y * W, src + y * W + W), dst + y * p.ws);
     }
@@ -217,6 +231,10 @@ function grow(n: number): void {
 export function ternaryConv2dCpu(x: Float32Array, layer: TernaryLayer, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
   checkConv(x, layer, bias, out, g, 'ternaryConv2d');
   const p = planFor(layer, g);
+  if (simdOn && g.strideH === 1 && g.strideW === 1 && p.ws <= CHUNK) {
+    conv2dStride1Wasm(x, layer, bias, out, g, p);
+    return;
+  }
   const xp = padInput(x, g, p);
   const { batch: N, outChannels: M, outHeight: OH, outWidth: OW } = g;
   const { wp, wn, posStart, negStart } = layer;
@@ -280,6 +298,66 @@ export function ternaryConv2dCpu(x: Float32Array, layer: TernaryLayer, bias: Flo
       }
     }
   }
+}
+
+/** Stride-1 path with the f32x4 tap summer: same chunks as the JS path, accumulators in wasm memory. */
+function conv2dStride1Wasm(x: Float32Array, layer: TernaryLayer, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry, p: Plan): void {
+  const w = wasmTaps!;
+  const posAt = ZERO_FLOATS;
+  const negAt = posAt + CHUNK + 4;
+  const xpAt = negAt + CHUNK + 4;
+  const mem = ensureWasmFloats(w, xpAt + p.bufLen);
+  mem.fill(0, 0, ZERO_FLOATS);
+  padInput(x, g, p, mem, xpAt);
+  const { batch: N, outChannels: M, outHeight: OH, outWidth: OW } = g;
+  const { wp, wn, posStart, negStart } = layer;
+  const { posOff, negOff, ws, hs, lead } = p;
+  const ohw = OH * OW;
+  const totalRows = N * hs;
+  const rowsPer = Math.max(1, Math.floor(CHUNK / ws));
+  for (let r0 = 0; r0 < totalRows; r0 += rowsPer) {
+    const r1 = Math.min(totalRows, r0 + rowsPer);
+    const nbytes = (((r1 - r0) * ws + 3) & ~3) * 4;
+    const base = xpAt + lead + r0 * ws;
+    for (let m = 0; m < M; m++) {
+      sumTapsWasm(posAt, base, posOff, posStart[m], posStart[m + 1], nbytes, mem);
+      sumTapsWasm(negAt, base, negOff, negStart[m], negStart[m + 1], nbytes, mem);
+      const b = bias === null ? 0 : bias[m];
+      for (let r = r0; r < r1; r++) {
+        const n = Math.floor(r / hs);
+        const oy = r - n * hs;
+        if (oy >= OH) continue;
+        const d = (n * M + m) * ohw + oy * OW;
+        const pa = posAt + (r - r0) * ws;
+        const na = negAt + (r - r0) * ws;
+        for (let ox = 0; ox < OW; ox++) out[d + ox] = wp * mem[pa + ox] - wn * mem[na + ox] + b;
+      }
+    }
+  }
+}
+
+/** mem[accAt + q] = Σ_{t∈[s,e)} mem[base + off[t] + q] via the wasm module, four taps per call. */
+function sumTapsWasm(accAt: number, base: number, off: Int32Array, s: number, e: number, nbytes: number, mem: Float32Array): void {
+  const w = wasmTaps!;
+  if (e === s) {
+    mem.fill(0, accAt, accAt + nbytes / 4);
+    return;
+  }
+  const acc = accAt * 4;
+  let t = s;
+  const r = (e - s) & 3;
+  if (r === 0) {
+    w.set(acc, (base + off[t]) * 4, (base + off[t + 1]) * 4, (base + off[t + 2]) * 4, (base + off[t + 3]) * 4, nbytes);
+    t += 4;
+  } else {
+    // Missing taps read the zero block at address 0.
+    const a = (base + off[t]) * 4;
+    const b = r > 1 ? (base + off[t + 1]) * 4 : 0;
+    const c = r > 2 ? (base + off[t + 2]) * 4 : 0;
+    w.set(acc, a, b, c, 0, nbytes);
+    t += r;
+  }
+  for (; t < e; t += 4) w.add(acc, (base + off[t]) * 4, (base + off[t + 1]) * 4, (base + off[t + 2]) * 4, (base + off[t + 3]) * 4, nbytes);
 }
 
 /**

@@ -9,5 +9,5 @@ import { ternaryConv2dCpu, ternaryLinearCpu } from './cpu.js';
 registerKernel('ternaryConv2d', 'ternary', ternaryConv2dCpu);
 registerKernel('ternaryLinear', 'ternary', ternaryLinearCpu);
 
-export { ternaryConv2dCpu, ternaryLinearCpu } from './cpu.js';
+export { setTernarySimd, ternaryConv2dCpu, ternaryLinearCpu } from './cpu.js';
 export * from './layer.js';

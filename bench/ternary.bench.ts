@@ -1,0 +1,67 @@
+/**
+ * Ternary conv (additions + two multiplications per output) against the dense float32 conv on the
+ * ResNet-20 shapes (N = 32; 3×3, pad 1, stride 1) at 50/70/90 % sparsity, same inputs, same run.
+ * The dense baseline is the registered cpu `conv2dForward` (im2col + packed 4×4 register-blocked
+ * GEMM, kernels/cpu/conv.ts) run on the dense ternary weights Wt. Prints a markdown table.
+ *
+ *   npx tsc -p . && node dist/bench/ternary.bench.js [--quick]
+ */
+import { Bench } from 'tinybench';
+import '../kernels/index.js';
+import '../kernels/ternary/index.js';
+import { Rng } from '../engine/rng.js';
+import { kernelFor } from '../kernels/registry.js';
+import { ternaryLayerDense, ternaryLayerFromAssignment } from '../kernels/ternary/layer.js';
+import { conv2dGeometry } from '../kernels/types.js';
+
+const quick = process.argv.includes('--quick');
+const rng = new Rng(11);
+
+async function seconds(name: string, fn: () => void): Promise<number> {
+  const bench = new Bench({ time: quick ? 300 : 1500, iterations: 3, warmupTime: 200, warmupIterations: 2 });
+  bench.add(name, fn);
+  await bench.run();
+  const r = bench.tasks[0].result;
+  if (r.state !== 'completed') throw new Error(`benchmark ${name} did not complete: ${r.state}`);
+  return r.latency.mean / 1000;
+}
+
+function assignment(n: number, sparsity: number): Int8Array {
+  const a = new Int8Array(n);
+  for (let k = 0; k < n; k++) if (rng.uniform() >= sparsity) a[k] = rng.uniform() < 0.5 ? -1 : 1;
+  return a;
+}
+
+const N = 32;
+const shapes = [
+  [16, 32],
+  [32, 16],
+  [64, 8],
+] as const;
+const sparsities = [0.5, 0.7, 0.9];
+const dense = kernelFor('conv2dForward', 'cpu');
+const ternary = kernelFor('ternaryConv2d', 'ternary');
+
+const lines: string[] = [
+  '| shape (N=32, 3×3, pad 1) | sparsity | dense f32 ms | ternary ms | speed-up | ternary G-adds/s |',
+  '|---|---|---|---|---|---|',
+];
+for (const [c, hw] of shapes) {
+  const g = conv2dGeometry([N, c, hw, hw], [c, c, 3, 3], { padding: 1 });
+  const x = new Float32Array(N * c * hw * hw);
+  for (let i = 0; i < x.length; i++) x[i] = rng.uniformRange(-1, 1);
+  const out = new Float32Array(N * c * hw * hw);
+  const bias = new Float32Array(c).fill(0.1);
+  for (const s of sparsities) {
+    const a = assignment(c * c * 9, s);
+    const layer = ternaryLayerFromAssignment(a, [c, c, 3, 3], 0.3, 0.2);
+    const w = ternaryLayerDense(layer);
+    const td = await seconds(`dense ${c}@${hw}`, () => dense(x, w, bias, out, g));
+    const tt = await seconds(`ternary ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g));
+    const adds = (layer.posTaps.length + layer.negTaps.length) * N * hw * hw;
+    lines.push(
+      `| ${c}→${c} @${hw}×${hw} | ${Math.round(s * 100)}% | ${(td * 1e3).toFixed(2)} | ${(tt * 1e3).toFixed(2)} | ${(td / tt).toFixed(2)}× | ${(adds / tt / 1e9).toFixed(2)} |`,
+    );
+  }
+}
+console.log(lines.join('\n'));
