@@ -8,8 +8,14 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
+log="${TMPDIR:-/tmp}/ec2t-install-gl.log"
+: > "$log"
 say() { echo "install-gl: $*"; }
-give_up() { say "$* — headlessgl stays unavailable (gpu.js tests skip it; webasm and cpu modes still run)"; exit 0; }
+give_up() {
+  say "$* — headlessgl stays unavailable (gpu.js tests skip it; webasm and cpu modes still run)"
+  [ -s "$log" ] && { say "last lines of $log:"; tail -n 15 "$log"; }
+  exit 0
+}
 
 gl_loads() { node -e "require('gl')" >/dev/null 2>&1; }
 
@@ -29,8 +35,8 @@ if ((${#missing[@]})); then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO=(sudo -n); else give_up "need root (or passwordless sudo) to install: ${missing[*]}"; fi
   fi
   say "installing Debian packages: ${missing[*]}"
-  "${SUDO[@]}" apt-get update -qq || give_up "apt-get update failed"
-  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null || give_up "apt-get install ${missing[*]} failed"
+  "${SUDO[@]}" apt-get update -qq >>"$log" 2>&1 || give_up "apt-get update failed"
+  DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq "${missing[@]}" >>"$log" 2>&1 || give_up "apt-get install ${missing[*]} failed"
 else
   say "Debian packages already installed"
 fi
@@ -38,12 +44,12 @@ fi
 if gl_loads; then
   say "gl already built and loads ($(node -p "require('gl/package.json').version"))"
 else
-  say "building gl@8.1.6 from source (npm install --no-save; package.json and the lockfile stay untouched)"
-  npm install --no-save --no-audit --no-fund gl@8.1.6 || give_up "npm install gl@8.1.6 failed"
+  say "building gl@8.1.6 from source (npm install --no-save; package.json and the lockfile stay untouched; log: $log)"
+  npm install --no-save --no-audit --no-fund gl@8.1.6 >>"$log" 2>&1 || give_up "npm install gl@8.1.6 failed"
   # Some npm versions skip dependency install scripts; build the native addon directly then.
   if ! gl_loads && [ -d node_modules/gl ]; then
     say "gl installed but not built; running node-gyp rebuild in node_modules/gl"
-    (cd node_modules/gl && npx --no-install node-gyp rebuild) || give_up "node-gyp rebuild of gl failed"
+    (cd node_modules/gl && npx --no-install node-gyp rebuild) >>"$log" 2>&1 || give_up "node-gyp rebuild of gl failed"
   fi
   gl_loads || give_up "gl still does not load after the build"
 fi
