@@ -10,9 +10,9 @@ import fc from 'fast-check';
 import '../../kernels/index.js';
 import { KernelError } from '../../engine/errors.js';
 import { Rng } from '../../engine/rng.js';
-import { clearGpujsCache, gpujsKernelStats, gpujsKernels, listGpujsModes, resolveGpujsMode } from '../../kernels/gpujs/index.js';
+import { clearGpujsCache, gpujsKernelStats, gpujsKernels, listGpujsModes, registerGpujsKernels, resolveGpujsMode } from '../../kernels/gpujs/index.js';
 import type { GpujsKernels, GpujsModeInfo } from '../../kernels/gpujs/index.js';
-import { kernelFor } from '../../kernels/registry.js';
+import { hasKernel, kernelFor, resolveBackend, setBackend } from '../../kernels/registry.js';
 import { type Conv2dGeometry, type MatmulGeometry, conv2dGeometry } from '../../kernels/types.js';
 import { expectClose, poison } from '../helpers/check.js';
 
@@ -141,6 +141,25 @@ test('resolveGpujsMode: option beats EC2T_GPUJS_MODE; bad or unavailable modes t
   } finally {
     if (saved === undefined) delete process.env.EC2T_GPUJS_MODE;
     else process.env.EC2T_GPUJS_MODE = saved;
+  }
+});
+
+test('registerGpujsKernels registers conv2d and matmul under backend gpujs, once per process', () => {
+  assert.equal(hasKernel('matmul', 'gpujs'), false);
+  const other = modes.find((m) => m.available && m.mode !== 'cpu');
+  assert.equal(registerGpujsKernels('cpu'), 'cpu');
+  assert.equal(registerGpujsKernels('cpu'), 'cpu', 'same mode again is a no-op');
+  if (other) assert.throws(() => registerGpujsKernels(other.mode), (e: unknown) => e instanceof KernelError && /already registered in mode cpu/.test(e.message));
+  for (const op of ['conv2dForward', 'conv2dBackwardInput', 'conv2dBackwardWeight', 'matmul'] as const) assert.ok(hasKernel(op, 'gpujs'), op);
+  setBackend('gpujs');
+  try {
+    assert.equal(resolveBackend('matmul'), 'gpujs');
+    const rng = new Rng(SEED + 4);
+    const g: MatmulGeometry = { batch: 1, m: 3, k: 4, n: 2, transA: false, transB: false, batchA: 1, batchB: 1 };
+    checkMatmul({ ...gpujsKernels('cpu'), matmul: kernelFor('matmul', 'gpujs') }, g, rng);
+  } finally {
+    setBackend('auto');
+    clearGpujsCache();
   }
 });
 
