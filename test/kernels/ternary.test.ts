@@ -249,3 +249,34 @@ describe('ternary layer builders and registry', () => {
     assert.equal(kernelFor('ternaryLinear', 'ternary'), ternaryLinearCpu);
   });
 });
+
+describe('ternaryConv2d (gpu.js)', async () => {
+  const { gpujsModeUnavailable, loadTernaryConvGpujs } = await import('../../kernels/ternary/gpujs.js');
+  for (const mode of ['headlessgl', 'webasm', 'cpu'] as const) {
+    const why = await gpujsModeUnavailable(mode);
+    test(`gpu.js ${mode}: exact on integers, close on floats, vs float64`, { skip: why === null ? false : `gpu.js ${mode} unavailable: ${why}` }, async () => {
+      const k = await loadTernaryConvGpujs(mode);
+      try {
+        fc.assert(
+          fc.property(convCase, fc.integer(), fc.boolean(), (c, seed, integer) => {
+            const rng = new Rng(seed);
+            const g = geometryOf(c);
+            const a = randomAssignment(g.outChannels * c.cpg * c.kh * c.kw, c.sparsity, rng);
+            const layer = ternaryLayerFromAssignment(a, [g.outChannels, c.cpg, c.kh, c.kw], integer ? 0.5 : 0.3, integer ? 2 : 0.7);
+            const n = g.batch * g.inChannels * g.inHeight * g.inWidth;
+            const x = integer ? intInput(n, rng) : floatInput(n, rng);
+            const bias = c.bias ? intInput(g.outChannels, rng) : null;
+            const want = referenceConv(x, ternaryLayerDense(layer), bias, g);
+            const out = poison(new Float32Array(want.length));
+            k.conv2d(x, layer, bias, out, g);
+            if (integer) assert.deepEqual(Array.from(out), Array.from(want), `${mode} ${JSON.stringify(c)}`);
+            else expectClose(out, want, 1e-10, `${mode} ${JSON.stringify(c)}`);
+          }),
+          { seed: SEED + 4, numRuns: 25 },
+        );
+      } finally {
+        k.destroy();
+      }
+    });
+  }
+});
