@@ -29,6 +29,15 @@ export const MC_STRIPS = 32;
 /** Column strips per call: the packed B block (NC_STRIPS·NR·KC floats, ≈512 KiB) stays in L2/L3. */
 export const NC_STRIPS = 64;
 
+/**
+ * Up to this many rows of C, a non-transposed B is copied row-major rather than packed.
+ * NOTE: packing costs about as much per B element as 2·m flops of micro-kernel, so for small m
+ * (conv forward: m = out channels) the plain row copy wins (16×1024×144: 23 vs 10 GFLOP/s); for
+ * large m the packed strips' locality wins (1024³: 36 vs 25). Measured crossover near m = 64–128.
+ * `EC2T_WASM_PACK_B=1` always packs, `=0` always copies (for measurement).
+ */
+export const ROW_MAJOR_B_MAX_M = process.env.EC2T_WASM_PACK_B === '1' ? 0 : process.env.EC2T_WASM_PACK_B === '0' ? Infinity : 64;
+
 /** Bytes per WebAssembly page. */
 export const PAGE = 65536;
 
@@ -42,10 +51,12 @@ export interface GemmModuleOptions {
 }
 
 /**
- * Generates the module bytes. Export `tiles(aPtr, bPtr, cPtr, kc, ldcBytes, mStrips, nStrips, add)`:
+ * Generates the module bytes. Export
+ * `tiles(aPtr, bPtr, cPtr, kc, ldcBytes, mStrips, nStrips, add, bStripBytes, bRowBytes)`:
  * for every (row strip i < mStrips, column strip j < nStrips), C tile (i, j) at
  * `cPtr + i·MR·ldcBytes + j·NR·4` becomes (add ? C : 0) + Σ_p A[i][p]·B[j][p] with the packed A strip
- * i at `aPtr + i·MR·kc·4` ([kc][MR] floats) and B strip j at `bPtr + j·NR·kc·4` ([kc][NR] floats).
+ * i at `aPtr + i·MR·kc·4` ([kc][MR] floats) and B strip j's row p (NR floats) at
+ * `bPtr + j·bStripBytes + p·bRowBytes` (packed strips: NR·kc·4 and NR·4; row-major: NR·4 and ldb·4).
  * Requires kc ≥ 1, mStrips ≥ 1, nStrips ≥ 1.
  */
 export function gemmModuleBytes(opts: GemmModuleOptions): Uint8Array {
@@ -54,8 +65,8 @@ export function gemmModuleBytes(opts: GemmModuleOptions): Uint8Array {
     maximumPages: opts.shared ? (opts.maximumPages ?? 32768) : opts.maximumPages,
     shared: opts.shared,
   });
-  const f = mod.func('tiles', [I32, I32, I32, I32, I32, I32, I32, I32], []);
-  const [aPtr, bPtr, cPtr, kc, ldcBytes, mStrips, nStrips, add] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const f = mod.func('tiles', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], []);
+  const [aPtr, bPtr, cPtr, kc, ldcBytes, mStrips, nStrips, add, bStride, bRowStride] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const i = f.local(I32);
   const j = f.local(I32);
   const aP = f.local(I32);
@@ -66,7 +77,6 @@ export function gemmModuleBytes(opts: GemmModuleOptions): Uint8Array {
   const cTile = f.local(I32);
   const cRow = f.local(I32);
   const aStride = f.local(I32); // MR·kc·4 bytes
-  const bStride = f.local(I32);
   const acc: number[] = [];
   for (let r = 0; r < MR * NV; r++) acc.push(f.local(V128));
   const bv: number[] = [];
@@ -74,7 +84,6 @@ export function gemmModuleBytes(opts: GemmModuleOptions): Uint8Array {
   const av = f.local(V128);
 
   f.get(kc).i32Const(MR * 4).i32Mul().set(aStride);
-  f.get(kc).i32Const(NR * 4).i32Mul().set(bStride);
   f.get(bPtr).set(bStrip);
   f.i32Const(0).set(j);
   f.loop(); // J: column strips
@@ -98,7 +107,7 @@ export function gemmModuleBytes(opts: GemmModuleOptions): Uint8Array {
           }
         }
         f.get(aP).i32Const(MR * 4).i32Add().tee(aP);
-        f.get(bP).i32Const(NR * 4).i32Add().set(bP);
+        f.get(bP).get(bRowStride).i32Add().set(bP);
         f.get(aEnd).i32LtU().brIf(0);
       }
       f.end();
@@ -134,7 +143,7 @@ export function gemmModuleBytes(opts: GemmModuleOptions): Uint8Array {
 }
 
 /** The generated `tiles` export. */
-export type TilesFn = (aPtr: number, bPtr: number, cPtr: number, kc: number, ldcBytes: number, mStrips: number, nStrips: number, add: number) => void;
+export type TilesFn = (aPtr: number, bPtr: number, cPtr: number, kc: number, ldcBytes: number, mStrips: number, nStrips: number, add: number, bStripBytes: number, bRowBytes: number) => void;
 
 /** Where one GEMM's operands live in WASM memory (byte offsets) and its padded sizes. */
 export interface GemmLayout {
@@ -169,7 +178,7 @@ export function gemmLayout(m: number, n: number, k: number): GemmLayout {
  */
 export function runTiles(
   tiles: TilesFn, aBase: number, bBase: number, cBase: number, mPad: number, nPad: number, k: number,
-  isStart: number, isEnd: number, jsStart: number, jsEnd: number, accumulate: boolean,
+  isStart: number, isEnd: number, jsStart: number, jsEnd: number, accumulate: boolean, bRowMajor: boolean,
   mr: number, nr: number, kcMax: number, mcStrips: number, ncStrips: number,
 ): void {
   for (let pc = 0; pc < k; pc += kcMax) {
@@ -177,11 +186,13 @@ export function runTiles(
     const add = accumulate || pc > 0 ? 1 : 0;
     const aBlock = aBase + mPad * pc * 4;
     const bBlock = bBase + nPad * pc * 4;
+    const bStrip = bRowMajor ? nr * 4 : nr * kc * 4;
+    const bRow = bRowMajor ? nPad * 4 : nr * 4;
     for (let js = jsStart; js < jsEnd; js += ncStrips) {
       const ns = Math.min(ncStrips, jsEnd - js);
       for (let is = isStart; is < isEnd; is += mcStrips) {
         const ms = Math.min(mcStrips, isEnd - is);
-        tiles(aBlock + is * mr * kc * 4, bBlock + js * nr * kc * 4, cBase + (is * mr * nPad + js * nr) * 4, kc, nPad * 4, ms, ns, add);
+        tiles(aBlock + is * mr * kc * 4, bBlock + js * bStrip, cBase + (is * mr * nPad + js * nr) * 4, kc, nPad * 4, ms, ns, add, bStrip, bRow);
       }
     }
   }
@@ -241,8 +252,9 @@ export function packB(
       if (!transB) {
         let src = bOff + pc * ldb + j0;
         if (w === NR) {
-          // A contiguous run of NR floats per p: a typed-array copy beats the scalar loop.
-          for (let p = 0, d = o; p < kc; p++, src += ldb, d += NR) mem.set(b.subarray(src, src + NR), d);
+          for (let p = 0, d = o; p < kc; p++, src += ldb, d += NR) {
+            for (let jj = 0; jj < NR; jj++) mem[d + jj] = b[src + jj];
+          }
         } else {
           for (let p = 0, d = o; p < kc; p++, src += ldb, d += NR) {
             for (let jj = 0; jj < NR; jj++) mem[d + jj] = jj < w ? b[src + jj] : 0;
@@ -261,6 +273,29 @@ export function packB(
       }
     }
   }
+}
+
+/**
+ * Copies B (k×n, not transposed) row by row into a k×nPad row-major block at float index `base`,
+ * zeroing columns past n. Cheaper than packing (one typed-array copy per row), and the tile loop
+ * reads it with a row stride of nPad·4 bytes.
+ */
+export function copyBRowMajor(n: number, k: number, b: Float32Array, bOff: number, ldb: number, mem: Float32Array, base: number, nPad: number): void {
+  for (let p = 0; p < k; p++) {
+    const d = base + p * nPad;
+    mem.set(b.subarray(bOff + p * ldb, bOff + p * ldb + n), d);
+    if (nPad > n) mem.fill(0, d + n, d + nPad);
+  }
+}
+
+/** Loads B into WASM memory, packed or row-major; returns whether it is row-major (for {@link runTiles}). */
+export function loadB(transB: boolean, m: number, n: number, k: number, b: Float32Array, bOff: number, ldb: number, mem: Float32Array, base: number, nPad: number, nStrips: number): boolean {
+  if (!transB && m <= ROW_MAJOR_B_MAX_M) {
+    copyBRowMajor(n, k, b, bOff, ldb, mem, base, nPad);
+    return true;
+  }
+  packB(transB, n, k, b, bOff, ldb, mem, base, nPad, 0, nStrips);
+  return false;
 }
 
 /** Copies C's m×n window into the padded scratch (rows [i0, i1)), for accumulate. */
@@ -337,8 +372,8 @@ export function wasmGemm(
   const inst = instance(L.bytes);
   const mem = inst.view;
   packA(transA, m, k, a, aOff, lda, mem, L.aBase / 4, L.mPad, 0, L.mStrips);
-  packB(transB, n, k, b, bOff, ldb, mem, L.bBase / 4, L.nPad, 0, L.nStrips);
+  const bRowMajor = loadB(transB, m, n, k, b, bOff, ldb, mem, L.bBase / 4, L.nPad, L.nStrips);
   if (accumulate) copyCIn(m, n, c, cOff, ldc, mem, L.cBase / 4, L.nPad, 0, m);
-  runTiles(inst.tiles, L.aBase, L.bBase, L.cBase, L.mPad, L.nPad, k, 0, L.mStrips, 0, L.nStrips, accumulate, MR, NR, KC, MC_STRIPS, NC_STRIPS);
+  runTiles(inst.tiles, L.aBase, L.bBase, L.cBase, L.mPad, L.nPad, k, 0, L.mStrips, 0, L.nStrips, accumulate, bRowMajor, MR, NR, KC, MC_STRIPS, NC_STRIPS);
   copyCOut(m, n, c, cOff, ldc, mem, L.cBase / 4, L.nPad, 0, m);
 }

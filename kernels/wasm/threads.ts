@@ -15,7 +15,7 @@ import { KernelError, ValueError } from '../../engine/errors.js';
 import type { WasmMemory, WasmModule } from './assembler.js';
 import {
   KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn,
-  copyCIn, copyCOut, gemmLayout, gemmModuleBytes, packA, packB, requireWasm, runTiles, useFma, wasmGemm,
+  copyCIn, copyCOut, gemmLayout, gemmModuleBytes, loadB, packA, requireWasm, runTiles, useFma, wasmGemm,
 } from './gemm.js';
 
 /** Largest shared memory: 2 GiB (32768 pages); bigger problems fall back to the single-thread path. */
@@ -26,7 +26,7 @@ const GEN = 0; // bumped by the main thread for each job; workers wait on it
 const DONE = 1; // workers that finished the current job
 const STOP = 2; // 1: workers exit
 const ERROR = 3; // 1: a worker threw; message in the worker's 'message' event
-const P_A = 4; const P_B = 5; const P_C = 6; const P_MPAD = 7; const P_NPAD = 8; const P_K = 9; const P_ACC = 10;
+const P_A = 4; const P_B = 5; const P_C = 6; const P_MPAD = 7; const P_NPAD = 8; const P_K = 9; const P_ACC = 10; const P_BROW = 11;
 const RANGES = 16; // 4 words per worker: isStart, isEnd, jsStart, jsEnd
 
 /** Body of each worker (CommonJS, evaluated): instantiate, then serve jobs until STOP. */
@@ -53,7 +53,7 @@ for (;;) {
     if (tiles === null) throw new Error('worker ' + index + ' could not instantiate the module: ' + startupError);
     if (ctl[r] < ctl[r + 1] && ctl[r + 2] < ctl[r + 3]) {
       runTiles(tiles, ctl[${P_A}], ctl[${P_B}], ctl[${P_C}], ctl[${P_MPAD}], ctl[${P_NPAD}], ctl[${P_K}],
-        ctl[r], ctl[r + 1], ctl[r + 2], ctl[r + 3], ctl[${P_ACC}] === 1, MR, NR, KC, MC, NC);
+        ctl[r], ctl[r + 1], ctl[r + 2], ctl[r + 3], ctl[${P_ACC}] === 1, ctl[${P_BROW}] === 1, MR, NR, KC, MC, NC);
     }
   } catch (e) {
     Atomics.store(ctl, ${ERROR}, 1);
@@ -173,13 +173,13 @@ export function threadedGemm(
   if (p.view.buffer !== p.memory.buffer || p.view.length * 4 !== p.memory.buffer.byteLength) p.view = new Float32Array(p.memory.buffer);
   const mem = p.view;
   packA(transA, m, k, a, aOff, lda, mem, L.aBase / 4, L.mPad, 0, L.mStrips);
-  packB(transB, n, k, b, bOff, ldb, mem, L.bBase / 4, L.nPad, 0, L.nStrips);
+  const bRowMajor = loadB(transB, m, n, k, b, bOff, ldb, mem, L.bBase / 4, L.nPad, L.nStrips);
   if (accumulate) copyCIn(m, n, c, cOff, ldc, mem, L.cBase / 4, L.nPad, 0, m);
 
   const ctl = p.control;
   const parts = partition(L.mStrips, L.nStrips, t);
   ctl[P_A] = L.aBase; ctl[P_B] = L.bBase; ctl[P_C] = L.cBase;
-  ctl[P_MPAD] = L.mPad; ctl[P_NPAD] = L.nPad; ctl[P_K] = k; ctl[P_ACC] = accumulate ? 1 : 0;
+  ctl[P_MPAD] = L.mPad; ctl[P_NPAD] = L.nPad; ctl[P_K] = k; ctl[P_ACC] = accumulate ? 1 : 0; ctl[P_BROW] = bRowMajor ? 1 : 0;
   // Workers beyond t-1 get empty ranges (they still count DONE).
   for (let w = 0; w <= p.workers.length; w++) {
     const r = w < t ? parts[w] : [0, 0, 0, 0];
@@ -191,7 +191,7 @@ export function threadedGemm(
   Atomics.notify(ctl, GEN);
   const [is0, is1, js0, js1] = parts[0];
   if (is0 < is1 && js0 < js1) {
-    runTiles(p.tiles, L.aBase, L.bBase, L.cBase, L.mPad, L.nPad, k, is0, is1, js0, js1, accumulate, MR, NR, KC, MC_STRIPS, NC_STRIPS);
+    runTiles(p.tiles, L.aBase, L.bBase, L.cBase, L.mPad, L.nPad, k, is0, is1, js0, js1, accumulate, bRowMajor, MR, NR, KC, MC_STRIPS, NC_STRIPS);
   }
   const nw = p.workers.length;
   for (;;) {
