@@ -11,6 +11,7 @@ import '../kernels/index.js';
 import '../kernels/ternary/index.js';
 import { Rng } from '../engine/rng.js';
 import { kernelFor } from '../kernels/registry.js';
+import { setTernarySimd } from '../kernels/ternary/cpu.js';
 import { ternaryLayerDense, ternaryLayerFromAssignment } from '../kernels/ternary/layer.js';
 import { conv2dGeometry } from '../kernels/types.js';
 
@@ -43,8 +44,8 @@ const dense = kernelFor('conv2dForward', 'cpu');
 const ternary = kernelFor('ternaryConv2d', 'ternary');
 
 const lines: string[] = [
-  '| shape (N=32, 3×3, pad 1) | sparsity | dense f32 ms | ternary ms | speed-up | ternary G-adds/s |',
-  '|---|---|---|---|---|---|',
+  '| shape (N=32, 3×3, pad 1) | sparsity | dense f32 ms | ternary ms (wasm SIMD) | speed-up | G-adds/s | ternary ms (pure JS) | speed-up |',
+  '|---|---|---|---|---|---|---|---|',
 ];
 for (const [c, hw] of shapes) {
   const g = conv2dGeometry([N, c, hw, hw], [c, c, 3, 3], { padding: 1 });
@@ -57,11 +58,16 @@ for (const [c, hw] of shapes) {
     const layer = ternaryLayerFromAssignment(a, [c, c, 3, 3], 0.3, 0.2);
     const w = ternaryLayerDense(layer);
     const td = await seconds(`dense ${c}@${hw}`, () => dense(x, w, bias, out, g));
+    const simd = setTernarySimd(true);
     const tt = await seconds(`ternary ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g));
+    setTernarySimd(false);
+    const tj = await seconds(`ternary js ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g));
+    setTernarySimd(true);
     const adds = (layer.posTaps.length + layer.negTaps.length) * N * hw * hw;
     lines.push(
-      `| ${c}→${c} @${hw}×${hw} | ${Math.round(s * 100)}% | ${(td * 1e3).toFixed(2)} | ${(tt * 1e3).toFixed(2)} | ${(td / tt).toFixed(2)}× | ${(adds / tt / 1e9).toFixed(2)} |`,
+      `| ${c}→${c} @${hw}×${hw} | ${Math.round(s * 100)}% | ${(td * 1e3).toFixed(2)} | ${simd ? (tt * 1e3).toFixed(2) : 'n/a'} | ${(td / tt).toFixed(2)}× | ${(adds / tt / 1e9).toFixed(2)} | ${(tj * 1e3).toFixed(2)} | ${(td / tj).toFixed(2)}× |`,
     );
   }
 }
+console.log('Dense baseline: registered cpu conv2dForward (im2col + packed 4×4 register-blocked GEMM) on the dense Wt.\n');
 console.log(lines.join('\n'));
