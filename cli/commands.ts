@@ -25,7 +25,7 @@ export const trainSpec: CommandSpec = {
   summary: 'train a float model and write a run folder',
   usage: 'ec2t train --model NAME --dataset mnist|cifar10|cifar100 [--data DIR] --epochs N --batch-size B --optimizer sgd|adam --lr X --seed S --out DIR',
   flags: {
-    model: modelFlag,
+    model: { ...modelFlag, required: false, help: 'architecture (required unless --resume)' },
     ...dataFlags,
     epochs: { type: 'int', min: 1, default: 10, metavar: 'N', help: 'epochs' },
     'batch-size': { type: 'int', min: 1, default: 64, metavar: 'B', help: 'batch size' },

@@ -64,6 +64,7 @@ export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?:
     flags = { ...saved.flags, resume: resumeDir, json: flagsIn.json };
     opts = { ...opts, modelOptions: saved.modelOptions };
   }
+  if (flags.model === undefined) throw new UsageError('ec2t train: missing required flag --model (architecture), unless you --resume a run folder');
   const model = flags.model as string;
   const dataset = flags.dataset as string;
   const seed = flags.seed as number;

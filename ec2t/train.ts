@@ -246,6 +246,7 @@ export class TrainingPhase {
             imagesPerSecond: ips, etaSeconds: remainingImages / ips,
           });
         }
+        if (this.step === INTERRUPT_AFTER_STEPS && o.interrupt) o.interrupt.interrupted = true;
         if (o.interrupt?.interrupted) {
           this.saveCheckpoint();
           return { completed: false, metrics: this.metrics, bestValAccuracy: this.bestValAccuracy, bestEpoch: this.bestEpoch };
@@ -311,6 +312,11 @@ export class TrainingPhase {
 }
 
 const UPDATER_PREFIX = '__updater.';
+/**
+ * Test hook: behave as if Ctrl-C arrived right after this many optimizer steps, so the
+ * interrupt-and-resume path can be tested deterministically (`EC2T_INTERRUPT_AFTER_STEPS`).
+ */
+const INTERRUPT_AFTER_STEPS = Number(process.env.EC2T_INTERRUPT_AFTER_STEPS ?? NaN);
 
 interface CheckpointExtra {
   phase: EpochMetrics['phase'];
