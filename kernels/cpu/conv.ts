@@ -8,6 +8,25 @@
 import { registerKernel } from '../registry.js';
 import type { Conv2dGeometry } from '../types.js';
 import { gemm } from './gemm.js';
+import { wasmConv2dBackwardInput, wasmConv2dBackwardWeight, wasmConv2dForward, wasmConvAvailable } from '../wasm/conv.js';
+
+const WASM_OK = wasmConvAvailable();
+let useWasm = process.env.EC2T_WASM !== '0';
+
+/**
+ * Turns the WebAssembly SIMD conv path (kernels/wasm/conv.ts, dense convs) on or off, for tests and
+ * benchmarks; returns whether it is available here. Off (or unavailable): im2col + `gemm` in TypeScript.
+ * @example setConvWasm(false); // measure the TypeScript path
+ */
+export function setConvWasm(on: boolean): boolean {
+  useWasm = on;
+  return WASM_OK;
+}
+
+/** Dense convs go to the WASM conv when it is available and on. */
+function wasmDense(g: Conv2dGeometry): boolean {
+  return useWasm && WASM_OK && g.groups === 1;
+}
 
 let colScratch = new Float32Array(1 << 16);
 
@@ -100,6 +119,10 @@ export function conv2dForwardCpu(x: Float32Array, weight: Float32Array, bias: Fl
     depthwiseForward(x, weight, bias, out, g);
     return;
   }
+  if (wasmDense(g)) {
+    wasmConv2dForward(x, weight, bias, out, g);
+    return;
+  }
   const cpg = g.inChannels / g.groups;
   const opg = g.outChannels / g.groups;
   const kdim = cpg * g.kernelHeight * g.kernelWidth;
@@ -134,6 +157,10 @@ export function conv2dBackwardInputCpu(gradOut: Float32Array, weight: Float32Arr
     depthwiseBackwardInput(gradOut, weight, gradX, g);
     return;
   }
+  if (wasmDense(g)) {
+    wasmConv2dBackwardInput(gradOut, weight, gradX, g);
+    return;
+  }
   const cpg = g.inChannels / g.groups;
   const opg = g.outChannels / g.groups;
   const kdim = cpg * g.kernelHeight * g.kernelWidth;
@@ -161,6 +188,10 @@ export function conv2dBackwardInputCpu(gradOut: Float32Array, weight: Float32Arr
 export function conv2dBackwardWeightCpu(x: Float32Array, gradOut: Float32Array, gradW: Float32Array, g: Conv2dGeometry): void {
   if (isDepthwise(g)) {
     depthwiseBackwardWeight(x, gradOut, gradW, g);
+    return;
+  }
+  if (wasmDense(g)) {
+    wasmConv2dBackwardWeight(x, gradOut, gradW, g);
     return;
   }
   const cpg = g.inChannels / g.groups;

@@ -48,6 +48,8 @@ export interface GemmModuleOptions {
   /** Use relaxed-SIMD `f32x4.relaxed_madd` (fused multiply-add where the hardware has it). */
   readonly fma: boolean;
   readonly maximumPages?: number;
+  /** Adds further functions to the same module (over the same memory), e.g. the conv data movers of kernels/wasm/conv.ts. */
+  readonly extra?: (mod: ModuleBuilder) => void;
 }
 
 /**
@@ -139,6 +141,7 @@ export function gemmModuleBytes(opts: GemmModuleOptions): Uint8Array {
     f.get(j).i32Const(1).i32Add().tee(j).get(nStrips).i32LtU().brIf(0);
   }
   f.end();
+  opts.extra?.(mod);
   return mod.bytes();
 }
 
