@@ -13,9 +13,12 @@
  *   along the contiguous pixel axis, so neither needs a transposing pack.
  * Groups other than 1 are not handled here (kernels/cpu/conv.ts keeps them).
  */
-import { F32, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory } from './assembler.js';
-import { KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn, gemmModuleBytes, packA, requireWasm, runTiles, useFma, wasmSimdAvailable } from './gemm.js';
+import { Worker } from 'node:worker_threads';
+import { KernelError, ValueError } from '../../engine/errors.js';
 import type { Conv2dGeometry } from '../types.js';
+import { F32, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory, type WasmModule } from './assembler.js';
+import { KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn, gemmModuleBytes, packA, requireWasm, runTiles, useFma, wasmSimdAvailable } from './gemm.js';
+import { gemmThreads } from './threads.js';
 
 /** Rows of A (output channels) per `dotNT` register tile. NOTE: 2×3 (9 accumulators) measured 15–30 % faster than 4×3, which spills the 16 xmm registers; 4×2 and 2×4 in between. */
 const DM = 2;
@@ -215,16 +218,10 @@ function emitDotNT(mod: ModuleBuilder, fma: boolean): void {
   });
 }
 
-// ---------------------------------------------------------------- instance and layout
+// ---------------------------------------------------------------- per-thread work
 
-type Fill0 = (ptr: number, n: number) => void;
-type Copy2d = (src: number, dst: number, outer: number, rows: number, len: number, srcRowB: number, dstRowB: number, srcOuterB: number, dstOuterB: number) => void;
-type Im2col = (xp: number, col: number, C: number, KH: number, KW: number, OH: number, OW: number, planeB: number, shRowB: number, swB: number, dhRowB: number, dwB: number, ldB: number) => void;
-type DotNT = (a: number, b: number, c: number, mBlocks: number, nBlocks: number, kB: number, ldaB: number, ldbB: number, ldcB: number, add: number) => void;
-
-interface Inst {
-  memory: WasmMemory;
-  view: Float32Array;
+/** The module's exports as the work function uses them. */
+export interface ConvExports {
   tiles: TilesFn;
   fill0: Fill0;
   copy2d: Copy2d;
@@ -232,14 +229,100 @@ interface Inst {
   col2im: Im2col;
   dotNT: DotNT;
 }
+type Fill0 = (ptr: number, n: number) => void;
+type Copy2d = (src: number, dst: number, outer: number, rows: number, len: number, srcRowB: number, dstRowB: number, srcOuterB: number, dstOuterB: number) => void;
+type Im2col = (xp: number, col: number, C: number, KH: number, KW: number, OH: number, OW: number, planeB: number, shRowB: number, swB: number, dhRowB: number, dwB: number, ldB: number) => void;
+type DotNT = (a: number, b: number, c: number, mBlocks: number, nBlocks: number, kB: number, ldaB: number, ldbB: number, ldcB: number, add: number) => void;
 
-let inst: Inst | undefined;
+/**
+ * Everything one thread needs, as integers (they travel to the workers through an Int32Array):
+ * the geometry, the chunk size S, padded sizes, the byte offsets of the shared regions (packed A,
+ * whole-batch input XIN and gradOut DYIN, whole-batch result YOUT) and of slot 0's scratch regions
+ * (XP, COL, DY, C, CW; slot t's are `slotBytes·t` further), and the GEMM blocking constants.
+ */
+const PARAM_KEYS = [
+  'batch', 'cin', 'H', 'W', 'cout', 'KH', 'KW', 'sh', 'sw', 'ph', 'pw', 'dh', 'dw', 'OH', 'OW',
+  'S', 'K', 'kRows', 'coutPad', 'kPad4', 'Hp', 'Wp', 'padded',
+  'A', 'XIN', 'DYIN', 'YOUT', 'XP', 'COL', 'DY', 'C', 'CW', 'slotBytes', 'bytes',
+  'MR', 'NR', 'KC', 'MC', 'NC', 'DM', 'DN',
+] as const;
+/** Integer parameters of one geometry's work: see {@link PARAM_KEYS}. */
+export type ConvParams = Record<(typeof PARAM_KEYS)[number], number>;
+
+/** Operation codes of {@link convWork}. */
+const FORWARD = 0;
+const BACKWARD_INPUT = 1;
+const BACKWARD_WEIGHT = 2;
+
+/**
+ * One thread's share of a conv op over samples [n0, n1), in chunks of P.S, using slot `slot`'s
+ * scratch: FORWARD writes YOUT (NCHW) from XIN with the packed weights at A; BACKWARD_INPUT writes
+ * YOUT (as dX, NCHW) from DYIN with packed Wᵀ at A; BACKWARD_WEIGHT sets the slot's CW
+ * [coutPad × kRows] to Σ over its samples of dY·colᵀ (zero for an empty range).
+ * NOTE: self-contained (no closure over module scope): kernels/wasm/conv.ts ships its source text
+ * to the worker threads.
+ */
+export function convWork(E: ConvExports, runTilesFn: typeof runTiles, P: ConvParams, op: number, n0: number, n1: number, slot: number): void {
+  const sb = slot * P.slotBytes;
+  const XP = P.XP + sb, COL = P.COL + sb, DY = P.DY + sb, C = P.C + sb, CW = P.CW + sb;
+  const ohw = P.OH * P.OW, chw = P.cin * P.H * P.W, plane = P.Hp * P.Wp;
+  if (op === 2 && n0 >= n1) E.fill0(CW, P.coutPad * P.kRows);
+  let first = true;
+  for (let c0 = n0; c0 < n1; c0 += P.S) {
+    const s = Math.min(P.S, n1 - c0);
+    const used = s * ohw;
+    const nPad = Math.ceil(used / P.NR) * P.NR;
+    if (op !== 1) {
+      // Input chunk → (zero-bordered copy when padded) → col [K × nPad].
+      let xb = P.XIN + c0 * chw * 4;
+      if (P.padded === 1) {
+        E.fill0(XP, s * P.cin * plane);
+        E.copy2d(xb, XP + (P.ph * P.Wp + P.pw) * 4, s * P.cin, P.H, P.W, P.W * 4, P.Wp * 4, P.H * P.W * 4, plane * 4);
+        xb = XP;
+      }
+      for (let q = 0; q < s; q++) {
+        E.im2col(xb + q * P.cin * plane * 4, COL + q * ohw * 4, P.cin, P.KH, P.KW, P.OH, P.OW,
+          plane * 4, P.sh * P.Wp * 4, P.sw * 4, P.dh * P.Wp * 4, P.dw * 4, nPad * 4);
+      }
+    }
+    if (op === 0) {
+      runTilesFn(E.tiles, P.A, COL, C, P.coutPad, nPad, P.K, 0, P.coutPad / P.MR, 0, nPad / P.NR, false, true, P.MR, P.NR, P.KC, P.MC, P.NC);
+      E.copy2d(C, P.YOUT + c0 * P.cout * ohw * 4, s, P.cout, ohw, nPad * 4, ohw * 4, ohw * 4, P.cout * ohw * 4);
+      first = false;
+      continue;
+    }
+    // gradOut chunk → DY [Cout × nPad], zero past the used columns (they enter dotNT's sums).
+    E.copy2d(P.DYIN + c0 * P.cout * ohw * 4, DY, s, P.cout, ohw, ohw * 4, nPad * 4, P.cout * ohw * 4, ohw * 4);
+    if (nPad > used) for (let r = 0; r < P.cout; r++) E.fill0(DY + (r * nPad + used) * 4, nPad - used);
+    if (op === 1) {
+      runTilesFn(E.tiles, P.A, DY, C, P.kPad4, nPad, P.cout, 0, P.kPad4 / P.MR, 0, nPad / P.NR, false, true, P.MR, P.NR, P.KC, P.MC, P.NC);
+      const gx = P.YOUT + c0 * chw * 4;
+      const dst = P.padded === 1 ? XP : gx;
+      E.fill0(dst, s * P.cin * plane);
+      for (let q = 0; q < s; q++) {
+        E.col2im(dst + q * P.cin * plane * 4, C + q * ohw * 4, P.cin, P.KH, P.KW, P.OH, P.OW,
+          plane * 4, P.sh * P.Wp * 4, P.sw * 4, P.dh * P.Wp * 4, P.dw * 4, nPad * 4);
+      }
+      if (P.padded === 1) E.copy2d(XP + (P.ph * P.Wp + P.pw) * 4, gx, s * P.cin, P.H, P.W, P.Wp * 4, P.W * 4, plane * 4, P.H * P.W * 4);
+    } else {
+      if (nPad > used) for (let r = 0; r < P.K; r++) E.fill0(COL + (r * nPad + used) * 4, nPad - used);
+      E.dotNT(DY, COL, CW, P.coutPad / P.DM, P.kRows / P.DN, nPad * 4, nPad * 4, nPad * 4, P.kRows * 4, first ? 0 : 1);
+    }
+    first = false;
+  }
+}
+
+// ---------------------------------------------------------------- instance, layout, threads
+
+/** Largest memory: 1 GiB (16384 pages). */
+const MAX_PAGES = 16384;
 
 /** The module bytes: the GEMM `tiles` plus the conv data movers and `dotNT`. */
-export function convModuleBytes(fma: boolean): Uint8Array {
+export function convModuleBytes(fma: boolean, shared: boolean): Uint8Array {
   return gemmModuleBytes({
-    shared: false,
+    shared,
     fma,
+    maximumPages: shared ? MAX_PAGES : undefined,
     extra: (mod) => {
       emitFill0(mod);
       emitCopy2d(mod);
@@ -250,35 +333,40 @@ export function convModuleBytes(fma: boolean): Uint8Array {
   });
 }
 
+const SHARED = typeof SharedArrayBuffer !== 'undefined';
+
+interface Inst {
+  module: WasmModule;
+  memory: WasmMemory;
+  view: Float32Array;
+  E: ConvExports;
+}
+let inst: Inst | undefined;
+
 function instance(bytes: number): Inst {
   if (inst === undefined) {
     const wa = requireWasm();
-    const memory = new wa.Memory({ initial: 1 });
-    const module = new wa.Module(convModuleBytes(useFma()));
+    const memory = new wa.Memory(SHARED ? { initial: 1, maximum: MAX_PAGES, shared: true } : { initial: 1 });
+    const module = new wa.Module(convModuleBytes(useFma(), SHARED));
     const e = new wa.Instance(module, { env: { memory } }).exports;
-    inst = {
-      memory, view: new Float32Array(memory.buffer), tiles: e.tiles as TilesFn, fill0: e.fill0 as Fill0, copy2d: e.copy2d as Copy2d,
-      im2col: e.im2col as Im2col, col2im: e.col2im as Im2col, dotNT: e.dotNT as DotNT,
-    };
+    const E: ConvExports = { tiles: e.tiles as TilesFn, fill0: e.fill0 as Fill0, copy2d: e.copy2d as Copy2d, im2col: e.im2col as Im2col, col2im: e.col2im as Im2col, dotNT: e.dotNT as DotNT };
+    inst = { module, memory, view: new Float32Array(memory.buffer), E };
   }
   const have = inst.memory.buffer.byteLength;
-  if (have < bytes) inst.memory.grow(Math.ceil((bytes - have) / PAGE));
-  if (inst.view.buffer !== inst.memory.buffer) inst.view = new Float32Array(inst.memory.buffer);
+  if (have < bytes) {
+    if (SHARED && bytes > MAX_PAGES * PAGE) throw new KernelError(`wasm conv: needs ${bytes} bytes of WebAssembly memory, more than the ${MAX_PAGES * PAGE} allowed; use a smaller batch`);
+    inst.memory.grow(Math.ceil((bytes - have) / PAGE));
+  }
+  if (inst.view.buffer !== inst.memory.buffer || inst.view.length * 4 !== inst.memory.buffer.byteLength) inst.view = new Float32Array(inst.memory.buffer);
   return inst;
 }
 
 const up = (v: number, m: number): number => Math.ceil(v / m) * m;
+const layouts = new Map<string, ConvParams>();
 
-/** Region offsets (bytes) and sizes of one geometry's work, from byte 0 of the module memory. */
-interface Layout {
-  S: number; K: number; kRows: number; coutPad: number; kPad4: number; ohw: number; chw: number; Hp: number; Wp: number; padded: boolean;
-  A: number; XR: number; XP: number; COL: number; DY: number; C: number; OUT: number; CW: number; bytes: number;
-}
-
-const layouts = new Map<string, Layout>();
-
-function layout(g: Conv2dGeometry): Layout {
-  const key = `${g.batch},${g.inChannels},${g.inHeight},${g.inWidth},${g.outChannels},${g.kernelHeight},${g.kernelWidth},${g.strideH},${g.strideW},${g.padH},${g.padW},${g.dilationH},${g.dilationW},${g.outHeight},${g.outWidth}`;
+/** The parameters (and memory layout) of geometry `g` run on `slots` threads. */
+function params(g: Conv2dGeometry, slots: number): ConvParams {
+  const key = `${slots}:${g.batch},${g.inChannels},${g.inHeight},${g.inWidth},${g.outChannels},${g.kernelHeight},${g.kernelWidth},${g.strideH},${g.strideW},${g.padH},${g.padW},${g.dilationH},${g.dilationW},${g.outHeight},${g.outWidth}`;
   const hit = layouts.get(key);
   if (hit !== undefined) return hit;
   const K = g.inChannels * g.kernelHeight * g.kernelWidth;
@@ -291,57 +379,166 @@ function layout(g: Conv2dGeometry): Layout {
   const Hp = g.inHeight + 2 * g.padH;
   const Wp = g.inWidth + 2 * g.padW;
   const chw = g.inChannels * g.inHeight * g.inWidth;
-  const sizes = {
-    A: Math.max(coutPad * K, kPad4 * g.outChannels),
-    XR: S * chw,
-    XP: S * g.inChannels * Hp * Wp,
-    COL: kRows * nPadMax,
-    DY: coutPad * nPadMax,
-    C: Math.max(coutPad, kPad4) * nPadMax,
-    OUT: S * g.outChannels * ohw,
-    CW: coutPad * kRows,
-  };
   let at = 0;
-  const off: Record<string, number> = {};
-  for (const [name, n] of Object.entries(sizes)) {
-    off[name] = at;
-    at += up(n, 4) * 4 + 64;
-  }
-  const L: Layout = {
-    S, K, kRows, coutPad, kPad4, ohw, chw, Hp, Wp, padded: g.padH > 0 || g.padW > 0,
-    A: off.A, XR: off.XR, XP: off.XP, COL: off.COL, DY: off.DY, C: off.C, OUT: off.OUT, CW: off.CW, bytes: at,
+  const region = (floats: number): number => {
+    const o = at;
+    at += up(floats, 16) * 4 + 64;
+    return o;
+  };
+  const A = region(Math.max(coutPad * K, kPad4 * g.outChannels));
+  const XIN = region(g.batch * chw);
+  const DYIN = region(g.batch * g.outChannels * ohw);
+  const YOUT = region(g.batch * Math.max(chw, g.outChannels * ohw));
+  const slot0 = at;
+  const XP = region(S * g.inChannels * Hp * Wp);
+  const COL = region(kRows * nPadMax);
+  const DY = region(coutPad * nPadMax);
+  const C = region(Math.max(coutPad, kPad4) * nPadMax);
+  const CW = region(coutPad * kRows);
+  const slotBytes = at - slot0;
+  const P: ConvParams = {
+    batch: g.batch, cin: g.inChannels, H: g.inHeight, W: g.inWidth, cout: g.outChannels, KH: g.kernelHeight, KW: g.kernelWidth,
+    sh: g.strideH, sw: g.strideW, ph: g.padH, pw: g.padW, dh: g.dilationH, dw: g.dilationW, OH: g.outHeight, OW: g.outWidth,
+    S, K, kRows, coutPad, kPad4, Hp, Wp, padded: g.padH > 0 || g.padW > 0 ? 1 : 0,
+    A, XIN, DYIN, YOUT, XP, COL, DY, C, CW, slotBytes, bytes: slot0 + slots * slotBytes,
+    MR, NR, KC, MC: MC_STRIPS, NC: NC_STRIPS, DM, DN,
   };
   if (layouts.size > 64) layouts.clear();
-  layouts.set(key, L);
-  return L;
+  layouts.set(key, P);
+  return P;
 }
 
-/** Copies samples [n0, n0+s) of x into XR and, when padded, into the zero-bordered XP; returns the image base used by im2col. */
-function loadInput(I: Inst, L: Layout, g: Conv2dGeometry, x: Float32Array, n0: number, s: number): number {
-  I.view.set(x.subarray(n0 * L.chw, (n0 + s) * L.chw), L.XR / 4);
-  if (!L.padded) return L.XR;
-  const H = g.inHeight, W = g.inWidth;
-  I.fill0(L.XP, s * g.inChannels * L.Hp * L.Wp);
-  I.copy2d(L.XR, L.XP + (g.padH * L.Wp + g.padW) * 4, s * g.inChannels, H, W, W * 4, L.Wp * 4, H * W * 4, L.Hp * L.Wp * 4);
-  return L.XP;
+// Control words of the worker pool (Int32Array over a SharedArrayBuffer).
+const GEN = 0; const DONE = 1; const STOP = 2; const ERROR = 3; const OP = 4; const NTHREADS = 5;
+const RANGES = 8; // 2 words per thread: n0, n1
+const MAX_THREADS = 64;
+const PARAMS_AT = RANGES + 2 * MAX_THREADS;
+const CONTROL_WORDS = PARAMS_AT + PARAM_KEYS.length;
+
+function workerSource(): string {
+  return `
+const { workerData, parentPort } = require('node:worker_threads');
+${runTiles.toString()}
+${convWork.toString()}
+const { module, memory, control, index, keys } = workerData;
+const ctl = new Int32Array(control);
+let E = null;
+let startupError = '';
+try {
+  E = new WebAssembly.Instance(module, { env: { memory } }).exports;
+} catch (e) {
+  startupError = String(e && e.stack || e);
+}
+let seen = 0;
+for (;;) {
+  Atomics.wait(ctl, ${GEN}, seen);
+  seen = Atomics.load(ctl, ${GEN});
+  if (Atomics.load(ctl, ${STOP}) === 1) break;
+  try {
+    if (E === null) throw new Error('conv worker ' + index + ' could not instantiate the module: ' + startupError);
+    const P = {};
+    for (let i = 0; i < keys.length; i++) P[keys[i]] = ctl[${PARAMS_AT} + i];
+    const n0 = ctl[${RANGES} + 2 * index], n1 = ctl[${RANGES} + 2 * index + 1];
+    if (index < ctl[${NTHREADS}] && (n0 < n1 || ctl[${OP}] === ${BACKWARD_WEIGHT})) convWork(E, runTiles, P, ctl[${OP}], n0, n1, index);
+  } catch (e) {
+    Atomics.store(ctl, ${ERROR}, 1);
+    parentPort.postMessage(String(e && e.stack || e));
+  }
+  Atomics.add(ctl, ${DONE}, 1);
+  Atomics.notify(ctl, ${DONE});
+}
+`;
 }
 
-/** im2col of s samples from image base `xb` into COL (row-major, leading dimension nPad). */
-function im2colChunk(I: Inst, L: Layout, g: Conv2dGeometry, xb: number, s: number, nPad: number): void {
-  const plane = L.Hp * L.Wp;
-  for (let q = 0; q < s; q++) {
-    I.im2col(xb + q * g.inChannels * plane * 4, L.COL + q * L.ohw * 4, g.inChannels, g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth,
-      plane * 4, g.strideH * L.Wp * 4, g.strideW * 4, g.dilationH * L.Wp * 4, g.dilationW * 4, nPad * 4);
+interface Pool { control: Int32Array; workers: Worker[]; errors: string[] }
+let pool: Pool | undefined;
+let threadOverride: number | undefined;
+
+/**
+ * Sets the conv's thread count (undefined: the GEMM's, `EC2T_THREADS` or available parallelism).
+ * Results are deterministic for a given count; the weight gradient's summation order depends on it.
+ * @example setConvThreads(1)
+ */
+export function setConvThreads(threads: number | undefined): void {
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new ValueError('setConvThreads', `expected a positive integer thread count, got ${threads}`);
+  threadOverride = threads;
+}
+
+/** Below this many forward FLOPs a conv runs on one thread (waking workers costs ~0.1 ms). */
+const THREAD_MIN_FLOPS = 1 << 23;
+
+function threadsFor(g: Conv2dGeometry): number {
+  if (!SHARED) return 1;
+  const want = Math.min(threadOverride ?? gemmThreads(), MAX_THREADS, g.batch);
+  if (want <= 1) return 1;
+  const flops = 2 * g.batch * g.outChannels * g.outHeight * g.outWidth * g.inChannels * g.kernelHeight * g.kernelWidth;
+  return threadOverride === undefined && flops < THREAD_MIN_FLOPS ? 1 : want;
+}
+
+function getPool(I: Inst, workers: number): Pool {
+  if (pool === undefined) pool = { control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)), workers: [], errors: [] };
+  const p = pool;
+  while (p.workers.length < workers) {
+    const index = p.workers.length + 1; // slot 0 is the main thread's
+    const w = new Worker(workerSource(), { eval: true, workerData: { module: I.module, memory: I.memory, control: p.control.buffer, index, keys: PARAM_KEYS } });
+    w.on('message', (msg: unknown) => p.errors.push(String(msg)));
+    w.on('error', (e: Error) => { p.errors.push(String(e.stack ?? e)); Atomics.store(p.control, ERROR, 1); });
+    w.unref(); // idle workers must not keep the process alive
+    p.workers.push(w);
+  }
+  return p;
+}
+
+/**
+ * Runs `op` over the batch on `threads` threads: thread t takes samples
+ * [⌊N·t/T⌋, ⌊N·(t+1)/T⌋) (a pure function of N and T) in slot t; the main thread takes t = 0.
+ */
+function runOp(I: Inst, P: ConvParams, op: number, threads: number): void {
+  if (threads <= 1) {
+    convWork(I.E, runTiles, P, op, 0, P.batch, 0);
+    return;
+  }
+  const p = getPool(I, threads - 1);
+  const ctl = p.control;
+  ctl[OP] = op;
+  for (let i = 0; i < PARAM_KEYS.length; i++) ctl[PARAMS_AT + i] = P[PARAM_KEYS[i]];
+  for (let t = 0; t <= p.workers.length; t++) {
+    ctl[RANGES + 2 * t] = t < threads ? Math.floor((P.batch * t) / threads) : 0;
+    ctl[RANGES + 2 * t + 1] = t < threads ? Math.floor((P.batch * (t + 1)) / threads) : 0;
+  }
+  // Workers from index `threads` on sit this job out (their slots have no memory in this layout).
+  ctl[NTHREADS] = threads;
+  const nw = p.workers.length;
+  Atomics.store(ctl, DONE, 0);
+  Atomics.store(ctl, ERROR, 0);
+  Atomics.add(ctl, GEN, 1);
+  Atomics.notify(ctl, GEN);
+  convWork(I.E, runTiles, P, op, ctl[RANGES], ctl[RANGES + 1], 0);
+  for (;;) {
+    const done = Atomics.load(ctl, DONE);
+    if (done >= nw) break;
+    if (Atomics.wait(ctl, DONE, done, 10_000) === 'timed-out' && Atomics.load(ctl, ERROR) === 1) break;
+  }
+  if (Atomics.load(ctl, ERROR) === 1) {
+    const msg = p.errors.join('\n');
+    void shutdownConvThreads();
+    throw new KernelError(`wasm conv: a worker failed: ${msg || 'unknown error'}`);
   }
 }
 
-/** Copies samples [n0, n0+s) of dY into DY as [Cout × nPad] (pixel columns of sample q at q·OH·OW), zero past s·OH·OW. */
-function loadGradOut(I: Inst, L: Layout, g: Conv2dGeometry, dy: Float32Array, n0: number, s: number, nPad: number): void {
-  const co = g.outChannels, ohw = L.ohw;
-  I.view.set(dy.subarray(n0 * co * ohw, (n0 + s) * co * ohw), L.OUT / 4);
-  I.copy2d(L.OUT, L.DY, s, co, ohw, ohw * 4, nPad * 4, co * ohw * 4, ohw * 4);
-  const used = s * ohw;
-  if (nPad > used) for (let r = 0; r < co; r++) I.fill0(L.DY + (r * nPad + used) * 4, nPad - used);
+/**
+ * Stops the conv worker pool (a later threaded conv starts a new one). Workers are `unref()`'d,
+ * so a process exits without this; tests call it to release threads promptly.
+ * @example await shutdownConvThreads();
+ */
+export async function shutdownConvThreads(): Promise<void> {
+  const p = pool;
+  pool = undefined;
+  if (p === undefined) return;
+  Atomics.store(p.control, STOP, 1);
+  Atomics.add(p.control, GEN, 1);
+  Atomics.notify(p.control, GEN);
+  await Promise.all(p.workers.map((w) => w.terminate()));
 }
 
 // ---------------------------------------------------------------- kernels
@@ -356,27 +553,18 @@ export function wasmConvAvailable(): boolean {
  * @example wasmConv2dForward(x, w, null, out, conv2dGeometry([1, 3, 8, 8], [4, 3, 3, 3], { padding: 1 }))
  */
 export function wasmConv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
-  const L = layout(g);
-  const I = instance(L.bytes);
-  const co = g.outChannels, ohw = L.ohw;
-  packA(false, co, L.K, w, 0, L.K, I.view, L.A / 4, L.coutPad, 0, L.coutPad / MR);
-  for (let n0 = 0; n0 < g.batch; n0 += L.S) {
-    const s = Math.min(L.S, g.batch - n0);
-    const nPad = up(s * ohw, NR);
-    const xb = loadInput(I, L, g, x, n0, s);
-    im2colChunk(I, L, g, xb, s, nPad);
-    runTiles(I.tiles, L.A, L.COL, L.C, L.coutPad, nPad, L.K, 0, L.coutPad / MR, 0, nPad / NR, false, true, MR, NR, KC, MC_STRIPS, NC_STRIPS);
-    I.copy2d(L.C, L.OUT, s, co, ohw, nPad * 4, ohw * 4, ohw * 4, co * ohw * 4);
-    const base = n0 * co * ohw;
-    out.set(I.view.subarray(L.OUT / 4, L.OUT / 4 + s * co * ohw), base);
-    if (bias !== null) {
-      for (let q = 0; q < s; q++) {
-        for (let o = 0; o < co; o++) {
-          const bv = bias[o];
-          const b0 = base + (q * co + o) * ohw;
-          for (let i = b0; i < b0 + ohw; i++) out[i] += bv;
-        }
-      }
+  const T = threadsFor(g);
+  const P = params(g, T);
+  const I = instance(P.bytes);
+  packA(false, P.cout, P.K, w, 0, P.K, I.view, P.A / 4, P.coutPad, 0, P.coutPad / MR);
+  I.view.set(x.subarray(0, P.batch * P.cin * P.H * P.W), P.XIN / 4);
+  runOp(I, P, FORWARD, T);
+  const ohw = P.OH * P.OW;
+  out.set(I.view.subarray(P.YOUT / 4, P.YOUT / 4 + P.batch * P.cout * ohw));
+  if (bias !== null) {
+    for (let i = 0, o = 0; i < P.batch * P.cout; i++, o = i % P.cout) {
+      const bv = bias[o];
+      for (let j = i * ohw; j < (i + 1) * ohw; j++) out[j] += bv;
     }
   }
 }
@@ -386,32 +574,19 @@ export function wasmConv2dForward(x: Float32Array, w: Float32Array, bias: Float3
  * @example wasmConv2dBackwardInput(dy, w, dx, g)
  */
 export function wasmConv2dBackwardInput(gradOut: Float32Array, w: Float32Array, gradX: Float32Array, g: Conv2dGeometry): void {
-  const L = layout(g);
-  const I = instance(L.bytes);
-  const ohw = L.ohw, plane = L.Hp * L.Wp;
+  const T = threadsFor(g);
+  const P = params(g, T);
+  const I = instance(P.bytes);
   // op(A) = Wᵀ: K × Cout, stored Cout × K.
-  packA(true, L.K, g.outChannels, w, 0, L.K, I.view, L.A / 4, L.kPad4, 0, L.kPad4 / MR);
-  const dst = L.padded ? L.XP : L.XR;
-  for (let n0 = 0; n0 < g.batch; n0 += L.S) {
-    const s = Math.min(L.S, g.batch - n0);
-    const nPad = up(s * ohw, NR);
-    loadGradOut(I, L, g, gradOut, n0, s, nPad);
-    runTiles(I.tiles, L.A, L.DY, L.C, L.kPad4, nPad, g.outChannels, 0, L.kPad4 / MR, 0, nPad / NR, false, true, MR, NR, KC, MC_STRIPS, NC_STRIPS);
-    I.fill0(dst, s * g.inChannels * plane);
-    for (let q = 0; q < s; q++) {
-      I.col2im(dst + q * g.inChannels * plane * 4, L.C + q * ohw * 4, g.inChannels, g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth,
-        plane * 4, g.strideH * L.Wp * 4, g.strideW * 4, g.dilationH * L.Wp * 4, g.dilationW * 4, nPad * 4);
-    }
-    if (L.padded) {
-      const H = g.inHeight, W = g.inWidth;
-      I.copy2d(L.XP + (g.padH * L.Wp + g.padW) * 4, L.XR, s * g.inChannels, H, W, L.Wp * 4, W * 4, plane * 4, H * W * 4);
-    }
-    gradX.set(I.view.subarray(L.XR / 4, L.XR / 4 + s * L.chw), n0 * L.chw);
-  }
+  packA(true, P.K, P.cout, w, 0, P.K, I.view, P.A / 4, P.kPad4, 0, P.kPad4 / MR);
+  I.view.set(gradOut.subarray(0, P.batch * P.cout * P.OH * P.OW), P.DYIN / 4);
+  runOp(I, P, BACKWARD_INPUT, T);
+  gradX.set(I.view.subarray(P.YOUT / 4, P.YOUT / 4 + P.batch * P.cin * P.H * P.W));
 }
 
 /**
  * Dense conv weight gradient: gradW = correlate(x, gradOut) summed over the batch; overwrites gradW.
+ * With T threads each sums its samples, then the T partial sums are added in thread order.
  * @example wasmConv2dBackwardWeight(x, dy, dw, g)
  */
 export function wasmConv2dBackwardWeight(x: Float32Array, gradOut: Float32Array, gradW: Float32Array, g: Conv2dGeometry): void {
@@ -419,18 +594,23 @@ export function wasmConv2dBackwardWeight(x: Float32Array, gradOut: Float32Array,
     gradW.fill(0);
     return;
   }
-  const L = layout(g);
-  const I = instance(L.bytes);
-  const ohw = L.ohw;
-  for (let n0 = 0; n0 < g.batch; n0 += L.S) {
-    const s = Math.min(L.S, g.batch - n0);
-    const nPad = up(s * ohw, NR);
-    const xb = loadInput(I, L, g, x, n0, s);
-    im2colChunk(I, L, g, xb, s, nPad);
-    const used = s * ohw;
-    if (nPad > used) for (let r = 0; r < L.K; r++) I.fill0(L.COL + (r * nPad + used) * 4, nPad - used);
-    loadGradOut(I, L, g, gradOut, n0, s, nPad);
-    I.dotNT(L.DY, L.COL, L.CW, L.coutPad / DM, L.kRows / DN, nPad * 4, nPad * 4, nPad * 4, L.kRows * 4, n0 > 0 ? 1 : 0);
+  const T = threadsFor(g);
+  const P = params(g, T);
+  const I = instance(P.bytes);
+  I.view.set(x.subarray(0, P.batch * P.cin * P.H * P.W), P.XIN / 4);
+  I.view.set(gradOut.subarray(0, P.batch * P.cout * P.OH * P.OW), P.DYIN / 4);
+  runOp(I, P, BACKWARD_WEIGHT, T);
+  const v = I.view;
+  for (let o = 0; o < P.cout; o++) {
+    const base = P.CW / 4 + o * P.kRows;
+    if (T === 1) {
+      gradW.set(v.subarray(base, base + P.K), o * P.K);
+      continue;
+    }
+    for (let j = 0; j < P.K; j++) {
+      let acc = v[base + j];
+      for (let t = 1; t < T; t++) acc = Math.fround(acc + v[base + (t * P.slotBytes) / 4 + j]);
+      gradW[o * P.K + j] = acc;
+    }
   }
-  for (let o = 0; o < g.outChannels; o++) gradW.set(I.view.subarray(L.CW / 4 + o * L.kRows, L.CW / 4 + o * L.kRows + L.K), o * L.K);
 }

@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import '../../kernels/index.js';
 import { Rng } from '../../engine/rng.js';
 import { setConvWasm } from '../../kernels/cpu/conv.js';
+import { setConvThreads, shutdownConvThreads } from '../../kernels/wasm/conv.js';
 import { kernelFor } from '../../kernels/registry.js';
 import { type Conv2dGeometry, conv2dGeometry } from '../../kernels/types.js';
 import { expectClose, poison } from '../helpers/check.js';
@@ -22,7 +23,11 @@ const f32 = (n: number, rng: Rng): Float32Array => {
 const asRef = (v: Float64Array): Float32Array => v as unknown as Float32Array;
 const f64 = (v: Float32Array): Float64Array => Float64Array.from(v);
 
-after(() => setConvWasm(true));
+after(async () => {
+  setConvWasm(true);
+  setConvThreads(undefined);
+  await shutdownConvThreads();
+});
 
 const denseArb = fc
   .record({
@@ -57,15 +62,16 @@ function check(g: Conv2dGeometry, rng: Rng): void {
   expectClose(gotDw, wantDw, 1e-10, `weight gradient ${tag}`);
 }
 
-for (const wasm of [true, false]) {
-  test(`dense conv2d, ${wasm ? 'WASM SIMD' : 'TypeScript'} path = reference over random geometries`, (t) => {
+for (const [wasm, threads] of [[true, 1], [true, 3], [false, 1]] as const) {
+  test(`dense conv2d, ${wasm ? `WASM SIMD path, ${threads} thread(s)` : 'TypeScript path'} = reference over random geometries`, (t) => {
     const available = setConvWasm(wasm);
+    setConvThreads(threads);
     if (wasm && !available) {
       t.skip('WebAssembly SIMD unavailable here');
       return;
     }
-    const rng = new Rng(SEED + (wasm ? 1 : 2));
-    fc.assert(fc.property(denseArb, (g) => check(g, rng)), { seed: SEED, numRuns: 120 });
+    const rng = new Rng(SEED + (wasm ? threads : 7));
+    fc.assert(fc.property(denseArb, (g) => check(g, rng)), { seed: SEED, numRuns: threads > 1 ? 60 : 120 });
     // ResNet-20 / LeNet-5 like shapes at reduced batch, incl. several chunks (batch > chunk size) and OH·OW not a multiple of 8.
     check(conv2dGeometry([3, 16, 32, 32], [16, 16, 3, 3], { padding: 1 }), rng);
     check(conv2dGeometry([2, 16, 32, 32], [32, 16, 3, 3], { padding: 1, stride: 2 }), rng);
@@ -76,18 +82,22 @@ for (const wasm of [true, false]) {
   });
 }
 
-test('WASM conv is deterministic (same bits on repeated calls)', () => {
+test('WASM conv is deterministic per thread count; forward and input gradient identical across thread counts', () => {
   setConvWasm(true);
   const rng = new Rng(SEED + 3);
   const g = conv2dGeometry([12, 8, 10, 10], [8, 8, 3, 3], { padding: 1 });
   const x = f32(g.batch * 8 * 100, rng), w = f32(8 * 8 * 9, rng), dy = f32(g.batch * 8 * 100, rng);
-  const run = (): Float32Array[] => {
+  const run = (threads: number): Float32Array[] => {
+    setConvThreads(threads);
     const out = new Float32Array(dy.length), dx = new Float32Array(x.length), dw = new Float32Array(w.length);
     kernelFor('conv2dForward', 'cpu')(x, w, null, out, g);
     kernelFor('conv2dBackwardInput', 'cpu')(dy, w, dx, g);
     kernelFor('conv2dBackwardWeight', 'cpu')(x, dy, dw, g);
     return [out, dx, dw];
   };
-  const a = run(), b = run();
+  const a = run(1), b = run(1), c = run(2), d = run(2);
   for (let i = 0; i < 3; i++) assert.deepEqual(a[i], b[i]);
+  for (let i = 0; i < 3; i++) assert.deepEqual(c[i], d[i]);
+  assert.deepEqual(a[0], c[0]);
+  assert.deepEqual(a[1], c[1]);
 });
