@@ -40,12 +40,13 @@ async function seconds(name: string, fn: () => void, timeMs: number, iterations:
 
 interface Shape { name: string; x: [number, number, number, number]; w: [number, number, number, number]; opts: Conv2dOptions }
 const SHAPES: Shape[] = [
+  { name: 'R20 stem 3→16 32×32 3×3 p1', x: [32, 3, 32, 32], w: [16, 3, 3, 3], opts: { padding: 1 } },
   { name: 'R20 16→16 32×32 3×3 p1', x: [32, 16, 32, 32], w: [16, 16, 3, 3], opts: { padding: 1 } },
   { name: 'R20 16→32 32×32 3×3 s2 p1', x: [32, 16, 32, 32], w: [32, 16, 3, 3], opts: { padding: 1, stride: 2 } },
   { name: 'R20 32→32 16×16 3×3 p1', x: [32, 32, 16, 16], w: [32, 32, 3, 3], opts: { padding: 1 } },
   { name: 'R20 32→64 16×16 3×3 s2 p1', x: [32, 32, 16, 16], w: [64, 32, 3, 3], opts: { padding: 1, stride: 2 } },
   { name: 'R20 64→64 8×8 3×3 p1', x: [32, 64, 8, 8], w: [64, 64, 3, 3], opts: { padding: 1 } },
-  { name: 'R20 16→32 1×1 s2 (shortcut)', x: [32, 16, 32, 32], w: [32, 16, 1, 1], opts: { stride: 2 } },
+  { name: '1×1 s2 16→32 (ResNet-B shortcut)', x: [32, 16, 32, 32], w: [32, 16, 1, 1], opts: { stride: 2 } },
   { name: 'LeNet 1→6 28×28 5×5 p2', x: [64, 1, 28, 28], w: [6, 1, 5, 5], opts: { padding: 2 } },
   { name: 'LeNet 6→16 14×14 5×5', x: [64, 6, 14, 14], w: [16, 6, 5, 5], opts: {} },
 ];
@@ -105,10 +106,12 @@ class Block(nn.Module):
         super().__init__()
         s.c1 = nn.Conv2d(i, o, 3, st, 1, bias=False); s.b1 = nn.BatchNorm2d(o)
         s.c2 = nn.Conv2d(o, o, 3, 1, 1, bias=False); s.b2 = nn.BatchNorm2d(o)
-        s.sc = nn.Sequential(nn.Conv2d(i, o, 1, st, bias=False), nn.BatchNorm2d(o)) if st != 1 or i != o else None
+        s.pad = o // 4 if st != 1 or i != o else None
     def forward(s, x):
         y = s.b2(s.c2(F.relu(s.b1(s.c1(x)))))
-        return F.relu(y + (x if s.sc is None else s.sc(x)))
+        # Option-A shortcut (parameter-free), as nn/models/resnet_cifar.ts.
+        sc = x if s.pad is None else F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, s.pad, s.pad))
+        return F.relu(y + sc)
 class R20(nn.Module):
     def __init__(s):
         super().__init__()
