@@ -1,0 +1,779 @@
+/**
+ * Packing a ternary model into the deployable `ec2t.packed/1` safetensors file (docs/FORMAT.md
+ * "Packed model"): per ternary layer two bitmasks and two centroids (ec2t/pack.ts), other tensors
+ * float32 or float16, batch norms folded into the preceding conv/linear, dead output channels
+ * removed where the graph allows, and the architecture as a small inference program that
+ * ec2t/runtime interprets without training code.
+ */
+import { FormatError, ValueError } from '../engine/errors.js';
+import { Rng } from '../engine/rng.js';
+import { BatchNorm2d, Conv2d, Linear, MaxPool2d } from '../nn/layers.js';
+import type { Module } from '../nn/module.js';
+import { CifarResNet, LeNet5, MicroNet, ResNet, createModel, isModelName, roundFilters, MODEL_NAMES } from '../nn/models/index.js';
+import { entryToFloat32, serializeSafetensors, type SafetensorEntry } from '../nn/safetensors.js';
+import { packAssignment, unpackAssignment } from './pack.js';
+import { PACKED_FORMAT, inferShapes, type ConvOp, type LinearOp, type Program, type ProgramOp } from './runtime/program.js';
+import type { ScoreLayer } from './score.js';
+
+/** Architectures `packModel` can build a program for. */
+export const EXPORT_MODELS = ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet18', 'micronet'] as const;
+
+/** Options of {@link packModel}. */
+export interface PackOptions {
+  /** Store the non-ternary float tensors (dense weights, biases, scales) as float16 (default false). */
+  float16?: boolean;
+  /** Remove dead output channels where the graph allows (default true). */
+  pruneDead?: boolean;
+  /** Names the source in errors. */
+  source?: string;
+}
+
+/** A packed model in memory. */
+export interface PackedModel {
+  bytes: Uint8Array;
+  program: Program;
+  metadata: Record<string, string>;
+  tensors: Map<string, SafetensorEntry>;
+  /** Dead output channels removed per layer, and dead ones kept because removal was unsafe. */
+  dead: Array<{ layer: string; removed: number[]; kept: number[]; reason?: string }>;
+}
+
+// ------------------------------------------------------------------ intermediate representation
+
+interface IRLayer {
+  name: string;
+  op: 'conv' | 'linear';
+  ternary: boolean;
+  /** Current weight shape (shrinks with dead-channel removal). */
+  shape: number[];
+  fullShape: number[];
+  stride: [number, number];
+  padding: [number, number];
+  dilation: [number, number];
+  groups: number;
+  /** Dense weights (current shape). */
+  w: Float32Array | null;
+  /** Ternary assignment (current shape). */
+  assign: Int8Array | null;
+  wp: number;
+  wn: number;
+  bias: Float64Array | null;
+  scale: Float64Array | null;
+  keptOut: number[];
+  keptIn: number[];
+}
+
+type IROp =
+  | { t: 'layer'; L: IRLayer; src: string; dst: string }
+  | { t: 'bn'; name: string; eps: number; src: string; dst: string }
+  | { t: 'plain'; op: ProgramOp };
+
+const SIBLINGS = ['w_p', 'w_n', 'assignment'];
+
+function isSibling(key: string, ternary: Set<string>): boolean {
+  const dot = key.lastIndexOf('.');
+  return ternary.has(key.slice(0, dot)) && SIBLINGS.includes(key.slice(dot + 1));
+}
+
+/** Layer names that a state dict marks ternary (those with a `.assignment` sibling). */
+export function ternaryLayersOf(sd: Map<string, SafetensorEntry>): Set<string> {
+  return new Set([...sd.keys()].filter((k) => k.endsWith('.assignment')).map((k) => k.slice(0, -'.assignment'.length)));
+}
+
+class Reader {
+  readonly ternary: Set<string>;
+  constructor(
+    readonly sd: Map<string, SafetensorEntry>,
+    readonly source: string,
+  ) {
+    this.ternary = ternaryLayersOf(sd);
+  }
+
+  get(name: string, shape?: readonly number[]): SafetensorEntry {
+    const e = this.sd.get(name);
+    if (e === undefined) throw new FormatError(this.source, `tensor "${name}" is missing (is this a state dict of the model?)`);
+    if (shape !== undefined && (e.shape.length !== shape.length || e.shape.some((d, i) => d !== shape[i]))) {
+      throw new FormatError(this.source, `tensor "${name}" has shape [${e.shape.join(', ')}], the model needs [${shape.join(', ')}]`);
+    }
+    return e;
+  }
+
+  f32(name: string, shape?: readonly number[]): Float32Array {
+    return entryToFloat32(this.get(name, shape));
+  }
+
+  has(name: string): boolean {
+    return this.sd.has(name);
+  }
+}
+
+function layerIR(r: Reader, name: string, m: Module): IRLayer {
+  const isConv = m instanceof Conv2d;
+  if (!isConv && !(m instanceof Linear)) throw new ValueError('packModel', `module ${name} is not a Conv2d or Linear`);
+  const shape = isConv ? [m.outChannels, m.inChannels / m.groups, m.kernelSize, m.kernelSize] : [(m as Linear).outFeatures, (m as Linear).inFeatures];
+  const ternary = r.ternary.has(name);
+  const L: IRLayer = {
+    name, op: isConv ? 'conv' : 'linear', ternary, shape: [...shape], fullShape: [...shape],
+    stride: isConv ? [m.stride, m.stride] : [1, 1], padding: isConv ? [m.padding, m.padding] : [0, 0],
+    dilation: isConv ? [m.dilation, m.dilation] : [1, 1], groups: isConv ? m.groups : 1,
+    w: null, assign: null, wp: 0, wn: 0, bias: null, scale: null,
+    keptOut: Array.from({ length: shape[0] }, (_, i) => i), keptIn: Array.from({ length: shape[1] }, (_, i) => i),
+  };
+  if (ternary) {
+    const a = r.get(`${name}.assignment`, shape);
+    if (!(a.data instanceof Int8Array)) throw new FormatError(r.source, `tensor "${name}.assignment" must be I8, is ${a.dtype}`);
+    for (let k = 0; k < a.data.length; k++) {
+      const v = a.data[k];
+      if (v !== -1 && v !== 0 && v !== 1) throw new FormatError(r.source, `tensor "${name}.assignment"[${k}] = ${v}; expected −1, 0 or +1`);
+    }
+    L.assign = Int8Array.from(a.data);
+    L.wp = r.f32(`${name}.w_p`, [1])[0];
+    L.wn = r.f32(`${name}.w_n`, [1])[0];
+    if (!Number.isFinite(L.wp) || !Number.isFinite(L.wn)) throw new FormatError(r.source, `${name}: centroids must be finite, got w_p=${L.wp}, w_n=${L.wn}`);
+  } else {
+    L.w = Float32Array.from(r.f32(`${name}.weight`, shape));
+  }
+  if (r.has(`${name}.bias`)) L.bias = Float64Array.from(r.f32(`${name}.bias`, [shape[0]]));
+  return L;
+}
+
+/** The architecture as IR ops, from the model's modules (names = PyTorch state-dict prefixes). */
+function buildIR(modelName: string, model: Module, r: Reader): IROp[] {
+  const mods = new Map(model.namedModules());
+  const ops: IROp[] = [];
+  const layer = (name: string, src = 'x', dst = src): void => {
+    ops.push({ t: 'layer', L: layerIR(r, name, mods.get(name) as Module), src, dst });
+  };
+  const bn = (name: string, src = 'x', dst = src): void => {
+    const m = mods.get(name);
+    if (!(m instanceof BatchNorm2d)) throw new ValueError('packModel', `module ${name} is not a BatchNorm2d`);
+    ops.push({ t: 'bn', name, eps: m.eps, src, dst });
+  };
+  const plain = (op: ProgramOp): void => {
+    ops.push({ t: 'plain', op });
+  };
+  const pool = (m: MaxPool2d): void => plain({ op: 'maxpool', kernel: [m.kernelSize, m.kernelSize], stride: [m.stride, m.stride], padding: [m.padding, m.padding] });
+  if (model instanceof LeNet5) {
+    layer('conv1');
+    plain({ op: 'relu' });
+    pool(model.max_pool_1);
+    layer('conv2');
+    plain({ op: 'relu' });
+    pool(model.max_pool_2);
+    plain({ op: 'flatten' });
+    layer('fc1');
+    plain({ op: 'relu' });
+    layer('fc2');
+    plain({ op: 'relu' });
+    layer('fc3');
+  } else if (model instanceof CifarResNet || model instanceof ResNet) {
+    const tv = model instanceof ResNet;
+    layer('conv1');
+    bn('bn1');
+    plain({ op: 'relu' });
+    if (tv) pool((model as ResNet).maxpool);
+    const stages = tv ? ['layer1', 'layer2', 'layer3', 'layer4'] : ['layer1', 'layer2', 'layer3'];
+    for (const s of stages) {
+      for (const [name, m] of model.namedModules()) {
+        if (!name.startsWith(`${s}.`) || name.split('.').length !== 2) continue;
+        const b = m as unknown as { shortcut?: { channelPad: number } | null; downsample?: unknown; conv1: Conv2d };
+        plain({ op: 'save', dst: 'id' });
+        layer(`${name}.conv1`);
+        bn(`${name}.bn1`);
+        plain({ op: 'relu' });
+        layer(`${name}.conv2`);
+        bn(`${name}.bn2`);
+        if (tv && b.downsample) {
+          layer(`${name}.downsample.0`, 'id');
+          bn(`${name}.downsample.1`, 'id');
+        } else if (!tv && b.shortcut) {
+          plain({ op: 'shortcutA', src: 'id', dst: 'id', stride: b.conv1.stride, padBefore: b.shortcut.channelPad, padAfter: b.shortcut.channelPad });
+        }
+        plain({ op: 'add', other: 'id' });
+        plain({ op: 'relu' });
+      }
+    }
+    plain({ op: 'globalavgpool' });
+    plain({ op: 'flatten' });
+    layer(tv ? 'fc' : 'linear');
+  } else if (model instanceof MicroNet) {
+    layer('conv1');
+    bn('bn1');
+    plain({ op: 'relu' });
+    for (const s of ['layer1', 'layer2', 'layer3']) {
+      for (const [name, m] of model.namedModules()) {
+        if (!name.startsWith(`${s}.`) || name.split('.').length !== 2) continue;
+        const b = m as unknown as { shortcut: unknown };
+        plain({ op: 'save', dst: 'id' });
+        bn(`${name}.bn1`);
+        layer(`${name}.conv1`);
+        bn(`${name}.bn2`);
+        plain({ op: 'relu' });
+        // Dropout is the identity in eval mode.
+        layer(`${name}.conv2`);
+        bn(`${name}.bn3`);
+        if (b.shortcut) {
+          layer(`${name}.shortcut.0`, 'id');
+          bn(`${name}.shortcut.1`, 'id');
+        }
+        plain({ op: 'add', other: 'id' });
+      }
+    }
+    plain({ op: 'relu' });
+    plain({ op: 'globalavgpool' });
+    plain({ op: 'flatten' });
+    layer('linear');
+  } else {
+    throw new ValueError('packModel', `export supports: ${EXPORT_MODELS.join(', ')}; got ${modelName}`);
+  }
+  return ops;
+}
+
+/** BN eval as per-channel scale s = γ/√(var+ε) and shift t = β − mean·s, in float64. */
+function bnAffine(r: Reader, name: string, eps: number, C: number): { s: Float64Array; t: Float64Array } {
+  const g = r.f32(`${name}.weight`, [C]);
+  const b = r.f32(`${name}.bias`, [C]);
+  const mean = r.f32(`${name}.running_mean`, [C]);
+  const v = r.f32(`${name}.running_var`, [C]);
+  const s = new Float64Array(C);
+  const t = new Float64Array(C);
+  for (let c = 0; c < C; c++) {
+    s[c] = g[c] / Math.sqrt(v[c] + eps);
+    t[c] = b[c] - mean[c] * s[c];
+  }
+  return { s, t };
+}
+
+function channelsOf(ops: IROp[], upTo: number, reg: string, inputChannels: number): number {
+  // Channels of `reg` just before op `upTo`: walk the writers (only layer outputs and shortcutA change it).
+  let c = inputChannels;
+  const regs = new Map<string, number>([['x', inputChannels]]);
+  for (let i = 0; i < upTo; i++) {
+    const o = ops[i];
+    if (o.t === 'layer') regs.set(o.dst, o.L.shape[0]);
+    else if (o.t === 'bn') regs.set(o.dst, regs.get(o.src) ?? c);
+    else {
+      const p = o.op;
+      const v = regs.get(p.src ?? 'x') ?? c;
+      regs.set(p.dst ?? 'x', p.op === 'shortcutA' ? v + p.padBefore + p.padAfter : v);
+    }
+  }
+  c = regs.get(reg) ?? c;
+  return c;
+}
+
+/** Folds every batch norm that directly follows a conv/linear writing its input; others become affine ops. */
+function foldBatchNorms(ops: IROp[], r: Reader, inputChannels: number): IROp[] {
+  const out: IROp[] = [];
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i];
+    if (o.t !== 'bn') {
+      out.push(o);
+      continue;
+    }
+    const prev = out[out.length - 1];
+    if (prev !== undefined && prev.t === 'layer' && prev.dst === o.src && o.src === o.dst) {
+      const L = prev.L;
+      const M = L.shape[0];
+      const { s, t } = bnAffine(r, o.name, o.eps, M);
+      const bias = new Float64Array(M);
+      for (let m = 0; m < M; m++) bias[m] = (L.bias ? L.bias[m] : 0) * s[m] + t[m];
+      L.bias = bias;
+      if (L.ternary) {
+        const sc = new Float64Array(M);
+        for (let m = 0; m < M; m++) sc[m] = (L.scale ? L.scale[m] : 1) * s[m];
+        L.scale = sc;
+      } else {
+        const w = L.w as Float32Array;
+        const per = w.length / M;
+        for (let m = 0; m < M; m++) for (let k = m * per; k < (m + 1) * per; k++) w[k] = Math.fround(w[k] * s[m]);
+      }
+      continue;
+    }
+    const C = channelsOf(ops, i, o.src, inputChannels);
+    const { s, t } = bnAffine(r, o.name, o.eps, C);
+    // Stash the affine parameters on a pseudo-layer-free op; emitted by emit().
+    affineParams.set(o.name, { s, t });
+    out.push({ t: 'plain', op: { op: 'affine', name: o.name, channels: C, scale: `${o.name}.scale`, shift: `${o.name}.shift`, ...(o.src !== 'x' ? { src: o.src } : {}), ...(o.dst !== 'x' ? { dst: o.dst } : {}) } });
+  }
+  return out;
+}
+
+// Parameters of unfolded batch norms between foldBatchNorms and emit (one packModel call at a time).
+const affineParams = new Map<string, { s: Float64Array; t: Float64Array }>();
+
+function emitOp(o: IROp): ProgramOp {
+  if (o.t === 'plain') return o.op;
+  if (o.t === 'bn') {
+    const C = 0;
+    return { op: 'affine', name: o.name, channels: C, scale: `${o.name}.scale`, shift: `${o.name}.shift` };
+  }
+  const L = o.L;
+  const reg = { ...(o.src !== 'x' ? { src: o.src } : {}), ...(o.dst !== 'x' ? { dst: o.dst } : {}) };
+  const t = L.ternary
+    ? { nonzero: `${L.name}.nonzero_mask`, sign: `${L.name}.sign_mask`, wp: `${L.name}.w_p`, wn: `${L.name}.w_n` }
+    : { weight: `${L.name}.weight` };
+  const extra = { ...(L.bias ? { bias: `${L.name}.bias` } : {}), ...(L.scale ? { scale: `${L.name}.scale` } : {}) };
+  const pruned = L.keptOut.length !== L.fullShape[0] || L.keptIn.length !== L.fullShape[1];
+  const kept = pruned
+    ? { kept: { fullShape: [...L.fullShape], ...(L.keptOut.length !== L.fullShape[0] ? { keptOut: [...L.keptOut] } : {}), ...(L.keptIn.length !== L.fullShape[1] ? { keptIn: [...L.keptIn] } : {}) } }
+    : {};
+  const kind = L.ternary ? ('ternary' as const) : ('dense' as const);
+  if (L.op === 'conv') {
+    const op: ConvOp = { op: 'conv', kind, name: L.name, ...reg, shape: L.shape as ConvOp['shape'], stride: L.stride, padding: L.padding, dilation: L.dilation, groups: L.groups, ...t, ...extra, ...kept };
+    return op;
+  }
+  const op: LinearOp = { op: 'linear', kind, name: L.name, ...reg, shape: L.shape as LinearOp['shape'], ...t, ...extra, ...kept };
+  return op;
+}
+
+function provisionalProgram(modelName: string, ops: IROp[], input: Program['input'], outputs: number): Program {
+  return { version: 1, model: modelName, input, outputs, ops: ops.map(emitOp) };
+}
+
+/** Row m of a layer's current weights is all zero. */
+function deadRows(L: IRLayer): number[] {
+  const M = L.shape[0];
+  const data = L.ternary ? (L.assign as Int8Array) : (L.w as Float32Array);
+  const per = data.length / M;
+  const dead: number[] = [];
+  for (let m = 0; m < M; m++) {
+    let nz = false;
+    for (let k = m * per; k < (m + 1) * per && !nz; k++) nz = data[k] !== 0;
+    if (!nz) dead.push(m);
+  }
+  return dead;
+}
+
+function readsReg(op: IROp, reg: string): boolean {
+  if (op.t === 'layer' || op.t === 'bn') return op.src === reg;
+  return (op.op.src ?? 'x') === reg || (op.op.op === 'add' && op.op.other === reg);
+}
+
+function writesReg(op: IROp, reg: string): boolean {
+  if (op.t === 'layer' || op.t === 'bn') return op.dst === reg;
+  return (op.op.dst ?? 'x') === reg;
+}
+
+/** The consumer a ternary layer's output flows into through channel-wise ops only, or why not. */
+interface Chain {
+  consumer: number;
+  /** Channel-wise ops between (relu/relu6/pool/flatten), applied to a constant channel value. */
+  between: ProgramOp[];
+  /** Features per channel at the consumer (spatial size at a flatten, 1 for a conv). */
+  perChannel: number;
+}
+
+function findChain(ops: IROp[], i: number, before: number[][]): Chain | string {
+  const P = ops[i] as Extract<IROp, { t: 'layer' }>;
+  const r = P.dst;
+  const between: ProgramOp[] = [];
+  let perChannel = 1;
+  for (let j = i + 1; j < ops.length; j++) {
+    const o = ops[j];
+    if (o.t === 'layer') {
+      if (o.src !== r) return 'output not consumed by the next layer';
+      if (o.L.groups !== 1) return 'grouped consumer';
+      // The register must not be read again before it is rewritten.
+      if (o.dst !== r) {
+        for (let k = j + 1; k < ops.length; k++) {
+          if (readsReg(ops[k], r)) return 'output also used elsewhere';
+          if (writesReg(ops[k], r)) break;
+        }
+      }
+      return { consumer: j, between, perChannel };
+    }
+    if (o.t === 'bn') return 'followed by an unfolded batch norm';
+    const p = o.op;
+    if ((p.src ?? 'x') !== r || (p.dst ?? 'x') !== r) return `output flows into a ${p.op} on another register`;
+    if (p.op === 'relu' || p.op === 'relu6' || p.op === 'globalavgpool' || p.op === 'maxpool' || (p.op === 'avgpool' && p.padding[0] === 0 && p.padding[1] === 0)) {
+      between.push(p);
+      continue;
+    }
+    if (p.op === 'flatten') {
+      const s = before[j];
+      perChannel = s.slice(2).reduce((a, b) => a * b, 1);
+      between.push(p);
+      continue;
+    }
+    return p.op === 'add' || p.op === 'save' ? 'output feeds a residual connection' : `output flows into ${p.op}`;
+  }
+  return 'network output';
+}
+
+function constantThrough(v: number, between: ProgramOp[]): number {
+  for (const p of between) {
+    if (p.op === 'relu') v = v > 0 ? v : 0;
+    else if (p.op === 'relu6') v = v > 0 ? (v < 6 ? v : 6) : 0;
+  }
+  return v;
+}
+
+/** Removes dead output channels of ternary layers where exact (see docs/FORMAT.md). */
+function pruneDeadChannels(ops: IROp[], before: number[][], float16: boolean): PackedModel['dead'] {
+  const report: PackedModel['dead'] = [];
+  const round = float16 ? roundF16 : Math.fround;
+  for (let i = 0; i < ops.length; i++) {
+    const o = ops[i];
+    if (o.t !== 'layer' || !o.L.ternary) continue;
+    const P = o.L;
+    const dead = deadRows(P);
+    if (dead.length === 0) continue;
+    const chain = findChain(ops, i, before);
+    if (typeof chain === 'string') {
+      report.push({ layer: P.name, removed: [], kept: dead.map((m) => P.keptOut[m]), reason: chain });
+      continue;
+    }
+    const C = (ops[chain.consumer] as Extract<IROp, { t: 'layer' }>).L;
+    const S = chain.perChannel;
+    const padded = C.op === 'conv' && (C.padding[0] > 0 || C.padding[1] > 0);
+    const remove: number[] = [];
+    const keepDead: number[] = [];
+    const Mc = C.shape[0];
+    const perC = C.shape.slice(1).reduce((a, b) => a * b, 1);
+    const sliceLen = C.op === 'conv' ? C.shape[2] * C.shape[3] : S;
+    for (const m of dead) {
+      // A dead filter outputs its (folded) bias: a constant channel.
+      const v = constantThrough(P.bias ? round(P.bias[m]) : 0, chain.between);
+      if (v !== 0 && padded) {
+        keepDead.push(m);
+        continue;
+      }
+      if (v !== 0) {
+        // Fold the constant's contribution into the consumer's bias (exact up to rounding).
+        if (C.bias === null) C.bias = new Float64Array(Mc);
+        for (let j = 0; j < Mc; j++) {
+          let acc = 0;
+          const base = j * perC + m * sliceLen;
+          if (C.ternary) {
+            const a = C.assign as Int8Array;
+            let np = 0;
+            let nn = 0;
+            for (let k = base; k < base + sliceLen; k++) {
+              if (a[k] === 1) np++;
+              else if (a[k] === -1) nn++;
+            }
+            acc = v * (C.wp * np - C.wn * nn) * (C.scale ? C.scale[j] : 1);
+          } else {
+            const w = C.w as Float32Array;
+            for (let k = base; k < base + sliceLen; k++) acc += w[k] * v;
+          }
+          C.bias[j] += acc;
+        }
+      }
+      remove.push(m);
+    }
+    const origRemoved = remove.map((m) => P.keptOut[m]);
+    const origKept = keepDead.map((m) => P.keptOut[m]);
+    if (remove.length > 0) {
+      const rm = new Set(remove);
+      // Producer: drop rows.
+      const keepRows = Array.from({ length: P.shape[0] }, (_, m) => m).filter((m) => !rm.has(m));
+      const perP = (P.assign as Int8Array).length / P.shape[0];
+      const na = new Int8Array(keepRows.length * perP);
+      keepRows.forEach((m, q) => na.set((P.assign as Int8Array).subarray(m * perP, (m + 1) * perP), q * perP));
+      P.assign = na;
+      if (P.bias) P.bias = Float64Array.from(keepRows, (m) => (P.bias as Float64Array)[m]);
+      if (P.scale) P.scale = Float64Array.from(keepRows, (m) => (P.scale as Float64Array)[m]);
+      P.keptOut = keepRows.map((m) => P.keptOut[m]);
+      P.shape[0] = keepRows.length;
+      // Consumer: drop the input slices (channel m ↔ dim-1 entries m·S … m·S+S−1 for a linear).
+      const inPer = C.op === 'conv' ? 1 : S;
+      const keepIn: number[] = [];
+      for (let c = 0; c < C.shape[1] / inPer; c++) if (!rm.has(c)) for (let k = 0; k < inPer; k++) keepIn.push(c * inPer + k);
+      const tail = C.op === 'conv' ? C.shape[2] * C.shape[3] : 1;
+      const src = (C.ternary ? C.assign : C.w) as Int8Array | Float32Array;
+      const dst = C.ternary ? new Int8Array(Mc * keepIn.length * tail) : new Float32Array(Mc * keepIn.length * tail);
+      for (let j = 0; j < Mc; j++) {
+        keepIn.forEach((c, q) => dst.set(src.subarray((j * C.shape[1] + c) * tail, (j * C.shape[1] + c + 1) * tail) as never, (j * keepIn.length + q) * tail));
+      }
+      if (C.ternary) C.assign = dst as Int8Array;
+      else C.w = dst as Float32Array;
+      C.keptIn = keepIn.map((c) => C.keptIn[c]);
+      C.shape[1] = keepIn.length;
+    }
+    report.push({ layer: P.name, removed: origRemoved, kept: origKept, ...(keepDead.length ? { reason: 'constant non-zero channel into a zero-padded conv' } : {}) });
+  }
+  return report;
+}
+
+const f16scratch = new Float32Array(1);
+const f16bits = new Uint32Array(f16scratch.buffer);
+/** Rounds to the nearest float16 value (as the file will store it). */
+function roundF16(x: number): number {
+  // Round through the writer's conversion so the folded constant matches the stored bias.
+  f16scratch[0] = x;
+  const h = f32BitsToF16Local(f16bits[0]);
+  const e = (h >>> 10) & 0x1f;
+  const m = h & 0x3ff;
+  const s = h & 0x8000 ? -1 : 1;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 0x1f) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+function f32BitsToF16Local(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  const mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 112;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    const s = 126 - exp;
+    if (s > 24) return sign;
+    const full = mant | 0x800000;
+    let m = full >>> s;
+    const rem = full & ((1 << s) - 1);
+    const half = 1 << (s - 1);
+    if (rem > half || (rem === half && (m & 1) === 1)) m++;
+    return sign | m;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rb = mant & 0x1fff;
+  if (rb > 0x1000 || (rb === 0x1000 && (h & 1) === 1)) h++;
+  return sign | h;
+}
+
+// ------------------------------------------------------------------ model options from a state dict
+
+/**
+ * Model options (`numClasses`, `inChannels`, lenet5 `inputSize`, micronet `depth`/`width`) read
+ * off a state dict's shapes, so a weights file alone rebuilds its architecture.
+ * @example inferModelOptions('resnet20', sd) // { numClasses: 10, inChannels: 3 }
+ */
+export function inferModelOptions(modelName: string, sd: Map<string, SafetensorEntry>, source = 'state dict'): Record<string, unknown> {
+  const shape = (k: string): number[] => {
+    const e = sd.get(k);
+    if (e === undefined) throw new FormatError(source, `tensor "${k}" is missing: not a ${modelName} state dict`);
+    return e.shape;
+  };
+  const head = modelName === 'lenet5' ? 'fc3' : modelName === 'resnet18' ? 'fc' : modelName === 'mobilenetv2' ? 'classifier.1' : 'linear';
+  const opts: Record<string, unknown> = { numClasses: shape(`${head}.weight`)[0] };
+  if (modelName !== 'mobilenetv2') opts.inChannels = shape('conv1.weight')[1];
+  if (modelName === 'lenet5') {
+    const side = Math.round(Math.sqrt(shape('fc1.weight')[1] / 16));
+    opts.inputSize = 4 * side + 8;
+  }
+  if (modelName === 'micronet') {
+    const blocks = new Set([...sd.keys()].filter((k) => k.startsWith('layer1.')).map((k) => k.split('.')[1])).size;
+    const c = [shape('conv1.weight')[0], shape('layer2.0.conv1.weight')[0], shape('linear.weight')[1]];
+    const fits = (w: number): boolean => roundFilters(16, w) === c[0] && roundFilters(32, w) === c[1] && roundFilters(64, w) === c[2];
+    const width = [c[2] / 64, c[1] / 32, c[0] / 16].find(fits);
+    if (width === undefined) throw new FormatError(source, `micronet: stage channels ${c.join('/')} match no width multiplier`);
+    opts.depth = (blocks - 0.5) / 7;
+    opts.width = width;
+  }
+  return opts;
+}
+
+/** Builds the nn model of `modelName` with `modelOptions` (deterministic init; weights come from the state dict). */
+function makeModel(modelName: string, modelOptions: Record<string, unknown>): Module {
+  if (!isModelName(modelName)) throw new ValueError('packModel', `unknown model '${modelName}'; models: ${MODEL_NAMES.join(', ')}`);
+  if (!(EXPORT_MODELS as readonly string[]).includes(modelName)) throw new ValueError('packModel', `export supports: ${EXPORT_MODELS.join(', ')}; ${modelName} is not supported yet`);
+  const { rng: _r, seed: _s, ...rest } = modelOptions;
+  return createModel(modelName, { ...rest, rng: new Rng(0) });
+}
+
+function inputOf(modelName: string, model: Module, opts: Record<string, unknown>): Program['input'] {
+  const conv1 = (model as unknown as { conv1: Conv2d }).conv1;
+  const side = modelName === 'lenet5' ? ((opts.inputSize as number | undefined) ?? 28) : modelName === 'resnet18' ? 224 : 32;
+  return { channels: conv1.inChannels, height: side, width: side };
+}
+
+// ------------------------------------------------------------------ packing
+
+/**
+ * Packs a ternary state dict (ternary.safetensors: PyTorch names, `weight` = Wt plus `.w_p`,
+ * `.w_n`, `.assignment` siblings per ternary layer) into the `ec2t.packed/1` format.
+ * @example const p = packModel('lenet5', {}, loadSafetensors('ternary.safetensors').tensors); writeFileAtomic(out, p.bytes)
+ */
+export function packModel(modelName: string, modelOptions: Record<string, unknown>, stateDict: Map<string, SafetensorEntry>, options: PackOptions = {}): PackedModel {
+  const source = options.source ?? 'state dict';
+  const mo = Object.keys(modelOptions).length === 0 ? inferModelOptions(modelName, stateDict, source) : modelOptions;
+  const model = makeModel(modelName, mo);
+  const r = new Reader(stateDict, source);
+  const input = inputOf(modelName, model, mo);
+  affineParams.clear();
+  const ir = foldBatchNorms(buildIR(modelName, model, r), r, input.channels);
+  const last = ir[ir.length - 1] as Extract<IROp, { t: 'layer' }>;
+  const outputs = last.L.shape[0];
+  const float16 = options.float16 === true;
+  let dead: PackedModel['dead'] = [];
+  if (options.pruneDead !== false) {
+    const { before } = inferShapes(provisionalProgram(modelName, ir, input, outputs), [1, input.channels, input.height, input.width]);
+    dead = pruneDeadChannels(ir, before, float16);
+  }
+  const program = provisionalProgram(modelName, ir, input, outputs);
+  inferShapes(program, [1, input.channels, input.height, input.width]);
+  const fdt = float16 ? 'F16' : 'F32';
+  const tensors = new Map<string, SafetensorEntry>();
+  const put = (name: string, e: SafetensorEntry): void => {
+    if (tensors.has(name)) throw new ValueError('packModel', `duplicate tensor name ${name}`);
+    tensors.set(name, e);
+  };
+  const vec = (v: Float64Array): Float32Array => Float32Array.from(v);
+  for (const o of ir) {
+    if (o.t === 'layer') {
+      const L = o.L;
+      if (L.ternary) {
+        const masks = packAssignment(L.assign as Int8Array);
+        put(`${L.name}.nonzero_mask`, { dtype: 'U8', shape: [masks.nonzeroMask.length], data: masks.nonzeroMask });
+        put(`${L.name}.sign_mask`, { dtype: 'U8', shape: [masks.signMask.length], data: masks.signMask });
+        // Centroids stay float32 whatever the option: the ternary weights must unpack exactly.
+        put(`${L.name}.w_p`, { dtype: 'F32', shape: [1], data: Float32Array.of(L.wp) });
+        put(`${L.name}.w_n`, { dtype: 'F32', shape: [1], data: Float32Array.of(L.wn) });
+      } else {
+        put(`${L.name}.weight`, { dtype: fdt, shape: [...L.shape], data: L.w as Float32Array });
+      }
+      if (L.bias) put(`${L.name}.bias`, { dtype: fdt, shape: [L.shape[0]], data: vec(L.bias) });
+      if (L.scale) put(`${L.name}.scale`, { dtype: fdt, shape: [L.shape[0]], data: vec(L.scale) });
+    } else if (o.t === 'plain' && o.op.op === 'affine') {
+      const a = affineParams.get(o.op.name) as { s: Float64Array; t: Float64Array };
+      put(`${o.op.name}.scale`, { dtype: fdt, shape: [a.s.length], data: vec(a.s) });
+      put(`${o.op.name}.shift`, { dtype: fdt, shape: [a.t.length], data: vec(a.t) });
+    }
+  }
+  affineParams.clear();
+  const metadata: Record<string, string> = {
+    format: PACKED_FORMAT,
+    model: modelName,
+    modelOptions: JSON.stringify(mo),
+    program: JSON.stringify(program),
+    floatDtype: fdt,
+  };
+  const bytes = serializeSafetensors(tensors, metadata);
+  return { bytes, program, metadata, tensors, dead };
+}
+
+/** One ternary layer recovered from a packed file. */
+export interface UnpackedLayer {
+  /** Assignment in the original (full) weight shape; removed dead rows are 0. */
+  assignment: Int8Array;
+  shape: number[];
+  wp: number;
+  wn: number;
+  /** Input slices removed as inputs from dead channels (their weights are not stored). */
+  removedIn: number[];
+}
+
+/**
+ * Recovers the ternary layers of a packed file (tensors as read by any safetensors reader):
+ * lossless for everything stored. Input slices of a layer fed by removed dead channels are not
+ * stored (their constant contribution lives in the bias) and come back as 0, listed in `removedIn`.
+ * @example unpackModel(loadSafetensors(p)).get('conv1').assignment
+ */
+export function unpackModel(file: { tensors: Map<string, { data: ArrayLike<number> | Uint8Array }>; metadata: Record<string, string> }): Map<string, UnpackedLayer> {
+  const program = JSON.parse(file.metadata.program ?? 'null') as Program | null;
+  if (program === null || file.metadata.format !== PACKED_FORMAT) throw new FormatError('<packed>', 'not an ec2t.packed/1 file');
+  const out = new Map<string, UnpackedLayer>();
+  for (const op of program.ops) {
+    if ((op.op !== 'conv' && op.op !== 'linear') || op.kind !== 'ternary') continue;
+    const get = (n: string | undefined): ArrayLike<number> => {
+      const t = n === undefined ? undefined : file.tensors.get(n);
+      if (t === undefined) throw new FormatError('<packed>', `${op.name}: tensor ${String(n)} missing`);
+      return t.data;
+    };
+    const count = op.shape.reduce((a: number, b: number) => a * b, 1);
+    const a = unpackAssignment({ nonzeroMask: Uint8Array.from(get(op.nonzero)), signMask: Uint8Array.from(get(op.sign)), count });
+    const full = op.kept?.fullShape ?? [...op.shape];
+    const keptOut = op.kept?.keptOut ?? Array.from({ length: full[0] }, (_, i) => i);
+    const keptIn = op.kept?.keptIn ?? Array.from({ length: full[1] }, (_, i) => i);
+    const tail = full.slice(2).reduce((x, y) => x * y, 1);
+    const fa = new Int8Array(full.reduce((x, y) => x * y, 1));
+    const inCur = keptIn.length;
+    keptOut.forEach((m, q) => {
+      keptIn.forEach((c, p) => fa.set(a.subarray((q * inCur + p) * tail, (q * inCur + p + 1) * tail), (m * full[1] + c) * tail));
+    });
+    const kin = new Set(keptIn);
+    out.set(op.name, {
+      assignment: fa, shape: full, wp: get(op.wp)[0], wn: get(op.wn)[0],
+      removedIn: Array.from({ length: full[1] }, (_, c) => c).filter((c) => !kin.has(c)),
+    });
+  }
+  return out;
+}
+
+/**
+ * Bytes `saveSafetensors` would write for the float32 model: the state dict without the ternary
+ * siblings (`.w_p`, `.w_n`, `.assignment`), every float tensor as float32.
+ * @example floatStateDictBytes(sd) // 1,0xx,xxx for ResNet-20
+ */
+export function floatStateDictBytes(sd: Map<string, SafetensorEntry>): number {
+  const tern = ternaryLayersOf(sd);
+  const m = new Map<string, SafetensorEntry>();
+  for (const [k, e] of sd) {
+    if (isSibling(k, tern)) continue;
+    const isFloat = e.dtype === 'F16' || e.dtype === 'BF16' || e.dtype === 'F64' || e.dtype === 'F32';
+    m.set(k, isFloat ? { dtype: 'F32', shape: e.shape, data: entryToFloat32(e) } : e);
+  }
+  return serializeSafetensors(m).length;
+}
+
+// ------------------------------------------------------------------ scoring description
+
+/**
+ * The layer list ec2t/score.ts scores, built from the model (and a state dict: ternary layers
+ * detected by `.assignment` siblings, dead channels from the assignments) at `inputSize`.
+ * @example scoreNetwork(describeForScore('resnet20', {}, sd, 32))
+ */
+export function describeForScore(modelName: string, modelOptions: Record<string, unknown>, stateDict: Map<string, SafetensorEntry> | null, inputSize?: number): ScoreLayer[] {
+  const model = makeModel(modelName, modelOptions);
+  let sd = stateDict;
+  if (sd === null) {
+    sd = new Map();
+    for (const [k, t] of model.stateDict()) sd.set(k, { dtype: 'F32', shape: [...t.shape], data: t.data });
+  }
+  const r = new Reader(sd, 'weights');
+  const ir = buildIR(modelName, model, r);
+  const base = inputOf(modelName, model, modelOptions);
+  const side = inputSize ?? base.height;
+  const input = { channels: base.channels, height: side, width: side };
+  // Shapes with every batch norm as a (channel-preserving) affine op.
+  const shapeOps: IROp[] = ir.map((o) => (o.t === 'bn' ? { t: 'plain', op: { op: 'relu', ...(o.src !== 'x' ? { src: o.src } : {}), ...(o.dst !== 'x' ? { dst: o.dst } : {}) } } : o));
+  const last = ir[ir.length - 1] as Extract<IROp, { t: 'layer' }>;
+  const { before, after } = inferShapes(provisionalProgram(modelName, shapeOps, input, last.L.shape[0]), [1, input.channels, side, side]);
+  const layers: ScoreLayer[] = [];
+  // Dead outputs of the ternary layer feeding each register (reset by residual joins).
+  const deadOf = new Map<string, { dead: number; perChannel: number }>();
+  ir.forEach((o, i) => {
+    const s = before[i];
+    const a = after[i];
+    if (o.t === 'layer') {
+      const L = o.L;
+      const feed = deadOf.get(o.src);
+      const deadIn = feed ? feed.dead * (L.op === 'linear' ? feed.perChannel : 1) : 0;
+      const dOut = L.ternary ? deadRows(L).length : 0;
+      const common = { name: L.name, inChannels: L.shape[1] * L.groups, outChannels: L.shape[0], bias: L.bias !== null, ...(L.ternary ? { ternary: { assignment: L.assign as Int8Array, deadIn } } : {}) };
+      if (L.op === 'conv') layers.push({ ...common, kind: 'conv', kernel: [L.shape[2], L.shape[3]], groups: L.groups, outH: a[2], outW: a[3] });
+      else layers.push({ ...common, kind: 'linear' });
+      if (L.ternary && dOut > 0) deadOf.set(o.dst, { dead: dOut, perChannel: 1 });
+      else deadOf.delete(o.dst);
+    } else if (o.t === 'bn') {
+      const prev = ir[i - 1];
+      const folded = prev !== undefined && prev.t === 'layer' && prev.L.ternary && prev.dst === o.src;
+      const feed = deadOf.get(o.src);
+      layers.push({ name: o.name, kind: 'bn', inChannels: s[1], outChannels: s[1], outH: s[2], outW: s[3], ...(folded ? { foldedIntoTernary: true, deadChannels: feed?.dead ?? 0 } : {}) });
+    } else {
+      const p = o.op;
+      const src = p.src ?? 'x';
+      const dst = p.dst ?? 'x';
+      if (p.op === 'relu' || p.op === 'relu6') layers.push({ name: `relu${i}`, kind: 'relu', inChannels: s[1], outChannels: s[1], outH: s[2] ?? 1, outW: s[3] ?? 1 });
+      else if (p.op === 'maxpool') layers.push({ name: `maxpool${i}`, kind: 'maxpool', inChannels: s[1], outChannels: s[1], kernel: p.kernel, outH: a[2], outW: a[3] });
+      else if (p.op === 'avgpool') layers.push({ name: `avgpool${i}`, kind: 'avgpool', inChannels: s[1], outChannels: s[1], kernel: p.kernel, outH: a[2], outW: a[3] });
+      else if (p.op === 'globalavgpool') layers.push({ name: `avgpool${i}`, kind: 'avgpool', inChannels: s[1], outChannels: s[1], kernel: [s[2], s[3]], outH: 1, outW: 1 });
+      else if (p.op === 'add') layers.push({ name: `add${i}`, kind: 'add', inChannels: s[1], outChannels: s[1], outH: s[2], outW: s[3] });
+      if (p.op === 'flatten') {
+        const f = deadOf.get(src);
+        if (f) deadOf.set(dst, { dead: f.dead, perChannel: s.slice(2).reduce((x, y) => x * y, 1) });
+      } else if (p.op === 'relu' || p.op === 'relu6' || p.op === 'maxpool' || p.op === 'avgpool' || p.op === 'globalavgpool') {
+        // channel-wise: dead channels stay dead
+      } else if (p.op === 'save') {
+        deadOf.delete(dst);
+      } else deadOf.delete(dst);
+    }
+  });
+  return layers;
+}
+
+export { makeModel as buildExportModel };
