@@ -22,7 +22,8 @@ export async function writeRunReport(dir: string): Promise<string | null> {
 export async function runReport(p: Parsed): Promise<number> {
   const { writeReport } = await import('../ec2t/report/index.js');
   const out = p.flags.out as string;
-  writeReport(p.positionals, out);
+  const summary = writeReport(p.positionals, out);
+  for (const w of summary.warnings) log(`warning: ${w}`);
   log(`report: ${out} (${p.positionals.length} run${p.positionals.length > 1 ? 's' : ''})`);
   return 0;
 }
