@@ -8,7 +8,7 @@
 import { registerKernel } from '../registry.js';
 import type { Conv2dGeometry } from '../types.js';
 import { gemm } from './gemm.js';
-import { wasmConv2dBackwardInput, wasmConv2dBackwardWeight, wasmConv2dForward, wasmConvAvailable } from '../wasm/conv.js';
+import { wasmConv2dBackwardInput, wasmConv2dBackwardWeight, wasmConv2dForward, wasmConvAvailable, wasmConvFits } from '../wasm/conv.js';
 
 const WASM_OK = wasmConvAvailable();
 let useWasm = process.env.EC2T_WASM !== '0';
@@ -23,9 +23,9 @@ export function setConvWasm(on: boolean): boolean {
   return WASM_OK;
 }
 
-/** Dense convs go to the WASM conv when it is available and on. */
+/** Dense convs go to the WASM conv when it is available, on, and one sample's work fits its memory. */
 function wasmDense(g: Conv2dGeometry): boolean {
-  return useWasm && WASM_OK && g.groups === 1;
+  return useWasm && WASM_OK && g.groups === 1 && wasmConvFits(g);
 }
 
 let colScratch = new Float32Array(1 << 16);

@@ -548,11 +548,8 @@ export function wasmConvAvailable(): boolean {
   return wasmSimdAvailable().available;
 }
 
-/**
- * Dense (groups = 1) conv forward: out = conv(x, w) + bias, NCHW/OIHW; overwrites out.
- * @example wasmConv2dForward(x, w, null, out, conv2dGeometry([1, 3, 8, 8], [4, 3, 3, 3], { padding: 1 }))
- */
-export function wasmConv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
+/** {@link wasmConv2dForward} over the whole batch in one layout. */
+function forwardAll(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
   const T = threadsFor(g);
   const P = params(g, T);
   const I = instance(P.bytes);
@@ -569,11 +566,8 @@ export function wasmConv2dForward(x: Float32Array, w: Float32Array, bias: Float3
   }
 }
 
-/**
- * Dense conv input gradient: gradX = conv_transpose(gradOut, w); overwrites gradX.
- * @example wasmConv2dBackwardInput(dy, w, dx, g)
- */
-export function wasmConv2dBackwardInput(gradOut: Float32Array, w: Float32Array, gradX: Float32Array, g: Conv2dGeometry): void {
+/** {@link wasmConv2dBackwardInput} over the whole batch in one layout. */
+function backwardInputAll(gradOut: Float32Array, w: Float32Array, gradX: Float32Array, g: Conv2dGeometry): void {
   const T = threadsFor(g);
   const P = params(g, T);
   const I = instance(P.bytes);
@@ -584,16 +578,8 @@ export function wasmConv2dBackwardInput(gradOut: Float32Array, w: Float32Array, 
   gradX.set(I.view.subarray(P.YOUT / 4, P.YOUT / 4 + P.batch * P.cin * P.H * P.W));
 }
 
-/**
- * Dense conv weight gradient: gradW = correlate(x, gradOut) summed over the batch; overwrites gradW.
- * With T threads each sums its samples, then the T partial sums are added in thread order.
- * @example wasmConv2dBackwardWeight(x, dy, dw, g)
- */
-export function wasmConv2dBackwardWeight(x: Float32Array, gradOut: Float32Array, gradW: Float32Array, g: Conv2dGeometry): void {
-  if (g.batch === 0) {
-    gradW.fill(0);
-    return;
-  }
+/** {@link wasmConv2dBackwardWeight} over the whole batch in one layout (batch ≥ 1). */
+function backwardWeightAll(x: Float32Array, gradOut: Float32Array, gradW: Float32Array, g: Conv2dGeometry): void {
   const T = threadsFor(g);
   const P = params(g, T);
   const I = instance(P.bytes);
@@ -612,5 +598,89 @@ export function wasmConv2dBackwardWeight(x: Float32Array, gradOut: Float32Array,
       for (let t = 1; t < T; t++) acc = Math.fround(acc + v[base + (t * P.slotBytes) / 4 + j]);
       gradW[o * P.K + j] = acc;
     }
+  }
+}
+
+// ---------------------------------------------------------------- public kernels (batch split to bound memory)
+
+/** Cap on the module memory one call lays out; bigger batches run in sub-batches of samples. */
+let MEMORY_CAP = 512 * 1024 * 1024;
+
+/**
+ * Sets the memory cap in bytes (undefined: 512 MiB); for tests of the sub-batch path.
+ * @example setConvMemoryCap(1 << 20)
+ */
+export function setConvMemoryCap(bytes: number | undefined): void {
+  MEMORY_CAP = bytes ?? 512 * 1024 * 1024;
+}
+
+/** Samples per call so the layout fits {@link MEMORY_CAP} (halving from the batch); 0 when not even one sample fits. */
+function samplesPerCall(g: Conv2dGeometry): number {
+  const bytes = (nb: number): number => {
+    const sub = nb === g.batch ? g : { ...g, batch: nb };
+    return params(sub, threadsFor(sub)).bytes;
+  };
+  let nb = g.batch;
+  while (nb > 1 && bytes(nb) > MEMORY_CAP) nb = Math.ceil(nb / 2);
+  return bytes(nb) <= MEMORY_CAP ? nb : 0;
+}
+
+/**
+ * Whether the WASM conv can take this geometry: dense (the caller checks groups), and at least one
+ * sample's work fits the memory cap.
+ */
+export function wasmConvFits(g: Conv2dGeometry): boolean {
+  return g.batch === 0 || samplesPerCall(g) >= 1;
+}
+
+/**
+ * Dense (groups = 1) conv forward: out = conv(x, w) + bias, NCHW/OIHW; overwrites out.
+ * @example wasmConv2dForward(x, w, null, out, conv2dGeometry([1, 3, 8, 8], [4, 3, 3, 3], { padding: 1 }))
+ */
+export function wasmConv2dForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
+  if (g.batch === 0) return;
+  const nb = samplesPerCall(g);
+  if (nb >= g.batch) return forwardAll(x, w, bias, out, g);
+  const xs = g.inChannels * g.inHeight * g.inWidth, ys = g.outChannels * g.outHeight * g.outWidth;
+  for (let n0 = 0; n0 < g.batch; n0 += nb) {
+    const b = Math.min(nb, g.batch - n0);
+    forwardAll(x.subarray(n0 * xs, (n0 + b) * xs), w, bias, out.subarray(n0 * ys, (n0 + b) * ys), { ...g, batch: b });
+  }
+}
+
+/**
+ * Dense conv input gradient: gradX = conv_transpose(gradOut, w); overwrites gradX.
+ * @example wasmConv2dBackwardInput(dy, w, dx, g)
+ */
+export function wasmConv2dBackwardInput(gradOut: Float32Array, w: Float32Array, gradX: Float32Array, g: Conv2dGeometry): void {
+  if (g.batch === 0) return;
+  const nb = samplesPerCall(g);
+  if (nb >= g.batch) return backwardInputAll(gradOut, w, gradX, g);
+  const xs = g.inChannels * g.inHeight * g.inWidth, ys = g.outChannels * g.outHeight * g.outWidth;
+  for (let n0 = 0; n0 < g.batch; n0 += nb) {
+    const b = Math.min(nb, g.batch - n0);
+    backwardInputAll(gradOut.subarray(n0 * ys, (n0 + b) * ys), w, gradX.subarray(n0 * xs, (n0 + b) * xs), { ...g, batch: b });
+  }
+}
+
+/**
+ * Dense conv weight gradient: gradW = correlate(x, gradOut) summed over the batch; overwrites gradW.
+ * With T threads each sums its samples, then the T partial sums are added in thread order; sub-batches
+ * (huge inputs only) are added in order too.
+ * @example wasmConv2dBackwardWeight(x, dy, dw, g)
+ */
+export function wasmConv2dBackwardWeight(x: Float32Array, gradOut: Float32Array, gradW: Float32Array, g: Conv2dGeometry): void {
+  if (g.batch === 0) {
+    gradW.fill(0);
+    return;
+  }
+  const nb = samplesPerCall(g);
+  if (nb >= g.batch) return backwardWeightAll(x, gradOut, gradW, g);
+  const xs = g.inChannels * g.inHeight * g.inWidth, ys = g.outChannels * g.outHeight * g.outWidth;
+  const part = new Float32Array(gradW.length);
+  for (let n0 = 0; n0 < g.batch; n0 += nb) {
+    const b = Math.min(nb, g.batch - n0);
+    backwardWeightAll(x.subarray(n0 * xs, (n0 + b) * xs), gradOut.subarray(n0 * ys, (n0 + b) * ys), n0 === 0 ? gradW : part, { ...g, batch: b });
+    if (n0 > 0) for (let i = 0; i < gradW.length; i++) gradW[i] += part[i];
   }
 }

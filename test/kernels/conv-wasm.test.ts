@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import '../../kernels/index.js';
 import { Rng } from '../../engine/rng.js';
 import { setConvWasm } from '../../kernels/cpu/conv.js';
-import { setConvThreads, shutdownConvThreads } from '../../kernels/wasm/conv.js';
+import { setConvMemoryCap, setConvThreads, shutdownConvThreads, wasmConvFits } from '../../kernels/wasm/conv.js';
 import { kernelFor } from '../../kernels/registry.js';
 import { type Conv2dGeometry, conv2dGeometry } from '../../kernels/types.js';
 import { expectClose, poison } from '../helpers/check.js';
@@ -26,6 +26,7 @@ const f64 = (v: Float32Array): Float64Array => Float64Array.from(v);
 after(async () => {
   setConvWasm(true);
   setConvThreads(undefined);
+  setConvMemoryCap(undefined);
   await shutdownConvThreads();
 });
 
@@ -62,16 +63,20 @@ function check(g: Conv2dGeometry, rng: Rng): void {
   expectClose(gotDw, wantDw, 1e-10, `weight gradient ${tag}`);
 }
 
-for (const [wasm, threads] of [[true, 1], [true, 3], [false, 1]] as const) {
-  test(`dense conv2d, ${wasm ? `WASM SIMD path, ${threads} thread(s)` : 'TypeScript path'} = reference over random geometries`, (t) => {
+for (const [wasm, threads, cap] of [[true, 1, 0], [true, 3, 0], [true, 2, 600_000], [false, 1, 0]] as const) {
+  const what = wasm ? `WASM SIMD path, ${threads} thread(s)${cap > 0 ? `, ${cap}-byte memory cap (sub-batches)` : ''}` : 'TypeScript path';
+  test(`dense conv2d, ${what} = reference over random geometries`, (t) => {
     const available = setConvWasm(wasm);
     setConvThreads(threads);
+    setConvMemoryCap(cap > 0 ? cap : undefined);
     if (wasm && !available) {
       t.skip('WebAssembly SIMD unavailable here');
       return;
     }
-    const rng = new Rng(SEED + (wasm ? threads : 7));
+    const rng = new Rng(SEED + (wasm ? threads + cap : 7));
     fc.assert(fc.property(denseArb, (g) => check(g, rng)), { seed: SEED, numRuns: threads > 1 ? 60 : 120 });
+    // Under the cap these need sub-batches (the whole batch does not fit, one sample does).
+    if (cap > 0) assert.ok(wasmConvFits(conv2dGeometry([40, 6, 14, 14], [16, 6, 5, 5], {})), 'one LeNet sample fits the test cap');
     // ResNet-20 / LeNet-5 like shapes at reduced batch, incl. several chunks (batch > chunk size) and OH·OW not a multiple of 8.
     check(conv2dGeometry([3, 16, 32, 32], [16, 16, 3, 3], { padding: 1 }), rng);
     check(conv2dGeometry([2, 16, 32, 32], [32, 16, 3, 3], { padding: 1, stride: 2 }), rng);
@@ -79,6 +84,7 @@ for (const [wasm, threads] of [[true, 1], [true, 3], [false, 1]] as const) {
     check(conv2dGeometry([9, 64, 8, 8], [64, 64, 3, 3], { padding: 1 }), rng);
     check(conv2dGeometry([5, 1, 28, 28], [6, 1, 5, 5], { padding: 2 }), rng);
     check(conv2dGeometry([40, 6, 14, 14], [16, 6, 5, 5], {}), rng);
+    setConvMemoryCap(undefined);
   });
 }
 
