@@ -663,7 +663,7 @@ export interface UnpackedLayer {
  * stored (their constant contribution lives in the bias) and come back as 0, listed in `removedIn`.
  * @example unpackModel(loadSafetensors(p)).get('conv1').assignment
  */
-export function unpackModel(file: { tensors: Map<string, { data: ArrayLike<number> | Uint8Array }>; metadata: Record<string, string> }): Map<string, UnpackedLayer> {
+export function unpackModel(file: { tensors: Map<string, { data: unknown }>; metadata: Record<string, string> }): Map<string, UnpackedLayer> {
   const program = JSON.parse(file.metadata.program ?? 'null') as Program | null;
   if (program === null || file.metadata.format !== PACKED_FORMAT) throw new FormatError('<packed>', 'not an ec2t.packed/1 file');
   const out = new Map<string, UnpackedLayer>();
@@ -672,7 +672,7 @@ export function unpackModel(file: { tensors: Map<string, { data: ArrayLike<numbe
     const get = (n: string | undefined): ArrayLike<number> => {
       const t = n === undefined ? undefined : file.tensors.get(n);
       if (t === undefined) throw new FormatError('<packed>', `${op.name}: tensor ${String(n)} missing`);
-      return t.data;
+      return t.data as ArrayLike<number>;
     };
     const count = op.shape.reduce((a: number, b: number) => a * b, 1);
     const a = unpackAssignment({ nonzeroMask: Uint8Array.from(get(op.nonzero)), signMask: Uint8Array.from(get(op.sign)), count });

@@ -1,0 +1,142 @@
+/**
+ * `ec2t export` (pack a ternary model into `.ec2t.safetensors`) and `ec2t score` (MicroNet-challenge
+ * counts of a model, dense or ternary).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { FormatError } from '../engine/errors.js';
+import { buildExportModel, describeForScore, floatStateDictBytes, inferModelOptions, packModel, ternaryLayersOf } from '../ec2t/export.js';
+import { scoreNetwork } from '../ec2t/score.js';
+import { MODEL_NAMES, isModelName } from '../nn/models/index.js';
+import { loadSafetensors, writeFileAtomic, type SafetensorEntry } from '../nn/safetensors.js';
+import type { Parsed } from './args.js';
+import { UsageError } from './args.js';
+import { log } from './progress.js';
+
+/** What {@link exportRun} returns. */
+export interface ExportResult {
+  /** Bytes of the packed file on disk. */
+  bytes: number;
+  /** Bytes `saveSafetensors` writes for the float32 state dict of the same model. */
+  floatBytes: number;
+  path: string;
+  model: string;
+  /** Dead output channels removed, over all layers. */
+  removedChannels: number;
+}
+
+function loadWeights(path: string): { tensors: Map<string, SafetensorEntry>; metadata: Record<string, string> } {
+  if (!existsSync(path)) throw new FormatError(path, 'weights file not found');
+  return loadSafetensors(path);
+}
+
+/**
+ * Packs a ternarize run (or a model name + ternary weights) into `out`.
+ * @example exportRun({ run: 'runs/lenet5-ec2t', out: 'lenet5.ec2t.safetensors' }).bytes
+ */
+export function exportRun(o: { run?: string; model?: string; weights?: string; out: string; float16?: boolean }): ExportResult {
+  let weights = o.weights;
+  let model = o.model;
+  if (o.run !== undefined) {
+    if (!existsSync(o.run)) throw new UsageError(`--run ${o.run}: no such folder`);
+    weights ??= join(o.run, 'ternary.safetensors');
+    if (!existsSync(weights)) throw new FormatError(weights, 'no ternary.safetensors in the run folder (is it a finished `ec2t ternarize` run?)');
+  }
+  if (weights === undefined) throw new UsageError('give --run DIR, or --model NAME with --weights FILE');
+  const file = loadWeights(weights);
+  if (model === undefined) model = file.metadata.model;
+  if (model === undefined && o.run !== undefined && existsSync(join(o.run, 'config.json'))) {
+    const cfg = JSON.parse(readFileSync(join(o.run, 'config.json'), 'utf8')) as { flags?: { model?: string } };
+    model = cfg.flags?.model;
+  }
+  if (model === undefined) throw new UsageError(`${weights} does not say its model; give --model NAME`);
+  if (!isModelName(model)) throw new UsageError(`--model ${model}: unknown model; models: ${MODEL_NAMES.join(', ')}`);
+  const packed = packModel(model, {}, file.tensors, { float16: o.float16, source: weights });
+  writeFileAtomic(o.out, packed.bytes);
+  return {
+    bytes: packed.bytes.length,
+    floatBytes: floatStateDictBytes(file.tensors),
+    path: o.out,
+    model,
+    removedChannels: packed.dead.reduce((a, d) => a + d.removed.length, 0),
+  };
+}
+
+/** `ec2t export` handler. */
+export async function runExport(p: Parsed): Promise<number> {
+  const f = p.flags;
+  const run = f.run as string | undefined;
+  const model = f.model as string | undefined;
+  const weights = f.weights as string | undefined;
+  if (run === undefined && (model === undefined || weights === undefined)) throw new UsageError('ec2t export: give --run DIR, or --model NAME and --weights FILE');
+  if (run !== undefined && weights !== undefined) throw new UsageError('ec2t export: give --run or --weights, not both');
+  const r = exportRun({ run, model, weights, out: f.out as string, float16: f.float16 === true });
+  const ratio = r.floatBytes / r.bytes;
+  if (f.json) process.stdout.write(JSON.stringify({ ...r, ratio }) + '\n');
+  else {
+    process.stdout.write(`${r.path}: ${r.bytes} bytes on disk; float32 model ${r.floatBytes} bytes (${ratio.toFixed(1)}× smaller)\n`);
+    if (r.removedChannels > 0) log(`removed ${r.removedChannels} dead output channel(s)`);
+  }
+  return 0;
+}
+
+/** `ec2t score` handler. */
+export async function runScore(p: Parsed): Promise<number> {
+  const f = p.flags;
+  const model = f.model as string;
+  if (!isModelName(model)) throw new UsageError(`--model ${model}: unknown model; models: ${MODEL_NAMES.join(', ')}`);
+  const weightsPath = f.weights as string | undefined;
+  const inputSize = f['input-size'] as number | undefined;
+  let sd: Map<string, SafetensorEntry> | null = null;
+  let opts: Record<string, unknown>;
+  if (weightsPath !== undefined) {
+    sd = loadWeights(weightsPath).tensors;
+    opts = inferModelOptions(model, sd, weightsPath);
+    if (f.classes !== undefined && f.classes !== opts.numClasses) throw new UsageError(`--classes ${String(f.classes)} but the weights have ${String(opts.numClasses)} classes`);
+  } else {
+    opts = { numClasses: (f.classes as number | undefined) ?? 10 };
+    if (model === 'lenet5') opts.inputSize = inputSize ?? 28;
+    if (model === 'mobilenetv2') opts.cifar = (inputSize ?? 32) <= 64;
+  }
+  const layers = describeForScore(model, opts, sd, inputSize);
+  const s = scoreNetwork(layers);
+  const ternary = sd !== null && ternaryLayersOf(sd).size > 0;
+  let bytes: number;
+  if (ternary) bytes = packModel(model, opts, sd as Map<string, SafetensorEntry>, { source: weightsPath }).bytes.length;
+  else if (sd !== null) bytes = floatStateDictBytes(sd);
+  else bytes = floatStateDictBytes(freshStateDict(model, opts));
+  const out = {
+    model,
+    ternary,
+    params: s.params,
+    additions: s.additions,
+    multiplications: s.multiplications,
+    flops: s.flops,
+    sparsity: s.sparsity,
+    ternarySparsity: s.ternarySparsity,
+    bytes,
+    dense: s.dense,
+    layers: s.layers,
+  };
+  if (f.json) {
+    process.stdout.write(JSON.stringify(out) + '\n');
+    return 0;
+  }
+  const M = (v: number): string => (v / 1e6).toFixed(2) + 'M';
+  const lines = [
+    `${model}${ternary ? ' (ternary)' : ' (float32)'}: ${Math.round(s.params * 100) / 100} params, ${M(s.additions)} additions + ${M(s.multiplications)} multiplications = ${M(s.flops)} FLOPs`,
+    `dense float32: ${s.dense.params} params, ${M(s.dense.flops)} FLOPs; sparsity ${(100 * s.sparsity).toFixed(1)}%; ${bytes} bytes`,
+    '',
+    `${'layer'.padEnd(24)} ${'kind'.padEnd(7)} ${'params'.padStart(10)} ${'adds'.padStart(10)} ${'mults'.padStart(10)}`,
+    ...s.layers.filter((l) => l.kind === 'conv' || l.kind === 'linear' || l.kind === 'bn').map((l) => `${l.name.padEnd(24)} ${(l.kind + (l.ternary ? '*' : '')).padEnd(7)} ${(Math.round(l.params * 10) / 10).toString().padStart(10)} ${M(l.additions).padStart(10)} ${M(l.multiplications).padStart(10)}`),
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}
+
+/** The float32 state dict of a freshly built model (for its file size). */
+function freshStateDict(model: string, opts: Record<string, unknown>): Map<string, SafetensorEntry> {
+  const m = new Map<string, SafetensorEntry>();
+  for (const [k, t] of buildExportModel(model, opts).stateDict()) m.set(k, { dtype: 'F32', shape: [...t.shape], data: t.data });
+  return m;
+}
