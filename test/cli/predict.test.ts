@@ -1,0 +1,98 @@
+/**
+ * `ec2t export`, `ec2t predict` (float model through nn, packed model through the runtime) and
+ * `ec2t score`, spawned as the real CLI on tiny files in a temp folder.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, test } from 'node:test';
+import { Rng } from '../../engine/rng.js';
+import { Tensor } from '../../engine/tensor.js';
+import { loadSafetensors, saveSafetensors } from '../../nn/safetensors.js';
+import { ternaryFixture } from '../ec2t/ternary-fixture.js';
+
+const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
+
+function ec2t(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('ec2t export / predict / score', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ec2t-predict-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const f = ternaryFixture('lenet5', { seed: 5, deadFraction: 0.2 });
+  const weights = join(dir, 'ternary.safetensors');
+  saveSafetensors(weights, f.stateDict, { format: 'pt', model: 'lenet5' });
+  const rng = new Rng(1);
+  const x = new Float32Array(2 * 28 * 28).map(() => rng.normal());
+  const input = join(dir, 'in.safetensors');
+  saveSafetensors(input, { input: new Tensor(x, [2, 1, 28, 28]) });
+  const packed = join(dir, 'lenet5.ec2t.safetensors');
+
+  test('export --run prints packed vs float32 bytes', () => {
+    const r = ec2t(['export', '--run', dir, '--out', packed, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.bytes, statSync(packed).size);
+    assert.ok(j.floatBytes > 5 * j.bytes, JSON.stringify(j));
+  });
+
+  test('predict: packed model through the runtime equals the float model through nn', () => {
+    const a = ec2t(['predict', '--model', packed, '--input', input, '--output', join(dir, 'a.safetensors')]);
+    assert.equal(a.code, 0, a.stderr);
+    const b = ec2t(['predict', '--model', 'lenet5', '--weights', weights, '--input', input, '--output', join(dir, 'b.safetensors')]);
+    assert.equal(b.code, 0, b.stderr);
+    const ya = loadSafetensors(join(dir, 'a.safetensors')).tensors.get('output')!;
+    const yb = loadSafetensors(join(dir, 'b.safetensors')).tensors.get('output')!;
+    assert.deepEqual(ya.shape, [2, 10]);
+    let scale = 0;
+    let d = 0;
+    for (let i = 0; i < 20; i++) {
+      scale = Math.max(scale, Math.abs(yb.data[i] as number));
+      d = Math.max(d, Math.abs((ya.data[i] as number) - (yb.data[i] as number)));
+    }
+    assert.ok(d <= 1e-4 * scale, `diff ${d} scale ${scale}`);
+  });
+
+  test('bad input: corrupt file, wrong input shape, unknown model, missing flags', () => {
+    const bad = join(dir, 'bad.ec2t.safetensors');
+    writeFileSync(bad, 'not a safetensors file at all');
+    const r1 = ec2t(['predict', '--model', bad, '--input', input, '--output', join(dir, 'c.safetensors')]);
+    assert.equal(r1.code, 1);
+    assert.match(r1.stderr, /bad\.ec2t\.safetensors/);
+    const wrong = join(dir, 'wrong.safetensors');
+    saveSafetensors(wrong, { input: new Tensor(new Float32Array(3 * 28 * 28), [1, 3, 28, 28]) });
+    const r2 = ec2t(['predict', '--model', packed, '--input', wrong, '--output', join(dir, 'c.safetensors')]);
+    assert.equal(r2.code, 1);
+    assert.match(r2.stderr, /input channel/);
+    const r3 = ec2t(['score', '--model', 'nosuchnet']);
+    assert.equal(r3.code, 2);
+    const r4 = ec2t(['export', '--out', join(dir, 'x.safetensors')]);
+    assert.equal(r4.code, 2);
+    const r5 = ec2t(['predict', '--model', 'lenet5', '--input', input, '--output', join(dir, 'c.safetensors')]);
+    assert.equal(r5.code, 2);
+  });
+
+  test('score --json: dense ResNet-20 has 269,722 params and ~81.3M FLOPs', () => {
+    const r = ec2t(['score', '--model', 'resnet20', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.params, 269722);
+    assert.equal(Math.round(j.flops / 1e5) / 10, 81.3);
+    assert.equal(j.dense.params, 269722);
+    for (const k of ['additions', 'multiplications', 'sparsity', 'bytes', 'layers']) assert.ok(k in j, k);
+  });
+
+  test('score of ternary weights: fewer params, bytes = the packed file', () => {
+    const r = ec2t(['score', '--model', 'lenet5', '--weights', weights, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const j = JSON.parse(r.stdout);
+    assert.equal(j.ternary, true);
+    assert.ok(j.params < j.dense.params / 5);
+    assert.equal(j.bytes, statSync(packed).size);
+  });
+});
