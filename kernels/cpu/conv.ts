@@ -8,7 +8,10 @@
 import { registerKernel } from '../registry.js';
 import type { Conv2dGeometry } from '../types.js';
 import { gemm } from './gemm.js';
-import { wasmConv2dBackwardInput, wasmConv2dBackwardWeight, wasmConv2dForward, wasmConvAvailable, wasmConvFits } from '../wasm/conv.js';
+import {
+  wasmConv2dBackwardInput, wasmConv2dBackwardWeight, wasmConv2dForward, wasmConvAvailable, wasmConvFits,
+  wasmDepthwiseBackwardInput, wasmDepthwiseBackwardWeight, wasmDepthwiseForward, wasmDepthwiseFits,
+} from '../wasm/conv.js';
 
 const WASM_OK = wasmConvAvailable();
 let useWasm = process.env.EC2T_WASM !== '0';
@@ -21,6 +24,11 @@ let useWasm = process.env.EC2T_WASM !== '0';
 export function setConvWasm(on: boolean): boolean {
   useWasm = on;
   return WASM_OK;
+}
+
+/** Depthwise convs with multiplier 1 go to the WASM depthwise kernels when available and on. */
+function wasmDepthwise(g: Conv2dGeometry): boolean {
+  return useWasm && WASM_OK && wasmDepthwiseFits(g);
 }
 
 /** Dense convs go to the WASM conv when it is available, on, and one sample's work fits its memory. */
@@ -116,7 +124,8 @@ function col2imAdd(col: Float32Array, cpg: number, g: Conv2dGeometry, dx: Float3
 /** Cpu {@link Conv2dForwardKernel}. */
 export function conv2dForwardCpu(x: Float32Array, weight: Float32Array, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
   if (isDepthwise(g)) {
-    depthwiseForward(x, weight, bias, out, g);
+    if (wasmDepthwise(g)) wasmDepthwiseForward(x, weight, bias, out, g);
+    else depthwiseForward(x, weight, bias, out, g);
     return;
   }
   if (wasmDense(g)) {
@@ -154,7 +163,8 @@ export function conv2dForwardCpu(x: Float32Array, weight: Float32Array, bias: Fl
 /** Cpu {@link Conv2dBackwardInputKernel}. */
 export function conv2dBackwardInputCpu(gradOut: Float32Array, weight: Float32Array, gradX: Float32Array, g: Conv2dGeometry): void {
   if (isDepthwise(g)) {
-    depthwiseBackwardInput(gradOut, weight, gradX, g);
+    if (wasmDepthwise(g)) wasmDepthwiseBackwardInput(gradOut, weight, gradX, g);
+    else depthwiseBackwardInput(gradOut, weight, gradX, g);
     return;
   }
   if (wasmDense(g)) {
@@ -187,7 +197,8 @@ export function conv2dBackwardInputCpu(gradOut: Float32Array, weight: Float32Arr
 /** Cpu {@link Conv2dBackwardWeightKernel}. */
 export function conv2dBackwardWeightCpu(x: Float32Array, gradOut: Float32Array, gradW: Float32Array, g: Conv2dGeometry): void {
   if (isDepthwise(g)) {
-    depthwiseBackwardWeight(x, gradOut, gradW, g);
+    if (wasmDepthwise(g)) wasmDepthwiseBackwardWeight(x, gradOut, gradW, g);
+    else depthwiseBackwardWeight(x, gradOut, gradW, g);
     return;
   }
   if (wasmDense(g)) {

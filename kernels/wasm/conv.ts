@@ -87,23 +87,48 @@ function emitCopy2d(mod: ModuleBuilder): void {
 }
 
 /**
- * `im2col` / `col2im` over a zero-padded image (so no bounds checks):
- * params (xp, col, C, KH, KW, OH, OW, planeB, shRowB, swB, dhRowB, dwB, ldB), bytes for strides.
- * Row (c, i, j) of col, at `col + ((c·KH + i)·KW + j)·ldB`, holds OH·OW floats:
- * col[oy·OW + ox] = xp[c·plane + (oy·sh + i·dh)·Wp + ox·sw + j·dw].
- * `scatter`: the adjoint, xp[...] += col[...] (the taps of one row hit distinct pixels, so a row's
- * vector read-modify-writes never overlap).
+ * What one generated tap-row walker does with its column row `d` and image row `s` (a tap (c, i, j)
+ * of the kernel over all output pixels): `gather` d = s (im2col); `scatter` s += d (col2im);
+ * depthwise, with w = the tap's weight: `dwFwd` d += w·s, `dwBwdIn` s += w·d, `dwBwdW` w += Σ d·s.
  */
-function emitIm2col(mod: ModuleBuilder, name: string, scatter: boolean): void {
-  const f = mod.func(name, [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], []);
-  const [xp, col, C, KH, KW, OH, OW, planeB, shRowB, swB, dhRowB, dwB, ldB] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
+type TapMode = 'gather' | 'scatter' | 'dwFwd' | 'dwBwdIn' | 'dwBwdW';
+
+/**
+ * `im2col` / `col2im` / the depthwise kernels over a zero-padded image (so no bounds checks):
+ * params (xp, col, C, KH, KW, OH, OW, planeB, shRowB, swB, dhRowB, dwB, ldB[, wPtr]), strides in bytes.
+ * Tap (c, i, j) pairs image row s = xp + c·planeB + (oy·sh + i·dh)·Wp + ox·sw + j·dw with
+ * d = col + ((c·KH + i)·KW + j)·ldB + oy·OW + ox (im2col; the taps of one row hit distinct pixels, so
+ * a row's vector read-modify-writes never overlap). Depthwise modes: one weight per tap at
+ * `wPtr + ((c·KH + i)·KW + j)·4`, and every tap of channel c uses the same plane d = col + c·ldB.
+ */
+function emitTaps(mod: ModuleBuilder, name: string, mode: TapMode): void {
+  const dw = mode === 'dwFwd' || mode === 'dwBwdIn' || mode === 'dwBwdW';
+  const nParams = dw ? 14 : 13;
+  const f = mod.func(name, new Array<typeof I32>(nParams).fill(I32), []);
+  const [xp, col, C, KH, KW, OH, OW, planeB, shRowB, swB, dhRowB, dwB, ldB, wPtr] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
   const c = f.local(I32), i = f.local(I32), j = f.local(I32), oy = f.local(I32);
   const pc = f.local(I32), pi = f.local(I32), pj = f.local(I32), dRow = f.local(I32), d = f.local(I32), s = f.local(I32);
   const k = f.local(I32), sp = f.local(I32), owB = f.local(I32), vecEnd = f.local(I32), da = f.local(I32), sa = f.local(I32);
+  const wp = f.local(I32), wv = f.local(V128), ws = f.local(F32), accV = f.local(V128), accS = f.local(F32);
+  /** One element (vector: 16 bytes, else 4) at byte addresses da (column side) and sa (image side). */
+  const elem = (vec: boolean): void => {
+    const ld = (): void => { if (vec) f.v128Load(); else f.f32Load(); };
+    const st = (): void => { if (vec) f.v128Store(); else f.f32Store(); };
+    const add = (): void => { if (vec) f.f32x4Add(); else f.f32Add(); };
+    const mul = (): void => { if (vec) f.f32x4Mul(); else f.f32Mul(); };
+    switch (mode) {
+      case 'gather': f.get(da).get(sa); ld(); st(); break;
+      case 'scatter': f.get(sa).get(sa); ld(); f.get(da); ld(); add(); st(); break;
+      case 'dwFwd': f.get(da).get(da); ld(); f.get(vec ? wv : ws).get(sa); ld(); mul(); add(); st(); break;
+      case 'dwBwdIn': f.get(sa).get(sa); ld(); f.get(vec ? wv : ws).get(da); ld(); mul(); add(); st(); break;
+      case 'dwBwdW': f.get(vec ? accV : accS).get(da); ld(); f.get(sa); ld(); mul(); add(); f.set(vec ? accV : accS); break;
+    }
+  };
   f.get(OW).i32Const(4).i32Mul().set(owB);
   f.get(OW).i32Const(-4).i32And().i32Const(4).i32Mul().set(vecEnd);
   f.get(col).set(dRow);
   f.get(xp).set(pc);
+  if (dw) f.get(wPtr).set(wp);
   f.i32Const(0).set(c);
   forRange(f, c, C, 1, () => {
     f.get(pc).set(pi);
@@ -114,6 +139,11 @@ function emitIm2col(mod: ModuleBuilder, name: string, scatter: boolean): void {
       forRange(f, j, KW, 1, () => {
         f.get(dRow).set(d);
         f.get(pj).set(s);
+        if (dw) {
+          f.get(wp).f32Load().tee(ws).f32x4Splat().set(wv);
+          f.f32x4Const(0).set(accV);
+          f.f32Const(0).set(accS);
+        }
         f.i32Const(0).set(oy);
         forRange(f, oy, OH, 1, () => {
           f.i32Const(0).set(k);
@@ -122,14 +152,12 @@ function emitIm2col(mod: ModuleBuilder, name: string, scatter: boolean): void {
             forRange(f, k, vecEnd, 16, () => {
               f.get(d).get(k).i32Add().set(da);
               f.get(s).get(k).i32Add().set(sa);
-              if (scatter) f.get(sa).get(sa).v128Load().get(da).v128Load().f32x4Add().v128Store();
-              else f.get(da).get(sa).v128Load().v128Store();
+              elem(true);
             });
             forRange(f, k, owB, 4, () => {
               f.get(d).get(k).i32Add().set(da);
               f.get(s).get(k).i32Add().set(sa);
-              if (scatter) f.get(sa).get(sa).f32Load().get(da).f32Load().f32Add().f32Store();
-              else f.get(da).get(sa).f32Load().f32Store();
+              elem(false);
             });
           }
           f.else();
@@ -137,8 +165,8 @@ function emitIm2col(mod: ModuleBuilder, name: string, scatter: boolean): void {
             f.get(s).set(sp);
             forRange(f, k, owB, 4, () => {
               f.get(d).get(k).i32Add().set(da);
-              if (scatter) f.get(sp).get(sp).f32Load().get(da).f32Load().f32Add().f32Store();
-              else f.get(da).get(sp).f32Load().f32Store();
+              f.get(sp).set(sa);
+              elem(false);
               f.get(sp).get(swB).i32Add().set(sp);
             });
           }
@@ -146,11 +174,20 @@ function emitIm2col(mod: ModuleBuilder, name: string, scatter: boolean): void {
           f.get(d).get(owB).i32Add().set(d);
           f.get(s).get(shRowB).i32Add().set(s);
         });
-        f.get(dRow).get(ldB).i32Add().set(dRow);
+        if (mode === 'dwBwdW') {
+          // w += ((l0 + l1) + (l2 + l3)) + scalar tail: a fixed order.
+          f.get(wp).get(wp).f32Load()
+            .get(accV).f32x4ExtractLane(0).get(accV).f32x4ExtractLane(1).f32Add()
+            .get(accV).f32x4ExtractLane(2).get(accV).f32x4ExtractLane(3).f32Add().f32Add()
+            .get(accS).f32Add().f32Add().f32Store();
+        }
+        if (dw) f.get(wp).i32Const(4).i32Add().set(wp);
+        else f.get(dRow).get(ldB).i32Add().set(dRow);
         f.get(pj).get(dwB).i32Add().set(pj);
       });
       f.get(pi).get(dhRowB).i32Add().set(pi);
     });
+    if (dw) f.get(dRow).get(ldB).i32Add().set(dRow);
     f.get(pc).get(planeB).i32Add().set(pc);
   });
 }
@@ -228,7 +265,11 @@ export interface ConvExports {
   im2col: Im2col;
   col2im: Im2col;
   dotNT: DotNT;
+  dwFwd: DwTaps;
+  dwBwdIn: DwTaps;
+  dwBwdW: DwTaps;
 }
+type DwTaps = (xp: number, col: number, C: number, KH: number, KW: number, OH: number, OW: number, planeB: number, shRowB: number, swB: number, dhRowB: number, dwB: number, ldB: number, wPtr: number) => void;
 type Fill0 = (ptr: number, n: number) => void;
 type Copy2d = (src: number, dst: number, outer: number, rows: number, len: number, srcRowB: number, dstRowB: number, srcOuterB: number, dstOuterB: number) => void;
 type Im2col = (xp: number, col: number, C: number, KH: number, KW: number, OH: number, OW: number, planeB: number, shRowB: number, swB: number, dhRowB: number, dwB: number, ldB: number) => void;
@@ -326,8 +367,11 @@ export function convModuleBytes(fma: boolean, shared: boolean): Uint8Array {
     extra: (mod) => {
       emitFill0(mod);
       emitCopy2d(mod);
-      emitIm2col(mod, 'im2col', false);
-      emitIm2col(mod, 'col2im', true);
+      emitTaps(mod, 'im2col', 'gather');
+      emitTaps(mod, 'col2im', 'scatter');
+      emitTaps(mod, 'dwFwd', 'dwFwd');
+      emitTaps(mod, 'dwBwdIn', 'dwBwdIn');
+      emitTaps(mod, 'dwBwdW', 'dwBwdW');
       emitDotNT(mod, fma);
     },
   });
@@ -349,7 +393,10 @@ function instance(bytes: number): Inst {
     const memory = new wa.Memory(SHARED ? { initial: 1, maximum: MAX_PAGES, shared: true } : { initial: 1 });
     const module = new wa.Module(convModuleBytes(useFma(), SHARED));
     const e = new wa.Instance(module, { env: { memory } }).exports;
-    const E: ConvExports = { tiles: e.tiles as TilesFn, fill0: e.fill0 as Fill0, copy2d: e.copy2d as Copy2d, im2col: e.im2col as Im2col, col2im: e.col2im as Im2col, dotNT: e.dotNT as DotNT };
+    const E: ConvExports = {
+      tiles: e.tiles as TilesFn, fill0: e.fill0 as Fill0, copy2d: e.copy2d as Copy2d, im2col: e.im2col as Im2col, col2im: e.col2im as Im2col, dotNT: e.dotNT as DotNT,
+      dwFwd: e.dwFwd as DwTaps, dwBwdIn: e.dwBwdIn as DwTaps, dwBwdW: e.dwBwdW as DwTaps,
+    };
     inst = { module, memory, view: new Float32Array(memory.buffer), E };
   }
   const have = inst.memory.buffer.byteLength;
@@ -683,4 +730,101 @@ export function wasmConv2dBackwardWeight(x: Float32Array, gradOut: Float32Array,
     backwardWeightAll(x.subarray(n0 * xs, (n0 + b) * xs), gradOut.subarray(n0 * ys, (n0 + b) * ys), n0 === 0 ? gradW : part, { ...g, batch: b });
     if (n0 > 0) for (let i = 0; i < gradW.length; i++) gradW[i] += part[i];
   }
+}
+
+// ---------------------------------------------------------------- depthwise (one input channel per group, multiplier 1)
+
+/** Byte offsets of the depthwise work (one sample at a time, single thread) from byte 0. */
+function dwLayout(g: Conv2dGeometry): { W: number; XIN: number; XP: number; OUT: number; DW: number; bytes: number; Hp: number; Wp: number } {
+  const C = g.inChannels, kk = g.kernelHeight * g.kernelWidth;
+  const Hp = g.inHeight + 2 * g.padH, Wp = g.inWidth + 2 * g.padW;
+  let at = 0;
+  const region = (floats: number): number => {
+    const o = at;
+    at += up(floats, 16) * 4 + 64;
+    return o;
+  };
+  const W = region(C * kk), XIN = region(C * g.inHeight * g.inWidth), XP = region(C * Hp * Wp), OUT = region(C * g.outHeight * g.outWidth), DW = region(C * kk);
+  return { W, XIN, XP, OUT, DW, bytes: at, Hp, Wp };
+}
+
+/** Whether the WASM depthwise kernels take `g`: groups = inChannels = outChannels and one sample fits the cap. */
+export function wasmDepthwiseFits(g: Conv2dGeometry): boolean {
+  return g.groups === g.inChannels && g.outChannels === g.inChannels && dwLayout(g).bytes <= MEMORY_CAP;
+}
+
+/** Calls tap walker `fn` for one sample: image at `xb`, planes at `col`, weights at `wPtr`. */
+function dwCall(fn: DwTaps, g: Conv2dGeometry, Wp: number, Hp: number, xb: number, col: number, wPtr: number): void {
+  fn(xb, col, g.inChannels, g.kernelHeight, g.kernelWidth, g.outHeight, g.outWidth, Hp * Wp * 4, g.strideH * Wp * 4, g.strideW * 4,
+    g.dilationH * Wp * 4, g.dilationW * 4, g.outHeight * g.outWidth * 4, wPtr);
+}
+
+/** Sample n of x into XIN and (when padded) the zero-bordered XP; returns the image base. */
+function dwLoad(I: Inst, g: Conv2dGeometry, L: ReturnType<typeof dwLayout>, x: Float32Array, n: number): number {
+  const chw = g.inChannels * g.inHeight * g.inWidth;
+  I.view.set(x.subarray(n * chw, (n + 1) * chw), L.XIN / 4);
+  if (g.padH === 0 && g.padW === 0) return L.XIN;
+  I.E.fill0(L.XP, g.inChannels * L.Hp * L.Wp);
+  I.E.copy2d(L.XIN, L.XP + (g.padH * L.Wp + g.padW) * 4, g.inChannels, g.inHeight, g.inWidth, g.inWidth * 4, L.Wp * 4, g.inHeight * g.inWidth * 4, L.Hp * L.Wp * 4);
+  return L.XP;
+}
+
+/**
+ * Depthwise conv forward (multiplier 1): per channel, Σ over taps of w·shifted plane, SIMD over output rows.
+ * @example wasmDepthwiseForward(x, w, null, out, conv2dGeometry([1, 8, 7, 7], [8, 1, 3, 3], { groups: 8, padding: 1 }))
+ */
+export function wasmDepthwiseForward(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
+  const L = dwLayout(g);
+  const I = instance(L.bytes);
+  const C = g.inChannels, ohw = g.outHeight * g.outWidth;
+  I.view.set(w.subarray(0, C * g.kernelHeight * g.kernelWidth), L.W / 4);
+  for (let n = 0; n < g.batch; n++) {
+    const xb = dwLoad(I, g, L, x, n);
+    I.E.fill0(L.OUT, C * ohw);
+    dwCall(I.E.dwFwd, g, L.Wp, L.Hp, xb, L.OUT, L.W);
+    out.set(I.view.subarray(L.OUT / 4, L.OUT / 4 + C * ohw), n * C * ohw);
+    if (bias !== null) {
+      for (let c = 0; c < C; c++) {
+        const bv = bias[c], b0 = (n * C + c) * ohw;
+        for (let i = b0; i < b0 + ohw; i++) out[i] += bv;
+      }
+    }
+  }
+}
+
+/**
+ * Depthwise conv input gradient (multiplier 1); overwrites gradX.
+ * @example wasmDepthwiseBackwardInput(dy, w, dx, g)
+ */
+export function wasmDepthwiseBackwardInput(gradOut: Float32Array, w: Float32Array, gradX: Float32Array, g: Conv2dGeometry): void {
+  const L = dwLayout(g);
+  const I = instance(L.bytes);
+  const C = g.inChannels, ohw = g.outHeight * g.outWidth, chw = C * g.inHeight * g.inWidth;
+  const padded = g.padH > 0 || g.padW > 0;
+  const dst = padded ? L.XP : L.XIN;
+  I.view.set(w.subarray(0, C * g.kernelHeight * g.kernelWidth), L.W / 4);
+  for (let n = 0; n < g.batch; n++) {
+    I.view.set(gradOut.subarray(n * C * ohw, (n + 1) * C * ohw), L.OUT / 4);
+    I.E.fill0(dst, C * L.Hp * L.Wp);
+    dwCall(I.E.dwBwdIn, g, L.Wp, L.Hp, dst, L.OUT, L.W);
+    if (padded) I.E.copy2d(L.XP + (g.padH * L.Wp + g.padW) * 4, L.XIN, C, g.inHeight, g.inWidth, L.Wp * 4, g.inWidth * 4, L.Hp * L.Wp * 4, g.inHeight * g.inWidth * 4);
+    gradX.set(I.view.subarray(L.XIN / 4, L.XIN / 4 + chw), n * chw);
+  }
+}
+
+/**
+ * Depthwise conv weight gradient (multiplier 1), summed over the batch in sample order; overwrites gradW.
+ * @example wasmDepthwiseBackwardWeight(x, dy, dw, g)
+ */
+export function wasmDepthwiseBackwardWeight(x: Float32Array, gradOut: Float32Array, gradW: Float32Array, g: Conv2dGeometry): void {
+  const L = dwLayout(g);
+  const I = instance(L.bytes);
+  const C = g.inChannels, ohw = g.outHeight * g.outWidth, nw = C * g.kernelHeight * g.kernelWidth;
+  I.E.fill0(L.DW, nw);
+  for (let n = 0; n < g.batch; n++) {
+    const xb = dwLoad(I, g, L, x, n);
+    I.view.set(gradOut.subarray(n * C * ohw, (n + 1) * C * ohw), L.OUT / 4);
+    dwCall(I.E.dwBwdW, g, L.Wp, L.Hp, xb, L.OUT, L.DW);
+  }
+  gradW.set(I.view.subarray(L.DW / 4, L.DW / 4 + nw));
 }

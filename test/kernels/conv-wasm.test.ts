@@ -42,7 +42,7 @@ const denseArb = fc
 
 function check(g: Conv2dGeometry, rng: Rng): void {
   const x = f32(g.batch * g.inChannels * g.inHeight * g.inWidth, rng);
-  const w = f32(g.outChannels * g.inChannels * g.kernelHeight * g.kernelWidth, rng);
+  const w = f32(g.outChannels * (g.inChannels / g.groups) * g.kernelHeight * g.kernelWidth, rng);
   const bias = f32(g.outChannels, rng);
   const dy = f32(g.batch * g.outChannels * g.outHeight * g.outWidth, rng);
   const tag = JSON.stringify(g);
@@ -85,6 +85,28 @@ for (const [wasm, threads, cap] of [[true, 1, 0], [true, 3, 0], [true, 2, 600_00
     check(conv2dGeometry([5, 1, 28, 28], [6, 1, 5, 5], { padding: 2 }), rng);
     check(conv2dGeometry([40, 6, 14, 14], [16, 6, 5, 5], {}), rng);
     setConvMemoryCap(undefined);
+  });
+}
+
+const depthwiseArb = fc
+  .record({
+    batch: fc.integer({ min: 1, max: 3 }), c: fc.integer({ min: 1, max: 7 }), h: fc.integer({ min: 1, max: 12 }), w: fc.integer({ min: 1, max: 12 }),
+    kh: fc.integer({ min: 1, max: 5 }), kw: fc.integer({ min: 1, max: 5 }), sh: fc.integer({ min: 1, max: 3 }), sw: fc.integer({ min: 1, max: 3 }),
+    ph: fc.integer({ min: 0, max: 2 }), pw: fc.integer({ min: 0, max: 2 }), dh: fc.integer({ min: 1, max: 2 }), dw: fc.integer({ min: 1, max: 2 }),
+  })
+  .map((r) => conv2dGeometry([r.batch, r.c, r.h, r.w], [r.c, 1, r.kh, r.kw], { stride: [r.sh, r.sw], padding: [r.ph, r.pw], dilation: [r.dh, r.dw], groups: r.c }))
+  .filter((g) => g.outHeight >= 1 && g.outWidth >= 1);
+
+for (const wasm of [true, false]) {
+  test(`depthwise conv2d (multiplier 1), ${wasm ? 'WASM SIMD' : 'TypeScript'} path = reference`, (t) => {
+    if (!setConvWasm(wasm) && wasm) {
+      t.skip('WebAssembly SIMD unavailable here');
+      return;
+    }
+    const rng = new Rng(SEED + (wasm ? 11 : 12));
+    fc.assert(fc.property(depthwiseArb, (g) => check(g, rng)), { seed: SEED, numRuns: 120 });
+    check(conv2dGeometry([4, 32, 16, 16], [32, 1, 3, 3], { padding: 1, groups: 32 }), rng);
+    check(conv2dGeometry([3, 24, 15, 15], [24, 1, 3, 3], { padding: 1, stride: 2, groups: 24 }), rng);
   });
 }
 
