@@ -6,7 +6,8 @@
  * (at N=2; its rate hardly depends on N), all in one process; then ResNet-20 (batch 32) and
  * LeNet-5 (batch 64) training-step images/s through `benchModel`, WASM conv on and off. PyTorch CPU
  * (`/usr/bin/python3`, when it imports torch) runs the same shapes and models at 1 and 2 threads in
- * a spawned process within the same run. Prints markdown tables.
+ * a spawned process within the same run. Models also run with 2 ec2t threads (conv batch split and
+ * GEMM). Prints markdown tables.
  *
  *   npx tsc -p . && node dist/bench/conv.bench.js        # EC2T_CONV_BENCH_QUICK=1: shorter runs, no PyTorch
  */
@@ -17,6 +18,8 @@ import '../kernels/index.js';
 import { benchModel } from '../cli/run-bench.js';
 import { Rng } from '../engine/rng.js';
 import { setConvWasm } from '../kernels/cpu/conv.js';
+import { setConvThreads, shutdownConvThreads } from '../kernels/wasm/conv.js';
+import { setGemmThreads, shutdownThreads } from '../kernels/wasm/threads.js';
 import { kernelFor } from '../kernels/registry.js';
 import { type Conv2dGeometry, type Conv2dOptions, conv2dGeometry } from '../kernels/types.js';
 
@@ -150,6 +153,8 @@ print(json.dumps({'conv': conv, 'models': models, 'version': torch.__version__})
 
 const t = QUICK ? 300 : 1000;
 const rows: string[] = [];
+setConvThreads(1);
+setGemmThreads(1);
 const load0 = loadavg()[0];
 for (const s of SHAPES) {
   const g = conv2dGeometry(s.x, s.w, s.opts);
@@ -170,22 +175,32 @@ for (const s of SHAPES) {
   rows.push(`${s.name}|${wf}|${wb}|${tf}|${tb}|${rf}|${rb}`);
 }
 
-const models: { name: string; batch: number; wasm: number; ts: number }[] = [];
+const models: { name: string; batch: number; wasm: number; wasm2: number; ts: number }[] = [];
 for (const [name, batch, steps] of [['resnet20', 32, QUICK ? 2 : 5], ['lenet5', 64, QUICK ? 5 : 30]] as const) {
+  setConvThreads(1);
+  setGemmThreads(1);
   setConvWasm(true);
   const w = benchModel(name, 'train', batch, steps).imagesPerSecond;
   setConvWasm(false);
   const ts = benchModel(name, 'train', batch, steps).imagesPerSecond;
   setConvWasm(true);
-  models.push({ name, batch, wasm: w, ts });
+  setConvThreads(2);
+  setGemmThreads(2);
+  const w2 = benchModel(name, 'train', batch, steps).imagesPerSecond;
+  models.push({ name, batch, wasm: w, wasm2: w2, ts });
 }
+setConvThreads(undefined);
+setGemmThreads(undefined);
+await shutdownConvThreads();
+await shutdownThreads();
 const load1 = loadavg()[0];
 
 const torch1 = QUICK ? undefined : torchRun(1);
 const torch2 = QUICK ? undefined : torchRun(2);
+const load2 = loadavg()[0];
 
 const f = (v: number | undefined): string => (v === undefined ? '–' : v.toFixed(1));
-console.log(`node ${process.version}, ${process.platform}/${process.arch}, ec2t conv single thread; load average ${load0.toFixed(2)} → ${load1.toFixed(2)} (1-min, during the ec2t part)\n`);
+console.log(`node ${process.version}, ${process.platform}/${process.arch}; kernel rows single thread; 1-min load average ${load0.toFixed(2)} (start) → ${load1.toFixed(2)} (after ec2t) → ${load2.toFixed(2)} (after PyTorch)\n`);
 console.log('GFLOP/s, forward / forward+backward (fwd+bwd counted as 3× forward FLOPs); N=32 (ResNet-20), N=64 (LeNet-5); reference at N=2\n');
 console.log('| shape | WASM conv fwd | WASM fwd+bwd | TS im2col fwd | TS fwd+bwd | WASM/TS fwd+bwd | reference fwd+bwd | PyTorch 1T fwd / fwd+bwd | PyTorch 2T fwd / fwd+bwd |');
 console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -196,9 +211,10 @@ for (const r of rows) {
   console.log(`| ${name} | ${f(wf)} | ${f(wb)} | ${f(tf)} | ${f(tb)} | ${(wb / tb).toFixed(1)}× | ${rb.toFixed(2)} | ${f(p1?.[0])} / ${f(p1?.[1])} | ${f(p2?.[0])} / ${f(p2?.[1])} |`);
 }
 console.log('\nTraining step (SGD momentum), images/s:\n');
-console.log('| model | batch | ec2t, WASM conv | ec2t, TS conv | PyTorch 1 thread | PyTorch 2 threads | ec2t WASM / PyTorch 1T |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
+console.log('| model | batch | ec2t TS conv, 1T | ec2t WASM conv, 1T | ec2t WASM conv, 2T | PyTorch 1T | PyTorch 2T | ec2t/PyTorch 1T | ec2t/PyTorch 2T |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
 for (const m of models) {
   const p1 = torch1?.models[m.name], p2 = torch2?.models[m.name];
-  console.log(`| ${m.name} | ${m.batch} | ${f(m.wasm)} | ${f(m.ts)} | ${f(p1)} | ${f(p2)} | ${p1 === undefined ? '–' : (m.wasm / p1).toFixed(2) + '×'} |`);
+  const r = (a: number, b: number | undefined): string => (b === undefined ? '–' : `${(a / b).toFixed(2)}×`);
+  console.log(`| ${m.name} | ${m.batch} | ${f(m.ts)} | ${f(m.wasm)} | ${f(m.wasm2)} | ${f(p1)} | ${f(p2)} | ${r(m.wasm, p1)} | ${r(m.wasm2, p2)} |`);
 }

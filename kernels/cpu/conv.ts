@@ -1,5 +1,8 @@
 /**
- * Fast cpu 2-D convolution. Dense and grouped convs lower to GEMM per (sample, group):
+ * Fast cpu 2-D convolution. Where WebAssembly SIMD runs (and unless `setConvWasm(false)` or
+ * `EC2T_WASM=0`), dense convs and depthwise convs with multiplier 1 go to kernels/wasm/conv.ts
+ * (im2col/col2im and the GEMM in generated WASM, batch over worker threads). The TypeScript path
+ * below is the fallback and handles every other geometry. Dense and grouped convs lower to GEMM per (sample, group):
  * forward = W·im2col(x), input gradient = col2im(Wᵀ·dY), weight gradient = Σ dY·im2col(x)ᵀ;
  * a 1×1 stride-1 unpadded conv skips im2col (x already is the column matrix). Depthwise convs
  * (one input channel per group) use direct loops: their GEMMs would be 1-row products.

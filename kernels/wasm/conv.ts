@@ -11,7 +11,11 @@
  *   scatter-add into padded dxp) → un-padded into dX;
  * - weight gradient: dW (+)= dY·colᵀ with a dot-product kernel (`dotNT`) reading both operands
  *   along the contiguous pixel axis, so neither needs a transposing pack.
- * Groups other than 1 are not handled here (kernels/cpu/conv.ts keeps them).
+ * Threads: the batch is split over worker threads sharing the module memory (thread t: samples
+ * [⌊N·t/T⌋, ⌊N·(t+1)/T⌋), its own scratch slot); forward and input gradient are bit-identical for
+ * any T, the weight gradient adds the T partial sums in thread order (deterministic per T).
+ * Depthwise convs (multiplier 1) run the same tap walkers with a weight per tap, one sample at a time.
+ * Other grouped convs are not handled here (kernels/cpu/conv.ts keeps them).
  */
 import { Worker } from 'node:worker_threads';
 import { KernelError, ValueError } from '../../engine/errors.js';
