@@ -43,7 +43,7 @@ export async function runDemo(p: Parsed): Promise<number> {
   await writeRunReport(floatDir);
   log(`      float LeNet-5: test accuracy ${pct(tr.testAccuracy)} (${tr.seconds.toFixed(1)} s)`);
 
-  log('[2/3] ternarizing with EC2T (γ = 0.1, s = 0.3): 2 epochs, then 1 epoch of frozen-assignment retraining');
+  log(`[2/3] ternarizing with EC2T (γ = 0.1, s = 0.3): ${quick ? 1 : 2} epoch(s), then 1 epoch of frozen-assignment retraining`);
   const ternFlags = parseCommand(ternarizeSpec, [
     '--model', 'lenet5', '--weights', join(floatDir, 'best.safetensors'), '--dataset', 'mnist',
     '--epochs', quick ? '1' : '2', '--retrain-epochs', '1', '--gain', '0.1', '--init-scale', '0.3',
