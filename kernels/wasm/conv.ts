@@ -11,9 +11,10 @@
  *   scatter-add into padded dxp) → un-padded into dX;
  * - weight gradient: dW (+)= dY·colᵀ with a dot-product kernel (`dotNT`) reading both operands
  *   along the contiguous pixel axis, so neither needs a transposing pack.
- * Threads: the batch is split over worker threads sharing the module memory (thread t: samples
- * [⌊N·t/T⌋, ⌊N·(t+1)/T⌋), its own scratch slot); forward and input gradient are bit-identical for
- * any T, the weight gradient adds the T partial sums in thread order (deterministic per T).
+ * Threads: worker threads sharing the module memory take chunks from a shared counter (each with
+ * its own scratch slot); every chunk's result, including its weight-gradient partial (the partials
+ * are added in chunk order), is the same whoever computes it, so all results are bit-identical for
+ * any thread count and scheduling.
  * Depthwise convs (multiplier 1) run the same tap walkers with a weight per tap, one sample at a time.
  * Other grouped convs are not handled here (kernels/cpu/conv.ts keeps them).
  */
@@ -30,6 +31,8 @@ const DM = 2;
 const DN = 3;
 /** Target floats of the column matrix per chunk (1 MiB): big enough to amortise calls, small enough for L2. */
 const CHUNK_FLOATS = 1 << 18;
+/** Chunks per batch at least (when the batch has that many samples), for load balance over threads. */
+const MIN_CHUNKS = 8;
 
 // ---------------------------------------------------------------- code generation
 
@@ -281,14 +284,15 @@ type DotNT = (a: number, b: number, c: number, mBlocks: number, nBlocks: number,
 
 /**
  * Everything one thread needs, as integers (they travel to the workers through an Int32Array):
- * the geometry, the chunk size S, padded sizes, the byte offsets of the shared regions (packed A,
- * whole-batch input XIN and gradOut DYIN, whole-batch result YOUT) and of slot 0's scratch regions
- * (XP, COL, DY, C, CW; slot t's are `slotBytes·t` further), and the GEMM blocking constants.
+ * the geometry, the chunk size S and count, padded sizes, the byte offsets of the shared regions
+ * (packed A, whole-batch input XIN and gradOut DYIN, whole-batch result YOUT, per-chunk weight-gradient
+ * partials CWP, `cwBytes` apart) and of slot 0's scratch regions (XP, COL, DY, C; slot t's are
+ * `slotBytes·t` further), and the GEMM blocking constants.
  */
 const PARAM_KEYS = [
   'batch', 'cin', 'H', 'W', 'cout', 'KH', 'KW', 'sh', 'sw', 'ph', 'pw', 'dh', 'dw', 'OH', 'OW',
   'S', 'K', 'kRows', 'coutPad', 'kPad4', 'Hp', 'Wp', 'padded',
-  'A', 'XIN', 'DYIN', 'YOUT', 'XP', 'COL', 'DY', 'C', 'CW', 'slotBytes', 'bytes',
+  'nChunks', 'A', 'XIN', 'DYIN', 'YOUT', 'CWP', 'cwBytes', 'XP', 'COL', 'DY', 'C', 'slotBytes', 'bytes',
   'MR', 'NR', 'KC', 'MC', 'NC', 'DM', 'DN',
 ] as const;
 /** Integer parameters of one geometry's work: see {@link PARAM_KEYS}. */
@@ -300,21 +304,21 @@ const BACKWARD_INPUT = 1;
 const BACKWARD_WEIGHT = 2;
 
 /**
- * One thread's share of a conv op over samples [n0, n1), in chunks of P.S, using slot `slot`'s
- * scratch: FORWARD writes YOUT (NCHW) from XIN with the packed weights at A; BACKWARD_INPUT writes
- * YOUT (as dX, NCHW) from DYIN with packed Wᵀ at A; BACKWARD_WEIGHT sets the slot's CW
- * [coutPad × kRows] to Σ over its samples of dY·colᵀ (zero for an empty range).
+ * One thread's part of a conv op: it takes chunk indices from `next()` (samples [ci·S, ci·S + S))
+ * until they run out, using slot `slot`'s scratch. FORWARD writes YOUT (NCHW) from XIN with the
+ * packed weights at A; BACKWARD_INPUT writes YOUT (as dX, NCHW) from DYIN with packed Wᵀ at A;
+ * BACKWARD_WEIGHT sets chunk ci's partial at CWP + ci·cwBytes ([coutPad × kRows]) to Σ dY·colᵀ over
+ * its samples. Every chunk's result is the same whichever thread computes it.
  * NOTE: self-contained (no closure over module scope): kernels/wasm/conv.ts ships its source text
  * to the worker threads.
  */
-export function convWork(E: ConvExports, runTilesFn: typeof runTiles, P: ConvParams, op: number, n0: number, n1: number, slot: number): void {
+export function convWork(E: ConvExports, runTilesFn: typeof runTiles, P: ConvParams, op: number, slot: number, next: () => number): void {
   const sb = slot * P.slotBytes;
-  const XP = P.XP + sb, COL = P.COL + sb, DY = P.DY + sb, C = P.C + sb, CW = P.CW + sb;
+  const XP = P.XP + sb, COL = P.COL + sb, DY = P.DY + sb, C = P.C + sb;
   const ohw = P.OH * P.OW, chw = P.cin * P.H * P.W, plane = P.Hp * P.Wp;
-  if (op === 2 && n0 >= n1) E.fill0(CW, P.coutPad * P.kRows);
-  let first = true;
-  for (let c0 = n0; c0 < n1; c0 += P.S) {
-    const s = Math.min(P.S, n1 - c0);
+  for (let ci = next(); ci < P.nChunks; ci = next()) {
+    const c0 = ci * P.S;
+    const s = Math.min(P.S, P.batch - c0);
     const used = s * ohw;
     const nPad = Math.ceil(used / P.NR) * P.NR;
     if (op !== 1) {
@@ -333,7 +337,6 @@ export function convWork(E: ConvExports, runTilesFn: typeof runTiles, P: ConvPar
     if (op === 0) {
       runTilesFn(E.tiles, P.A, COL, C, P.coutPad, nPad, P.K, 0, P.coutPad / P.MR, 0, nPad / P.NR, false, true, P.MR, P.NR, P.KC, P.MC, P.NC);
       E.copy2d(C, P.YOUT + c0 * P.cout * ohw * 4, s, P.cout, ohw, nPad * 4, ohw * 4, ohw * 4, P.cout * ohw * 4);
-      first = false;
       continue;
     }
     // gradOut chunk → DY [Cout × nPad], zero past the used columns (they enter dotNT's sums).
@@ -351,9 +354,8 @@ export function convWork(E: ConvExports, runTilesFn: typeof runTiles, P: ConvPar
       if (P.padded === 1) E.copy2d(XP + (P.ph * P.Wp + P.pw) * 4, gx, s * P.cin, P.H, P.W, P.Wp * 4, P.W * 4, plane * 4, P.H * P.W * 4);
     } else {
       if (nPad > used) for (let r = 0; r < P.K; r++) E.fill0(COL + (r * nPad + used) * 4, nPad - used);
-      E.dotNT(DY, COL, CW, P.coutPad / P.DM, P.kRows / P.DN, nPad * 4, nPad * 4, nPad * 4, P.kRows * 4, first ? 0 : 1);
+      E.dotNT(DY, COL, P.CWP + ci * P.cwBytes, P.coutPad / P.DM, P.kRows / P.DN, nPad * 4, nPad * 4, nPad * 4, P.kRows * 4, 0);
     }
-    first = false;
   }
 }
 
@@ -422,7 +424,9 @@ function params(g: Conv2dGeometry, slots: number): ConvParams {
   if (hit !== undefined) return hit;
   const K = g.inChannels * g.kernelHeight * g.kernelWidth;
   const ohw = g.outHeight * g.outWidth;
-  const S = Math.max(1, Math.min(g.batch, Math.floor(CHUNK_FLOATS / (K * ohw))));
+  // At least MIN_CHUNKS chunks where the batch allows, so threads taking chunks dynamically balance.
+  const S = Math.max(1, Math.min(Math.ceil(g.batch / MIN_CHUNKS), Math.floor(CHUNK_FLOATS / (K * ohw))));
+  const nChunks = Math.ceil(g.batch / S);
   const nPadMax = up(S * ohw, NR);
   const kRows = up(K, DN);
   const coutPad = up(g.outChannels, Math.max(MR, DM));
@@ -440,18 +444,19 @@ function params(g: Conv2dGeometry, slots: number): ConvParams {
   const XIN = region(g.batch * chw);
   const DYIN = region(g.batch * g.outChannels * ohw);
   const YOUT = region(g.batch * Math.max(chw, g.outChannels * ohw));
+  const cwFloats = up(coutPad * kRows, 16) + 16;
+  const CWP = region(nChunks * cwFloats);
   const slot0 = at;
   const XP = region(S * g.inChannels * Hp * Wp);
   const COL = region(kRows * nPadMax);
   const DY = region(coutPad * nPadMax);
   const C = region(Math.max(coutPad, kPad4) * nPadMax);
-  const CW = region(coutPad * kRows);
   const slotBytes = at - slot0;
   const P: ConvParams = {
     batch: g.batch, cin: g.inChannels, H: g.inHeight, W: g.inWidth, cout: g.outChannels, KH: g.kernelHeight, KW: g.kernelWidth,
     sh: g.strideH, sw: g.strideW, ph: g.padH, pw: g.padW, dh: g.dilationH, dw: g.dilationW, OH: g.outHeight, OW: g.outWidth,
     S, K, kRows, coutPad, kPad4, Hp, Wp, padded: g.padH > 0 || g.padW > 0 ? 1 : 0,
-    A, XIN, DYIN, YOUT, XP, COL, DY, C, CW, slotBytes, bytes: slot0 + slots * slotBytes,
+    nChunks, A, XIN, DYIN, YOUT, CWP, cwBytes: cwFloats * 4, XP, COL, DY, C, slotBytes, bytes: slot0 + slots * slotBytes,
     MR, NR, KC, MC: MC_STRIPS, NC: NC_STRIPS, DM, DN,
   };
   if (layouts.size > 64) layouts.clear();
@@ -460,10 +465,9 @@ function params(g: Conv2dGeometry, slots: number): ConvParams {
 }
 
 // Control words of the worker pool (Int32Array over a SharedArrayBuffer).
-const GEN = 0; const DONE = 1; const STOP = 2; const ERROR = 3; const OP = 4; const NTHREADS = 5;
-const RANGES = 8; // 2 words per thread: n0, n1
+const GEN = 0; const DONE = 1; const STOP = 2; const ERROR = 3; const OP = 4; const NTHREADS = 5; const NEXT = 6;
 const MAX_THREADS = 64;
-const PARAMS_AT = RANGES + 2 * MAX_THREADS;
+const PARAMS_AT = 8;
 const CONTROL_WORDS = PARAMS_AT + PARAM_KEYS.length;
 
 function workerSource(): string {
@@ -489,8 +493,7 @@ for (;;) {
     if (E === null) throw new Error('conv worker ' + index + ' could not instantiate the module: ' + startupError);
     const P = {};
     for (let i = 0; i < keys.length; i++) P[keys[i]] = ctl[${PARAMS_AT} + i];
-    const n0 = ctl[${RANGES} + 2 * index], n1 = ctl[${RANGES} + 2 * index + 1];
-    if (index < ctl[${NTHREADS}] && (n0 < n1 || ctl[${OP}] === ${BACKWARD_WEIGHT})) convWork(E, runTiles, P, ctl[${OP}], n0, n1, index);
+    if (index < ctl[${NTHREADS}]) convWork(E, runTiles, P, ctl[${OP}], index, () => Atomics.add(ctl, ${NEXT}, 1));
   } catch (e) {
     Atomics.store(ctl, ${ERROR}, 1);
     parentPort.postMessage(String(e && e.stack || e));
@@ -541,22 +544,21 @@ function getPool(I: Inst, workers: number): Pool {
 }
 
 /**
- * Runs `op` over the batch on `threads` threads: thread t takes samples
- * [⌊N·t/T⌋, ⌊N·(t+1)/T⌋) (a pure function of N and T) in slot t; the main thread takes t = 0.
+ * Runs `op` over the batch's chunks on `threads` threads (the main thread is slot 0), each taking
+ * the next chunk from a shared counter: load-balanced, and since every chunk's result is the same
+ * whoever computes it, the results do not depend on the thread count or the scheduling.
  */
 function runOp(I: Inst, P: ConvParams, op: number, threads: number): void {
   if (threads <= 1) {
-    convWork(I.E, runTiles, P, op, 0, P.batch, 0);
+    let ci = 0;
+    convWork(I.E, runTiles, P, op, 0, () => ci++);
     return;
   }
   const p = getPool(I, threads - 1);
   const ctl = p.control;
   ctl[OP] = op;
   for (let i = 0; i < PARAM_KEYS.length; i++) ctl[PARAMS_AT + i] = P[PARAM_KEYS[i]];
-  for (let t = 0; t <= p.workers.length; t++) {
-    ctl[RANGES + 2 * t] = t < threads ? Math.floor((P.batch * t) / threads) : 0;
-    ctl[RANGES + 2 * t + 1] = t < threads ? Math.floor((P.batch * (t + 1)) / threads) : 0;
-  }
+  Atomics.store(ctl, NEXT, 0);
   // Workers from index `threads` on sit this job out (their slots have no memory in this layout).
   ctl[NTHREADS] = threads;
   const nw = p.workers.length;
@@ -564,7 +566,7 @@ function runOp(I: Inst, P: ConvParams, op: number, threads: number): void {
   Atomics.store(ctl, ERROR, 0);
   Atomics.add(ctl, GEN, 1);
   Atomics.notify(ctl, GEN);
-  convWork(I.E, runTiles, P, op, ctl[RANGES], ctl[RANGES + 1], 0);
+  convWork(I.E, runTiles, P, op, 0, () => Atomics.add(ctl, NEXT, 1));
   for (;;) {
     const done = Atomics.load(ctl, DONE);
     if (done >= nw) break;
@@ -637,16 +639,14 @@ function backwardWeightAll(x: Float32Array, gradOut: Float32Array, gradW: Float3
   I.view.set(x.subarray(0, P.batch * P.cin * P.H * P.W), P.XIN / 4);
   I.view.set(gradOut.subarray(0, P.batch * P.cout * P.OH * P.OW), P.DYIN / 4);
   runOp(I, P, BACKWARD_WEIGHT, T);
+  // Chunk partials added in chunk order: independent of the thread count.
   const v = I.view;
+  const step = P.cwBytes / 4;
   for (let o = 0; o < P.cout; o++) {
-    const base = P.CW / 4 + o * P.kRows;
-    if (T === 1) {
-      gradW.set(v.subarray(base, base + P.K), o * P.K);
-      continue;
-    }
+    const base = P.CWP / 4 + o * P.kRows;
     for (let j = 0; j < P.K; j++) {
       let acc = v[base + j];
-      for (let t = 1; t < T; t++) acc = Math.fround(acc + v[base + (t * P.slotBytes) / 4 + j]);
+      for (let ci = 1; ci < P.nChunks; ci++) acc = Math.fround(acc + v[base + ci * step + j]);
       gradW[o * P.K + j] = acc;
     }
   }
