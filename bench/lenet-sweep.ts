@@ -4,7 +4,7 @@
  * γ ∈ {0, 0.15, 0.3} × s ∈ {0.3, 0.15} in both variants, plus TTQ thresholds, and print the
  * table of test accuracy @ sparsity of the ternarized layers beside the authors' numbers.
  *
- * Usage: node dist/bench/lenet-sweep.js --weights runs/lenet5/best.safetensors --out runs/sweep [--quick]
+ * Usage: node dist/bench/lenet-sweep.js --weights runs/lenet5/best.safetensors --out runs/sweep [--quick] [--only 'reference γ']
  * Long-running (about a minute per point on 2 cores): a script, not a test.
  */
 import { spawnSync } from 'node:child_process';
@@ -37,6 +37,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: 'runs/lenet-sweep' },
     quick: { type: 'boolean', default: false },
     seed: { type: 'string', default: '1' },
+    only: { type: 'string' },
   },
 });
 if (values.weights === undefined) {
@@ -54,7 +55,8 @@ for (const variant of ['reference', 'corrected']) {
 for (const t of ['0.05', '0.1', '0.2']) configs.push({ label: `ttq t=${t}`, args: ['--method', 'ttq', '--ttq-threshold', t] });
 
 const points: Point[] = [];
-for (const c of values.quick ? configs.slice(0, 2) : configs) {
+const selected = values.only ? configs.filter((c) => c.label.includes(values.only!)) : configs;
+for (const c of values.quick ? selected.slice(0, 2) : selected) {
   const out = join(values.out, c.label.replace(/[^a-z0-9.=]+/gi, '_'));
   const args = [CLI, 'ternarize', '--model', 'lenet5', '--weights', values.weights, '--dataset', 'mnist', '--epochs', values.quick ? '1' : '3', '--retrain-epochs', '1', '--batch-size', '256', '--seed', values.seed, '--out', out, '--json', ...c.args];
   if (values.quick) args.push('--limit-train', '2000');
