@@ -171,6 +171,7 @@ export const scaleSpec: CommandSpec = {
     lr: { type: 'float', min: 0, default: 0.1, metavar: 'X', help: 'SGD lr (cosine schedule, momentum 0.9, wd 5e-4)' },
     phi: { type: 'float', min: 0, metavar: 'P', help: 'build the scaled super-network d = d̂^φ, w = ŵ^φ' },
     base: { type: 'string', metavar: 'd,w', help: 'the winning pair (d̂, ŵ) for --phi' },
+    from: { type: 'string', metavar: 'DIR', help: 'with --phi: start from this smaller MicroNet run folder (copy the weights that map, new blocks start as identities)' },
     'limit-train': { type: 'int', min: 1, metavar: 'N', help: 'use only the first N training images' },
     seed: { type: 'int', default: 1, metavar: 'S', help: 'seed' },
     out: { type: 'string', metavar: 'DIR', help: 'folder for the candidates runs and table' },

@@ -1,14 +1,20 @@
 /**
  * `ec2t scale`: compound scaling of MicroNet (EC2T.md §1). Trains each (d, w) candidate of a grid
  * with the thesis recipe and reports the table; `--phi` builds (and trains, for --epochs) the
- * exponentially scaled super-network d = d̂^φ, w = ŵ^φ.
+ * exponentially scaled super-network d = d̂^φ, w = ŵ^φ; with `--from DIR` it starts from a trained
+ * smaller MicroNet grown into it ({@link growMicroNet}) instead of a random init.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCommand, UsageError, type Parsed } from './args.js';
+import { parseCommand, UsageError, type Parsed, type FlagValue } from './args.js';
 import { trainSpec } from './commands.js';
 import { trainCommand } from './run-train.js';
-import { defaultRunDir } from './common.js';
-import { createModel } from '../nn/models/index.js';
+import { buildModel, defaultRunDir, loadWeightsInto, seedStreams } from './common.js';
+import { RunFolder } from '../ec2t/runfolder.js';
+import { createModel, MicroNet } from '../nn/models/index.js';
+import { growMicroNet } from '../nn/models/grow.js';
+import { loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
+import { stateDictForSave } from '../nn/module.js';
 import { log } from './progress.js';
 
 /** The thesis grid for CIFAR: pairs with d·w² ≈ 2. */
@@ -31,11 +37,41 @@ function parsePair(s: string, flag: string): [number, number] {
   return [parts[0], parts[1]];
 }
 
+/**
+ * `--from DIR`: builds the φ-scaled network (`opts`, initialised exactly as `ec2t train` would with
+ * `seed`), grows it from the trained MicroNet of run folder `dir` and saves it to `file`.
+ * @returns a one-line description for the log
+ */
+export function growFromRun(dir: string, dataset: string, seed: number, opts: Record<string, unknown>, file: string): string {
+  const cfgPath = join(dir, 'config.json');
+  if (!existsSync(cfgPath)) throw new UsageError(`--from ${dir}: not a run folder (no config.json); give the folder of a trained MicroNet, e.g. a grid candidate of ec2t scale`);
+  const cfg = new RunFolder(dir).readJson<{ flags?: Record<string, FlagValue>; modelOptions?: Record<string, unknown> }>('config.json');
+  if (cfg.flags?.model !== 'micronet') throw new UsageError(`--from ${dir}: the run trained ${String(cfg.flags?.model)}, not micronet`);
+  if (cfg.flags.dataset !== dataset) throw new UsageError(`--from ${dir}: the run trained on ${String(cfg.flags.dataset)}, this one uses --dataset ${dataset}`);
+  const weights = [join(dir, 'best.safetensors'), join(dir, 'last.safetensors')].find((p) => existsSync(p));
+  if (weights === undefined) throw new UsageError(`--from ${dir}: no best.safetensors or last.safetensors; did the run finish an epoch?`);
+  // Input channels and classes come from the weights, so the small network is built as it was trained.
+  const file0 = loadSafetensors(weights).tensors;
+  const stem = file0.get('conv1.weight');
+  const head = file0.get('linear.weight');
+  if (stem === undefined || head === undefined) throw new UsageError(`--from ${dir}: ${weights} is not a MicroNet checkpoint (no conv1.weight / linear.weight)`);
+  const classes = head.shape[0];
+  const channels = stem.shape[1];
+  const small = createModel('micronet', { ...(cfg.modelOptions ?? {}), numClasses: classes, inChannels: channels, seed: 0 }) as MicroNet;
+  loadWeightsInto(small, weights);
+  const big = buildModel('micronet', { classes, channels, height: 0 }, seedStreams(seed).model, opts) as MicroNet;
+  const report = growMicroNet(small, big);
+  saveSafetensors(file, stateDictForSave(big), { format: 'pt', model: 'micronet', grownFrom: weights });
+  return `grown from ${weights} (${small.blocksPerStage} blocks/stage × channels [${small.stageChannels.join(', ')}] → ${big.blocksPerStage} × [${big.stageChannels.join(', ')}]): ` +
+    `${report.copied.length} tensors copied, ${report.widened.length} widened, ${report.newBlocks.length} new identity blocks; saved ${file}`;
+}
+
 /** `ec2t scale` handler. */
 export async function runScale(p: Parsed): Promise<number> {
   const f = p.flags;
   const out = (f.out as string | undefined) ?? defaultRunDir(['micronet-scale', f.dataset as string]);
   let candidates: Array<{ label: string; opts: Record<string, unknown>; depth: number; width: number }>;
+  if (f.from !== undefined && f.phi === undefined) throw new UsageError('--from DIR grows the --phi network from a smaller run; give --phi P --base d,w too');
   if (f.phi !== undefined) {
     if (f.base === undefined) throw new UsageError('--phi needs --base d,w (the winning pair of the grid search)');
     const [d, w] = parsePair(f.base as string, '--base');
@@ -49,6 +85,12 @@ export async function runScale(p: Parsed): Promise<number> {
   for (const c of candidates) {
     const dir = join(out, c.label);
     log(`candidate ${c.label}: depth ×${c.depth.toFixed(3)}, width ×${c.width.toFixed(3)}`);
+    let grown: string | undefined;
+    if (f.from !== undefined) {
+      grown = join(out, 'grown.safetensors');
+      new RunFolder(out); // creates the folder
+      log(growFromRun(f.from as string, f.dataset as string, f.seed as number, c.opts, grown));
+    }
     const argv = [
       '--model', 'micronet', '--dataset', f.dataset as string, '--epochs', String(f.epochs), '--batch-size', String(f['batch-size']),
       '--optimizer', 'sgd', '--lr', String(f.lr), '--momentum', '0.9', '--weight-decay', '5e-4', '--schedule', 'cosine',
@@ -56,6 +98,7 @@ export async function runScale(p: Parsed): Promise<number> {
       ...(f.data !== undefined ? ['--data', f.data as string] : []),
       ...(f['limit-train'] !== undefined ? ['--limit-train', String(f['limit-train'])] : []),
       ...(f['val-size'] !== undefined ? ['--val-size', String(f['val-size'])] : []),
+      ...(grown !== undefined ? ['--weights', grown] : []),
     ];
     const s = trainCommand(parseCommand(trainSpec, argv).flags, { modelOptions: c.opts });
     const params = createModel('micronet', { ...c.opts, numClasses: 10 }).numParameters();

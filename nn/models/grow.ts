@@ -97,7 +97,7 @@ export function growMicroNet(small: MicroNet | StateDictInput, big: MicroNet): G
   const problems: string[] = [];
   const missing = [...src.keys()].filter((k) => !dst.has(k));
   if (missing.length > 0) {
-    problems.push(`the big network has no ${missing.slice(0, 8).join(', ')}${missing.length > 8 ? ` (and ${missing.length - 8} more)` : ''} (is the small one deeper?)`);
+    problems.push(`the big network has no ${missing.slice(0, 3).join(', ')}${missing.length > 3 ? ` (and ${missing.length - 3} more)` : ''} (is the small one deeper?)`);
   }
   const copied: string[] = [];
   const widened: string[] = [];
@@ -145,7 +145,10 @@ export function growMicroNet(small: MicroNet | StateDictInput, big: MicroNet): G
     widened.push(key);
   }
   if (problems.length > 0) {
-    throw new ValueError('growMicroNet', `the small network does not map into the big one: ${problems.join('; ')}. The big network must be at least as deep and as wide, with the same input channels and classes`);
+    const layout = (m: MicroNet): string => `${m.blocksPerStage} blocks/stage, channels [${m.stageChannels.join(', ')}]`;
+    const shapes = small instanceof MicroNet ? ` (small: ${layout(small)}; big: ${layout(big)})` : ` (big: ${layout(big)})`;
+    const shown = problems.slice(0, 4).join('; ') + (problems.length > 4 ? `; and ${problems.length - 4} more` : '');
+    throw new ValueError('growMicroNet', `the small network does not map into the big one${shapes}: ${shown}. The big network must be at least as deep and as wide, with the same input channels and classes`);
   }
   for (const apply of plan) apply();
   for (const b of newBlocks) {
