@@ -52,7 +52,7 @@ export function exportRun(o: { run?: string; model?: string; weights?: string; o
   if (model === undefined) throw new UsageError(`${weights} does not say its model; give --model NAME`);
   if (!isModelName(model)) throw new UsageError(`--model ${model}: unknown model; models: ${MODEL_NAMES.join(', ')}`);
   const packed = packModel(model, {}, file.tensors, { float16: o.float16, source: weights });
-  writeFileAtomic(o.out, packed.bytes);
+  writeFileAtomic(o.out, packed.bytes, { createParents: false });
   return {
     bytes: packed.bytes.length,
     floatBytes: floatStateDictBytes(file.tensors),

@@ -13,10 +13,13 @@
  * Every malformed input becomes a {@link FormatError} naming the file and the fault, raised
  * before any allocation larger than the input itself and without reading out of bounds.
  */
-import { closeSync, fstatSync, fsyncSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { writeFileAtomic } from '../engine/io.js';
 import { FormatError, ValueError } from '../engine/errors.js';
 import { Tensor } from '../engine/tensor.js';
+
+/** Re-exported from `engine/io.ts` (its one home) so existing `nn/safetensors` imports keep working. */
+export { writeFileAtomic };
 
 /** Element types of the safetensors format that this module understands. */
 export type SafetensorDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'U64' | 'I32' | 'U32' | 'I16' | 'U16' | 'I8' | 'U8' | 'BOOL';
@@ -456,41 +459,10 @@ export function serializeSafetensors(tensors: Map<string, SafetensorInput> | Rec
 }
 
 /**
- * Writes `bytes` to `path` atomically: a sibling temp file is written, fsynced and renamed over
- * `path`, so readers never see a half-written file; the temp file is removed on error.
- */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-  let fd: number | null = null;
-  try {
-    fd = openSync(tmp, 'wx');
-    let done = 0;
-    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = null;
-    renameSync(tmp, path);
-  } catch (e) {
-    if (fd !== null) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already failing; the original error matters
-      }
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // temp never created or already renamed
-    }
-    throw e;
-  }
-}
-
-/**
  * Saves tensors to a safetensors file atomically.
  * @example saveSafetensors('w.safetensors', model.stateDict(), { epoch: '3' });
  */
 export function saveSafetensors(path: string, tensors: Map<string, SafetensorInput> | Record<string, SafetensorInput>, metadata?: Record<string, string>, opts: SaveOptions = {}): void {
-  writeFileAtomic(path, serializeSafetensors(tensors, metadata, opts));
+  // A missing folder stays an error here: a typo in a weights path should not create folders.
+  writeFileAtomic(path, serializeSafetensors(tensors, metadata, opts), { createParents: false });
 }
