@@ -1,27 +1,17 @@
 /**
- * A tiny hand-assembled WebAssembly SIMD module for the ternary kernels' inner loop:
+ * A tiny WebAssembly SIMD module for the ternary kernels' inner loop:
  * `acc[q] (=|+=) a[q] + b[q] + c[q] + d[q]` over f32x4 lanes — four taps per pass, additions only.
  * JS scalar loops top out near 1 G additions/s here; f32x4 adds lift that several-fold. The module
- * is ~150 bytes, built from the bytes below at load; if the engine lacks SIMD, {@link wasmTaps}
- * is null and the kernels use their JS loops.
+ * is ~200 bytes, emitted at load by the shared builder in `kernels/wasm/assembler.ts`; if the
+ * engine lacks SIMD, {@link wasmTaps} is null and the kernels use their JS loops.
  *
  * Memory (one imported `WebAssembly.Memory`, views re-made after it grows):
  * `[zeros: ZERO floats][pos acc][neg acc][padded input …]`; a missing fourth tap reads the zeros.
  */
 
-// NOTE: lib is ES2022 without DOM and @types/node does not declare the WebAssembly namespace; these
-// are the few members used.
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-interface WasmApi {
-  validate(bytes: Uint8Array): boolean;
-  Memory: new (d: { initial: number }) => WasmMemory;
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
-}
-const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+import { I32, ModuleBuilder, webAssembly, type FuncBuilder, type WasmMemory } from '../wasm/assembler.js';
+
+const WA = webAssembly;
 
 /** f32 lanes summed per call: the exported functions take byte addresses and a byte length (multiple of 16). */
 export interface WasmTaps {
@@ -33,50 +23,32 @@ export interface WasmTaps {
   readonly memory: WasmMemory;
 }
 
-// One function body; `accumulate` adds the old accumulator before the store.
-function body(accumulate: boolean): number[] {
-  const load = (p: number): number[] => [0x20, p, 0x20, 0x06, 0x6a, 0xfd, 0x00, 0x02, 0x00]; // (local p + i) v128.load
-  const fadd = [0xfd, 0xe4, 0x01]; // f32x4.add
-  const code = [
-    0x01, 0x01, 0x7f, // one i32 local: i
-    0x02, 0x40, // block
-    0x20, 0x05, 0x45, 0x0d, 0x00, // nbytes == 0 → exit
-    0x03, 0x40, // loop
-    0x20, 0x00, 0x20, 0x06, 0x6a, // store address acc + i
-    ...load(1), ...load(2), ...fadd, ...load(3), ...fadd, ...load(4), ...fadd,
-    ...(accumulate ? [0x20, 0x00, 0x20, 0x06, 0x6a, 0xfd, 0x00, 0x02, 0x00, ...fadd] : []),
-    0xfd, 0x0b, 0x02, 0x00, // v128.store
-    0x20, 0x06, 0x41, 0x10, 0x6a, 0x22, 0x06, // i += 16
-    0x20, 0x05, 0x49, 0x0d, 0x00, // (tee'd i) < nbytes → loop
-    0x0b, 0x0b, 0x0b,
-  ];
-  return [...leb(code.length), ...code];
+// The six i32 parameters of both functions, then the one local.
+const ACC = 0, A = 1, B = 2, C = 3, D = 4, NBYTES = 5;
+
+/** One function body; `accumulate` adds the old accumulator before the store. */
+function emitTaps(f: FuncBuilder, accumulate: boolean): void {
+  const i = f.local(I32);
+  const load = (p: number): FuncBuilder => f.get(p).get(i).i32Add().v128Load();
+  f.block();
+  f.get(NBYTES).i32Eqz().brIf(0); // nbytes == 0 → exit
+  f.loop();
+  f.get(ACC).get(i).i32Add(); // store address acc + i
+  load(A); load(B).f32x4Add(); load(C).f32x4Add(); load(D).f32x4Add();
+  if (accumulate) load(ACC).f32x4Add();
+  f.v128Store();
+  f.get(i).i32Const(16).i32Add().tee(i); // i += 16
+  f.get(NBYTES).i32LtU().brIf(0); // i < nbytes → loop
+  f.end().end();
 }
 
-/** Unsigned LEB128, as wasm encodes sizes. */
-function leb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
+/** The module: imported `env.memory` (min 1 page), exports `s` (acc = …) and `a` (acc += …). */
 export function moduleBytes(): Uint8Array {
-  const section = (id: number, content: number[]): number[] => [id, ...leb(content.length), ...content];
-  const b0 = body(false);
-  const b1 = body(true);
-  return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [0x01, 0x60, 0x06, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x00]),
-    ...section(2, [0x01, 0x01, 0x65, 0x01, 0x6d, 0x02, 0x00, 0x01]), // import e.m: memory, min 1 page
-    ...section(3, [0x02, 0x00, 0x00]),
-    ...section(7, [0x02, 0x01, 0x73, 0x00, 0x00, 0x01, 0x61, 0x00, 0x01]), // export "s" = 0, "a" = 1
-    ...section(10, [0x02, ...b0, ...b1]),
-  ]);
+  const mod = new ModuleBuilder({ initialPages: 1 });
+  const params = [I32, I32, I32, I32, I32, I32] as const;
+  emitTaps(mod.func('s', params, []), false);
+  emitTaps(mod.func('a', params, []), true);
+  return mod.bytes();
 }
 
 /** Floats of zeros at address 0: a missing tap stream reads them (≥ the longest chunk). */
@@ -88,7 +60,7 @@ function load(): WasmTaps | null {
     const bytes = moduleBytes();
     if (!WA.validate(bytes)) return null;
     const memory = new WA.Memory({ initial: 16 });
-    const instance = new WA.Instance(new WA.Module(bytes), { e: { m: memory } });
+    const instance = new WA.Instance(new WA.Module(bytes), { env: { memory } });
     const ex = instance.exports as { s: WasmTaps['set']; a: WasmTaps['add'] };
     return { set: ex.s, add: ex.a, memory };
   } catch {
