@@ -13,33 +13,18 @@
  */
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
-import { Bench } from 'tinybench';
 import '../kernels/index.js';
 import { benchModel } from '../cli/run-bench.js';
 import { Rng } from '../engine/rng.js';
 import { setConvWasm } from '../kernels/cpu/conv.js';
 import { setConvThreads, shutdownConvThreads } from '../kernels/wasm/conv.js';
 import { setGemmThreads, shutdownThreads } from '../kernels/wasm/threads.js';
-import { kernelFor } from '../kernels/registry.js';
-import { type Conv2dGeometry, type Conv2dOptions, conv2dGeometry } from '../kernels/types.js';
+import { type Conv2dOptions, conv2dGeometry } from '../kernels/types.js';
+import { type TimingOptions, convFlops, convKernels, convWork, gflops, randomArrays, seconds } from './util.js';
 
 const QUICK = process.env.EC2T_CONV_BENCH_QUICK === '1';
 const rng = new Rng(11);
-const rand = (n: number): Float32Array => {
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) v[i] = rng.uniformRange(-1, 1);
-  return v;
-};
-
-/** Mean seconds per call of `fn`, with warm-up, through tinybench. */
-async function seconds(name: string, fn: () => void, timeMs: number, iterations: number): Promise<number> {
-  const bench = new Bench({ time: timeMs, iterations, warmupTime: Math.min(200, timeMs / 2), warmupIterations: 2 });
-  bench.add(name, fn);
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (r.state !== 'completed') throw new Error(`benchmark ${name} did not complete: ${r.state}`);
-  return r.latency.mean / 1000;
-}
+const rand = randomArrays(rng);
 
 interface Shape { name: string; x: [number, number, number, number]; w: [number, number, number, number]; opts: Conv2dOptions }
 const SHAPES: Shape[] = [
@@ -53,28 +38,6 @@ const SHAPES: Shape[] = [
   { name: 'LeNet 1→6 28×28 5×5 p2', x: [64, 1, 28, 28], w: [6, 1, 5, 5], opts: { padding: 2 } },
   { name: 'LeNet 6→16 14×14 5×5', x: [64, 6, 14, 14], w: [16, 6, 5, 5], opts: {} },
 ];
-
-const flops = (g: Conv2dGeometry): number => 2 * g.batch * g.outChannels * g.outHeight * g.outWidth * (g.inChannels / g.groups) * g.kernelHeight * g.kernelWidth;
-
-function convFns(g: Conv2dGeometry, backend: 'cpu' | 'reference'): { fwd: () => void; fwdBwd: () => void } {
-  const x = rand(g.batch * g.inChannels * g.inHeight * g.inWidth);
-  const w = rand(g.outChannels * (g.inChannels / g.groups) * g.kernelHeight * g.kernelWidth);
-  const out = new Float32Array(g.batch * g.outChannels * g.outHeight * g.outWidth);
-  const dy = rand(out.length);
-  const dx = new Float32Array(x.length);
-  const dw = new Float32Array(w.length);
-  const f = kernelFor('conv2dForward', backend);
-  const bi = kernelFor('conv2dBackwardInput', backend);
-  const bw = kernelFor('conv2dBackwardWeight', backend);
-  return {
-    fwd: () => f(x, w, null, out, g),
-    fwdBwd: () => {
-      f(x, w, null, out, g);
-      bi(dy, w, dx, g);
-      bw(x, dy, dw, g);
-    },
-  };
-}
 
 /** PyTorch conv GFLOP/s and model images/s at `threads`, or undefined when torch is missing. */
 function torchRun(threads: number): { conv: Record<string, [number, number]>; models: Record<string, number> } | undefined {
@@ -152,6 +115,8 @@ print(json.dumps({'conv': conv, 'models': models, 'version': torch.__version__})
 }
 
 const t = QUICK ? 300 : 1000;
+// NOTE: this bench has always warmed up for at most 200 ms.
+const timing = (timeMs: number, iterations: number): TimingOptions => ({ timeMs, iterations, warmupMs: Math.min(200, timeMs / 2) });
 const rows: string[] = [];
 setConvThreads(1);
 setGemmThreads(1);
@@ -159,19 +124,19 @@ const load0 = loadavg()[0];
 for (const s of SHAPES) {
   const g = conv2dGeometry(s.x, s.w, s.opts);
   const gr = conv2dGeometry([2, s.x[1], s.x[2], s.x[3]], s.w, s.opts);
-  const fl = flops(g), flr = flops(gr);
+  const fl = convFlops(g), flr = convFlops(gr);
   setConvWasm(true);
-  const wasm = convFns(g, 'cpu');
-  const wf = fl / (await seconds(`wasm fwd ${s.name}`, wasm.fwd, t, 5)) / 1e9;
-  const wb = (3 * fl) / (await seconds(`wasm fwd+bwd ${s.name}`, wasm.fwdBwd, t, 5)) / 1e9;
+  const wasm = convWork(g, convKernels('cpu'), rand, false);
+  const wf = gflops(fl, await seconds(`wasm fwd ${s.name}`, wasm.fwd, timing(t, 5)));
+  const wb = gflops(3 * fl, await seconds(`wasm fwd+bwd ${s.name}`, wasm.fwdBwd, timing(t, 5)));
   setConvWasm(false);
-  const ts = convFns(g, 'cpu');
-  const tf = fl / (await seconds(`ts fwd ${s.name}`, ts.fwd, t, 3)) / 1e9;
-  const tb = (3 * fl) / (await seconds(`ts fwd+bwd ${s.name}`, ts.fwdBwd, t, 3)) / 1e9;
+  const ts = convWork(g, convKernels('cpu'), rand, false);
+  const tf = gflops(fl, await seconds(`ts fwd ${s.name}`, ts.fwd, timing(t, 3)));
+  const tb = gflops(3 * fl, await seconds(`ts fwd+bwd ${s.name}`, ts.fwdBwd, timing(t, 3)));
   setConvWasm(true);
-  const ref = convFns(gr, 'reference');
-  const rf = flr / (await seconds(`ref fwd ${s.name}`, ref.fwd, t / 2, 2)) / 1e9;
-  const rb = (3 * flr) / (await seconds(`ref fwd+bwd ${s.name}`, ref.fwdBwd, t / 2, 2)) / 1e9;
+  const ref = convWork(gr, convKernels('reference'), rand, false);
+  const rf = gflops(flr, await seconds(`ref fwd ${s.name}`, ref.fwd, timing(t / 2, 2)));
+  const rb = gflops(3 * flr, await seconds(`ref fwd+bwd ${s.name}`, ref.fwdBwd, timing(t / 2, 2)));
   rows.push(`${s.name}|${wf}|${wb}|${tf}|${tb}|${rf}|${rb}`);
 }
 

@@ -8,7 +8,6 @@
  *
  *   npx tsc -p . && node dist/bench/ec2t.bench.js [--batch 128] [--quick]
  */
-import { Bench } from 'tinybench';
 import '../kernels/index.js';
 import { Rng } from '../engine/rng.js';
 import { crossEntropy } from '../engine/ops/loss.js';
@@ -16,18 +15,15 @@ import { randn } from '../engine/tensor.js';
 import { createModel, ternaryLayerNames } from '../nn/models/index.js';
 import { Adam } from '../nn/optim.js';
 import { DEFAULT_QUANTIZER_CONFIG, TernaryQuantizer } from '../ec2t/quantizer.js';
+import { markdownTable, seconds } from './util.js';
 
 const quick = process.argv.includes('--quick');
 const bi = process.argv.indexOf('--batch');
 const batchSize = bi >= 0 ? Number(process.argv[bi + 1]) : 128;
 
+/** Mean ms per call over a fixed number of calls after one warm-up call (these steps are slow). */
 async function ms(name: string, fn: () => void, iterations: number): Promise<number> {
-  const bench = new Bench({ time: 0, iterations, warmupTime: 0, warmupIterations: 1 });
-  bench.add(name, fn);
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (r.state !== 'completed') throw new Error(`benchmark ${name} did not complete: ${r.state}`);
-  return r.latency.mean;
+  return 1000 * (await seconds(name, fn, { timeMs: 0, iterations, warmupMs: 0, warmupIterations: 1 }));
 }
 
 const rng = new Rng(5);
@@ -59,10 +55,10 @@ const tQ = await ms('TernaryQuantizer.step() alone', () => q.step(), quick ? 5 :
 
 const pct = (a: number, b: number): string => ((100 * a) / b).toFixed(1) + ' %';
 console.log(`ResNet-20, batch ${batchSize}, ${q.layers.length} ternary layers, ${q.layers.reduce((a, l) => a + l.background.size, 0)} ternary weights`);
-console.log('| measurement | ms | share of plain step |');
-console.log('|---|---|---|');
-console.log(`| plain step (fwd + bwd + Adam) | ${tPlain.toFixed(1)} | 100 % |`);
-console.log(`| Adam.step() alone (plain) | ${tAdam.toFixed(2)} | ${pct(tAdam, tPlain)} |`);
-console.log(`| TernaryQuantizer.step() alone | ${tQ.toFixed(2)} | ${pct(tQ, tPlain)} |`);
-console.log(`| quantizer increment over Adam.step() | ${(tQ - tAdam).toFixed(2)} | ${pct(tQ - tAdam, tPlain)} |`);
-console.log(`| EC2T full step | ${tEc2t.toFixed(1)} | ${pct(tEc2t, tPlain)} |`);
+console.log(markdownTable(['measurement', 'ms', 'share of plain step'], [
+  ['plain step (fwd + bwd + Adam)', tPlain.toFixed(1), '100 %'],
+  ['Adam.step() alone (plain)', tAdam.toFixed(2), pct(tAdam, tPlain)],
+  ['TernaryQuantizer.step() alone', tQ.toFixed(2), pct(tQ, tPlain)],
+  ['quantizer increment over Adam.step()', (tQ - tAdam).toFixed(2), pct(tQ - tAdam, tPlain)],
+  ['EC2T full step', tEc2t.toFixed(1), pct(tEc2t, tPlain)],
+]));

@@ -6,7 +6,6 @@
  *
  *   npx tsc -p . && node dist/bench/ternary.bench.js [--quick]
  */
-import { Bench } from 'tinybench';
 import '../kernels/index.js';
 import '../kernels/ternary/index.js';
 import { Rng } from '../engine/rng.js';
@@ -14,18 +13,13 @@ import { kernelFor } from '../kernels/registry.js';
 import { setTernarySimd } from '../kernels/ternary/cpu.js';
 import { ternaryLayerDense, ternaryLayerFromAssignment } from '../kernels/ternary/layer.js';
 import { conv2dGeometry } from '../kernels/types.js';
+import { markdownTable, randomArrays, seconds } from './util.js';
 
 const quick = process.argv.includes('--quick');
 const rng = new Rng(11);
+const rand = randomArrays(rng);
 
-async function seconds(name: string, fn: () => void): Promise<number> {
-  const bench = new Bench({ time: quick ? 300 : 1500, iterations: 3, warmupTime: 200, warmupIterations: 2 });
-  bench.add(name, fn);
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (r.state !== 'completed') throw new Error(`benchmark ${name} did not complete: ${r.state}`);
-  return r.latency.mean / 1000;
-}
+const TIMING = { timeMs: quick ? 300 : 1500, iterations: 3, warmupMs: 200 };
 
 function assignment(n: number, sparsity: number): Int8Array {
   const a = new Int8Array(n);
@@ -43,31 +37,31 @@ const sparsities = [0.5, 0.7, 0.9];
 const dense = kernelFor('conv2dForward', 'cpu');
 const ternary = kernelFor('ternaryConv2d', 'ternary');
 
-const lines: string[] = [
-  '| shape (N=32, 3×3, pad 1) | sparsity | dense f32 ms | ternary ms (wasm SIMD) | speed-up | G-adds/s | ternary ms (pure JS) | speed-up |',
-  '|---|---|---|---|---|---|---|---|',
-];
+const rows: string[][] = [];
 for (const [c, hw] of shapes) {
   const g = conv2dGeometry([N, c, hw, hw], [c, c, 3, 3], { padding: 1 });
-  const x = new Float32Array(N * c * hw * hw);
-  for (let i = 0; i < x.length; i++) x[i] = rng.uniformRange(-1, 1);
+  const x = rand(N * c * hw * hw);
   const out = new Float32Array(N * c * hw * hw);
   const bias = new Float32Array(c).fill(0.1);
   for (const s of sparsities) {
     const a = assignment(c * c * 9, s);
     const layer = ternaryLayerFromAssignment(a, [c, c, 3, 3], 0.3, 0.2);
     const w = ternaryLayerDense(layer);
-    const td = await seconds(`dense ${c}@${hw}`, () => dense(x, w, bias, out, g));
+    const td = await seconds(`dense ${c}@${hw}`, () => dense(x, w, bias, out, g), TIMING);
     const simd = setTernarySimd(true);
-    const tt = await seconds(`ternary ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g));
+    const tt = await seconds(`ternary ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g), TIMING);
     setTernarySimd(false);
-    const tj = await seconds(`ternary js ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g));
+    const tj = await seconds(`ternary js ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g), TIMING);
     setTernarySimd(true);
     const adds = (layer.posTaps.length + layer.negTaps.length) * N * hw * hw;
-    lines.push(
-      `| ${c}→${c} @${hw}×${hw} | ${Math.round(s * 100)}% | ${(td * 1e3).toFixed(2)} | ${simd ? (tt * 1e3).toFixed(2) : 'n/a'} | ${(td / tt).toFixed(2)}× | ${(adds / tt / 1e9).toFixed(2)} | ${(tj * 1e3).toFixed(2)} | ${(td / tj).toFixed(2)}× |`,
-    );
+    rows.push([
+      `${c}→${c} @${hw}×${hw}`, `${Math.round(s * 100)}%`, (td * 1e3).toFixed(2), simd ? (tt * 1e3).toFixed(2) : 'n/a',
+      `${(td / tt).toFixed(2)}×`, (adds / tt / 1e9).toFixed(2), (tj * 1e3).toFixed(2), `${(td / tj).toFixed(2)}×`,
+    ]);
   }
 }
 console.log('Dense baseline: registered cpu conv2dForward (im2col + packed 4×4 register-blocked GEMM) on the dense Wt.\n');
-console.log(lines.join('\n'));
+console.log(markdownTable(
+  ['shape (N=32, 3×3, pad 1)', 'sparsity', 'dense f32 ms', 'ternary ms (wasm SIMD)', 'speed-up', 'G-adds/s', 'ternary ms (pure JS)', 'speed-up'],
+  rows,
+));

@@ -11,7 +11,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { Bench } from 'tinybench';
 import '../kernels/index.js';
 import { Rng } from '../engine/rng.js';
 import { gemm } from '../kernels/cpu/gemm.js';
@@ -20,23 +19,10 @@ import { conv2dGeometry } from '../kernels/types.js';
 import { relaxedSimdSupported } from '../kernels/wasm/assembler.js';
 import { useFma, wasmGemm, wasmSimdAvailable } from '../kernels/wasm/gemm.js';
 import { shutdownThreads, threadedGemm } from '../kernels/wasm/threads.js';
+import { gflops, markdownTable, randomArrays, seconds } from './util.js';
 
 const rng = new Rng(7);
-const rand = (n: number): Float32Array => {
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) v[i] = rng.uniformRange(-1, 1);
-  return v;
-};
-
-/** Mean seconds per call of `fn`, with warm-up, through tinybench. */
-async function seconds(name: string, fn: () => void | Promise<void>, timeMs: number, iterations: number): Promise<number> {
-  const bench = new Bench({ time: timeMs, iterations, warmupTime: Math.min(300, timeMs / 2), warmupIterations: 2 });
-  bench.add(name, fn);
-  await bench.run();
-  const r = bench.tasks[0].result;
-  if (r.state !== 'completed') throw new Error(`benchmark ${name} did not complete: ${r.state}`);
-  return r.latency.mean / 1000;
-}
+const rand = randomArrays(rng);
 
 type GemmFn = typeof gemm;
 const rows: { what: string; shape: string; impl: string; gflops: number; ratio: number }[] = [];
@@ -72,9 +58,9 @@ async function gemmRows(size: number): Promise<void> {
   const a = rand(size * size), b = rand(size * size), c = new Float32Array(size * size);
   const flops = 2 * size ** 3;
   const run = (f: GemmFn) => () => f(false, false, size, size, size, a, 0, size, b, 0, size, c, 0, size, false);
-  const ts = flops / (await seconds(`ts ${size}`, run(gemm), 2000, 3)) / 1e9;
-  const w1 = flops / (await seconds(`wasm ${size}`, run(wasmGemm), 2000, 5)) / 1e9;
-  const w2 = flops / (await seconds(`wasm2 ${size}`, () => threadedGemm(false, false, size, size, size, a, 0, size, b, 0, size, c, 0, size, false, 2), 2000, 5)) / 1e9;
+  const ts = gflops(flops, await seconds(`ts ${size}`, run(gemm), { timeMs: 2000, iterations: 3 }));
+  const w1 = gflops(flops, await seconds(`wasm ${size}`, run(wasmGemm), { timeMs: 2000, iterations: 5 }));
+  const w2 = gflops(flops, await seconds(`wasm2 ${size}`, () => threadedGemm(false, false, size, size, size, a, 0, size, b, 0, size, c, 0, size, false, 2), { timeMs: 2000, iterations: 5 }));
   const shape = `${size}³`;
   rows.push({ what: 'GEMM', shape, impl: 'TS gemm (kernels/cpu)', gflops: ts, ratio: 1 });
   rows.push({ what: 'GEMM', shape, impl: 'wasmGemm, 1 thread', gflops: w1, ratio: w1 / ts });
@@ -93,19 +79,19 @@ async function convRows(): Promise<void> {
       f(false, false, c, hwN, kdim, w, 0, kdim, col, 0, hwN, out, s * c * hwN, hwN, false);
     }
   };
-  const ts = convFlops / (await seconds('conv ts', perSample(gemm), 1500, 5)) / 1e9;
+  const ts = gflops(convFlops, await seconds('conv ts', perSample(gemm), { timeMs: 1500, iterations: 5 }));
   const g = conv2dGeometry([n, c, hw, hw], [c, c, 3, 3], { padding: 1 });
   const cpuConv = kernelFor('conv2dForward', 'cpu');
-  const cpu = convFlops / (await seconds('conv cpu kernel', () => cpuConv(x, w, null, out, g), 1500, 5)) / 1e9;
-  const w1 = convFlops / (await seconds('conv wasm', perSample(wasmGemm), 1500, 5)) / 1e9;
+  const cpu = gflops(convFlops, await seconds('conv cpu kernel', () => cpuConv(x, w, null, out, g), { timeMs: 1500, iterations: 5 }));
+  const w1 = gflops(convFlops, await seconds('conv wasm', perSample(wasmGemm), { timeMs: 1500, iterations: 5 }));
   // Whole batch as one GEMM: col [kdim × (N·H·W)], out' [c × N·H·W] (then a transpose back to NCHW would follow).
   const colAll = new Float32Array(kdim * n * hwN), outAll = new Float32Array(c * n * hwN);
   const batched = (threads: number) => () => {
     for (let s = 0; s < n; s++) im2col3x3(x, s * c * hwN, c, hw, hw, colAll, s * hwN, n * hwN);
     threadedGemm(false, false, c, n * hwN, kdim, w, 0, kdim, colAll, 0, n * hwN, outAll, 0, n * hwN, false, threads);
   };
-  const b1 = convFlops / (await seconds('conv wasm batched', batched(1), 1500, 5)) / 1e9;
-  const b2 = convFlops / (await seconds('conv wasm batched 2t', batched(2), 1500, 5)) / 1e9;
+  const b1 = gflops(convFlops, await seconds('conv wasm batched', batched(1), { timeMs: 1500, iterations: 5 }));
+  const b2 = gflops(convFlops, await seconds('conv wasm batched 2t', batched(2), { timeMs: 1500, iterations: 5 }));
   const shape = `N=${n} ${c}→${c} ${hw}×${hw} 3×3 p1`;
   rows.push({ what: 'conv fwd', shape, impl: 'im2col + TS gemm, per sample', gflops: ts, ratio: 1 });
   rows.push({ what: 'conv fwd', shape, impl: 'cpu conv2dForward kernel (registry)', gflops: cpu, ratio: cpu / ts });
@@ -135,19 +121,19 @@ async function tfjsRows(): Promise<string> {
   }
   for (const size of [512, 1024]) {
     const a = tf.tensor(rand(size * size), [size, size]), b = tf.tensor(rand(size * size), [size, size]);
-    const t = await seconds(`tfjs ${size}`, () => { const r = tf.matMul(a, b); r.dataSync(); r.dispose(); }, 2000, 5);
+    const t = await seconds(`tfjs ${size}`, () => { const r = tf.matMul(a, b); r.dataSync(); r.dispose(); }, { timeMs: 2000, iterations: 5 });
     const ts = rows.find((r) => r.shape === `${size}³` && r.ratio === 1)?.gflops ?? NaN;
-    const gf = (2 * size ** 3) / t / 1e9;
+    const gf = gflops(2 * size ** 3, t);
     rows.push({ what: 'GEMM', shape: `${size}³`, impl: 'TF.js 4.22 wasm (XNNPACK), 1 thread', gflops: gf, ratio: gf / ts });
     a.dispose(); b.dispose();
   }
   const { n, c, hw } = CONV;
   // TF.js conv2d is NHWC with HWIO filters.
   const x = tf.tensor(rand(n * hw * hw * c), [n, hw, hw, c]), f = tf.tensor(rand(9 * c * c), [3, 3, c, c]);
-  const t = await seconds('tfjs conv', () => { const r = tf.conv2d(x, f, 1, 'same', 'NHWC'); r.dataSync(); r.dispose(); }, 1500, 5);
+  const t = await seconds('tfjs conv', () => { const r = tf.conv2d(x, f, 1, 'same', 'NHWC'); r.dataSync(); r.dispose(); }, { timeMs: 1500, iterations: 5 });
   const ts = rows.find((r) => r.what === 'conv fwd' && r.ratio === 1)?.gflops ?? NaN;
   const shape = `N=${n} ${c}→${c} ${hw}×${hw} 3×3 p1`;
-  rows.push({ what: 'conv fwd', shape, impl: 'TF.js 4.22 wasm (XNNPACK) conv2d NHWC, 1 thread', gflops: convFlops / t / 1e9, ratio: convFlops / t / 1e9 / ts });
+  rows.push({ what: 'conv fwd', shape, impl: 'TF.js 4.22 wasm (XNNPACK) conv2d NHWC, 1 thread', gflops: gflops(convFlops, t), ratio: gflops(convFlops, t) / ts });
   return `TF.js backend ${tf.getBackend()}`;
 }
 
@@ -201,9 +187,10 @@ if (!av.available) {
   if (only === undefined || only === 'peers') notes.push(await tfjsRows(), torchRows());
   await shutdownThreads();
   console.log(`node ${process.version}, ${process.platform}/${process.arch}; ${notes.join('; ')}\n`);
-  console.log('| op | shape | implementation | GFLOP/s | × TS gemm |');
-  console.log('|---|---|---|---:|---:|');
-  for (const r of rows.sort((p, q) => p.what.localeCompare(q.what) || p.shape.localeCompare(q.shape))) {
-    console.log(`| ${r.what} | ${r.shape} | ${r.impl} | ${r.gflops.toFixed(2)} | ${r.ratio.toFixed(1)}× |`);
-  }
+  const sorted = rows.sort((p, q) => p.what.localeCompare(q.what) || p.shape.localeCompare(q.shape));
+  console.log(markdownTable(
+    ['op', 'shape', 'implementation', 'GFLOP/s', '× TS gemm'],
+    sorted.map((r) => [r.what, r.shape, r.impl, r.gflops.toFixed(2), `${r.ratio.toFixed(1)}×`]),
+    'lllrr',
+  ));
 }
