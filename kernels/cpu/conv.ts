@@ -124,6 +124,19 @@ function col2imAdd(col: Float32Array, cpg: number, g: Conv2dGeometry, dx: Float3
   }
 }
 
+/**
+ * Sizes shared by the three im2col + GEMM conv kernels: per-group channels (`cpg` in, `opg` out),
+ * the GEMM depth `kdim`, plane sizes, and the column buffer (unused for a pointwise conv, whose
+ * input already is the column matrix).
+ */
+function gemmPlan(g: Conv2dGeometry): { cpg: number; opg: number; kdim: number; ohw: number; hw: number; pointwise: boolean; col: Float32Array } {
+  const cpg = g.inChannels / g.groups;
+  const kdim = cpg * g.kernelHeight * g.kernelWidth;
+  const ohw = g.outHeight * g.outWidth;
+  const pointwise = isPointwise(g);
+  return { cpg, opg: g.outChannels / g.groups, kdim, ohw, hw: g.inHeight * g.inWidth, pointwise, col: pointwise ? colScratch : colBuffer(kdim * ohw) };
+}
+
 /** Cpu {@link Conv2dForwardKernel}. */
 export function conv2dForwardCpu(x: Float32Array, weight: Float32Array, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
   if (isDepthwise(g)) {
@@ -135,13 +148,7 @@ export function conv2dForwardCpu(x: Float32Array, weight: Float32Array, bias: Fl
     wasmConv2dForward(x, weight, bias, out, g);
     return;
   }
-  const cpg = g.inChannels / g.groups;
-  const opg = g.outChannels / g.groups;
-  const kdim = cpg * g.kernelHeight * g.kernelWidth;
-  const ohw = g.outHeight * g.outWidth;
-  const hw = g.inHeight * g.inWidth;
-  const pointwise = isPointwise(g);
-  const col = pointwise ? colScratch : colBuffer(kdim * ohw);
+  const { cpg, opg, kdim, ohw, hw, pointwise, col } = gemmPlan(g);
   for (let n = 0; n < g.batch; n++) {
     for (let grp = 0; grp < g.groups; grp++) {
       const xOff = (n * g.inChannels + grp * cpg) * hw;
@@ -174,13 +181,7 @@ export function conv2dBackwardInputCpu(gradOut: Float32Array, weight: Float32Arr
     wasmConv2dBackwardInput(gradOut, weight, gradX, g);
     return;
   }
-  const cpg = g.inChannels / g.groups;
-  const opg = g.outChannels / g.groups;
-  const kdim = cpg * g.kernelHeight * g.kernelWidth;
-  const ohw = g.outHeight * g.outWidth;
-  const hw = g.inHeight * g.inWidth;
-  const pointwise = isPointwise(g);
-  const col = pointwise ? colScratch : colBuffer(kdim * ohw);
+  const { cpg, opg, kdim, ohw, hw, pointwise, col } = gemmPlan(g);
   if (!pointwise) gradX.fill(0);
   for (let n = 0; n < g.batch; n++) {
     for (let grp = 0; grp < g.groups; grp++) {
@@ -208,13 +209,7 @@ export function conv2dBackwardWeightCpu(x: Float32Array, gradOut: Float32Array, 
     wasmConv2dBackwardWeight(x, gradOut, gradW, g);
     return;
   }
-  const cpg = g.inChannels / g.groups;
-  const opg = g.outChannels / g.groups;
-  const kdim = cpg * g.kernelHeight * g.kernelWidth;
-  const ohw = g.outHeight * g.outWidth;
-  const hw = g.inHeight * g.inWidth;
-  const pointwise = isPointwise(g);
-  const col = pointwise ? colScratch : colBuffer(kdim * ohw);
+  const { cpg, opg, kdim, ohw, hw, pointwise, col } = gemmPlan(g);
   if (g.batch === 0) gradW.fill(0);
   for (let n = 0; n < g.batch; n++) {
     for (let grp = 0; grp < g.groups; grp++) {

@@ -15,6 +15,8 @@ import { threadedGemm, gemmThreads } from '../wasm/threads.js';
 
 const MR = 4;
 const NR = 4;
+/** Strip width of both packed panels; the single packer relies on MR === NR. */
+const STRIP: typeof MR & typeof NR = 4;
 /** Depth of a packed block: MR·KC + NR·KC doubles stay in L1/L2 while the micro-kernel streams them. */
 const KC = 256;
 /** Rows of A packed at once (MC·KC doubles = 256 KiB, an L2-sized block). */
@@ -86,13 +88,13 @@ export function gemmTs(
     for (let pc = 0; pc < k; pc += KC) {
       const kc = Math.min(KC, k - pc);
       growB(nStrips * NR * kc);
-      packPanelB(transB, b, bOff, ldb, pc, kc, jc, nc, packB);
+      packPanel(!transB, b, bOff, ldb, pc, kc, jc, nc, packB);
       const add = accumulate || pc > 0;
       for (let ic = 0; ic < m; ic += MC) {
         const mc = Math.min(MC, m - ic);
         const mStrips = Math.ceil(mc / MR);
         growA(mStrips * MR * kc);
-        packPanelA(transA, a, aOff, lda, ic, mc, pc, kc, packA);
+        packPanel(transA, a, aOff, lda, pc, kc, ic, mc, packA);
         for (let js = 0; js < nStrips; js++) {
           const nr = Math.min(NR, nc - js * NR);
           const bIdx = js * NR * kc;
@@ -106,70 +108,41 @@ export function gemmTs(
   }
 }
 
-/** Packs op(B)[pc:pc+kc, jc:jc+nc] into NR-wide strips laid out [strip][p][NR], zero-padding the last strip. */
-function packPanelB(transB: boolean, b: Float32Array, bOff: number, ldb: number, pc: number, kc: number, jc: number, nc: number, dst: Float64Array): void {
+/**
+ * Packs a kc-deep, `width`-wide panel into 4-wide strips laid out [strip][p][4], zero-padding the
+ * last strip; both operands use it (MR === NR === 4). Element (p, j) of the panel is
+ * `src[off + (pc + p)·ld + j0 + j]` when `rowsAlongP` (op(B) of a plain B, op(A) of a transposed A),
+ * else `src[off + (j0 + j)·ld + pc + p]` (each strip lane is a contiguous run of `src`).
+ * B: `packPanel(!transB, b, bOff, ldb, pc, kc, jc, nc, dst)`; A: `packPanel(transA, a, aOff, lda, pc, kc, ic, mc, dst)`.
+ */
+function packPanel(rowsAlongP: boolean, src: Float32Array, off: number, ld: number, pc: number, kc: number, j0: number, width: number, dst: Float64Array): void {
   let o = 0;
-  for (let j0 = 0; j0 < nc; j0 += NR) {
-    const w = Math.min(NR, nc - j0);
-    if (!transB) {
-      let src = bOff + pc * ldb + jc + j0;
-      if (w === NR) {
-        for (let p = 0; p < kc; p++, src += ldb, o += NR) {
-          dst[o] = b[src];
-          dst[o + 1] = b[src + 1];
-          dst[o + 2] = b[src + 2];
-          dst[o + 3] = b[src + 3];
+  for (let s0 = 0; s0 < width; s0 += STRIP) {
+    const w = Math.min(STRIP, width - s0);
+    if (rowsAlongP) {
+      let at = off + pc * ld + j0 + s0;
+      if (w === STRIP) {
+        for (let p = 0; p < kc; p++, at += ld, o += STRIP) {
+          dst[o] = src[at];
+          dst[o + 1] = src[at + 1];
+          dst[o + 2] = src[at + 2];
+          dst[o + 3] = src[at + 3];
         }
       } else {
-        for (let p = 0; p < kc; p++, src += ldb, o += NR) {
-          for (let jj = 0; jj < NR; jj++) dst[o + jj] = jj < w ? b[src + jj] : 0;
+        for (let p = 0; p < kc; p++, at += ld, o += STRIP) {
+          for (let jj = 0; jj < STRIP; jj++) dst[o + jj] = jj < w ? src[at + jj] : 0;
         }
       }
     } else {
-      // op(B)(p, j) = B[j, p]: each of the strip's columns is a contiguous run of B's row j.
-      for (let jj = 0; jj < NR; jj++) {
+      for (let jj = 0; jj < STRIP; jj++) {
         if (jj < w) {
-          let src = bOff + (jc + j0 + jj) * ldb + pc;
-          for (let p = 0, d = o + jj; p < kc; p++, d += NR) dst[d] = b[src++];
+          let at = off + (j0 + s0 + jj) * ld + pc;
+          for (let p = 0, d = o + jj; p < kc; p++, d += STRIP) dst[d] = src[at++];
         } else {
-          for (let p = 0, d = o + jj; p < kc; p++, d += NR) dst[d] = 0;
+          for (let p = 0, d = o + jj; p < kc; p++, d += STRIP) dst[d] = 0;
         }
       }
-      o += kc * NR;
-    }
-  }
-}
-
-/** Packs op(A)[ic:ic+mc, pc:pc+kc] into MR-tall strips laid out [strip][p][MR], zero-padding the last strip. */
-function packPanelA(transA: boolean, a: Float32Array, aOff: number, lda: number, ic: number, mc: number, pc: number, kc: number, dst: Float64Array): void {
-  let o = 0;
-  for (let i0 = 0; i0 < mc; i0 += MR) {
-    const h = Math.min(MR, mc - i0);
-    if (transA) {
-      // op(A)(i, p) = A[p, i]: the strip's MR values per p are contiguous in A's row p.
-      let src = aOff + pc * lda + ic + i0;
-      if (h === MR) {
-        for (let p = 0; p < kc; p++, src += lda, o += MR) {
-          dst[o] = a[src];
-          dst[o + 1] = a[src + 1];
-          dst[o + 2] = a[src + 2];
-          dst[o + 3] = a[src + 3];
-        }
-      } else {
-        for (let p = 0; p < kc; p++, src += lda, o += MR) {
-          for (let ii = 0; ii < MR; ii++) dst[o + ii] = ii < h ? a[src + ii] : 0;
-        }
-      }
-    } else {
-      for (let ii = 0; ii < MR; ii++) {
-        if (ii < h) {
-          let src = aOff + (ic + i0 + ii) * lda + pc;
-          for (let p = 0, d = o + ii; p < kc; p++, d += MR) dst[d] = a[src++];
-        } else {
-          for (let p = 0, d = o + ii; p < kc; p++, d += MR) dst[d] = 0;
-        }
-      }
-      o += kc * MR;
+      o += kc * STRIP;
     }
   }
 }
