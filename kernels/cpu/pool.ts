@@ -5,19 +5,34 @@
 import { registerKernel } from '../registry.js';
 import type { Pool2dGeometry } from '../types.js';
 
+/**
+ * Every output row's and column's input window clipped to the image, as [lo, hi) pairs
+ * (`ys[2·oy]`, `ys[2·oy + 1]`), computed once per call for all three windowed kernels.
+ */
+function windows(g: Pool2dGeometry): { ys: Int32Array; xs: Int32Array } {
+  const spans = (outSize: number, inSize: number, stride: number, pad: number, kernel: number): Int32Array => {
+    const r = new Int32Array(2 * outSize);
+    for (let i = 0; i < outSize; i++) {
+      r[2 * i] = Math.max(0, i * stride - pad);
+      r[2 * i + 1] = Math.min(inSize, i * stride - pad + kernel);
+    }
+    return r;
+  };
+  return { ys: spans(g.outHeight, g.inHeight, g.strideH, g.padH, g.kernelHeight), xs: spans(g.outWidth, g.inWidth, g.strideW, g.padW, g.kernelWidth) };
+}
+
 /** Cpu {@link MaxPool2dForwardKernel}. */
 export function maxPool2dForwardCpu(x: Float32Array, out: Float32Array, argmax: Int32Array, g: Pool2dGeometry): void {
-  const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = g;
+  const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW } = g;
   const planes = g.batch * g.channels;
+  const { ys, xs } = windows(g);
   let o = 0;
   for (let p = 0; p < planes; p++) {
     const base = p * H * W;
     for (let oy = 0; oy < OH; oy++) {
-      const y0 = Math.max(0, oy * g.strideH - g.padH);
-      const y1 = Math.min(H, oy * g.strideH - g.padH + KH);
+      const y0 = ys[2 * oy], y1 = ys[2 * oy + 1];
       for (let ox = 0; ox < OW; ox++, o++) {
-        const x0 = Math.max(0, ox * g.strideW - g.padW);
-        const x1 = Math.min(W, ox * g.strideW - g.padW + KW);
+        const x0 = xs[2 * ox], x1 = xs[2 * ox + 1];
         let at = base + y0 * W + x0;
         let best = x[at];
         for (let iy = y0; iy < y1; iy++) {
@@ -47,16 +62,15 @@ export function maxPool2dBackwardCpu(gradOut: Float32Array, argmax: Int32Array, 
 export function avgPool2dForwardCpu(x: Float32Array, out: Float32Array, g: Pool2dGeometry): void {
   const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = g;
   const planes = g.batch * g.channels;
+  const { ys, xs } = windows(g);
   const full = KH * KW;
   let o = 0;
   for (let p = 0; p < planes; p++) {
     const base = p * H * W;
     for (let oy = 0; oy < OH; oy++) {
-      const y0 = Math.max(0, oy * g.strideH - g.padH);
-      const y1 = Math.min(H, oy * g.strideH - g.padH + KH);
+      const y0 = ys[2 * oy], y1 = ys[2 * oy + 1];
       for (let ox = 0; ox < OW; ox++, o++) {
-        const x0 = Math.max(0, ox * g.strideW - g.padW);
-        const x1 = Math.min(W, ox * g.strideW - g.padW + KW);
+        const x0 = xs[2 * ox], x1 = xs[2 * ox + 1];
         let s = 0;
         for (let iy = y0; iy < y1; iy++) {
           const row = base + iy * W;
@@ -72,17 +86,16 @@ export function avgPool2dForwardCpu(x: Float32Array, out: Float32Array, g: Pool2
 export function avgPool2dBackwardCpu(gradOut: Float32Array, gradX: Float32Array, g: Pool2dGeometry): void {
   const { inHeight: H, inWidth: W, outHeight: OH, outWidth: OW, kernelHeight: KH, kernelWidth: KW } = g;
   const planes = g.batch * g.channels;
+  const { ys, xs } = windows(g);
   const full = KH * KW;
   gradX.fill(0);
   let o = 0;
   for (let p = 0; p < planes; p++) {
     const base = p * H * W;
     for (let oy = 0; oy < OH; oy++) {
-      const y0 = Math.max(0, oy * g.strideH - g.padH);
-      const y1 = Math.min(H, oy * g.strideH - g.padH + KH);
+      const y0 = ys[2 * oy], y1 = ys[2 * oy + 1];
       for (let ox = 0; ox < OW; ox++, o++) {
-        const x0 = Math.max(0, ox * g.strideW - g.padW);
-        const x1 = Math.min(W, ox * g.strideW - g.padW + KW);
+        const x0 = xs[2 * ox], x1 = xs[2 * ox + 1];
         const share = gradOut[o] / (g.countIncludePad ? full : (y1 - y0) * (x1 - x0));
         for (let iy = y0; iy < y1; iy++) {
           const row = base + iy * W;
