@@ -18,6 +18,13 @@ const dataFlags: Record<string, FlagSpec> = {
   'val-size': { type: 'int', min: 0, metavar: 'N', help: 'images held out of the training set for validation (default: 5000 for mnist, 5000 for cifar)' },
 };
 
+/** `--batch-size B`, with this command's default. */
+const batchSizeFlag = (defaultSize: number): FlagSpec => ({ type: 'int', min: 1, default: defaultSize, metavar: 'B', help: 'batch size' });
+/** `--seed S` (default 1); `help` says what the seed drives in this command. */
+const seedFlag = (help: string): FlagSpec => ({ type: 'int', default: 1, metavar: 'S', help });
+/** `--limit-train N`: train on a prefix of the training set. */
+const limitTrainFlag = (help: string): FlagSpec => ({ type: 'int', min: 1, metavar: 'N', help });
+
 const modelFlag: FlagSpec = { type: 'string', choices: MODELS, required: true, help: 'architecture' };
 
 export const trainSpec: CommandSpec = {
@@ -28,7 +35,7 @@ export const trainSpec: CommandSpec = {
     model: { ...modelFlag, required: false, help: 'architecture (required unless --resume)' },
     ...dataFlags,
     epochs: { type: 'int', min: 1, default: 10, metavar: 'N', help: 'epochs' },
-    'batch-size': { type: 'int', min: 1, default: 64, metavar: 'B', help: 'batch size' },
+    'batch-size': batchSizeFlag(64),
     optimizer: { type: 'string', choices: ['sgd', 'adam'], default: 'sgd', help: 'optimizer' },
     lr: { type: 'float', min: 0, exclusiveMin: true, default: 0.05, metavar: 'X', help: 'learning rate' },
     momentum: { type: 'float', min: 0, max: 1, default: 0.9, metavar: 'M', help: 'SGD momentum' },
@@ -38,11 +45,11 @@ export const trainSpec: CommandSpec = {
     augment: { type: 'boolean', help: 'random crop + flip (cifar default on; use --no-augment to disable)' },
     'no-augment': { type: 'boolean', help: 'disable augmentation' },
     cutout: { type: 'int', min: 0, default: 0, metavar: 'L', help: 'cutout hole length in pixels (0 = off)' },
-    seed: { type: 'int', default: 1, metavar: 'S', help: 'seed for init, shuffling, dropout, augmentation' },
+    seed: seedFlag('seed for init, shuffling, dropout, augmentation'),
     out: { type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-<dataset>-<time>)' },
     weights: { type: 'string', metavar: 'FILE', help: 'start from these weights (.safetensors, PyTorch names)' },
     resume: { type: 'string', metavar: 'DIR', help: 'continue an interrupted run folder exactly' },
-    'limit-train': { type: 'int', min: 1, metavar: 'N', help: 'use only the first N training images (quick experiments)' },
+    'limit-train': limitTrainFlag('use only the first N training images (quick experiments)'),
     json: { type: 'boolean', help: 'print a machine-readable summary on stdout' },
     ...common,
   },
@@ -58,8 +65,8 @@ export const evalSpec: CommandSpec = {
     weights: { type: 'string', required: true, metavar: 'FILE', help: 'weights (.safetensors)' },
     ...dataFlags,
     split: { type: 'string', choices: ['test', 'val'], default: 'test', help: 'which split' },
-    seed: { type: 'int', default: 1, metavar: 'S', help: 'seed of the validation split (must match training)' },
-    'batch-size': { type: 'int', min: 1, default: 256, metavar: 'B', help: 'batch size' },
+    seed: seedFlag('seed of the validation split (must match training)'),
+    'batch-size': batchSizeFlag(256),
     json: { type: 'boolean', help: 'print {model, dataset, split, samples, loss, accuracy}' },
     ...common,
   },
@@ -96,13 +103,13 @@ export const ternarizeSpec: CommandSpec = {
     'ttq-threshold': { type: 'float', min: 0, max: 1, default: 0.05, metavar: 'T', help: 'TTQ threshold t' },
     variant: { type: 'string', choices: ['reference', 'corrected'], default: 'reference', help: "reference = the authors' code bit for bit; corrected = quirks fixed" },
     layers: { type: 'list', metavar: 'PATTERNS', help: 'layer name patterns to ternarize (glob with *, default: the model policy)' },
-    'batch-size': { type: 'int', min: 1, default: 256, metavar: 'B', help: 'batch size' },
+    'batch-size': batchSizeFlag(256),
     lr: { type: 'float', min: 0, default: 1e-4, metavar: 'X', help: 'Adam lr for background weights and non-quantized parameters' },
     'centroid-lr': { type: 'float', min: 0, default: 1e-5, metavar: 'X', help: 'Adam lr for the centroids w_p, w_n' },
     'weight-decay': { type: 'float', min: 0, default: 5e-6, metavar: 'WD', help: 'weight decay of non-quantized parameters' },
-    seed: { type: 'int', default: 1, metavar: 'S', help: 'seed' },
+    seed: seedFlag('seed'),
     out: { type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-ec2t-<time>)' },
-    'limit-train': { type: 'int', min: 1, metavar: 'N', help: 'use only the first N training images' },
+    'limit-train': limitTrainFlag('use only the first N training images'),
     json: { type: 'boolean', help: 'print {accuracy, sparsity, overallSparsity, epochs, seconds}' },
     ...common,
   },
@@ -141,7 +148,7 @@ export const benchSpec: CommandSpec = {
   usage: 'ec2t bench --model NAME|FILE.ec2t.safetensors --batch-size B --mode train|infer [--threads T] [--backend auto|cpu|gpujs] [--steps N] [--json]',
   flags: {
     model: { type: 'string', required: true, metavar: 'NAME|FILE', help: 'architecture, or a packed ternary model (infer only)' },
-    'batch-size': { type: 'int', min: 1, default: 32, metavar: 'B', help: 'batch size' },
+    'batch-size': batchSizeFlag(32),
     mode: { type: 'string', choices: ['train', 'infer'], default: 'train', help: 'what to time' },
     steps: { type: 'int', min: 1, default: 5, metavar: 'N', help: 'timed steps (after one warm-up step)' },
     'input-size': { type: 'int', min: 1, metavar: 'H', help: 'input height = width' },
@@ -167,13 +174,13 @@ export const scaleSpec: CommandSpec = {
     ...dataFlags,
     grid: { type: 'list', metavar: 'd,w ...', help: 'candidate (depth, width) pairs (default: the thesis grid)' },
     epochs: { type: 'int', min: 1, default: 1, metavar: 'N', help: 'epochs per candidate' },
-    'batch-size': { type: 'int', min: 1, default: 128, metavar: 'B', help: 'batch size' },
+    'batch-size': batchSizeFlag(128),
     lr: { type: 'float', min: 0, default: 0.1, metavar: 'X', help: 'SGD lr (cosine schedule, momentum 0.9, wd 5e-4)' },
     phi: { type: 'float', min: 0, metavar: 'P', help: 'build the scaled super-network d = d̂^φ, w = ŵ^φ' },
     base: { type: 'string', metavar: 'd,w', help: 'the winning pair (d̂, ŵ) for --phi' },
     from: { type: 'string', metavar: 'DIR', help: 'with --phi: start from this smaller MicroNet run folder (copy the weights that map, new blocks start as identities)' },
-    'limit-train': { type: 'int', min: 1, metavar: 'N', help: 'use only the first N training images' },
-    seed: { type: 'int', default: 1, metavar: 'S', help: 'seed' },
+    'limit-train': limitTrainFlag('use only the first N training images'),
+    seed: seedFlag('seed'),
     out: { type: 'string', metavar: 'DIR', help: 'folder for the candidates runs and table' },
     json: { type: 'boolean', help: 'print the table as JSON' },
     ...common,
@@ -187,7 +194,7 @@ export const demoSpec: CommandSpec = {
   flags: {
     out: { type: 'string', default: 'runs/demo', metavar: 'DIR', help: 'where the runs go' },
     quick: { type: 'boolean', help: 'a much shorter run (smoke test)' },
-    seed: { type: 'int', default: 1, metavar: 'S', help: 'seed' },
+    seed: seedFlag('seed'),
     json: { type: 'boolean', help: 'print the table as JSON' },
     ...common,
   },
