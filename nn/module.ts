@@ -55,7 +55,7 @@ export class BufferTensor extends Tensor {
 
 /**
  * The checkpoint element type of a state-dict entry: `int64` for an int64 buffer, else `float32`.
- * @example for (const [k, t] of model.stateDict()) writer.add(k, t, dtypeOf(t));
+ * @example for (const [k, t] of model.stateDict()) console.log(k, dtypeOf(t)); // 'bn1.num_batches_tracked' 'int64'
  */
 export function dtypeOf(t: Tensor): BufferDtype {
   return t instanceof BufferTensor ? t.dtype : 'float32';
@@ -215,7 +215,7 @@ export abstract class Module {
     return out;
   }
 
-  /** Every parameter (what an optimizer steps). @example new SGD(model.parameters(), { lr: 0.1 }) */
+  /** Every parameter (what an optimizer steps). @example new SGD({ params: model.parameters(), lr: 0.1 }) */
   parameters(): Parameter[] {
     return this.namedParameters().map(([, p]) => p);
   }
@@ -289,7 +289,7 @@ export abstract class Module {
    * - `strict` (default true): missing or unexpected keys are errors; shape mismatches are errors
    *   always. A {@link StateDictError} lists every problem at once.
    * @returns the keys that were missing and unexpected (empty when strict)
-   * @example model.loadStateDict(readSafetensors(bytes));
+   * @example model.loadStateDict(loadSafetensorsAsTensors('model.safetensors').tensors);
    */
   loadStateDict(dict: StateDictInput, options: LoadStateDictOptions = {}): LoadStateDictResult {
     const strict = options.strict ?? true;
