@@ -95,8 +95,13 @@ function isEntry(): boolean {
 }
 if (isEntry()) {
   main(process.argv.slice(2)).then(
-    (code) => {
+    async (code) => {
       process.exitCode = code;
+      if (process.env.EC2T_TRACE_KERNELS === '1') {
+        const { kernelTrace } = await import('../kernels/registry.js');
+        const { formatKernelTrace } = await import('../kernels/calibrate.js');
+        process.stderr.write(formatKernelTrace(kernelTrace()));
+      }
     },
     (e) => {
       process.stderr.write(String(e) + '\n');
