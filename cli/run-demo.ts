@@ -34,19 +34,19 @@ export async function runDemo(p: Parsed): Promise<number> {
   const floatDir = join(out, 'lenet5-float');
   const ternDir = join(out, 'lenet5-ec2t');
 
-  log(`[1/3] training LeNet-5 on MNIST (${quick ? 'quick: 3000 images, 1 epoch' : '55,000 images, 3 epochs'}; 5,000 held out for validation)`);
+  log(`[1/3] training LeNet-5 on MNIST (${quick ? 'quick: 3000 images, 1 epoch' : '55,000 images, 5 epochs'}; 5,000 held out for validation)`);
   const trainFlags = parseCommand(trainSpec, [
-    '--model', 'lenet5', '--dataset', 'mnist', '--epochs', quick ? '1' : '3', '--batch-size', '64', '--optimizer', 'adam',
-    '--lr', '0.002', '--weight-decay', '0', '--schedule', 'cosine', '--seed', seed, '--out', floatDir, ...limit,
+    '--model', 'lenet5', '--dataset', 'mnist', '--epochs', quick ? '1' : '5', '--batch-size', '64', '--optimizer', 'adam',
+    '--lr', '0.002', '--weight-decay', '5e-4', '--schedule', 'cosine', '--seed', seed, '--out', floatDir, ...limit,
   ]).flags;
   const tr = trainCommand(trainFlags);
   await writeRunReport(floatDir);
   log(`      float LeNet-5: test accuracy ${pct(tr.testAccuracy)} (${tr.seconds.toFixed(1)} s)`);
 
-  log(`[2/3] ternarizing with EC2T (γ = 0.1, s = 0.3): ${quick ? 1 : 2} epoch(s), then 1 epoch of frozen-assignment retraining`);
+  log(`[2/3] ternarizing with EC2T (γ = 0.1, s = 0.3): ${quick ? 1 : 3} epoch(s), then 1 epoch of frozen-assignment retraining`);
   const ternFlags = parseCommand(ternarizeSpec, [
     '--model', 'lenet5', '--weights', join(floatDir, 'best.safetensors'), '--dataset', 'mnist',
-    '--epochs', quick ? '1' : '2', '--retrain-epochs', '1', '--gain', '0.1', '--init-scale', '0.3',
+    '--epochs', quick ? '1' : '3', '--retrain-epochs', '1', '--gain', '0.1', '--init-scale', '0.3',
     '--batch-size', '128', '--lr', '1e-4', '--seed', seed, '--out', ternDir, ...limit,
   ]).flags;
   const te = ternarizeCommand(ternFlags);
