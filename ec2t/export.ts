@@ -5,6 +5,7 @@
  * removed where the graph allows, and the architecture as a small inference program that
  * ec2t/runtime interprets without training code.
  */
+import { f16ToF32, f32BitsToF16 } from '../engine/float16.js';
 import { FormatError, ValueError } from '../engine/errors.js';
 import { Rng } from '../engine/rng.js';
 import { BatchNorm2d, Conv2d, Linear, MaxPool2d } from '../nn/layers.js';
@@ -503,37 +504,9 @@ const f16bits = new Uint32Array(f16scratch.buffer);
 function roundF16(x: number): number {
   // Round through the writer's conversion so the folded constant matches the stored bias.
   f16scratch[0] = x;
-  const h = f32BitsToF16Local(f16bits[0]);
-  const e = (h >>> 10) & 0x1f;
-  const m = h & 0x3ff;
-  const s = h & 0x8000 ? -1 : 1;
-  if (e === 0) return s * m * 2 ** -24;
-  if (e === 0x1f) return m ? NaN : s * Infinity;
-  return s * (1 + m / 1024) * 2 ** (e - 15);
+  return f16ToF32(f32BitsToF16(f16bits[0]));
 }
 
-function f32BitsToF16Local(x: number): number {
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 112;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    const s = 126 - exp;
-    if (s > 24) return sign;
-    const full = mant | 0x800000;
-    let m = full >>> s;
-    const rem = full & ((1 << s) - 1);
-    const half = 1 << (s - 1);
-    if (rem > half || (rem === half && (m & 1) === 1)) m++;
-    return sign | m;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rb = mant & 0x1fff;
-  if (rb > 0x1000 || (rb === 0x1000 && (h & 1) === 1)) h++;
-  return sign | h;
-}
 
 // ------------------------------------------------------------------ model options from a state dict
 

@@ -4,6 +4,7 @@
  * tensor/autodiff code. Every fault is a {@link FormatError}; the header is bounds-checked against
  * the file size before anything else is read, and tensors must tile the data buffer exactly.
  */
+import { f16ToF32 } from '../../engine/float16.js';
 import { readFileSync } from 'node:fs';
 import { FormatError } from '../../engine/errors.js';
 
@@ -15,16 +16,6 @@ export interface RawTensor {
 }
 
 const ITEM: Record<RawTensor['dtype'], number> = { F32: 4, F16: 2, U8: 1, I8: 1 };
-
-/** float16 bits → float32 value (exact). */
-export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >>> 10) & 0x1f;
-  const m = h & 0x3ff;
-  if (e === 0) return sign * m * 2 ** -24;
-  if (e === 0x1f) return m === 0 ? sign * Infinity : NaN;
-  return sign * (1 + m / 1024) * 2 ** (e - 15);
-}
 
 /**
  * Parses safetensors bytes; `file` names the source in errors.
