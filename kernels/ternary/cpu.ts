@@ -16,7 +16,7 @@
 import { ShapeError } from '../../engine/errors.js';
 import type { Conv2dGeometry } from '../types.js';
 import type { TernaryLayer } from './layer.js';
-import { ZERO_FLOATS, ensureWasmFloats, wasmTaps } from './wasm.js';
+import { ternaryConv2dSimd, ternarySimdAvailable } from './simd.js';
 
 /** Offsets of every tap for one (layer, geometry): same order as posTaps/negTaps. */
 interface Plan {
@@ -36,7 +36,7 @@ let posScratch = new Float32Array(1 << 12);
 let negScratch = new Float32Array(1 << 12);
 let rowScratch = new Int32Array(256);
 
-let simdOn = wasmTaps !== null;
+let simdOn = ternarySimdAvailable();
 
 /**
  * Turns the WebAssembly SIMD inner loop on or off (tests run both paths); returns whether it is now
@@ -44,7 +44,7 @@ let simdOn = wasmTaps !== null;
  * @example setTernarySimd(false) // force the pure-JS loops
  */
 export function setTernarySimd(on: boolean): boolean {
-  simdOn = on && wasmTaps !== null;
+  simdOn = on && ternarySimdAvailable();
   return simdOn;
 }
 
@@ -230,11 +230,9 @@ function grow(n: number): void {
  */
 export function ternaryConv2dCpu(x: Float32Array, layer: TernaryLayer, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
   checkConv(x, layer, bias, out, g, 'ternaryConv2d');
+  // The wasm SIMD path (threads, any stride) unless off or too big for its shared memory.
+  if (simdOn && ternaryConv2dSimd(x, layer, bias, out, g)) return;
   const p = planFor(layer, g);
-  if (simdOn && g.strideH === 1 && g.strideW === 1 && p.ws <= CHUNK) {
-    conv2dStride1Wasm(x, layer, bias, out, g, p);
-    return;
-  }
   const xp = padInput(x, g, p);
   const { batch: N, outChannels: M, outHeight: OH, outWidth: OW } = g;
   const { wp, wn, posStart, negStart } = layer;
@@ -298,66 +296,6 @@ export function ternaryConv2dCpu(x: Float32Array, layer: TernaryLayer, bias: Flo
       }
     }
   }
-}
-
-/** Stride-1 path with the f32x4 tap summer: same chunks as the JS path, accumulators in wasm memory. */
-function conv2dStride1Wasm(x: Float32Array, layer: TernaryLayer, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry, p: Plan): void {
-  const w = wasmTaps!;
-  const posAt = ZERO_FLOATS;
-  const negAt = posAt + CHUNK + 4;
-  const xpAt = negAt + CHUNK + 4;
-  const mem = ensureWasmFloats(w, xpAt + p.bufLen);
-  mem.fill(0, 0, ZERO_FLOATS);
-  padInput(x, g, p, mem, xpAt);
-  const { batch: N, outChannels: M, outHeight: OH, outWidth: OW } = g;
-  const { wp, wn, posStart, negStart } = layer;
-  const { posOff, negOff, ws, hs, lead } = p;
-  const ohw = OH * OW;
-  const totalRows = N * hs;
-  const rowsPer = Math.max(1, Math.floor(CHUNK / ws));
-  for (let r0 = 0; r0 < totalRows; r0 += rowsPer) {
-    const r1 = Math.min(totalRows, r0 + rowsPer);
-    const nbytes = (((r1 - r0) * ws + 3) & ~3) * 4;
-    const base = xpAt + lead + r0 * ws;
-    for (let m = 0; m < M; m++) {
-      sumTapsWasm(posAt, base, posOff, posStart[m], posStart[m + 1], nbytes, mem);
-      sumTapsWasm(negAt, base, negOff, negStart[m], negStart[m + 1], nbytes, mem);
-      const b = bias === null ? 0 : bias[m];
-      for (let r = r0; r < r1; r++) {
-        const n = Math.floor(r / hs);
-        const oy = r - n * hs;
-        if (oy >= OH) continue;
-        const d = (n * M + m) * ohw + oy * OW;
-        const pa = posAt + (r - r0) * ws;
-        const na = negAt + (r - r0) * ws;
-        for (let ox = 0; ox < OW; ox++) out[d + ox] = wp * mem[pa + ox] - wn * mem[na + ox] + b;
-      }
-    }
-  }
-}
-
-/** mem[accAt + q] = Σ_{t∈[s,e)} mem[base + off[t] + q] via the wasm module, four taps per call. */
-function sumTapsWasm(accAt: number, base: number, off: Int32Array, s: number, e: number, nbytes: number, mem: Float32Array): void {
-  const w = wasmTaps!;
-  if (e === s) {
-    mem.fill(0, accAt, accAt + nbytes / 4);
-    return;
-  }
-  const acc = accAt * 4;
-  let t = s;
-  const r = (e - s) & 3;
-  if (r === 0) {
-    w.set(acc, (base + off[t]) * 4, (base + off[t + 1]) * 4, (base + off[t + 2]) * 4, (base + off[t + 3]) * 4, nbytes);
-    t += 4;
-  } else {
-    // Missing taps read the zero block at address 0.
-    const a = (base + off[t]) * 4;
-    const b = r > 1 ? (base + off[t + 1]) * 4 : 0;
-    const c = r > 2 ? (base + off[t + 2]) * 4 : 0;
-    w.set(acc, a, b, c, 0, nbytes);
-    t += r;
-  }
-  for (; t < e; t += 4) w.add(acc, (base + off[t]) * 4, (base + off[t + 1]) * 4, (base + off[t + 2]) * 4, (base + off[t + 3]) * 4, nbytes);
 }
 
 /**
