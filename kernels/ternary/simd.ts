@@ -6,7 +6,8 @@
  * Layout: the input is gathered into *phase planes* `[C·sH·sW][N][Hq][Wq]` (explicit zero padding;
  * plane (c, a, b) holds padded pixels `(a + sH·u, b + sW·v)`), so a stride-s conv becomes a stride-1
  * walk: tap (c, i, j) is the constant offset `plane·N·Hq·Wq + ⌊i·dH/sH⌋·Wq + ⌊j·dW/sW⌋` from flat
- * grid point `p = n·Hq·Wq + oy·Wq + ox`. Grid rows are cut into fixed chunks (a pure function of the
+ * grid point `p = n·Hq·Wq + oy·Wq + ox`. (Stride 1 uses the *shared* padding of cpu.ts instead: one
+ * plane per channel, rows followed by ≥ padW zero columns, so tap offsets may be negative.) Grid rows are cut into fixed chunks (a pure function of the
  * geometry); per (chunk, output channel) one wasm call sums all `+` taps (four per pass), one all
  * `−` taps, and one writes `w_p·P − w_n·N + b` into the NCHW output rows. Each output element is
  * computed by the same instruction sequence whichever thread owns its chunk.
@@ -360,6 +361,12 @@ interface SimdPlan {
   readonly Hq: number;
   readonly Wq: number;
   readonly planes: number;
+  /** Zero floats before the first plane (stride 1: shared padding, negative tap offsets reach into it). */
+  readonly lead: number;
+  /** Padding the gather writes explicitly (0 in the shared-padding layout). */
+  readonly gatherPadH: number;
+  readonly gatherPadW: number;
+  /** Floats from the first plane to the end of the tail. */
   readonly bufFloats: number;
   /** Byte offsets of every tap (same order as posTaps/negTaps). */
   readonly posOff: Int32Array;
@@ -372,8 +379,14 @@ function planFor(layer: TernaryLayer, g: Conv2dGeometry): SimdPlan {
   const cached = plans.get(layer);
   if (cached !== undefined && cached.key === key) return cached;
   const { strideH: sh, strideW: sw, dilationH: dh, dilationW: dw } = g;
-  const Hq = Math.ceil((g.inHeight + 2 * g.padH) / sh);
-  const Wq = Math.ceil((g.inWidth + 2 * g.padW) / sw);
+  // Stride 1: the shared-padding layout (each row followed by gw ≥ padW zero columns, each sample by
+  // gh ≥ padH zero rows, so a read off one side of a row lands in zeros) — fewer wasted grid points
+  // than explicit padding on small maps (8×8: 81 vs 100 per 64 outputs). NOTE: ≥ OW−W / OH−H keeps
+  // the grid from overlapping the next row/sample when pad > kernel.
+  const shared = sh === 1 && sw === 1;
+  const Hq = shared ? g.inHeight + Math.max(g.padH, g.outHeight - g.inHeight, 0) : Math.ceil((g.inHeight + 2 * g.padH) / sh);
+  const Wq = shared ? g.inWidth + Math.max(g.padW, g.outWidth - g.inWidth, 0) : Math.ceil((g.inWidth + 2 * g.padW) / sw);
+  const lead = shared ? g.padH * Wq + g.padW : 0;
   const planes = g.inChannels * sh * sw;
   const chanStride = g.batch * Hq * Wq;
   const kh = layer.kernelHeight, kw = layer.kernelWidth;
@@ -390,6 +403,7 @@ function planFor(layer: TernaryLayer, g: Conv2dGeometry): SimdPlan {
     const gi = Math.floor(m / opg);
     const yi = i * dh, xj = j * dw;
     const plane = ((gi * cpg + c) * sh + (yi % sh)) * sw + (xj % sw);
+    if (shared) return (plane * chanStride + (yi - g.padH) * Wq + (xj - g.padW)) * 4;
     return (plane * chanStride + Math.floor(yi / sh) * Wq + Math.floor(xj / sw)) * 4;
   };
   const posOff = new Int32Array(layer.posTaps.length);
@@ -398,7 +412,7 @@ function planFor(layer: TernaryLayer, g: Conv2dGeometry): SimdPlan {
     for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) posOff[t] = tapOffset(m, layer.posTaps[t]);
     for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) negOff[t] = tapOffset(m, layer.negTaps[t]);
   }
-  const plan = { key, Hq, Wq, planes, bufFloats, posOff, negOff };
+  const plan = { key, Hq, Wq, planes, lead, gatherPadH: shared ? 0 : g.padH, gatherPadW: shared ? 0 : g.padW, bufFloats, posOff, negOff };
   plans.set(layer, plan);
   return plan;
 }
@@ -412,7 +426,7 @@ function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads:
   let at = 0;
   const take = (floats: number): number => { const a = at; at += ((floats + 3) & ~3) * 4 + 16; return a; };
   const xStage = take(N * C * H * W + 4);
-  const xp = take(p.bufFloats);
+  const xp = take(p.lead + p.bufFloats) + p.lead * 4;
   const out = take(N * M * OH * OW);
   const posTab = take(layer.posTaps.length);
   const negTab = take(layer.negTaps.length);
@@ -423,7 +437,7 @@ function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads:
   at += threads * 2 * accB;
   const params: Params = {
     xStage, xp, out, posTab, negTab, posStart, negStart, bias, acc, accB,
-    C, N, H, W, Hq: p.Hq, Wq: p.Wq, ph: g.padH, pw: g.padW, M, OH, OW, totalRows, rowsPer,
+    C, N, H, W, Hq: p.Hq, Wq: p.Wq, ph: p.gatherPadH, pw: p.gatherPadW, M, OH, OW, totalRows, rowsPer,
     chunks: Math.ceil(totalRows / rowsPer), hasBias: 0, wpBits: 0, wnBits: 0,
   };
   return { bytes: at, at: params };
@@ -459,6 +473,7 @@ export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Fl
   const planeF = p.Hq * p.Wq;
   const gridF = p.planes * N * planeF;
   // Tail past the last plane: garbage grid points read it.
+  f32.fill(0, xp0 - p.lead, xp0);
   f32.fill(0, xp0 + gridF, xp0 + p.bufFloats);
   if (g.strideH === 1 && g.strideW === 1) {
     f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
