@@ -37,15 +37,18 @@ function forRange(f: FuncBuilder, i: number, end: number, step: number, body: ()
   f.end();
 }
 
+/** Taps summed per pass over the accumulator (a power of two): more taps, fewer accumulator loads/stores. */
+const TAPS_PER_PASS = 8;
+
 /**
- * `taps(acc, base, tab, n, nbytes)`: acc[q] = Σ_{t<n} mem[base + tab[t] + q] (byte offsets), four
- * taps per pass; n = 0 zeroes acc. nbytes is a multiple of 16.
+ * `taps(acc, base, tab, n, nbytes)`: acc[q] = Σ_{t<n} mem[base + tab[t] + q] (byte offsets),
+ * TAPS_PER_PASS taps per pass; n = 0 zeroes acc. nbytes is a multiple of 16.
  */
 function emitTaps(mod: ModuleBuilder): void {
   const f = mod.func('taps', [I32, I32, I32, I32, I32], []);
   const [acc, base, tab, n, nbytes] = [0, 1, 2, 3, 4];
   const i = f.local(I32), t = f.local(I32), r = f.local(I32);
-  const a = [f.local(I32), f.local(I32), f.local(I32), f.local(I32)];
+  const a = Array.from({ length: TAPS_PER_PASS }, () => f.local(I32));
   const pass = (k: number, accumulate: boolean): void => {
     for (let q = 0; q < k; q++) f.get(base).get(tab).get(t).i32Const(2).i32Shl().i32Add().i32Load(4 * q).i32Add().set(a[q]);
     f.i32Const(0).set(i);
@@ -66,16 +69,16 @@ function emitTaps(mod: ModuleBuilder): void {
   forRange(f, i, nbytes, 16, () => { f.get(acc).get(i).i32Add().f32x4Const(0).v128Store(); });
   f.return();
   f.end();
-  // First pass takes n mod 4 taps (or 4), the rest four at a time.
-  f.get(n).i32Const(3).i32And().set(r);
+  // First pass takes n mod G taps (or G), the rest G at a time.
+  f.get(n).i32Const(TAPS_PER_PASS - 1).i32And().set(r);
   f.get(r).i32Eqz();
-  f.if(); f.i32Const(4).set(r); f.end();
-  for (let k = 1; k <= 4; k++) {
+  f.if(); f.i32Const(TAPS_PER_PASS).set(r); f.end();
+  for (let k = 1; k <= TAPS_PER_PASS; k++) {
     f.get(r).i32Const(k).i32Eq();
     f.if(); pass(k, false); f.end();
   }
   f.get(r).set(t);
-  forRange(f, t, n, 4, () => pass(4, true));
+  forRange(f, t, n, TAPS_PER_PASS, () => pass(TAPS_PER_PASS, true));
 }
 
 /**
@@ -128,20 +131,27 @@ function emitPlane(mod: ModuleBuilder): void {
   f.get(Wq).i32Const(4).i32Mul().set(rowB);
   f.i32Const(0).set(u);
   forRange(f, u, Hq, 1, () => {
-    // Whole row to zero, then the interior over it.
-    f.i32Const(0).set(i);
-    forRange(f, i, rowB, 4, () => { f.get(dst).get(i).i32Add().f32Const(0).f32Store(); });
     f.get(u).get(ph).i32Sub().get(H).i32LtU();
     f.if();
-    f.get(dst).get(pw).i32Const(4).i32Mul().i32Add().set(e);
+    // Left pad zeros, the source row, right pad zeros: each float written once.
+    f.get(pw).i32Const(4).i32Mul().set(s);
+    f.i32Const(0).set(i);
+    forRange(f, i, s, 4, () => { f.get(dst).get(i).i32Add().f32Const(0).f32Store(); });
+    f.get(dst).get(s).i32Add().set(e);
     f.i32Const(0).set(i);
     forRange(f, i, vecEnd, 16, () => { f.get(e).get(i).i32Add().get(src).get(i).i32Add().v128Load().v128Store(); });
     forRange(f, i, wB, 4, () => { f.get(e).get(i).i32Add().get(src).get(i).i32Add().f32Load().f32Store(); });
     f.get(src).get(wB).i32Add().set(src);
+    f.get(s).get(wB).i32Add().set(i);
+    forRange(f, i, rowB, 4, () => { f.get(dst).get(i).i32Add().f32Const(0).f32Store(); });
+    f.else();
+    f.i32Const(0).set(i);
+    f.get(rowB).i32Const(-16).i32And().set(s);
+    forRange(f, i, s, 16, () => { f.get(dst).get(i).i32Add().f32x4Const(0).v128Store(); });
+    forRange(f, i, rowB, 4, () => { f.get(dst).get(i).i32Add().f32Const(0).f32Store(); });
     f.end();
     f.get(dst).get(rowB).i32Add().set(dst);
   });
-  void s;
 }
 
 function moduleBytes(shared: boolean): Uint8Array {
