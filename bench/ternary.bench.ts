@@ -1,8 +1,9 @@
 /**
  * Ternary conv (additions + two multiplications per output) against the dense float32 conv on the
- * ResNet-20 shapes (N = 32; 3×3, pad 1, stride 1) at 50/70/90 % sparsity, same inputs, same run.
- * The dense baseline is the registered cpu `conv2dForward` (im2col + packed 4×4 register-blocked
- * GEMM, kernels/cpu/conv.ts) run on the dense ternary weights Wt. Prints a markdown table.
+ * ResNet-20 shapes (N = 32; 3×3, pad 1, stride 1, plus the stride-2 16→32 downsampling conv) at
+ * 50/70/90 % sparsity, same inputs, same run. The dense baseline is the registered cpu
+ * `conv2dForward` run on the dense ternary weights Wt. The ternary kernel uses `EC2T_THREADS`
+ * threads (default: all cores), like the dense conv. Prints a markdown table.
  *
  *   npx tsc -p . && node dist/bench/ternary.bench.js [--quick]
  */
@@ -11,6 +12,7 @@ import '../kernels/ternary/index.js';
 import { Rng } from '../engine/rng.js';
 import { kernelFor } from '../kernels/registry.js';
 import { setTernarySimd } from '../kernels/ternary/cpu.js';
+import { ternaryThreads } from '../kernels/ternary/simd.js';
 import { ternaryLayerDense, ternaryLayerFromAssignment } from '../kernels/ternary/layer.js';
 import { conv2dGeometry } from '../kernels/types.js';
 import { markdownTable, randomArrays, seconds } from './util.js';
@@ -28,24 +30,27 @@ function assignment(n: number, sparsity: number): Int8Array {
 }
 
 const N = 32;
+// [in channels, out channels, input size, stride]: the three stage shapes, plus a downsampling conv.
 const shapes = [
-  [16, 32],
-  [32, 16],
-  [64, 8],
+  [16, 16, 32, 1],
+  [32, 32, 16, 1],
+  [64, 64, 8, 1],
+  [16, 32, 32, 2],
 ] as const;
 const sparsities = [0.5, 0.7, 0.9];
 const dense = kernelFor('conv2dForward', 'cpu');
 const ternary = kernelFor('ternaryConv2d', 'ternary');
 
 const rows: string[][] = [];
-for (const [c, hw] of shapes) {
-  const g = conv2dGeometry([N, c, hw, hw], [c, c, 3, 3], { padding: 1 });
+for (const [c, co, hw, stride] of shapes) {
+  const g = conv2dGeometry([N, c, hw, hw], [co, c, 3, 3], { padding: 1, stride });
+  const ohw = g.outHeight * g.outWidth;
   const x = rand(N * c * hw * hw);
-  const out = new Float32Array(N * c * hw * hw);
-  const bias = new Float32Array(c).fill(0.1);
+  const out = new Float32Array(N * co * ohw);
+  const bias = new Float32Array(co).fill(0.1);
   for (const s of sparsities) {
-    const a = assignment(c * c * 9, s);
-    const layer = ternaryLayerFromAssignment(a, [c, c, 3, 3], 0.3, 0.2);
+    const a = assignment(co * c * 9, s);
+    const layer = ternaryLayerFromAssignment(a, [co, c, 3, 3], 0.3, 0.2);
     const w = ternaryLayerDense(layer);
     const td = await seconds(`dense ${c}@${hw}`, () => dense(x, w, bias, out, g), TIMING);
     const simd = setTernarySimd(true);
@@ -53,15 +58,15 @@ for (const [c, hw] of shapes) {
     setTernarySimd(false);
     const tj = await seconds(`ternary js ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g), TIMING);
     setTernarySimd(true);
-    const adds = (layer.posTaps.length + layer.negTaps.length) * N * hw * hw;
+    const adds = (layer.posTaps.length + layer.negTaps.length) * N * ohw;
     rows.push([
-      `${c}→${c} @${hw}×${hw}`, `${Math.round(s * 100)}%`, (td * 1e3).toFixed(2), simd ? (tt * 1e3).toFixed(2) : 'n/a',
+      `${c}→${co} @${hw}×${hw}${stride > 1 ? ` /${stride}` : ''}`, `${Math.round(s * 100)}%`, (td * 1e3).toFixed(2), simd ? (tt * 1e3).toFixed(2) : 'n/a',
       `${(td / tt).toFixed(2)}×`, (adds / tt / 1e9).toFixed(2), (tj * 1e3).toFixed(2), `${(td / tj).toFixed(2)}×`,
     ]);
   }
 }
 console.log('Dense baseline: registered cpu conv2dForward (im2col + packed 4×4 register-blocked GEMM) on the dense Wt.\n');
 console.log(markdownTable(
-  ['shape (N=32, 3×3, pad 1)', 'sparsity', 'dense f32 ms', 'ternary ms (wasm SIMD)', 'speed-up', 'G-adds/s', 'ternary ms (pure JS)', 'speed-up'],
+  [`shape (N=32, 3×3, pad 1, ${ternaryThreads()} threads)`, 'sparsity', 'dense f32 ms', 'ternary ms (wasm SIMD)', 'speed-up', 'G-adds/s', 'ternary ms (pure JS)', 'speed-up'],
   rows,
 ));
