@@ -154,11 +154,45 @@ function emitPlane(mod: ModuleBuilder): void {
   });
 }
 
+/**
+ * `gather(src, dst, uLo, uHi, vLo, vHi, Hq, Wq, src0, rowStepB, colStepB)`: one phase plane of a
+ * strided conv, Hq rows of Wq floats; rows [uLo, uHi) × columns [vLo, vHi) read
+ * `src0 + (u−uLo)·rowStepB + (v−vLo)·colStepB`, everything else is 0.
+ */
+function emitGather(mod: ModuleBuilder): void {
+  const f = mod.func('gather', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], []);
+  const [, dst, uLo, uHi, vLo, vHi, Hq, Wq, src0, rowStepB, colStepB] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const u = f.local(I32), v = f.local(I32), sp = f.local(I32), d = f.local(I32);
+  f.get(dst).set(d);
+  f.i32Const(0).set(u);
+  forRange(f, u, Hq, 1, () => {
+    f.get(u).get(uLo).i32GeS().get(u).get(uHi).i32LtS().i32And();
+    f.if();
+    f.get(src0).get(u).get(uLo).i32Sub().get(rowStepB).i32Mul().i32Add().set(sp);
+    f.i32Const(0).set(v);
+    forRange(f, v, Wq, 1, () => {
+      f.get(v).get(vLo).i32GeS().get(v).get(vHi).i32LtS().i32And();
+      f.if();
+      f.get(d).get(sp).f32Load().f32Store();
+      f.get(sp).get(colStepB).i32Add().set(sp);
+      f.else();
+      f.get(d).f32Const(0).f32Store();
+      f.end();
+      f.get(d).i32Const(4).i32Add().set(d);
+    });
+    f.else();
+    f.i32Const(0).set(v);
+    forRange(f, v, Wq, 1, () => { f.get(d).f32Const(0).f32Store(); f.get(d).i32Const(4).i32Add().set(d); });
+    f.end();
+  });
+}
+
 function moduleBytes(shared: boolean): Uint8Array {
   const mod = new ModuleBuilder(shared ? { initialPages: 1, maximumPages: MAX_PAGES, shared: true } : { initialPages: 1 });
   emitTaps(mod);
   emitRows(mod);
   emitPlane(mod);
+  emitGather(mod);
   return mod.bytes();
 }
 
@@ -167,6 +201,7 @@ export interface TernaryExports {
   taps(acc: number, base: number, tab: number, n: number, nbytes: number): void;
   rows(pos: number, neg: number, rowB: number, nRows: number, oy: number, Hq: number, OH: number, ow: number, dst: number, dstRowB: number, dstSampleB: number, wp: number, wn: number, b: number): void;
   plane(src: number, dst: number, H: number, W: number, Hq: number, Wq: number, ph: number, pw: number): void;
+  gather(src: number, dst: number, uLo: number, uHi: number, vLo: number, vHi: number, Hq: number, Wq: number, src0: number, rowStepB: number, colStepB: number): void;
 }
 
 // ------------------------------------------------------------------ the work (runs in every thread)
@@ -176,7 +211,7 @@ const GEN = 0, DONE = 1, STOP = 2, ERROR = 3, PHASE = 4, NTHREADS = 5;
 const P0 = 8;
 const PARAMS = [
   'xStage', 'xp', 'out', 'posTab', 'negTab', 'posStart', 'negStart', 'bias', 'acc', 'accB',
-  'C', 'N', 'H', 'W', 'Hq', 'Wq', 'ph', 'pw', 'M', 'OH', 'OW', 'totalRows', 'rowsPer', 'chunks', 'hasBias', 'wpBits', 'wnBits',
+  'C', 'N', 'H', 'W', 'Hq', 'Wq', 'ph', 'pw', 'sH', 'sW', 'M', 'OH', 'OW', 'totalRows', 'rowsPer', 'chunks', 'hasBias', 'wpBits', 'wnBits',
 ] as const;
 type Params = Record<(typeof PARAMS)[number], number>;
 const CONTROL_WORDS = P0 + PARAMS.length + 8;
@@ -192,6 +227,31 @@ export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuf
   const i32 = new Int32Array(f32.buffer);
   i32[0] = P.wpBits; const wp = f32[0];
   i32[0] = P.wnBits; const wn = f32[0];
+  if (phase === 0 && (P.sH > 1 || P.sW > 1)) {
+    // Phase planes (c, a, b) of a strided conv: valid rows/columns are a range, found by division.
+    const per = P.sH * P.sW;
+    const planes = P.C * per * P.N;
+    const s = Math.floor((planes * index) / threads);
+    const e = Math.floor((planes * (index + 1)) / threads);
+    const plane = P.Hq * P.Wq;
+    for (let q = s; q < e; q++) {
+      const vc = Math.floor(q / P.N);
+      const n = q - vc * P.N;
+      const c = Math.floor(vc / per);
+      const a = Math.floor((vc - c * per) / P.sW);
+      const b = vc - c * per - a * P.sW;
+      // Padded row a + sH·u is input row y = a + sH·u − ph, valid for 0 ≤ y < H.
+      const uLo = Math.max(0, Math.ceil((P.ph - a) / P.sH));
+      const uHi = Math.max(uLo, Math.min(P.Hq, Math.ceil((P.H + P.ph - a) / P.sH)));
+      const vLo = Math.max(0, Math.ceil((P.pw - b) / P.sW));
+      const vHi = Math.max(vLo, Math.min(P.Wq, Math.ceil((P.W + P.pw - b) / P.sW)));
+      const y0 = a + P.sH * uLo - P.ph;
+      const x0 = b + P.sW * vLo - P.pw;
+      const src0 = P.xStage + ((n * P.C + c) * P.H * P.W + y0 * P.W + x0) * 4;
+      E.gather(0, P.xp + q * plane * 4, uLo, uHi, vLo, vHi, P.Hq, P.Wq, src0, P.sH * P.W * 4, P.sW * 4);
+    }
+    return;
+  }
   if (phase === 0) {
     const planes = P.C * P.N;
     const s = Math.floor((planes * index) / threads);
@@ -447,7 +507,7 @@ function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads:
   at += threads * 2 * accB;
   const params: Params = {
     xStage, xp, out, posTab, negTab, posStart, negStart, bias, acc, accB,
-    C, N, H, W, Hq: p.Hq, Wq: p.Wq, ph: p.gatherPadH, pw: p.gatherPadW, M, OH, OW, totalRows, rowsPer,
+    C, N, H, W, Hq: p.Hq, Wq: p.Wq, ph: p.gatherPadH, pw: p.gatherPadW, sH: g.strideH, sW: g.strideW, M, OH, OW, totalRows, rowsPer,
     chunks: Math.ceil(totalRows / rowsPer), hasBias: 0, wpBits: 0, wnBits: 0,
   };
   return { bytes: at, at: params };
@@ -485,32 +545,8 @@ export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Fl
   // Tail past the last plane: garbage grid points read it.
   f32.fill(0, xp0 - p.lead, xp0);
   f32.fill(0, xp0 + gridF, xp0 + p.bufFloats);
-  if (g.strideH === 1 && g.strideW === 1) {
-    f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
-    runPhase(I, 0, Math.min(threads, C * N));
-  } else {
-    // Strided: gather the phase planes in JS (strided layers are few), then the same SIMD walk.
-    const { strideH: sh, strideW: sw, padH: ph, padW: pw } = g;
-    let q = xp0;
-    for (let c = 0; c < C; c++) {
-      for (let a = 0; a < sh; a++) {
-        for (let b = 0; b < sw; b++) {
-          for (let n = 0; n < N; n++) {
-            const src = (n * C + c) * H * W;
-            for (let u = 0; u < p.Hq; u++) {
-              const y = a + sh * u - ph;
-              if (y < 0 || y >= H) { f32.fill(0, q, q + p.Wq); q += p.Wq; continue; }
-              const row = src + y * W;
-              for (let v = 0; v < p.Wq; v++) {
-                const xx = b + sw * v - pw;
-                f32[q++] = xx >= 0 && xx < W ? x[row + xx] : 0;
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+  f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
+  runPhase(I, 0, Math.min(threads, p.planes * N));
   runPhase(I, 1, Math.min(threads, P.chunks));
   out.set(f32.subarray(P.out >> 2, (P.out >> 2) + N * M * OH * OW));
   return true;
