@@ -346,6 +346,16 @@ export function ternarySimdAvailable(): boolean {
   return process.env.EC2T_TERNARY_WASM !== '0' && instance() !== null;
 }
 
+/**
+ * Fills the whole shared scratch memory with NaN (tests: proves every output was written by this
+ * call, whichever thread owns it, rather than left over from an earlier one).
+ * @example poisonTernaryScratch()
+ */
+export function poisonTernaryScratch(): void {
+  const I = instance();
+  if (I !== null) new Float32Array(I.memory.buffer).fill(Number.NaN);
+}
+
 let threadOverride: number | undefined;
 
 /** Threads the ternary conv uses: {@link setTernaryThreads}, else `EC2T_THREADS`, else available parallelism. */

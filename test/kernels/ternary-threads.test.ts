@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { Rng } from '../../engine/rng.js';
 import { setTernarySimd, ternaryConv2dCpu } from '../../kernels/ternary/cpu.js';
 import { ternaryLayerFromAssignment } from '../../kernels/ternary/layer.js';
-import { setTernaryThreads, shutdownTernaryThreads, ternarySimdAvailable } from '../../kernels/ternary/simd.js';
+import { poisonTernaryScratch, setTernaryThreads, shutdownTernaryThreads, ternarySimdAvailable } from '../../kernels/ternary/simd.js';
 import { conv2dGeometry } from '../../kernels/types.js';
 import { randomAssignment } from './ternary-fixtures.js';
 
@@ -40,10 +40,13 @@ describe('ternaryConv2d threads', () => {
         const outLen = cs.n * cs.m * g.outHeight * g.outWidth;
         setTernaryThreads(1);
         const ref = new Float32Array(outLen).fill(Number.NaN);
+        poisonTernaryScratch();
         ternaryConv2dCpu(x, layer, bias, ref, g);
+        assert.ok(ref.every((v) => !Number.isNaN(v)), 'every output written');
         for (const th of [2, 3, 4]) {
           setTernaryThreads(th);
           const got = new Float32Array(outLen).fill(Number.NaN);
+          poisonTernaryScratch();
           ternaryConv2dCpu(x, layer, bias, got, g);
           assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(ref.buffer), `case ${JSON.stringify(cs)} sparsity ${s}: ${th} threads differ from 1`);
         }
