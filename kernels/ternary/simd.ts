@@ -22,6 +22,8 @@ import type { TernaryLayer } from './layer.js';
 
 /** Grid points per chunk (two accumulators of this size stay in L1). */
 export const SIMD_CHUNK = 2048;
+/** Chunks per call at least (when there are that many grid rows): balances the threads (a pure function of the geometry, so results stay thread-count independent). */
+const MIN_CHUNKS = 8;
 const MAX_PAGES = 16384; // 1 GiB
 const PAGE = 65536;
 
@@ -501,7 +503,7 @@ function planFor(layer: TernaryLayer, g: Conv2dGeometry): SimdPlan {
 function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads: number): { bytes: number; at: Params } {
   const { batch: N, inChannels: C, inHeight: H, inWidth: W, outChannels: M, outHeight: OH, outWidth: OW } = g;
   const totalRows = N * p.Hq;
-  const rowsPer = Math.max(1, Math.floor(SIMD_CHUNK / p.Wq));
+  const rowsPer = Math.max(1, Math.min(Math.floor(SIMD_CHUNK / p.Wq), Math.ceil(totalRows / MIN_CHUNKS)));
   const accB = ((rowsPer * p.Wq + 3) & ~3) * 4 + 16;
   let at = 0;
   const take = (floats: number): number => { const a = at; at += ((floats + 3) & ~3) * 4 + 16; return a; };
