@@ -141,7 +141,7 @@ export function ternarizeCommand(flags: Record<string, FlagValue>, opts: { quiet
     const phase1 = new TrainingPhase({
       phase: 'ec2t', model, train: data.train, val: data.val, batchSize: flags['batch-size'] as number, epochs: mainEpochs,
       loaderRng: streams.loader, modelRng: streams.model, updater, run, epochExtras: extras,
-      onBest: saveBest, onProgress: progress,
+      onBest: saveBest, onProgress: progress, skipFirstEpochForBest: true,
     });
     const r1 = phase1.run();
     log(`EC2T phase: best validation accuracy ${((r1.bestValAccuracy ?? 0) * 100).toFixed(2)}% at epoch ${r1.bestEpoch}`);

@@ -139,6 +139,11 @@ export interface PhaseOptions {
   epochExtras?: () => Partial<EpochMetrics>;
   /** Called when validation accuracy improves (epoch > 0 for EC2T). */
   onBest?: (epoch: number, valAccuracy: number) => void;
+  /**
+   * When true, the phase's first epoch is not a best-model candidate if the phase has more than
+   * one epoch (EC2T.md §6: "best validation accuracy, epoch > 0", 0-based in the authors' code).
+   */
+  skipFirstEpochForBest?: boolean;
   onProgress?: (p: BatchProgress) => void;
   /** Set `.interrupted = true` (e.g. on SIGINT) to checkpoint at the next batch and stop. */
   interrupt?: { interrupted: boolean };
@@ -282,7 +287,10 @@ export class TrainingPhase {
     this.acc = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
     o.updater.endEpoch();
     const score = val ? val.accuracy : line.trainAccuracy;
-    if (this.bestValAccuracy === null || score > this.bestValAccuracy) {
+    // NOTE: the authors' first EC2T epoch (index 0) can never be saved as best: it is the one right
+    // after the jump from float to ternary weights. With a single epoch it must still be eligible.
+    const eligible = !(o.skipFirstEpochForBest && this.epochsDone === 1 && o.epochs > 1);
+    if (eligible && (this.bestValAccuracy === null || score > this.bestValAccuracy)) {
       this.bestValAccuracy = score;
       this.bestEpoch = epoch;
       o.onBest?.(epoch, score);
