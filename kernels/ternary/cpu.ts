@@ -12,6 +12,9 @@
  * over a contiguous chunk of positions (four taps per pass, so the accumulator is loaded and stored
  * once per four additions); grid points in the gaps are computed and dropped. Other strides walk
  * the same buffer row by row.
+ *
+ * These JS loops are the fallback: where WebAssembly SIMD and shared memory exist, the conv runs the
+ * multi-threaded wasm path of ./simd.ts (same layout idea, every stride), see `setTernarySimd`.
  */
 import { ShapeError } from '../../engine/errors.js';
 import type { Conv2dGeometry } from '../types.js';
