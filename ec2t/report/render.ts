@@ -384,7 +384,9 @@ function histogramSection(run: RunData, ctx: Ctx): string {
     `the solid lines −w_n = ${esc(fmtNum(-featured.wn))}, 0 and +w_p = ${esc(fmtNum(featured.wp))}. Plain rounding would send each weight ` +
     `to the nearest of them, splitting at the dotted midpoints −w_n/2 and w_p/2. EC2T instead picks the centroid with the lowest cost ` +
     `<em>squared distance + λ × information content</em>, where the information content −log₂ P is small for a value that many weights share. ` +
-    `Zero is the most common value, so it is the cheapest, and with ${esc(lambda)} the decision boundaries (dashed) move outwards to ` +
+    (isNum(featured.lambda) && featured.lambda === 0
+      ? `Here λ = 0 (γ = 0 or an inactive layer), so the decision boundaries (dashed) sit on the midpoints, at `
+      : `Zero is the most common value, so it is the cheapest, and with ${esc(lambda)} the decision boundaries (dashed) move outwards to `) +
     `${esc(fmtNum(featured.boundaries.negZero))} and ${esc(fmtNum(featured.boundaries.zeroPos))}: every weight in the shaded band ` +
     `(${esc(pct(bandShare(featured)))} of this layer) is set to zero. A larger gain γ means a larger λ, a wider band and a sparser layer; ` +
     `γ = 0 puts the boundaries back on the midpoints. Bar colours show where each weight goes.</p></figcaption>`;
