@@ -17,7 +17,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { KernelError, ValueError } from '../../engine/errors.js';
 import type { Conv2dGeometry } from '../types.js';
-import { F32, I32, ModuleBuilder, webAssembly, type FuncBuilder, type WasmMemory, type WasmModule } from '../wasm/assembler.js';
+import { F32, I32, ModuleBuilder, webAssembly, type FuncBuilder, type WasmMemory, type WasmModule, forRange } from '../wasm/assembler.js';
 import type { TernaryLayer } from './layer.js';
 
 /** Grid points per chunk (two accumulators of this size stay in L1). */
@@ -28,16 +28,6 @@ const MAX_PAGES = 16384; // 1 GiB
 const PAGE = 65536;
 
 // ------------------------------------------------------------------ code generation
-
-function forRange(f: FuncBuilder, i: number, end: number, step: number, body: () => void): void {
-  f.block();
-  f.get(i).get(end).i32LtU().i32Eqz().brIf(0);
-  f.loop();
-  body();
-  f.get(i).i32Const(step).i32Add().tee(i).get(end).i32LtU().brIf(0);
-  f.end();
-  f.end();
-}
 
 /** Taps summed per pass over the accumulator (a power of two): more taps, fewer accumulator loads/stores. */
 const TAPS_PER_PASS = 8;

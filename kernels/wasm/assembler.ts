@@ -284,3 +284,18 @@ function probe(emit: (f: FuncBuilder) => void): Uint8Array {
   emit(mod.func('probe', [V128], [V128]));
   return mod.bytes();
 }
+
+/**
+ * Emits `while (get(i) < get(end)) { body; i += step }` with unsigned compares, skipping the loop
+ * when it is empty — the loop shape every generated kernel uses.
+ * @example forRange(f, i, nbytes, 16, () => { ... })
+ */
+export function forRange(f: FuncBuilder, i: number, end: number, step: number, body: () => void): void {
+  f.block();
+  f.get(i).get(end).i32LtU().i32Eqz().brIf(0);
+  f.loop();
+  body();
+  f.get(i).i32Const(step).i32Add().tee(i).get(end).i32LtU().brIf(0);
+  f.end();
+  f.end();
+}

@@ -21,7 +21,7 @@
 import { Worker } from 'node:worker_threads';
 import { KernelError, ValueError } from '../../engine/errors.js';
 import type { Conv2dGeometry } from '../types.js';
-import { F32, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory, type WasmModule } from './assembler.js';
+import { F32, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory, type WasmModule, forRange } from './assembler.js';
 import { KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn, gemmModuleBytes, packA, requireWasm, runTiles, useFma, wasmSimdAvailable } from './gemm.js';
 import { gemmThreads } from './threads.js';
 
@@ -35,17 +35,6 @@ const CHUNK_FLOATS = 1 << 18;
 const MIN_CHUNKS = 8;
 
 // ---------------------------------------------------------------- code generation
-
-/** Emits `while (get(i) < get(end)) { body; i += step }` with unsigned compares and a skip when empty. */
-function forRange(f: FuncBuilder, i: number, end: number, step: number, body: () => void): void {
-  f.block();
-  f.get(i).get(end).i32LtU().i32Eqz().brIf(0);
-  f.loop();
-  body();
-  f.get(i).i32Const(step).i32Add().tee(i).get(end).i32LtU().brIf(0);
-  f.end();
-  f.end();
-}
 
 /** `fill0(ptr, n)`: n floats at byte ptr become 0. */
 function emitFill0(mod: ModuleBuilder): void {

@@ -20,7 +20,7 @@
  * L2-sized chunks; batch norm runs channel by channel so a channel's planes stay in cache across its
  * passes. No allocation per call beyond the first growth of the memory.
  */
-import { F32, F64, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory } from './assembler.js';
+import { F32, F64, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory, forRange } from './assembler.js';
 import { PAGE, requireWasm, wasmSimdAvailable } from './gemm.js';
 
 // ---------------------------------------------------------------- opcodes the assembler lacks (spec §5.4, SIMD proposal)
@@ -61,17 +61,6 @@ const f32Gt = (f: FuncBuilder): FuncBuilder => f.raw(0x5e);
 const f32Lt = (f: FuncBuilder): FuncBuilder => f.raw(0x5d);
 const select = (f: FuncBuilder): FuncBuilder => f.raw(0x1b);
 const i32And = (f: FuncBuilder): FuncBuilder => f.raw(0x71);
-
-/** Emits `while (get(i) < get(end)) { body; i += step }` with unsigned compares and a skip when empty. */
-function forRange(f: FuncBuilder, i: number, end: number, step: number, body: () => void): void {
-  f.block();
-  f.get(i).get(end).i32LtU().i32Eqz().brIf(0);
-  f.loop();
-  body();
-  f.get(i).i32Const(step).i32Add().tee(i).get(end).i32LtU().brIf(0);
-  f.end();
-  f.end();
-}
 
 // ---------------------------------------------------------------- flat elementwise (in place over the first array)
 
