@@ -39,6 +39,7 @@ export const trainSpec: CommandSpec = {
     optimizer: { type: 'string', choices: ['sgd', 'adam'], help: 'optimizer (default: adam for mnist, sgd for cifar — the recipes measured in docs/RESULTS.md and the thesis)' },
     lr: { type: 'float', min: 0, exclusiveMin: true, metavar: 'X', help: 'learning rate (default: 0.002 with adam, 0.1 with sgd)' },
     momentum: { type: 'float', min: 0, max: 1, default: 0.9, metavar: 'M', help: 'SGD momentum' },
+    nesterov: { type: 'boolean', help: 'SGD with Nesterov momentum (the authors\' LeNet-5 recipe)' },
     'weight-decay': { type: 'float', min: 0, default: 5e-4, metavar: 'WD', help: 'weight decay (coupled L2, as PyTorch)' },
     schedule: { type: 'string', choices: ['cosine', 'step', 'none'], default: 'cosine', help: 'learning-rate schedule' },
     'step-size': { type: 'int', min: 1, metavar: 'E', help: 'epochs between lr drops for --schedule step (default: epochs/3)' },

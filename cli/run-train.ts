@@ -69,6 +69,9 @@ export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?:
   // CIFAR follows the thesis (SGD, lr 0.1, momentum 0.9, L2 5e-4, cosine).
   const optimizerName = (flags.optimizer as string | undefined) ?? (flags.dataset === 'mnist' ? 'adam' : 'sgd');
   flags = { ...flags, optimizer: optimizerName, lr: (flags.lr as number | undefined) ?? (optimizerName === 'adam' ? 0.002 : 0.1) };
+  if (flags.nesterov === true && (optimizerName !== 'sgd' || (flags.momentum as number) <= 0)) {
+    throw new UsageError(`--nesterov needs --optimizer sgd with --momentum > 0 (got --optimizer ${optimizerName}, --momentum ${String(flags.momentum)})`);
+  }
   const model = flags.model as string;
   const dataset = flags.dataset as string;
   const seed = flags.seed as number;
@@ -83,7 +86,7 @@ export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?:
   const wd = flags['weight-decay'] as number;
   const optimizer = flags.optimizer === 'adam'
     ? new Adam({ params, lr, weightDecay: wd })
-    : new SGD({ params, lr, momentum: flags.momentum as number, weightDecay: wd });
+    : new SGD({ params, lr, momentum: flags.momentum as number, nesterov: flags.nesterov === true, weightDecay: wd });
   const schedule = flags.schedule === 'cosine'
     ? cosineAnnealing({ tMax: epochs })
     : flags.schedule === 'step'

@@ -75,6 +75,9 @@ test('usage errors exit with 2 and name the flag and the valid choices', () => {
   const cmd = ec2t(['trian']);
   assert.equal(cmd.code, 2);
   assert.match(cmd.stderr, /unknown command "trian". Did you mean train\?/);
+  const nesterovAdam = ec2t(['train', '--model', 'lenet5', '--optimizer', 'adam', '--nesterov']);
+  assert.equal(nesterovAdam.code, 2);
+  assert.match(nesterovAdam.stderr, /--nesterov needs --optimizer sgd with --momentum > 0/);
   const cifar = ec2t(['train', '--model', 'resnet20', '--dataset', 'cifar10']);
   assert.equal(cifar.code, 2);
   assert.match(cifar.stderr, /needs --data DIR/);
