@@ -7,6 +7,7 @@
  * releases the graph (closures and saved tensors become garbage) so memory does not grow across
  * training steps.
  */
+import { contiguousStrides } from '../kernels/reference/util.js';
 import { GradError, ShapeError, ValueError, fmtShape } from './errors.js';
 import type { Rng } from './rng.js';
 
@@ -52,16 +53,8 @@ export function numelOf(shape: readonly number[], op = 'tensor'): number {
   return n;
 }
 
-/** Row-major strides of a contiguous shape. */
-export function stridesOf(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-}
+/** Row-major strides of a contiguous shape (one implementation, shared with the kernels). */
+export const stridesOf: (shape: readonly number[]) => number[] = contiguousStrides;
 
 /** A float32 n-dimensional array that can take part in reverse-mode autodiff. */
 export class Tensor {

@@ -5,7 +5,7 @@
 import { kernel } from '../../kernels/registry.js';
 import { ValueError } from '../errors.js';
 import type { Rng } from '../rng.js';
-import { Tensor, makeResult } from '../tensor.js';
+import { Tensor, makeResult, stridesOf } from '../tensor.js';
 
 /**
  * Inverted dropout with a mask drawn from `rng` (one uniform draw per element, in order); returns
@@ -19,7 +19,7 @@ export function dropout(x: Tensor, p: number, training: boolean, rng: Rng): Tens
   // The mask holds 0 or 1/(1−p), so forward and backward are one multiply each.
   const mask = new Float32Array(x.size);
   for (let i = 0; i < mask.length; i++) mask[i] = rng.uniform() < p ? 0 : keepScale;
-  const strides = contiguousStrides(x.shape);
+  const strides = stridesOf(x.shape);
   const out = new Float32Array(x.size);
   kernel('binary', x.size)('mul', x.data, strides, mask, strides, out, x.shape);
   return makeResult('dropout', out, x.shape, [x], (g) => {
@@ -27,14 +27,4 @@ export function dropout(x: Tensor, p: number, training: boolean, rng: Rng): Tens
     kernel('binary', g.length)('mul', g, strides, mask, strides, gx, x.shape);
     return [gx];
   });
-}
-
-function contiguousStrides(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
 }

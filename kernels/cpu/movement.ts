@@ -4,16 +4,8 @@
  */
 import { registerKernel } from '../registry.js';
 import { collapseDims } from './strided.js';
+import { contiguousStrides as contiguous } from '../reference/util.js';
 
-function contiguous(shape: readonly number[]): number[] {
-  const s = new Array<number>(shape.length);
-  let acc = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    s[i] = acc;
-    acc *= shape[i];
-  }
-  return s;
-}
 
 /**
  * Copies `src` read through `srcStrides` (from `srcOff`) into `dst` written through `dstStrides`
