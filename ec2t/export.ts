@@ -8,16 +8,16 @@
 import { f16ToF32, f32BitsToF16 } from '../engine/float16.js';
 import { FormatError, ValueError } from '../engine/errors.js';
 import { Rng } from '../engine/rng.js';
-import { BatchNorm2d, Conv2d, Linear, MaxPool2d } from '../nn/layers.js';
+import { BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU6, Sequential } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
-import { CifarResNet, LeNet5, MicroNet, ResNet, createModel, isModelName, roundFilters, MODEL_NAMES } from '../nn/models/index.js';
+import { CifarResNet, InvertedResidual, LeNet5, MicroNet, MobileNetV2, ResNet, createModel, isModelName, makeDivisible, roundFilters, MODEL_NAMES } from '../nn/models/index.js';
 import { entryToFloat32, serializeSafetensors, type SafetensorEntry } from '../nn/safetensors.js';
 import { packAssignment, unpackAssignment } from './pack.js';
 import { PACKED_FORMAT, inferShapes, type ConvOp, type LinearOp, type Program, type ProgramOp } from './runtime/program.js';
 import type { ScoreLayer } from './score.js';
 
 /** Architectures `packModel` can build a program for. */
-export const EXPORT_MODELS = ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet18', 'micronet'] as const;
+export const EXPORT_MODELS = ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet18', 'micronet', 'mobilenetv2'] as const;
 
 /** Options of {@link packModel}. */
 export interface PackOptions {
@@ -224,6 +224,40 @@ function buildIR(modelName: string, model: Module, r: Reader): IROp[] {
     plain({ op: 'globalavgpool' });
     plain({ op: 'flatten' });
     layer('linear');
+  } else if (model instanceof MobileNetV2) {
+    // torchvision layout: Conv-BN-ReLU6 triples (`N.0`, `N.1`), inverted residual blocks whose
+    // `conv` Sequential mixes such triples with a bare 1×1 projection conv and its batch norm.
+    const convBnReLU6 = (prefix: string, seq: Sequential): void => {
+      if (seq.length !== 3 || !(seq.at(2) instanceof ReLU6)) throw new ValueError('packModel', `module ${prefix} is not a Conv-BN-ReLU6 block`);
+      layer(`${prefix}.0`);
+      bn(`${prefix}.1`);
+      plain({ op: 'relu6' });
+    };
+    const f = model.features;
+    for (let i = 0; i < f.length; i++) {
+      const m = f.at(i);
+      const name = `features.${i}`;
+      if (m instanceof InvertedResidual) {
+        if (m.useResConnect) plain({ op: 'save', dst: 'id' });
+        for (let j = 0; j < m.conv.length; j++) {
+          const c = m.conv.at(j);
+          const n = `${name}.conv.${j}`;
+          if (c instanceof Sequential) convBnReLU6(n, c);
+          else if (c instanceof Conv2d) layer(n);
+          else if (c instanceof BatchNorm2d) bn(n);
+          else throw new ValueError('packModel', `module ${n}: unexpected ${c.constructor.name} in an inverted residual block`);
+        }
+        if (m.useResConnect) plain({ op: 'add', other: 'id' });
+      } else if (m instanceof Sequential) {
+        convBnReLU6(name, m);
+      } else {
+        throw new ValueError('packModel', `module ${name}: unexpected ${m.constructor.name} in MobileNetV2.features`);
+      }
+    }
+    plain({ op: 'globalavgpool' });
+    plain({ op: 'flatten' });
+    // classifier.0 is Dropout: the identity in eval mode.
+    layer('classifier.1');
   } else {
     throw new ValueError('packModel', `export supports: ${EXPORT_MODELS.join(', ')}; got ${modelName}`);
   }
@@ -374,7 +408,7 @@ function findChain(ops: IROp[], i: number, before: number[][]): Chain | string {
     const o = ops[j];
     if (o.t === 'layer') {
       if (o.src !== r) return 'output not consumed by the next layer';
-      if (o.L.groups !== 1) return 'grouped consumer';
+      if (o.L.groups !== 1 && !isDepthwise(o.L)) return 'grouped (not depthwise) consumer';
       // The register must not be read again before it is rewritten.
       if (o.dst !== r) {
         for (let k = j + 1; k < ops.length; k++) {
@@ -386,6 +420,7 @@ function findChain(ops: IROp[], i: number, before: number[][]): Chain | string {
     }
     if (o.t === 'bn') return 'followed by an unfolded batch norm';
     const p = o.op;
+    if ((p.op === 'save' || p.op === 'add') && ((p.src ?? 'x') === r || (p.op === 'add' && p.other === r))) return 'output feeds a residual connection';
     if ((p.src ?? 'x') !== r || (p.dst ?? 'x') !== r) return `output flows into a ${p.op} on another register`;
     if (p.op === 'relu' || p.op === 'relu6' || p.op === 'globalavgpool' || p.op === 'maxpool' || (p.op === 'avgpool' && p.padding[0] === 0 && p.padding[1] === 0)) {
       between.push(p);
@@ -410,90 +445,161 @@ function constantThrough(v: number, between: ProgramOp[]): number {
   return v;
 }
 
+/** A depthwise conv: one input and one output channel per group. */
+function isDepthwise(L: IRLayer): boolean {
+  return L.op === 'conv' && L.groups > 1 && L.shape[1] === 1 && L.shape[0] === L.groups;
+}
+
+function isPadded(L: IRLayer): boolean {
+  return L.op === 'conv' && (L.padding[0] > 0 || L.padding[1] > 0);
+}
+
+/** Σ of row `j`'s effective weights over flat indices `[base, base + len)` (ternary: centroids × folded scale). */
+function sliceSum(L: IRLayer, j: number, base: number, len: number): number {
+  if (L.ternary) {
+    const a = L.assign as Int8Array;
+    let np = 0;
+    let nn = 0;
+    for (let k = base; k < base + len; k++) {
+      if (a[k] === 1) np++;
+      else if (a[k] === -1) nn++;
+    }
+    return (L.wp * np - L.wn * nn) * (L.scale ? L.scale[j] : 1);
+  }
+  const w = L.w as Float32Array;
+  let acc = 0;
+  for (let k = base; k < base + len; k++) acc += w[k];
+  return acc;
+}
+
+/** Adds the contribution of constant input channels `{m: value}` to consumer `C`'s bias (`S` features per channel for a linear after a flatten). */
+function foldConstantInputs(C: IRLayer, constants: ReadonlyArray<{ m: number; v: number }>, S: number): void {
+  const Mc = C.shape[0];
+  const perC = C.shape.slice(1).reduce((a, b) => a * b, 1);
+  const sliceLen = C.op === 'conv' ? C.shape[2] * C.shape[3] : S;
+  for (const { m, v } of constants) {
+    if (v === 0) continue;
+    if (C.bias === null) C.bias = new Float64Array(Mc);
+    for (let j = 0; j < Mc; j++) C.bias[j] += v * sliceSum(C, j, j * perC + m * sliceLen, sliceLen);
+  }
+}
+
+/** Drops output rows `rm` of a layer (weights, bias, scale, kept indices); a depthwise conv loses those groups. */
+function dropRows(L: IRLayer, rm: ReadonlySet<number>): void {
+  const depthwise = isDepthwise(L);
+  const keepRows = Array.from({ length: L.shape[0] }, (_, m) => m).filter((m) => !rm.has(m));
+  const src = (L.ternary ? L.assign : L.w) as Int8Array | Float32Array;
+  const per = src.length / L.shape[0];
+  const dst = L.ternary ? new Int8Array(keepRows.length * per) : new Float32Array(keepRows.length * per);
+  keepRows.forEach((m, q) => dst.set(src.subarray(m * per, (m + 1) * per) as never, q * per));
+  if (L.ternary) L.assign = dst as Int8Array;
+  else L.w = dst as Float32Array;
+  if (L.bias) L.bias = Float64Array.from(keepRows, (m) => (L.bias as Float64Array)[m]);
+  if (L.scale) L.scale = Float64Array.from(keepRows, (m) => (L.scale as Float64Array)[m]);
+  L.keptOut = keepRows.map((m) => L.keptOut[m]);
+  L.shape[0] = keepRows.length;
+  if (depthwise) L.groups = keepRows.length;
+}
+
+/** Drops input channels `rm` of a (groups = 1) consumer: channel m ↔ dim-1 entries m·S … m·S+S−1 for a linear after a flatten. */
+function dropInputs(C: IRLayer, rm: ReadonlySet<number>, S: number): void {
+  const Mc = C.shape[0];
+  const inPer = C.op === 'conv' ? 1 : S;
+  const keepIn: number[] = [];
+  for (let c = 0; c < C.shape[1] / inPer; c++) if (!rm.has(c)) for (let k = 0; k < inPer; k++) keepIn.push(c * inPer + k);
+  const tail = C.op === 'conv' ? C.shape[2] * C.shape[3] : 1;
+  const src = (C.ternary ? C.assign : C.w) as Int8Array | Float32Array;
+  const dst = C.ternary ? new Int8Array(Mc * keepIn.length * tail) : new Float32Array(Mc * keepIn.length * tail);
+  for (let j = 0; j < Mc; j++) {
+    keepIn.forEach((c, q) => dst.set(src.subarray((j * C.shape[1] + c) * tail, (j * C.shape[1] + c + 1) * tail) as never, (j * keepIn.length + q) * tail));
+  }
+  if (C.ternary) C.assign = dst as Int8Array;
+  else C.w = dst as Float32Array;
+  C.keptIn = keepIn.map((c) => C.keptIn[c]);
+  C.shape[1] = keepIn.length;
+}
+
 /** Removes dead output channels of ternary layers where exact (see docs/FORMAT.md). */
 function pruneDeadChannels(ops: IROp[], before: number[][], float16: boolean): PackedModel['dead'] {
   const report: PackedModel['dead'] = [];
   const round = float16 ? roundF16 : Math.fround;
+  const layerAt = (j: number): IRLayer => (ops[j] as Extract<IROp, { t: 'layer' }>).L;
   for (let i = 0; i < ops.length; i++) {
     const o = ops[i];
     if (o.t !== 'layer' || !o.L.ternary) continue;
     const P = o.L;
     const dead = deadRows(P);
     if (dead.length === 0) continue;
-    const chain = findChain(ops, i, before);
+    // A depthwise layer's output m is tied to its input m, which the layer before still produces.
+    const chain = isDepthwise(P) ? 'depthwise layer (group m reads input channel m, still produced upstream)' : findChain(ops, i, before);
     if (typeof chain === 'string') {
       report.push({ layer: P.name, removed: [], kept: dead.map((m) => P.keptOut[m]), reason: chain });
       continue;
     }
-    const C = (ops[chain.consumer] as Extract<IROp, { t: 'layer' }>).L;
-    const S = chain.perChannel;
-    const padded = C.op === 'conv' && (C.padding[0] > 0 || C.padding[1] > 0);
+    const C = layerAt(chain.consumer);
+    // A depthwise consumer's group m reads channel m only: a constant channel m makes its output m
+    // constant too (its bias when the constant is 0, or any constant when unpadded). Then the
+    // channel goes through C — P's row, C's group — and the constant folds into the layer D after C.
+    let next: { chain: Chain; D: IRLayer } | null = null;
+    if (isDepthwise(C)) {
+      const c2 = findChain(ops, chain.consumer, before);
+      const why = typeof c2 === 'string' ? c2 : isDepthwise(layerAt(c2.consumer)) ? 'feeds another depthwise conv' : null;
+      if (typeof c2 === 'string' || why !== null) {
+        report.push({ layer: P.name, removed: [], kept: dead.map((m) => P.keptOut[m]), reason: `depthwise consumer ${C.name}: ${why}` });
+        continue;
+      }
+      next = { chain: c2, D: layerAt(c2.consumer) };
+    }
     const remove: number[] = [];
     const keepDead: number[] = [];
-    const Mc = C.shape[0];
-    const perC = C.shape.slice(1).reduce((a, b) => a * b, 1);
-    const sliceLen = C.op === 'conv' ? C.shape[2] * C.shape[3] : S;
+    const folds: Array<{ m: number; v: number }> = [];
+    let reason = 'constant non-zero channel into a zero-padded conv';
     for (const m of dead) {
       // A dead filter outputs its (folded) bias: a constant channel.
       const v = constantThrough(P.bias ? round(P.bias[m]) : 0, chain.between);
-      if (v !== 0 && padded) {
+      if (v !== 0 && isPadded(C)) {
         keepDead.push(m);
         continue;
       }
-      if (v !== 0) {
-        // Fold the constant's contribution into the consumer's bias (exact up to rounding).
-        if (C.bias === null) C.bias = new Float64Array(Mc);
-        for (let j = 0; j < Mc; j++) {
-          let acc = 0;
-          const base = j * perC + m * sliceLen;
-          if (C.ternary) {
-            const a = C.assign as Int8Array;
-            let np = 0;
-            let nn = 0;
-            for (let k = base; k < base + sliceLen; k++) {
-              if (a[k] === 1) np++;
-              else if (a[k] === -1) nn++;
-            }
-            acc = v * (C.wp * np - C.wn * nn) * (C.scale ? C.scale[j] : 1);
-          } else {
-            const w = C.w as Float32Array;
-            for (let k = base; k < base + sliceLen; k++) acc += w[k] * v;
-          }
-          C.bias[j] += acc;
-        }
+      if (next === null) {
+        folds.push({ m, v });
+        remove.push(m);
+        continue;
       }
+      const k2 = C.shape[2] * C.shape[3];
+      const cb = C.bias ? round(C.bias[m]) : 0;
+      const u = constantThrough(v === 0 ? cb : round(v * sliceSum(C, m, m * k2, k2) + cb), next.chain.between);
+      if (u !== 0 && isPadded(next.D)) {
+        keepDead.push(m);
+        reason = `constant non-zero channel after depthwise ${C.name} into a zero-padded conv`;
+        continue;
+      }
+      folds.push({ m, v: u });
       remove.push(m);
+    }
+    if (remove.length === P.shape[0]) {
+      // A layer keeps at least one output (a register needs ≥ 1 channel); keeping is always exact.
+      keepDead.push(remove.pop() as number);
+      folds.pop();
     }
     const origRemoved = remove.map((m) => P.keptOut[m]);
     const origKept = keepDead.map((m) => P.keptOut[m]);
     if (remove.length > 0) {
       const rm = new Set(remove);
-      // Producer: drop rows.
-      const keepRows = Array.from({ length: P.shape[0] }, (_, m) => m).filter((m) => !rm.has(m));
-      const perP = (P.assign as Int8Array).length / P.shape[0];
-      const na = new Int8Array(keepRows.length * perP);
-      keepRows.forEach((m, q) => na.set((P.assign as Int8Array).subarray(m * perP, (m + 1) * perP), q * perP));
-      P.assign = na;
-      if (P.bias) P.bias = Float64Array.from(keepRows, (m) => (P.bias as Float64Array)[m]);
-      if (P.scale) P.scale = Float64Array.from(keepRows, (m) => (P.scale as Float64Array)[m]);
-      P.keptOut = keepRows.map((m) => P.keptOut[m]);
-      P.shape[0] = keepRows.length;
-      // Consumer: drop the input slices (channel m ↔ dim-1 entries m·S … m·S+S−1 for a linear).
-      const inPer = C.op === 'conv' ? 1 : S;
-      const keepIn: number[] = [];
-      for (let c = 0; c < C.shape[1] / inPer; c++) if (!rm.has(c)) for (let k = 0; k < inPer; k++) keepIn.push(c * inPer + k);
-      const tail = C.op === 'conv' ? C.shape[2] * C.shape[3] : 1;
-      const src = (C.ternary ? C.assign : C.w) as Int8Array | Float32Array;
-      const dst = C.ternary ? new Int8Array(Mc * keepIn.length * tail) : new Float32Array(Mc * keepIn.length * tail);
-      for (let j = 0; j < Mc; j++) {
-        keepIn.forEach((c, q) => dst.set(src.subarray((j * C.shape[1] + c) * tail, (j * C.shape[1] + c + 1) * tail) as never, (j * keepIn.length + q) * tail));
+      if (next === null) {
+        foldConstantInputs(C, folds, chain.perChannel);
+        dropRows(P, rm);
+        dropInputs(C, rm, chain.perChannel);
+      } else {
+        foldConstantInputs(next.D, folds, next.chain.perChannel);
+        const cRemoved = remove.map((m) => C.keptOut[m]);
+        dropRows(P, rm);
+        dropRows(C, rm);
+        dropInputs(next.D, rm, next.chain.perChannel);
+        report.push({ layer: C.name, removed: cRemoved, kept: [], reason: `depthwise groups whose input (a dead channel of ${P.name}) was removed` });
       }
-      if (C.ternary) C.assign = dst as Int8Array;
-      else C.w = dst as Float32Array;
-      C.keptIn = keepIn.map((c) => C.keptIn[c]);
-      C.shape[1] = keepIn.length;
     }
-    report.push({ layer: P.name, removed: origRemoved, kept: origKept, ...(keepDead.length ? { reason: 'constant non-zero channel into a zero-padded conv' } : {}) });
+    report.push({ layer: P.name, removed: origRemoved, kept: origKept, ...(keepDead.length ? { reason } : {}) });
   }
   return report;
 }
@@ -523,7 +629,8 @@ export function inferModelOptions(modelName: string, sd: Map<string, SafetensorE
   };
   const head = modelName === 'lenet5' ? 'fc3' : modelName === 'resnet18' ? 'fc' : modelName === 'mobilenetv2' ? 'classifier.1' : 'linear';
   const opts: Record<string, unknown> = { numClasses: shape(`${head}.weight`)[0] };
-  if (modelName !== 'mobilenetv2') opts.inChannels = shape('conv1.weight')[1];
+  opts.inChannels = shape(modelName === 'mobilenetv2' ? 'features.0.0.weight' : 'conv1.weight')[1];
+  if (modelName === 'mobilenetv2') Object.assign(opts, mobileNetV2Options(sd, shape, source));
   if (modelName === 'lenet5') {
     const side = Math.round(Math.sqrt(shape('fc1.weight')[1] / 16));
     opts.inputSize = 4 * side + 8;
@@ -540,6 +647,31 @@ export function inferModelOptions(modelName: string, sd: Map<string, SafetensorE
   return opts;
 }
 
+/**
+ * MobileNetV2's width multiplier from the stage widths of a state dict, and `cifar: true`.
+ * NOTE: the architecture depends on α only through the channel counts checked here, so any α that
+ * reproduces them all builds the same network. The CIFAR strides cannot be read off the weights;
+ * `cifar: true` is what `ec2t train`/`ternarize` build for every dataset ≤ 64 px (cli/common.ts
+ * buildModel), i.e. every dataset ec2t loads; pass `{ cifar: false }` for ImageNet-stride weights.
+ */
+function mobileNetV2Options(sd: Map<string, SafetensorEntry>, shape: (k: string) => number[], source: string): Record<string, unknown> {
+  const stageOut = [16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96, 160, 160, 160, 320];
+  const actual = [shape('features.0.0.weight')[0], ...stageOut.map((_, b) => {
+    const i = b + 1;
+    // The projection conv is conv.1 in the first block (no expansion), conv.2 in the others.
+    const k = sd.has(`features.${i}.conv.2.weight`) && shape(`features.${i}.conv.2.weight`).length === 4 ? `features.${i}.conv.2.weight` : `features.${i}.conv.1.weight`;
+    return shape(k)[0];
+  }), shape('features.18.0.weight')[0]];
+  const expected = (a: number): number[] => [makeDivisible(32 * a), ...stageOut.map((c) => makeDivisible(c * a)), makeDivisible(1280 * Math.max(1, a))];
+  // Simplest fractions first, so 0.5 is found before 0.49 when both fit.
+  for (const d of [1, 2, 4, 20, 100, 200]) {
+    for (let k = 1; k <= 4 * d; k++) {
+      if (expected(k / d).every((c, i) => c === actual[i])) return { widthMult: k / d, cifar: true };
+    }
+  }
+  throw new FormatError(source, `mobilenetv2: channels ${actual.join('/')} match no width multiplier`);
+}
+
 /** Builds the nn model of `modelName` with `modelOptions` (deterministic init; weights come from the state dict). */
 function makeModel(modelName: string, modelOptions: Record<string, unknown>): Module {
   if (!isModelName(modelName)) throw new ValueError('packModel', `unknown model '${modelName}'; models: ${MODEL_NAMES.join(', ')}`);
@@ -549,8 +681,8 @@ function makeModel(modelName: string, modelOptions: Record<string, unknown>): Mo
 }
 
 function inputOf(modelName: string, model: Module, opts: Record<string, unknown>): Program['input'] {
-  const conv1 = (model as unknown as { conv1: Conv2d }).conv1;
-  const side = modelName === 'lenet5' ? ((opts.inputSize as number | undefined) ?? 28) : modelName === 'resnet18' ? 224 : 32;
+  const conv1 = model instanceof MobileNetV2 ? (model.features.at(0) as Sequential).at(0) as Conv2d : (model as unknown as { conv1: Conv2d }).conv1;
+  const side = modelName === 'lenet5' ? ((opts.inputSize as number | undefined) ?? 28) : modelName === 'resnet18' || (modelName === 'mobilenetv2' && opts.cifar !== true) ? 224 : 32;
   return { channels: conv1.inChannels, height: side, width: side };
 }
 
@@ -628,12 +760,19 @@ export interface UnpackedLayer {
   wn: number;
   /** Input slices removed as inputs from dead channels (their weights are not stored). */
   removedIn: number[];
+  /**
+   * Depthwise layers: groups removed because their one input channel was a removed dead channel
+   * (their weights are not stored; they come back as 0). A depthwise layer's own dead rows are
+   * never removed, so every missing row of one is listed here.
+   */
+  removedGroups: number[];
 }
 
 /**
  * Recovers the ternary layers of a packed file (tensors as read by any safetensors reader):
  * lossless for everything stored. Input slices of a layer fed by removed dead channels are not
- * stored (their constant contribution lives in the bias) and come back as 0, listed in `removedIn`.
+ * stored (their constant contribution lives in the bias) and come back as 0, listed in `removedIn`
+ * (depthwise layers: whole groups, in `removedGroups`).
  * @example unpackModel(loadSafetensors(p)).get('conv1').assignment
  */
 export function unpackModel(file: { tensors: Map<string, { data: unknown }>; metadata: Record<string, string> }): Map<string, UnpackedLayer> {
@@ -659,9 +798,12 @@ export function unpackModel(file: { tensors: Map<string, { data: unknown }>; met
       keptIn.forEach((c, p) => fa.set(a.subarray((q * inCur + p) * tail, (q * inCur + p + 1) * tail), (m * full[1] + c) * tail));
     });
     const kin = new Set(keptIn);
+    const kout = new Set(keptOut);
+    const depthwise = op.op === 'conv' && full[1] === 1 && op.groups === op.shape[0] && op.groups > 1;
     out.set(op.name, {
       assignment: fa, shape: full, wp: get(op.wp)[0], wn: get(op.wn)[0],
       removedIn: Array.from({ length: full[1] }, (_, c) => c).filter((c) => !kin.has(c)),
+      removedGroups: depthwise ? Array.from({ length: full[0] }, (_, m) => m).filter((m) => !kout.has(m)) : [],
     });
   }
   return out;

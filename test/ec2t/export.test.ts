@@ -1,13 +1,16 @@
 /**
  * Packed format: lossless pack → unpack of the ternary weights, size targets, float16 option, and
- * runtime predictions equal to the nn eval-mode forward (with and without dead channels).
+ * runtime predictions equal to the nn eval-mode forward (with and without dead channels), MobileNetV2
+ * (depthwise convs, ReLU6, inverted residuals, dead channels through depthwise groups).
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import '../../kernels/index.js';
 import { Rng } from '../../engine/rng.js';
 import { Tensor, noGrad } from '../../engine/tensor.js';
-import { floatStateDictBytes, packModel, unpackModel } from '../../ec2t/export.js';
+import { FormatError, ValueError } from '../../engine/errors.js';
+import { floatStateDictBytes, inferModelOptions, packModel, unpackModel } from '../../ec2t/export.js';
+import { Conv2d } from '../../nn/layers.js';
 import { loadTernaryModelBytes } from '../../ec2t/runtime/index.js';
 import { parseSafetensors, type SafetensorEntry } from '../../nn/safetensors.js';
 import { ternaryFixture } from './ternary-fixture.js';
@@ -25,6 +28,35 @@ function maxRelErr(a: Float32Array, b: Float32Array): number {
   let d = 0;
   for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
   return d / Math.max(scale, 1e-12);
+}
+
+function argmaxRows(y: Float32Array, classes: number): number[] {
+  const out: number[] = [];
+  for (let n = 0; n < y.length / classes; n++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++) if (y[n * classes + c] > y[n * classes + best]) best = c;
+    out.push(best);
+  }
+  return out;
+}
+
+/** Every stored ternary weight of `p` unpacks to the fixture's; input slices removed with dead channels excepted. */
+function assertStoredWeightsUnpack(f: ReturnType<typeof ternaryFixture>, p: ReturnType<typeof packModel>): void {
+  const back = unpackModel(parseSafetensors(p.bytes));
+  assert.deepEqual([...back.keys()].sort(), [...f.ternary].sort());
+  for (const l of f.ternary) {
+    const u = back.get(l)!;
+    const orig = f.stateDict.get(`${l}.assignment`)!;
+    assert.deepEqual(u.shape, orig.shape);
+    const tail = orig.shape.slice(2).reduce((a, b) => a * b, 1);
+    const removed = new Set(u.removedIn);
+    const groups = new Set(u.removedGroups);
+    for (let k = 0; k < orig.data.length; k++) {
+      const c = Math.floor(k / tail) % orig.shape[1];
+      const m = Math.floor(k / (tail * orig.shape[1]));
+      if (!removed.has(c) && !groups.has(m)) assert.equal(u.assignment[k], orig.data[k], `${l}[${k}]`);
+    }
+  }
 }
 
 const CASES: Array<[string, number[]]> = [
@@ -58,9 +90,60 @@ describe('packModel', () => {
     assert.ok(maxRelErr(rt.predict(x, [1, 3, 32, 32]).data, ref.data) < 1e-4);
   });
 
+  // MobileNetV2 (CIFAR strides, α = 0.5 to stay fast): depthwise convs, ReLU6, inverted residuals.
+  const MB = { cifar: true, widthMult: 0.5 };
+  for (const dead of [0, 0.3]) {
+    test(`mobilenetv2: runtime equals the nn eval forward, same argmax (dead fraction ${dead})`, () => {
+      const f = ternaryFixture('mobilenetv2', { seed: 3, deadFraction: dead, modelOptions: MB });
+      const p = packModel('mobilenetv2', {}, f.stateDict);
+      assert.deepEqual(p.program.input, { channels: 3, height: 32, width: 32 });
+      const ops = new Set(p.program.ops.map((o) => o.op));
+      for (const op of ['relu6', 'save', 'add', 'conv', 'linear', 'globalavgpool']) assert.ok(ops.has(op as never), op);
+      assert.ok(p.program.ops.some((o) => o.op === 'conv' && o.groups > 1), 'depthwise convs in the program');
+      if (dead > 0) {
+        // Dead expand outputs go with their depthwise group (and the projection conv's input slice).
+        assert.ok(p.dead.some((d) => d.removed.length > 0 && /depthwise groups/.test(d.reason ?? '')), 'depthwise groups removed');
+        assert.ok(p.dead.some((d) => d.kept.length > 0), 'constant non-zero channels into padded depthwise convs kept');
+      }
+      const rt = loadTernaryModelBytes(p.bytes, 'mem');
+      const shape: [number, number, number, number] = [3, 3, 32, 32];
+      const x = randomInput(shape, 4);
+      const y = rt.predict(x, shape);
+      const ref = noGrad(() => f.model.forward(new Tensor(Float32Array.from(x), shape)));
+      assert.deepEqual(y.shape, [3, 10]);
+      assert.ok(maxRelErr(y.data, ref.data) < 1e-4, `rel err ${maxRelErr(y.data, ref.data)}`);
+      assert.deepEqual(argmaxRows(y.data, 10), argmaxRows(ref.data, 10));
+    });
+  }
+
+  test('mobilenetv2: ternary depthwise convs too (grouped ternary conv in the runtime, dead groups)', () => {
+    const f = ternaryFixture('mobilenetv2', {
+      seed: 8, deadFraction: 0.2, modelOptions: MB,
+      layers: (m) => m.namedModules().filter(([n, l]) => l instanceof Conv2d && n.includes('.conv')).map(([n]) => n),
+    });
+    assert.ok(f.ternary.some((n) => /conv\.1\.0$/.test(n)), 'a depthwise conv is ternary');
+    const p = packModel('mobilenetv2', {}, f.stateDict);
+    assert.ok(p.program.ops.some((o) => o.op === 'conv' && o.kind === 'ternary' && o.groups > 1));
+    const shape: [number, number, number, number] = [2, 3, 32, 32];
+    const x = randomInput(shape, 6);
+    const y = loadTernaryModelBytes(p.bytes, 'mem').predict(x, shape);
+    const ref = noGrad(() => f.model.forward(new Tensor(Float32Array.from(x), shape)));
+    assert.ok(maxRelErr(y.data, ref.data) < 1e-4, `rel err ${maxRelErr(y.data, ref.data)}`);
+    assertStoredWeightsUnpack(f, p);
+    assert.ok([...unpackModel(parseSafetensors(p.bytes)).values()].some((u) => u.removedGroups.length > 0), 'some depthwise groups removed');
+  });
+
+  test('mobilenetv2: options (width multiplier, CIFAR strides) come from the state dict', () => {
+    for (const widthMult of [0.5, 0.75]) {
+      const f = ternaryFixture('mobilenetv2', { seed: 1, modelOptions: { cifar: true, widthMult } });
+      const o = inferModelOptions('mobilenetv2', f.stateDict);
+      assert.deepEqual(o, { numClasses: 10, inChannels: 3, widthMult, cifar: true });
+    }
+  });
+
   test('lossless: unpacking gives back exactly the ternary assignments and centroids', () => {
-    for (const name of ['lenet5', 'resnet20']) {
-      const f = ternaryFixture(name, { seed: 11 });
+    for (const name of ['lenet5', 'resnet20', 'mobilenetv2']) {
+      const f = ternaryFixture(name, { seed: 11, ...(name === 'mobilenetv2' ? { modelOptions: MB } : {}) });
       const p = packModel(name, {}, f.stateDict, { pruneDead: false });
       const back = unpackModel(parseSafetensors(p.bytes));
       assert.deepEqual([...back.keys()].sort(), [...f.ternary].sort());
@@ -75,18 +158,9 @@ describe('packModel', () => {
 
   test('with dead-channel removal, every stored weight unpacks exactly; removed rows were zero', () => {
     const f = ternaryFixture('lenet5', { seed: 4, deadFraction: 0.3 });
-    const p = packModel('lenet5', {}, f.stateDict);
-    const back = unpackModel(parseSafetensors(p.bytes));
-    for (const l of f.ternary) {
-      const u = back.get(l)!;
-      const orig = f.stateDict.get(`${l}.assignment`)!;
-      const tail = orig.shape.slice(2).reduce((a, b) => a * b, 1);
-      const removed = new Set(u.removedIn);
-      for (let k = 0; k < orig.data.length; k++) {
-        const c = Math.floor(k / tail) % orig.shape[1];
-        if (!removed.has(c)) assert.equal(u.assignment[k], orig.data[k], `${l}[${k}]`);
-      }
-    }
+    assertStoredWeightsUnpack(f, packModel('lenet5', {}, f.stateDict));
+    const g = ternaryFixture('mobilenetv2', { seed: 4, deadFraction: 0.3, modelOptions: MB });
+    assertStoredWeightsUnpack(g, packModel('mobilenetv2', {}, g.stateDict));
   });
 
   test('sizes: ResNet-20 at 65% sparsity packs to ≤ 1/14 of the float32 file; float16 is smaller still and close', () => {
@@ -104,8 +178,15 @@ describe('packModel', () => {
     assert.ok(maxRelErr(b, a) < 2e-2, `float16 rel err ${maxRelErr(b, a)}`);
   });
 
-  test('unsupported architecture and incomplete state dicts are clear errors', () => {
-    assert.throws(() => packModel('mobilenetv2', { numClasses: 10 }, new Map<string, SafetensorEntry>()), /export supports: lenet5/);
+  test('unknown architectures and incomplete state dicts are typed errors', () => {
+    assert.throws(() => packModel('mobilenetv3', { numClasses: 10 }, new Map<string, SafetensorEntry>()), (e: unknown) => e instanceof ValueError && /unknown model 'mobilenetv3'.*mobilenetv2/.test(e.message));
+    assert.throws(() => packModel('mobilenetv2', {}, new Map<string, SafetensorEntry>()), (e: unknown) => e instanceof FormatError && /classifier\.1\.weight.*missing/.test(e.message));
+    const m = ternaryFixture('mobilenetv2', { seed: 2, modelOptions: MB });
+    const msd = new Map(m.stateDict);
+    msd.delete('features.5.conv.1.1.running_var');
+    assert.throws(() => packModel('mobilenetv2', {}, msd), (e: unknown) => e instanceof FormatError && /features\.5\.conv\.1\.1\.running_var.*missing/.test(e.message));
+    // A ResNet-20 state dict is not a MobileNetV2 one.
+    assert.throws(() => packModel('mobilenetv2', {}, ternaryFixture('resnet20', { seed: 1 }).stateDict), FormatError);
     const f = ternaryFixture('lenet5', { seed: 1 });
     const sd = new Map(f.stateDict);
     sd.delete('conv2.w_p');

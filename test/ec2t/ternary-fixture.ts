@@ -4,6 +4,7 @@
  * `.w_p`, `.w_n`, `.assignment` siblings), together with the nn model holding the same weights.
  */
 import { Rng } from '../../engine/rng.js';
+import { BatchNorm2d } from '../../nn/layers.js';
 import { createModel, ternaryLayerNames } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import type { SafetensorEntry } from '../../nn/safetensors.js';
@@ -16,15 +17,22 @@ export interface TernaryFixture {
 }
 
 /** Builds the fixture; `deadFraction` of each ternary layer's output filters are all zero. */
-export function ternaryFixture(modelName: string, opts: { seed?: number; sparsity?: number; deadFraction?: number; modelOptions?: Record<string, unknown> } = {}): TernaryFixture {
+export function ternaryFixture(modelName: string, opts: { seed?: number; sparsity?: number; deadFraction?: number; modelOptions?: Record<string, unknown>; layers?: (model: Module) => string[] } = {}): TernaryFixture {
   const rng = new Rng(opts.seed ?? 1);
   const model = createModel(modelName, { ...(opts.modelOptions ?? {}), rng: rng.fork() });
-  const ternary = ternaryLayerNames(model, modelName);
+  // `layers` picks other ternary layers than the default set (e.g. MobileNetV2's depthwise convs too).
+  const ternary = opts.layers ? opts.layers(model) : ternaryLayerNames(model, modelName);
   const sparsity = opts.sparsity ?? 0.65;
   const sd = new Map<string, SafetensorEntry>();
   const base = model.stateDict();
+  // MobileNetV2's batch norms have numeric names (`features.3.conv.1.1`): find them by type there
+  // (the name patterns below keep the other models' random streams as they were).
+  const bnNames = modelName === 'mobilenetv2' ? new Set(model.namedModules().filter(([, m]) => m instanceof BatchNorm2d).map(([n]) => n)) : new Set<string>();
+  const isBn = (k: string, leaf: string): boolean => k.endsWith(`.${leaf}`) && bnNames.has(k.slice(0, -leaf.length - 1));
   for (const [k, t] of base) {
     const data = Float32Array.from(t.data);
+    if (isBn(k, 'weight')) for (let i = 0; i < data.length; i++) data[i] = rng.uniformRange(0.5, 1.5);
+    else if (isBn(k, 'bias')) for (let i = 0; i < data.length; i++) data[i] = 0.2 * rng.normal();
     if (k.endsWith('running_mean')) for (let i = 0; i < data.length; i++) data[i] = 0.2 * rng.normal();
     else if (k.endsWith('running_var')) for (let i = 0; i < data.length; i++) data[i] = rng.uniformRange(0.5, 1.5);
     else if (/bn\d?\.weight$|shortcut\.1\.weight$|downsample\.1\.weight$/.test(k)) for (let i = 0; i < data.length; i++) data[i] = rng.uniformRange(0.5, 1.5);
