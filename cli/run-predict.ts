@@ -53,7 +53,9 @@ export async function runPredict(p: Parsed): Promise<number> {
     const classes = (f.classes as number | undefined) ?? (opts.numClasses as number);
     const [, C, H] = x.shape;
     if (opts.inChannels !== undefined && opts.inChannels !== C) throw new ShapeError('predict', `the weights take ${String(opts.inChannels)} input channel(s), the input has ${C} (shape [${x.shape.join(', ')}])`);
-    const net = buildModel(model, { classes, channels: C, height: H }, new Rng(0));
+    // Width/depth multipliers read off the weights (MobileNetV2 α, MicroNet d/w); the CIFAR strides follow the input size.
+    const { numClasses: _n, inChannels: _c, inputSize: _s, cifar: _f, ...extra } = opts;
+    const net = buildModel(model, { classes, channels: C, height: H }, new Rng(0), extra);
     loadWeightsInto(net, weights);
     net.eval();
     const y = noGrad(() => net.forward(new Tensor(x.data, x.shape)));

@@ -863,6 +863,8 @@ export function describeForScore(modelName: string, modelOptions: Record<string,
       if (L.op === 'conv') layers.push({ ...common, kind: 'conv', kernel: [L.shape[2], L.shape[3]], groups: L.groups, outH: a[2], outW: a[3] });
       else layers.push({ ...common, kind: 'linear' });
       if (L.ternary && dOut > 0) deadOf.set(o.dst, { dead: dOut, perChannel: 1 });
+      // A depthwise conv's groups fed by dead channels go with them (packModel removes them together).
+      else if (isDepthwise(L) && feed) deadOf.set(o.dst, feed);
       else deadOf.delete(o.dst);
     } else if (o.t === 'bn') {
       const prev = ir[i - 1];

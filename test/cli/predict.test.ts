@@ -58,6 +58,38 @@ describe('ec2t export / predict / score', () => {
     assert.ok(d <= 1e-4 * scale, `diff ${d} scale ${scale}`);
   });
 
+  test('mobilenetv2 (α = 0.5): export, then the packed model through the runtime equals the float model through nn', () => {
+    const m = ternaryFixture('mobilenetv2', { seed: 6, deadFraction: 0.2, modelOptions: { cifar: true, widthMult: 0.5 } });
+    const w = join(dir, 'mb.safetensors');
+    saveSafetensors(w, m.stateDict, { format: 'pt', model: 'mobilenetv2' });
+    const xin = join(dir, 'mb-in.safetensors');
+    saveSafetensors(xin, { input: new Tensor(new Float32Array(2 * 3 * 32 * 32).map(() => rng.normal()), [2, 3, 32, 32]) });
+    const out = join(dir, 'mb.ec2t.safetensors');
+    const e = ec2t(['export', '--model', 'mobilenetv2', '--weights', w, '--out', out, '--json']);
+    assert.equal(e.code, 0, e.stderr);
+    assert.ok(JSON.parse(e.stdout).removedChannels > 0);
+    const a = ec2t(['predict', '--model', out, '--input', xin, '--output', join(dir, 'mb-a.safetensors')]);
+    assert.equal(a.code, 0, a.stderr);
+    const b = ec2t(['predict', '--model', 'mobilenetv2', '--weights', w, '--input', xin, '--output', join(dir, 'mb-b.safetensors')]);
+    assert.equal(b.code, 0, b.stderr);
+    const ya = loadSafetensors(join(dir, 'mb-a.safetensors')).tensors.get('output')!;
+    const yb = loadSafetensors(join(dir, 'mb-b.safetensors')).tensors.get('output')!;
+    assert.deepEqual(ya.shape, [2, 10]);
+    let scale = 0;
+    let d = 0;
+    for (let i = 0; i < 20; i++) {
+      scale = Math.max(scale, Math.abs(yb.data[i] as number));
+      d = Math.max(d, Math.abs((ya.data[i] as number) - (yb.data[i] as number)));
+    }
+    assert.ok(d <= 1e-4 * scale, `diff ${d} scale ${scale}`);
+    const s = ec2t(['score', '--model', 'mobilenetv2', '--weights', w, '--json']);
+    assert.equal(s.code, 0, s.stderr);
+    const j = JSON.parse(s.stdout);
+    assert.equal(j.ternary, true);
+    assert.equal(j.bytes, statSync(out).size);
+    assert.ok(j.params < j.dense.params && j.flops < j.dense.flops, JSON.stringify({ p: j.params, f: j.flops }));
+  });
+
   test('bad input: corrupt file, wrong input shape, unknown model, missing flags', () => {
     const bad = join(dir, 'bad.ec2t.safetensors');
     writeFileSync(bad, 'not a safetensors file at all');

@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import { FormatError, ShapeError } from '../../engine/errors.js';
 import { packModel } from '../../ec2t/export.js';
 import { loadTernaryModelBytes } from '../../ec2t/runtime/index.js';
+import { parseSafetensors, serializeSafetensors } from '../../nn/safetensors.js';
 import { ternaryFixture } from './ternary-fixture.js';
 
 const DIST = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -68,6 +69,29 @@ describe('ternary runtime', () => {
       copy.set(new TextEncoder().encode(JSON.stringify(h).padEnd(n, ' ')), 8);
       assert.throws(() => loadTernaryModelBytes(copy, 'prog'), FormatError);
     }
+  });
+
+  test('an unknown op or a grouped conv that does not fit its tensors is a FormatError (MobileNetV2 file)', () => {
+    const m = ternaryFixture('mobilenetv2', { seed: 2, modelOptions: { cifar: true, widthMult: 0.35 } });
+    const file = parseSafetensors(packModel('mobilenetv2', {}, m.stateDict).bytes);
+    const rewrite = (edit: (p: { ops: Array<Record<string, unknown>> }) => void): Uint8Array => {
+      const prog = JSON.parse(file.metadata.program);
+      edit(prog);
+      return serializeSafetensors(file.tensors, { ...file.metadata, program: JSON.stringify(prog) });
+    };
+    assert.doesNotThrow(() => loadTernaryModelBytes(rewrite(() => {}), 'same'));
+    const unknown = rewrite((p) => {
+      const i = p.ops.findIndex((o) => o.op === 'relu6');
+      p.ops[i] = { op: 'hardswish' };
+    });
+    assert.throws(() => loadTernaryModelBytes(unknown, 'hs'), (e: unknown) => e instanceof FormatError && /unknown op "hardswish"/.test(e.message));
+    const regroup = rewrite((p) => {
+      const dw = p.ops.find((o) => o.op === 'conv' && (o.groups as number) > 1) as Record<string, unknown>;
+      dw.groups = 1;
+    });
+    assert.throws(() => loadTernaryModelBytes(regroup, 'groups'), FormatError);
+    const bytes = packModel('mobilenetv2', {}, m.stateDict).bytes;
+    assert.throws(() => loadTernaryModelBytes(bytes.subarray(0, bytes.length - 100), 'trunc'), FormatError);
   });
 
   test('mismatched input shapes are ShapeErrors', () => {
