@@ -13,7 +13,8 @@ import { conv2dForwardCpu } from '../../kernels/cpu/conv.js';
 import { gemm } from '../../kernels/cpu/gemm.js';
 import { avgPool2dForwardCpu, maxPool2dForwardCpu } from '../../kernels/cpu/pool.js';
 import type { Conv2dGeometry, Pool2dGeometry } from '../../kernels/types.js';
-import { PACKED_FORMAT, inferShapes, opDst, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program, type ProgramOp } from './program.js';
+import { PACKED_FORMAT, inferShapes, opDst, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
+import { planBuffers, type PlannedStep } from './plan.js';
 import { readSafetensorsBytes, type RawTensor } from './safetensors-read.js';
 import { readFileSync } from 'node:fs';
 
@@ -71,6 +72,10 @@ function tensorOf(tensors: Map<string, RawTensor>, name: string | undefined, fil
 
 const FLOATS = ['F32', 'F16'] as const;
 
+function numelOf(s: readonly number[]): number {
+  return s.reduce((a, b) => a * b, 1);
+}
+
 function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, file: string): { c: Compiled; info: RuntimeLayerInfo } {
   const what = `${op.op} ${op.name}`;
   const M = op.shape[0];
@@ -124,17 +129,96 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
   return { c, info: { name: op.name, op: op.op, kind: 'ternary', shape: [...op.shape], weights, nonzeros: count, sparsity: 1 - count / weights, removedOut, removedIn } };
 }
 
-function postChannel(out: Float32Array, mult: Float32Array, add: Float32Array, channels: number, spatial: number): void {
-  const n = out.length / (channels * spatial);
-  for (let b = 0; b < n; b++) {
+/** Activation fused into a post pass: none, ReLU, ReLU6. */
+const enum Act {
+  None = 0,
+  Relu = 1,
+  Relu6 = 2,
+}
+
+/**
+ * In place over `[batch, channels, spatial]`: `out = act(out·mult[c] + add[c])` (mult/add null:
+ * just the activation). One pass, so a conv's BN scale/shift and the ReLU after it touch the
+ * output once.
+ */
+function postChannel(out: Float32Array, mult: Float32Array | null, add: Float32Array | null, batch: number, channels: number, spatial: number, act: Act): void {
+  for (let b = 0; b < batch; b++) {
     for (let m = 0; m < channels; m++) {
-      const k = mult[m];
-      const a = add[m];
+      const k = mult === null ? 1 : mult[m];
+      const a = add === null ? 0 : add[m];
       const base = (b * channels + m) * spatial;
-      for (let i = base; i < base + spatial; i++) out[i] = out[i] * k + a;
+      const end = base + spatial;
+      if (act === Act.None) for (let i = base; i < end; i++) out[i] = out[i] * k + a;
+      else if (act === Act.Relu) {
+        for (let i = base; i < end; i++) {
+          const v = out[i] * k + a;
+          out[i] = v > 0 ? v : 0;
+        }
+      } else {
+        for (let i = base; i < end; i++) {
+          const v = out[i] * k + a;
+          out[i] = v > 0 ? (v < 6 ? v : 6) : 0;
+        }
+      }
     }
   }
 }
+
+/** `out[k] = act(x[k])` for k < n (out may be x). Small and monomorphic so it optimises on its own. */
+function activate(out: Float32Array, x: Float32Array, n: number, act: Act): void {
+  if (act === Act.Relu) {
+    for (let k = 0; k < n; k++) {
+      const v = x[k];
+      out[k] = v > 0 ? v : 0;
+    }
+  } else {
+    for (let k = 0; k < n; k++) {
+      const v = x[k];
+      out[k] = v > 0 ? (v < 6 ? v : 6) : 0;
+    }
+  }
+}
+
+/** `out[k] = act(x[k] + y[k])` for k < n (out may be x or y): a residual join and the ReLU after it in one pass. */
+function addActivate(out: Float32Array, x: Float32Array, y: Float32Array, n: number, act: Act): void {
+  if (act === Act.None) for (let k = 0; k < n; k++) out[k] = x[k] + y[k];
+  else if (act === Act.Relu) {
+    for (let k = 0; k < n; k++) {
+      const v = x[k] + y[k];
+      out[k] = v > 0 ? v : 0;
+    }
+  } else {
+    for (let k = 0; k < n; k++) {
+      const v = x[k] + y[k];
+      out[k] = v > 0 ? (v < 6 ? v : 6) : 0;
+    }
+  }
+}
+
+/** A planned step bound to its buffers (views made once per input shape). */
+interface BoundStep {
+  readonly step: PlannedStep;
+  /** Views of the src/other/dst slots at the step's sizes; null = the caller's input. */
+  readonly x: Float32Array | null;
+  readonly y: Float32Array | null;
+  readonly out: Float32Array | null;
+  readonly conv: Conv2dGeometry | null;
+  readonly pool: Pool2dGeometry | null;
+  /** Activation of the next step, fused into this conv/linear's post pass (the next step is then skipped). */
+  readonly act: Act;
+  readonly skip: boolean;
+}
+
+/** Everything a predict call at one input shape needs, allocated once. */
+interface Bound {
+  readonly steps: BoundStep[];
+  readonly output: Float32Array | null;
+  readonly outShape: number[];
+  readonly argmax: Int32Array;
+}
+
+/** Input shapes whose buffers a loaded model keeps (least recently used dropped first). */
+const BOUND_CACHE = 4;
 
 /**
  * Loads a packed model from bytes (`file` names it in errors).
@@ -169,124 +253,151 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
     throw new FormatError(file, `program does not fit its own input size: ${(e as Error).message}`);
   }
 
-  function runOp(op: ProgramOp, i: number, x: Float32Array, s: number[], o: number[]): Float32Array {
-    const size = o.reduce((a, b) => a * b, 1);
-    switch (op.op) {
-      case 'conv': {
-        const c = compiled.get(i) as Compiled;
-        const out = new Float32Array(size);
-        const g: Conv2dGeometry = {
+  function bind(shape: readonly number[]): Bound {
+    const plan = planBuffers(program, shape);
+    const buffers = plan.capacity.map((c, k) => (k === 0 ? null : new Float32Array(c)));
+    const view = (slot: number, n: number): Float32Array | null => (slot === 0 ? null : (buffers[slot] as Float32Array).subarray(0, n));
+    let argmaxSize = 0;
+    const steps: BoundStep[] = [];
+    const fusedNext = new Set<number>();
+    plan.steps.forEach((st, k) => {
+      const { op, inShape: s, outShape: o } = st;
+      let conv: Conv2dGeometry | null = null;
+      let pool: Pool2dGeometry | null = null;
+      let act = Act.None;
+      if (op.op === 'conv') {
+        conv = {
           batch: s[0], inChannels: s[1], inHeight: s[2], inWidth: s[3], outChannels: o[1],
           kernelHeight: op.shape[2], kernelWidth: op.shape[3], strideH: op.stride[0], strideW: op.stride[1],
           padH: op.padding[0], padW: op.padding[1], dilationH: op.dilation[0], dilationW: op.dilation[1],
           groups: op.groups, outHeight: o[2], outWidth: o[3],
         };
+      } else if (op.op === 'maxpool' || op.op === 'avgpool') {
+        pool = {
+          batch: s[0], channels: s[1], inHeight: s[2], inWidth: s[3], kernelHeight: op.kernel[0], kernelWidth: op.kernel[1],
+          strideH: op.stride[0], strideW: op.stride[1], padH: op.padding[0], padW: op.padding[1], outHeight: o[2], outWidth: o[3],
+          countIncludePad: op.countIncludePad ?? true,
+        };
+        if (op.op === 'maxpool') argmaxSize = Math.max(argmaxSize, st.size);
+      }
+      if (op.op === 'conv' || op.op === 'linear' || op.op === 'add') {
+        // Fuse a ReLU/ReLU6 that reads this step's output in place and is its only reader.
+        const next = plan.steps[k + 1];
+        if (next !== undefined && (next.op.op === 'relu' || next.op.op === 'relu6') && opSrc(next.op) === opDst(op) && next.src === st.dst && next.dst === st.dst) {
+          act = next.op.op === 'relu' ? Act.Relu : Act.Relu6;
+          fusedNext.add(k + 1);
+        }
+      }
+      steps.push({ step: st, x: view(st.src, numelOf(s)), y: st.other < 0 ? null : view(st.other, st.size), out: view(st.dst, st.size), conv, pool, act, skip: fusedNext.has(k) });
+    });
+    return { steps, output: view(plan.outSlot, numelOf(plan.outShape)), outShape: [...plan.outShape], argmax: new Int32Array(argmaxSize) };
+  }
+
+  function runStep(b: BoundStep, input: Float32Array, argmax: Int32Array): void {
+    const { step: st } = b;
+    const op = st.op;
+    const x = b.x ?? input;
+    const s = st.inShape;
+    const size = st.size;
+    switch (op.op) {
+      case 'conv': {
+        const c = compiled.get(st.index) as Compiled;
+        const out = b.out as Float32Array;
+        const g = b.conv as Conv2dGeometry;
         if (c.ternary !== null) ternaryConv2dCpu(x, c.ternary, c.kernelBias, out, g);
         else conv2dForwardCpu(x, c.weight as Float32Array, c.kernelBias, out, g);
-        if (c.mult !== null) postChannel(out, c.mult, c.add as Float32Array, o[1], o[2] * o[3]);
-        return out;
+        if (c.mult !== null || b.act !== Act.None) postChannel(out, c.mult, c.add, g.batch, g.outChannels, g.outHeight * g.outWidth, b.act);
+        return;
       }
       case 'linear': {
-        const c = compiled.get(i) as Compiled;
-        const out = new Float32Array(size);
+        const c = compiled.get(st.index) as Compiled;
+        const out = b.out as Float32Array;
         const [N, K] = s;
-        const M = o[1];
+        const M = st.outShape[1];
         if (c.ternary !== null) ternaryLinearCpu(x, c.ternary, c.kernelBias, out);
         else {
           gemm(false, true, N, M, K, x, 0, K, c.weight as Float32Array, 0, K, out, 0, M, false);
-          const b = c.kernelBias;
-          if (b !== null) for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) out[n * M + m] += b[m];
+          const bias = c.kernelBias;
+          if (bias !== null) for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) out[n * M + m] += bias[m];
         }
-        if (c.mult !== null) postChannel(out, c.mult, c.add as Float32Array, M, 1);
-        return out;
+        if (c.mult !== null || b.act !== Act.None) postChannel(out, c.mult, c.add, N, M, 1, b.act);
+        return;
       }
       case 'affine': {
-        const a = affines.get(i) as { scale: Float32Array; shift: Float32Array };
-        const out = new Float32Array(size);
-        out.set(x.subarray(0, size));
-        postChannel(out, a.scale, a.shift, s[1], s.length === 4 ? s[2] * s[3] : 1);
-        return out;
+        const a = affines.get(st.index) as { scale: Float32Array; shift: Float32Array };
+        const out = b.out as Float32Array;
+        if (out !== x) out.set(x.subarray(0, size));
+        postChannel(out, a.scale, a.shift, s[0], s[1], s.length === 4 ? s[2] * s[3] : 1, Act.None);
+        return;
       }
-      case 'relu': {
-        const out = new Float32Array(size);
-        for (let k = 0; k < size; k++) out[k] = x[k] > 0 ? x[k] : 0;
-        return out;
-      }
-      case 'relu6': {
-        const out = new Float32Array(size);
-        for (let k = 0; k < size; k++) out[k] = x[k] > 0 ? (x[k] < 6 ? x[k] : 6) : 0;
-        return out;
-      }
+      case 'relu':
+        activate(b.out as Float32Array, x, size, Act.Relu);
+        return;
+      case 'relu6':
+        activate(b.out as Float32Array, x, size, Act.Relu6);
+        return;
       case 'flatten':
       case 'save':
-        // Registers are never written in place, so sharing the buffer is safe.
-        return x;
+        // The value shares its source's buffer (planBuffers).
+        return;
       case 'globalavgpool': {
-        const out = new Float32Array(size);
+        const out = b.out as Float32Array;
         const hw = s[2] * s[3];
         for (let p = 0; p < s[0] * s[1]; p++) {
           let acc = 0;
           for (let k = p * hw; k < (p + 1) * hw; k++) acc += x[k];
           out[p] = acc / hw;
         }
-        return out;
+        return;
       }
       case 'maxpool':
-      case 'avgpool': {
-        const out = new Float32Array(size);
-        const g: Pool2dGeometry = {
-          batch: s[0], channels: s[1], inHeight: s[2], inWidth: s[3], kernelHeight: op.kernel[0], kernelWidth: op.kernel[1],
-          strideH: op.stride[0], strideW: op.stride[1], padH: op.padding[0], padW: op.padding[1], outHeight: o[2], outWidth: o[3],
-          countIncludePad: op.countIncludePad ?? true,
-        };
-        if (op.op === 'maxpool') maxPool2dForwardCpu(x, out, new Int32Array(size), g);
-        else avgPool2dForwardCpu(x, out, g);
-        return out;
-      }
-      case 'add': {
-        const y = regs0(op.other);
-        const out = new Float32Array(size);
-        for (let k = 0; k < size; k++) out[k] = x[k] + y[k];
-        return out;
-      }
+        maxPool2dForwardCpu(x, b.out as Float32Array, argmax.subarray(0, size), b.pool as Pool2dGeometry);
+        return;
+      case 'avgpool':
+        avgPool2dForwardCpu(x, b.out as Float32Array, b.pool as Pool2dGeometry);
+        return;
+      case 'add':
+        addActivate(b.out as Float32Array, x, b.y ?? input, size, b.act);
+        return;
       case 'shortcutA': {
-        const out = new Float32Array(size);
+        const out = b.out as Float32Array;
         const [N, C, H, W] = s;
-        const [, OC, OH, OW] = o;
+        const [, OC, OH, OW] = st.outShape;
+        const plane = OH * OW;
         for (let n = 0; n < N; n++) {
+          // Padded channels are zero (the buffer is reused, so write them every call).
+          out.fill(0, n * OC * plane, (n * OC + op.padBefore) * plane);
+          out.fill(0, (n * OC + op.padBefore + C) * plane, (n + 1) * OC * plane);
           for (let c = 0; c < C; c++) {
             const src = (n * C + c) * H * W;
-            const dst = (n * OC + c + op.padBefore) * OH * OW;
+            const dst = (n * OC + c + op.padBefore) * plane;
             for (let y = 0; y < OH; y++) for (let xx = 0; xx < OW; xx++) out[dst + y * OW + xx] = x[src + y * op.stride * W + xx * op.stride];
           }
         }
-        return out;
+        return;
       }
     }
   }
-  // `add` reads a second register; bound per predict call through this indirection.
-  let currentRegs: Map<string, Float32Array> | null = null;
-  function regs0(name: string): Float32Array {
-    return (currentRegs as Map<string, Float32Array>).get(name) as Float32Array;
-  }
-  const predictWithRegs = (input: Float32Array, shape: readonly [number, number, number, number]): { data: Float32Array; shape: number[] } => {
+
+  // Buffers per input shape, planned on first use; predict allocates only the returned logits.
+  const bound = new Map<string, Bound>();
+  const predict = (input: Float32Array, shape: readonly [number, number, number, number]): { data: Float32Array; shape: number[] } => {
     if (shape.length !== 4 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) throw new ShapeError('predict', `shape must be [N, C, H, W] positive integers, got [${shape.join(', ')}]`);
     const numel = shape[0] * shape[1] * shape[2] * shape[3];
     if (input.length !== numel) throw new ShapeError('predict', `input has ${input.length} values, shape [${shape.join(', ')}] needs ${numel}`);
     if (shape[1] !== program.input.channels) throw new ShapeError('predict', `the model takes ${program.input.channels} input channel(s), got ${shape[1]} (input [${shape.join(', ')}])`);
-    const { before, after } = inferShapes(program, shape);
-    const regs = new Map<string, Float32Array>([['x', input]]);
-    currentRegs = regs;
-    try {
-      program.ops.forEach((op, i) => {
-        regs.set(opDst(op), runOp(op, i, regs.get(opSrc(op)) as Float32Array, before[i], after[i]));
-      });
-    } finally {
-      currentRegs = null;
-    }
-    return { data: regs.get('x') as Float32Array, shape: after[after.length - 1] };
+    const key = shape.join(',');
+    let b = bound.get(key);
+    if (b === undefined) {
+      b = bind(shape);
+      if (bound.size >= BOUND_CACHE) bound.delete(bound.keys().next().value as string);
+    } else bound.delete(key);
+    bound.set(key, b);
+    for (const st of b.steps) if (!st.skip) runStep(st, input, b.argmax);
+    // A copy: the buffers are reused by the next call.
+    return { data: Float32Array.from(b.output ?? input), shape: [...b.outShape] };
   };
-  return { metadata, program, layers, predict: predictWithRegs };
+  return { metadata, program, layers, predict };
 }
 
 /**

@@ -1,6 +1,6 @@
 /**
  * The runtime: its import graph is free of autodiff/optimizer/dataset code, corrupt files are
- * FormatErrors, bad input shapes are ShapeErrors.
+ * FormatErrors, bad input shapes are ShapeErrors, the buffer plan never clobbers a live value.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import { FormatError, ShapeError } from '../../engine/errors.js';
 import { packModel } from '../../ec2t/export.js';
 import { loadTernaryModelBytes } from '../../ec2t/runtime/index.js';
+import { planBuffers } from '../../ec2t/runtime/plan.js';
 import { parseSafetensors, serializeSafetensors } from '../../nn/safetensors.js';
 import { ternaryFixture } from './ternary-fixture.js';
 
@@ -92,6 +93,53 @@ describe('ternary runtime', () => {
     assert.throws(() => loadTernaryModelBytes(regroup, 'groups'), FormatError);
     const bytes = packModel('mobilenetv2', {}, m.stateDict).bytes;
     assert.throws(() => loadTernaryModelBytes(bytes.subarray(0, bytes.length - 100), 'trunc'), FormatError);
+  });
+
+  test('buffer plan: no step overwrites a value still to be read, few slots, input never written', () => {
+    const programs = [
+      packModel('lenet5', {}, f.stateDict).program,
+      packModel('resnet20', {}, ternaryFixture('resnet20', { seed: 1 }).stateDict).program,
+      packModel('micronet', {}, ternaryFixture('micronet', { seed: 1 }).stateDict).program,
+      packModel('mobilenetv2', {}, ternaryFixture('mobilenetv2', { seed: 1, modelOptions: { cifar: true, widthMult: 0.35 } }).stateDict).program,
+    ];
+    for (const program of programs) {
+      const plan = planBuffers(program, [2, program.input.channels, program.input.height, program.input.width]);
+      // Symbolic run: each slot holds a value id; a read must find its register's value there.
+      const content = new Map<number, number>([[0, 0]]);
+      const reg = new Map<string, { slot: number; value: number }>([['x', { slot: 0, value: 0 }]]);
+      plan.steps.forEach((st, i) => {
+        const read = (name: string): void => {
+          const r = reg.get(name)!;
+          assert.equal(content.get(r.slot), r.value, `${program.model} op ${i} (${st.op.op}) reads "${name}" from a clobbered slot`);
+        };
+        read(st.op.src ?? 'x');
+        if (st.op.op === 'add') read(st.op.other);
+        const alias = st.op.op === 'save' || st.op.op === 'flatten';
+        if (!alias) {
+          assert.notEqual(st.dst, 0, 'the input slot is never written');
+          content.set(st.dst, i + 1);
+        }
+        reg.set(st.op.dst ?? 'x', alias ? { ...reg.get(st.op.src ?? 'x')! } : { slot: st.dst, value: i + 1 });
+        assert.ok(plan.capacity[st.dst] >= st.size || alias);
+      });
+      assert.equal(plan.outSlot, reg.get('x')!.slot);
+      assert.ok(plan.capacity.length <= 6, `${program.model}: ${plan.capacity.length} slots for ${program.ops.length} ops`);
+    }
+  });
+
+  test('buffers are reused across calls: repeated and interleaved batch sizes give the same logits', () => {
+    const r = ternaryFixture('resnet20', { seed: 4, deadFraction: 0.1 });
+    const m = loadTernaryModelBytes(packModel('resnet20', {}, r.stateDict).bytes, 'r20');
+    const x2 = Float32Array.from({ length: 2 * 3 * 32 * 32 }, (_, i) => Math.sin(i));
+    const x1 = x2.slice(3 * 32 * 32);
+    const a = m.predict(x2, [2, 3, 32, 32]).data;
+    const b = m.predict(x1, [1, 3, 32, 32]).data;
+    const c = m.predict(x2, [2, 3, 32, 32]).data;
+    assert.deepEqual(c, a);
+    assert.notEqual(c, a, 'each call returns its own array');
+    // Sample 1 of the batch equals the batch-1 run (up to summation order inside the kernels).
+    for (let k = 0; k < 10; k++) assert.ok(Math.abs(a[10 + k] - b[k]) <= 1e-5 * (1 + Math.abs(b[k])));
+    assert.deepEqual(x1, x2.slice(3 * 32 * 32), 'the input is not written');
   });
 
   test('mismatched input shapes are ShapeErrors', () => {
