@@ -11,18 +11,19 @@
  *   scatter-add into padded dxp) → un-padded into dX;
  * - weight gradient: dW (+)= dY·colᵀ with a dot-product kernel (`dotNT`) reading both operands
  *   along the contiguous pixel axis, so neither needs a transposing pack.
- * Threads: worker threads sharing the module memory take chunks from a shared counter (each with
+ * Threads: the shared kernel pool's workers (kernels/wasm/pool.ts) instantiate the module over its
+ * shared memory and take chunks from the job's shared counter (each with
  * its own scratch slot); every chunk's result, including its weight-gradient partial (the partials
  * are added in chunk order), is the same whoever computes it, so all results are bit-identical for
  * any thread count and scheduling.
  * Depthwise convs (multiplier 1) run the same tap walkers with a weight per tap, one sample at a time.
  * Other grouped convs are not handled here (kernels/cpu/conv.ts keeps them).
  */
-import { Worker } from 'node:worker_threads';
-import { KernelError, ValueError } from '../../engine/errors.js';
+import { KernelError } from '../../engine/errors.js';
 import type { Conv2dGeometry } from '../types.js';
 import { F32, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory, type WasmModule, forRange } from './assembler.js';
 import { KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn, gemmModuleBytes, packA, requireWasm, runTiles, useFma, wasmSimdAvailable } from './gemm.js';
+import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool } from './pool.js';
 import { gemmThreads } from './threads.js';
 
 /** Rows of A (output channels) per `dotNT` register tile. NOTE: 2×3 (9 accumulators) measured 15–30 % faster than 4×3, which spills the 16 xmm registers; 4×2 and 2×4 in between. */
@@ -379,6 +380,8 @@ interface Inst {
   memory: WasmMemory;
   view: Float32Array;
   E: ConvExports;
+  /** The pool registration (shared memory only). */
+  family: PoolFamily | undefined;
 }
 let inst: Inst | undefined;
 
@@ -392,7 +395,8 @@ function instance(bytes: number): Inst {
       tiles: e.tiles as TilesFn, fill0: e.fill0 as Fill0, copy2d: e.copy2d as Copy2d, im2col: e.im2col as Im2col, col2im: e.col2im as Im2col, dotNT: e.dotNT as DotNT,
       dwFwd: e.dwFwd as DwTaps, dwBwdIn: e.dwBwdIn as DwTaps, dwBwdW: e.dwBwdW as DwTaps,
     };
-    inst = { module, memory, view: new Float32Array(memory.buffer), E };
+    const family = SHARED ? registerPoolFamily('wasm conv', module, memory, convRunnerFactory()) : undefined;
+    inst = { module, memory, view: new Float32Array(memory.buffer), E, family };
   }
   const have = inst.memory.buffer.byteLength;
   if (have < bytes) {
@@ -453,48 +457,20 @@ function params(g: Conv2dGeometry, slots: number): ConvParams {
   return P;
 }
 
-// Control words of the worker pool (Int32Array over a SharedArrayBuffer).
-const GEN = 0; const DONE = 1; const STOP = 2; const ERROR = 3; const OP = 4; const NTHREADS = 5; const NEXT = 6;
-const MAX_THREADS = 64;
-const PARAMS_AT = 8;
-const CONTROL_WORDS = PARAMS_AT + PARAM_KEYS.length;
+const MAX_THREADS = MAX_POOL_THREADS;
 
-function workerSource(): string {
-  return `
-const { workerData, parentPort } = require('node:worker_threads');
+/** The conv job runner's source for the shared pool (kernels/wasm/pool.ts). */
+function convRunnerFactory(): string {
+  return `const keys = ${JSON.stringify(PARAM_KEYS)};
 ${runTiles.toString()}
 ${convWork.toString()}
-const { module, memory, control, index, keys } = workerData;
-const ctl = new Int32Array(control);
-let E = null;
-let startupError = '';
-try {
-  E = new WebAssembly.Instance(module, { env: { memory } }).exports;
-} catch (e) {
-  startupError = String(e && e.stack || e);
-}
-let seen = 0;
-for (;;) {
-  Atomics.wait(ctl, ${GEN}, seen);
-  seen = Atomics.load(ctl, ${GEN});
-  if (Atomics.load(ctl, ${STOP}) === 1) break;
-  try {
-    if (E === null) throw new Error('conv worker ' + index + ' could not instantiate the module: ' + startupError);
-    const P = {};
-    for (let i = 0; i < keys.length; i++) P[keys[i]] = ctl[${PARAMS_AT} + i];
-    if (index < ctl[${NTHREADS}]) convWork(E, runTiles, P, ctl[${OP}], index, () => Atomics.add(ctl, ${NEXT}, 1));
-  } catch (e) {
-    Atomics.store(ctl, ${ERROR}, 1);
-    parentPort.postMessage(String(e && e.stack || e));
-  }
-  Atomics.add(ctl, ${DONE}, 1);
-  Atomics.notify(ctl, ${DONE});
-}
-`;
+return function (E, memory, params, op, index, threads, next) {
+  const P = {};
+  for (let i = 0; i < keys.length; i++) P[keys[i]] = params[i];
+  convWork(E, runTiles, P, op, index, next);
+};`;
 }
 
-interface Pool { control: Int32Array; workers: Worker[]; errors: string[] }
-let pool: Pool | undefined;
 let threadOverride: number | undefined;
 
 /**
@@ -503,7 +479,7 @@ let threadOverride: number | undefined;
  * @example setConvThreads(1)
  */
 export function setConvThreads(threads: number | undefined): void {
-  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) throw new ValueError('setConvThreads', `expected a positive integer thread count, got ${threads}`);
+  checkThreadCount('setConvThreads', threads);
   threadOverride = threads;
 }
 
@@ -518,69 +494,31 @@ function threadsFor(g: Conv2dGeometry): number {
   return threadOverride === undefined && flops < THREAD_MIN_FLOPS ? 1 : want;
 }
 
-function getPool(I: Inst, workers: number): Pool {
-  if (pool === undefined) pool = { control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)), workers: [], errors: [] };
-  const p = pool;
-  while (p.workers.length < workers) {
-    const index = p.workers.length + 1; // slot 0 is the main thread's
-    const w = new Worker(workerSource(), { eval: true, workerData: { module: I.module, memory: I.memory, control: p.control.buffer, index, keys: PARAM_KEYS } });
-    w.on('message', (msg: unknown) => p.errors.push(String(msg)));
-    w.on('error', (e: Error) => { p.errors.push(String(e.stack ?? e)); Atomics.store(p.control, ERROR, 1); });
-    w.unref(); // idle workers must not keep the process alive
-    p.workers.push(w);
-  }
-  return p;
-}
-
 /**
- * Runs `op` over the batch's chunks on `threads` threads (the main thread is slot 0), each taking
- * the next chunk from a shared counter: load-balanced, and since every chunk's result is the same
- * whoever computes it, the results do not depend on the thread count or the scheduling.
+ * Runs `op` over the batch's chunks on `threads` threads of the shared pool (the main thread is
+ * slot 0), each taking the next chunk from the job's shared counter: load-balanced, and since every
+ * chunk's result is the same whoever computes it, the results do not depend on the thread count or
+ * the scheduling.
  */
 function runOp(I: Inst, P: ConvParams, op: number, threads: number): void {
-  if (threads <= 1) {
+  if (threads <= 1 || I.family === undefined) {
     let ci = 0;
     convWork(I.E, runTiles, P, op, 0, () => ci++);
     return;
   }
-  const p = getPool(I, threads - 1);
-  const ctl = p.control;
-  ctl[OP] = op;
-  for (let i = 0; i < PARAM_KEYS.length; i++) ctl[PARAMS_AT + i] = P[PARAM_KEYS[i]];
-  Atomics.store(ctl, NEXT, 0);
-  // Workers from index `threads` on sit this job out (their slots have no memory in this layout).
-  ctl[NTHREADS] = threads;
-  const nw = p.workers.length;
-  Atomics.store(ctl, DONE, 0);
-  Atomics.store(ctl, ERROR, 0);
-  Atomics.add(ctl, GEN, 1);
-  Atomics.notify(ctl, GEN);
-  convWork(I.E, runTiles, P, op, 0, () => Atomics.add(ctl, NEXT, 1));
-  for (;;) {
-    const done = Atomics.load(ctl, DONE);
-    if (done >= nw) break;
-    if (Atomics.wait(ctl, DONE, done, 10_000) === 'timed-out' && Atomics.load(ctl, ERROR) === 1) break;
-  }
-  if (Atomics.load(ctl, ERROR) === 1) {
-    const msg = p.errors.join('\n');
-    void shutdownConvThreads();
-    throw new KernelError(`wasm conv: a worker failed: ${msg || 'unknown error'}`);
-  }
+  const words = new Int32Array(PARAM_KEYS.length);
+  for (let i = 0; i < PARAM_KEYS.length; i++) words[i] = P[PARAM_KEYS[i]];
+  runJob(I.family, op, words, threads, (next) => convWork(I.E, runTiles, P, op, 0, next));
 }
 
 /**
- * Stops the conv worker pool (a later threaded conv starts a new one). Workers are `unref()`'d,
- * so a process exits without this; tests call it to release threads promptly.
+ * Stops the shared kernel worker pool (kernels/wasm/pool.ts; a later threaded conv starts it
+ * again). Workers are `unref()`'d, so a process exits without this; tests call it to release
+ * threads promptly.
  * @example await shutdownConvThreads();
  */
 export async function shutdownConvThreads(): Promise<void> {
-  const p = pool;
-  pool = undefined;
-  if (p === undefined) return;
-  Atomics.store(p.control, STOP, 1);
-  Atomics.add(p.control, GEN, 1);
-  Atomics.notify(p.control, GEN);
-  await Promise.all(p.workers.map((w) => w.terminate()));
+  await shutdownPool();
 }
 
 // ---------------------------------------------------------------- kernels
