@@ -13,11 +13,10 @@
  * computed by the same instruction sequence whichever thread owns its chunk.
  * Phase 1 (gather, planes split over threads) and phase 2 (chunks split over threads) are two jobs.
  */
-import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
-import { KernelError, ValueError } from '../../engine/errors.js';
 import type { Conv2dGeometry } from '../types.js';
-import { F32, I32, ModuleBuilder, webAssembly, type FuncBuilder, type WasmMemory, type WasmModule, forRange } from '../wasm/assembler.js';
+import { F32, I32, ModuleBuilder, V128, webAssembly, type WasmMemory, type WasmModule, forRange } from '../wasm/assembler.js';
+import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool } from '../wasm/pool.js';
+import { gemmThreads } from '../wasm/threads.js';
 import type { TernaryLayer } from './layer.js';
 
 /** Grid points per chunk (two accumulators of this size stay in L1). */
@@ -151,10 +150,13 @@ function emitPlane(mod: ModuleBuilder): void {
  * strided conv, Hq rows of Wq floats; rows [uLo, uHi) × columns [vLo, vHi) read
  * `src0 + (u−uLo)·rowStepB + (v−vLo)·colStepB`, everything else is 0.
  */
+/** `i8x16.shuffle` lanes taking floats 0 and 2 of each operand: the even columns of 8 consecutive floats. */
+const EVEN_LANES = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
+
 function emitGather(mod: ModuleBuilder): void {
   const f = mod.func('gather', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], []);
   const [, dst, uLo, uHi, vLo, vHi, Hq, Wq, src0, rowStepB, colStepB] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const u = f.local(I32), v = f.local(I32), sp = f.local(I32), d = f.local(I32);
+  const u = f.local(I32), v = f.local(I32), sp = f.local(I32), d = f.local(I32), vEnd4 = f.local(I32);
   f.get(dst).set(d);
   f.i32Const(0).set(u);
   forRange(f, u, Hq, 1, () => {
@@ -165,6 +167,22 @@ function emitGather(mod: ModuleBuilder): void {
     const zero = (): void => { f.get(d).f32Const(0).f32Store(); f.get(d).i32Const(4).i32Add().set(d); };
     f.i32Const(0).set(v);
     forRange(f, v, vLo, 1, zero);
+    // Column stride 2 (the common downsampling conv): four outputs from two f32x4 loads and one
+    // shuffle of their even lanes. Reads up to 8 floats from sp (the staging area has that slack).
+    f.get(colStepB).i32Const(8).i32Eq();
+    f.if();
+    f.get(vHi).i32Const(3).i32Sub().set(vEnd4);
+    f.block();
+    f.loop();
+    f.get(v).get(vEnd4).i32LtS().i32Eqz().brIf(1);
+    f.get(d).get(sp).v128Load().get(sp).v128Load(16).raw(0xfd, 0x0d, ...EVEN_LANES).v128Store();
+    f.get(sp).i32Const(32).i32Add().set(sp);
+    f.get(d).i32Const(16).i32Add().set(d);
+    f.get(v).i32Const(4).i32Add().set(v);
+    f.br(0);
+    f.end();
+    f.end();
+    f.end();
     forRange(f, v, vHi, 1, () => {
       f.get(d).get(sp).f32Load().f32Store();
       f.get(sp).get(colStepB).i32Add().set(sp);
@@ -178,8 +196,8 @@ function emitGather(mod: ModuleBuilder): void {
   });
 }
 
-function moduleBytes(shared: boolean): Uint8Array {
-  const mod = new ModuleBuilder(shared ? { initialPages: 1, maximumPages: MAX_PAGES, shared: true } : { initialPages: 1 });
+function moduleBytes(): Uint8Array {
+  const mod = new ModuleBuilder({ initialPages: 1, maximumPages: MAX_PAGES, shared: true });
   emitTaps(mod);
   emitRows(mod);
   emitPlane(mod);
@@ -195,67 +213,204 @@ export interface TernaryExports {
   gather(src: number, dst: number, uLo: number, uHi: number, vLo: number, vHi: number, Hq: number, Wq: number, src0: number, rowStepB: number, colStepB: number): void;
 }
 
+// ------------------------------------------------------------------ generated per-layer code
+
+/**
+ * Output channels per generated block. Each channel keeps a `+` and a `−` f32x4 accumulator in
+ * registers, so a block holds 2·CHANNELS_PER_BLOCK accumulators; a tap's input vector is loaded
+ * once per block and added into every accumulator that uses it.
+ * NOTE: 6 (12 accumulators + the loaded tap within x64's 16 xmm registers) measured faster than 4
+ * (more loads per add) and 8 (spills); see bench/README.md "Ternary kernels".
+ */
+const CHANNELS_PER_BLOCK = 6;
+/** Layers with more non-zero weights than this use the generic tap-table kernel (generated code grows with the non-zeros). */
+const JIT_MAX_NONZEROS = 1 << 18;
+
+/** Where a layer's generated code reads its taps: byte offsets from a grid point's input address. */
+interface JitGeometry {
+  /** Grid row length (floats) and output size. */
+  readonly Wq: number;
+  readonly OH: number;
+  readonly OW: number;
+  /** Byte offset of tap t of output channel m, relative to the grid point (may be negative). */
+  readonly tapOffset: (m: number, t: number) => number;
+}
+
+/**
+ * `b{k}(xs, outS, oy0, oy1, bias, scratch)`: output channels [m0, m1) of one sample, output rows
+ * [oy0, oy1). Per output vector (4 grid points of one row): every `+` and `−` tap of the block's
+ * channels summed into registers (each distinct input vector loaded once, at a constant offset
+ * from `xs`), then `w_p·P − w_n·N + b` stored into the NCHW output at `outS`. A row's last partial
+ * vector (OW mod 4 ≠ 0) goes through `scratch` so it never writes past its row.
+ */
+function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: number, m1: number, geo: JitGeometry, minOff: number): void {
+  const f = mod.func(name, [I32, I32, I32, I32, I32, I32], []);
+  const [xs, outS, oy0, oy1, bias, scratch] = [0, 1, 2, 3, 4, 5];
+  const oy = f.local(I32), v = f.local(I32), vEnd = f.local(I32), xr = f.local(I32), xa = f.local(I32), orow = f.local(I32), dst = f.local(I32);
+  const k = m1 - m0;
+  const acc = Array.from({ length: 2 * k }, () => f.local(V128));
+  const tmp = f.local(V128);
+  // Distinct tap offsets of the block, ascending, each with the accumulators it feeds.
+  const users = new Map<number, number[]>();
+  const add = (off: number, a: number): void => {
+    const u = users.get(off);
+    if (u === undefined) users.set(off, [a]);
+    else u.push(a);
+  };
+  for (let j = 0; j < k; j++) {
+    const m = m0 + j;
+    for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) add(geo.tapOffset(m, layer.posTaps[t]) - minOff, 2 * j);
+    for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) add(geo.tapOffset(m, layer.negTaps[t]) - minOff, 2 * j + 1);
+  }
+  const offsets = [...users.keys()].sort((a, b) => a - b);
+  const ohwB = geo.OH * geo.OW * 4;
+  const nFull = Math.floor(geo.OW / 4);
+  const rem = geo.OW % 4;
+  const nVec = Math.ceil(geo.OW / 4);
+  f.i32Const(nVec * 16).set(vEnd);
+  f.get(oy0).set(oy);
+  forRange(f, oy, oy1, 1, () => {
+    f.get(xs).get(oy).i32Const(geo.Wq * 4).i32Mul().i32Add().set(xr);
+    f.get(outS).get(oy).i32Const(geo.OW * 4).i32Mul().i32Add().i32Const(m0 * ohwB).i32Add().set(orow);
+    f.i32Const(0).set(v);
+    forRange(f, v, vEnd, 16, () => {
+      f.get(xr).get(v).i32Add().set(xa);
+      for (const a of acc) f.f32x4Const(0).set(a);
+      for (const off of offsets) {
+        const us = users.get(off) as number[];
+        if (us.length === 1) {
+          f.get(acc[us[0]]).get(xa).v128Load(off).f32x4Add().set(acc[us[0]]);
+          continue;
+        }
+        f.get(xa).v128Load(off).set(tmp);
+        for (const a of us) f.get(acc[a]).get(tmp).f32x4Add().set(acc[a]);
+      }
+      if (rem === 0) {
+        f.get(orow).get(v).i32Add().set(dst);
+      } else {
+        f.get(v).i32Const(nFull * 16).i32LtU();
+        f.if(); f.get(orow).get(v).i32Add().set(dst); f.else(); f.get(scratch).set(dst); f.end();
+      }
+      for (let j = 0; j < k; j++) {
+        // Same order as the generic kernel's `rows`: (w_p·P − w_n·N) + b.
+        f.get(dst);
+        f.f32x4Const(layer.wp).get(acc[2 * j]).f32x4Mul();
+        f.f32x4Const(layer.wn).get(acc[2 * j + 1]).f32x4Mul().f32x4Sub();
+        f.get(bias).f32Load((m0 + j) * 4).f32x4Splat().f32x4Add();
+        f.v128Store(j * ohwB);
+      }
+      if (rem !== 0) {
+        f.get(v).i32Const(nFull * 16).i32Eq();
+        f.if();
+        for (let j = 0; j < k; j++) {
+          for (let l = 0; l < rem; l++) f.get(orow).get(v).i32Add().get(scratch).f32Load(j * ohwB + l * 4).f32Store(j * ohwB + l * 4);
+        }
+        f.end();
+      }
+    });
+  });
+}
+
+/** A layer's generated module for one input geometry (batch aside) and its pool registration. */
+interface Jit {
+  readonly family: PoolFamily;
+  readonly blocks: number;
+  /** Channels in the largest block (the tail scratch holds that many output planes). */
+  readonly maxBlock: number;
+  /** Byte shift added to the sample base so every tap offset is a non-negative immediate. */
+  readonly minOff: number;
+}
+
+function buildJit(layer: TernaryLayer, geo: JitGeometry): Jit {
+  const M = layer.outChannels;
+  const blocks = Math.ceil(M / CHANNELS_PER_BLOCK);
+  let minOff = 0;
+  for (let m = 0; m < M; m++) {
+    for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) minOff = Math.min(minOff, geo.tapOffset(m, layer.posTaps[t]));
+    for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) minOff = Math.min(minOff, geo.tapOffset(m, layer.negTaps[t]));
+  }
+  const mod = new ModuleBuilder({ initialPages: 1, maximumPages: MAX_PAGES, shared: true });
+  let maxBlock = 0;
+  for (let b = 0; b < blocks; b++) {
+    // Balanced blocks: sizes differ by at most one.
+    const m0 = Math.floor((M * b) / blocks), m1 = Math.floor((M * (b + 1)) / blocks);
+    maxBlock = Math.max(maxBlock, m1 - m0);
+    emitBlock(mod, `b${b}`, layer, m0, m1, geo, minOff);
+  }
+  const wa = webAssembly as NonNullable<typeof webAssembly>;
+  const module = new wa.Module(mod.bytes());
+  const I = instance() as Instance;
+  return { family: registerPoolFamily('ternaryConv2d (generated)', module, I.memory, `${jitWork.toString()}\nreturn jitWork;`), blocks, maxBlock, minOff };
+}
+
+/** Per-thread main-thread instances of the generated modules. */
+const jitExports = new WeakMap<PoolFamily, Record<string, unknown>>();
+
 // ------------------------------------------------------------------ the work (runs in every thread)
 
-// Parameter words of a job (Int32 control block; wp/wn at W_WP/W_WN are f32 bit patterns).
-const GEN = 0, DONE = 1, STOP = 2, ERROR = 3, PHASE = 4, NTHREADS = 5;
-const P0 = 8;
+// Job operation codes.
+const GATHER = 0, TAPS = 1, JIT = 2;
 const PARAMS = [
   'xStage', 'xp', 'out', 'posTab', 'negTab', 'posStart', 'negStart', 'bias', 'acc', 'accB',
   'C', 'N', 'H', 'W', 'Hq', 'Wq', 'ph', 'pw', 'sH', 'sW', 'M', 'OH', 'OW', 'totalRows', 'rowsPer', 'chunks', 'hasBias', 'wpBits', 'wnBits',
+  'sampleMajor',
 ] as const;
 type Params = Record<(typeof PARAMS)[number], number>;
-const CONTROL_WORDS = P0 + PARAMS.length + 8;
 
 /**
- * Thread `index` of `threads`: phase 0 gathers its share of the C·N planes (stride 1), phase 1 runs
- * its contiguous range of chunks. Self-contained (workers evaluate its source).
+ * Thread `index` of `threads` of the generic kernel: op GATHER gathers its share of the input
+ * planes (channel-major `[C][N]` planes, or sample-major `[N][C]` for the generated kernels), op
+ * TAPS runs its contiguous range of chunks. Self-contained (the pool's workers evaluate its source).
  */
 export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuffer, ctl: Int32Array, p0: number, names: readonly string[], index: number, threads: number, phase: number): void {
+  // NOTE: plain locals, not an object keyed by name: a dictionary-mode object made the per-plane
+  // loop of the strided gather cost more than the gather itself.
+  const w = (name: string): number => ctl[p0 + names.indexOf(name)];
+  const C = w('C'), N = w('N'), H = w('H'), W = w('W'), Hq = w('Hq'), Wq = w('Wq'), ph = w('ph'), pw = w('pw'), sH = w('sH'), sW = w('sW');
+  const xStage = w('xStage'), xp = w('xp'), sampleMajor = w('sampleMajor') === 1;
+  const plane = Hq * Wq;
+  if (phase === 0 && (sH > 1 || sW > 1)) {
+    // Phase planes (c, a, b) of a strided conv: valid rows/columns are a range, found by division.
+    const per = sH * sW;
+    const planes = C * per * N;
+    const s = Math.floor((planes * index) / threads);
+    const e = Math.floor((planes * (index + 1)) / threads);
+    for (let q = s; q < e; q++) {
+      const vc = sampleMajor ? q % (C * per) : Math.floor(q / N);
+      const n = sampleMajor ? Math.floor(q / (C * per)) : q - vc * N;
+      const c = Math.floor(vc / per);
+      const a = Math.floor((vc - c * per) / sW);
+      const b = vc - c * per - a * sW;
+      // Padded row a + sH·u is input row y = a + sH·u − ph, valid for 0 ≤ y < H.
+      const uLo = Math.max(0, Math.ceil((ph - a) / sH));
+      const uHi = Math.max(uLo, Math.min(Hq, Math.ceil((H + ph - a) / sH)));
+      const vLo = Math.max(0, Math.ceil((pw - b) / sW));
+      const vHi = Math.max(vLo, Math.min(Wq, Math.ceil((W + pw - b) / sW)));
+      const y0 = a + sH * uLo - ph;
+      const x0 = b + sW * vLo - pw;
+      const src0 = xStage + ((n * C + c) * H * W + y0 * W + x0) * 4;
+      E.gather(0, xp + q * plane * 4, uLo, uHi, vLo, vHi, Hq, Wq, src0, sH * W * 4, sW * 4);
+    }
+    return;
+  }
+  if (phase === 0) {
+    const planes = C * N;
+    const s = Math.floor((planes * index) / threads);
+    const e = Math.floor((planes * (index + 1)) / threads);
+    const hw = H * W;
+    for (let q = s; q < e; q++) {
+      const c = sampleMajor ? q % C : Math.floor(q / N);
+      const n = sampleMajor ? Math.floor(q / C) : q - c * N;
+      E.plane(xStage + (n * C + c) * hw * 4, xp + q * plane * 4, H, W, Hq, Wq, ph, pw);
+    }
+    return;
+  }
   const P: Record<string, number> = {};
   for (let k = 0; k < names.length; k++) P[names[k]] = ctl[p0 + k];
   const f32 = new Float32Array(1);
   const i32 = new Int32Array(f32.buffer);
   i32[0] = P.wpBits; const wp = f32[0];
   i32[0] = P.wnBits; const wn = f32[0];
-  if (phase === 0 && (P.sH > 1 || P.sW > 1)) {
-    // Phase planes (c, a, b) of a strided conv: valid rows/columns are a range, found by division.
-    const per = P.sH * P.sW;
-    const planes = P.C * per * P.N;
-    const s = Math.floor((planes * index) / threads);
-    const e = Math.floor((planes * (index + 1)) / threads);
-    const plane = P.Hq * P.Wq;
-    for (let q = s; q < e; q++) {
-      const vc = Math.floor(q / P.N);
-      const n = q - vc * P.N;
-      const c = Math.floor(vc / per);
-      const a = Math.floor((vc - c * per) / P.sW);
-      const b = vc - c * per - a * P.sW;
-      // Padded row a + sH·u is input row y = a + sH·u − ph, valid for 0 ≤ y < H.
-      const uLo = Math.max(0, Math.ceil((P.ph - a) / P.sH));
-      const uHi = Math.max(uLo, Math.min(P.Hq, Math.ceil((P.H + P.ph - a) / P.sH)));
-      const vLo = Math.max(0, Math.ceil((P.pw - b) / P.sW));
-      const vHi = Math.max(vLo, Math.min(P.Wq, Math.ceil((P.W + P.pw - b) / P.sW)));
-      const y0 = a + P.sH * uLo - P.ph;
-      const x0 = b + P.sW * vLo - P.pw;
-      const src0 = P.xStage + ((n * P.C + c) * P.H * P.W + y0 * P.W + x0) * 4;
-      E.gather(0, P.xp + q * plane * 4, uLo, uHi, vLo, vHi, P.Hq, P.Wq, src0, P.sH * P.W * 4, P.sW * 4);
-    }
-    return;
-  }
-  if (phase === 0) {
-    const planes = P.C * P.N;
-    const s = Math.floor((planes * index) / threads);
-    const e = Math.floor((planes * (index + 1)) / threads);
-    const hw = P.H * P.W;
-    const plane = P.Hq * P.Wq;
-    for (let q = s; q < e; q++) {
-      const c = Math.floor(q / P.N);
-      const n = q - c * P.N;
-      E.plane(P.xStage + (n * P.C + c) * hw * 4, P.xp + q * plane * 4, P.H, P.W, P.Hq, P.Wq, P.ph, P.pw);
-    }
-    return;
-  }
   const view = new Int32Array(mem);
   const bias = new Float32Array(mem);
   const ck0 = Math.floor((P.chunks * index) / threads);
@@ -281,38 +436,41 @@ export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuf
   }
 }
 
-function workerSource(): string {
-  return `
-const { workerData, parentPort } = require('node:worker_threads');
-${ternaryWork.toString()}
-const { module, memory, control, index, names } = workerData;
-const ctl = new Int32Array(control);
-let E = null;
-let startupError = '';
-try { E = new WebAssembly.Instance(module, { env: { memory } }).exports; } catch (e) { startupError = String(e && e.stack || e); }
-let seen = 0;
-for (;;) {
-  Atomics.wait(ctl, ${GEN}, seen);
-  seen = Atomics.load(ctl, ${GEN});
-  if (Atomics.load(ctl, ${STOP}) === 1) break;
-  try {
-    if (E === null) throw new Error('ternary worker ' + index + ' could not instantiate: ' + startupError);
-    const t = ctl[${NTHREADS}];
-    if (index < t) ternaryWork(E, memory.buffer, ctl, ${P0}, names, index, t, ctl[${PHASE}]);
-  } catch (e) {
-    Atomics.store(ctl, ${ERROR}, 1);
-    parentPort.postMessage(String(e && e.stack || e));
+// Parameter words of a generated-kernel job.
+const J_N = 0, J_CPS = 1, J_ROWS = 2, J_OH = 3, J_BLOCKS = 4, J_XS = 5, J_SAMPLE_B = 6, J_OUT = 7, J_OUT_SAMPLE_B = 8, J_BIAS = 9, J_SCRATCH = 10, J_SCRATCH_B = 11;
+const J_WORDS = 12;
+
+/**
+ * Thread `index` of `threads` of a generated-kernel job: its contiguous range of work units
+ * (sample n, band of `rows` output rows), each through every channel block. Self-contained (the
+ * pool's workers evaluate its source); word indices are literals for that reason.
+ */
+function jitWork(E: Record<string, unknown>, _memory: unknown, P: Int32Array, _op: number, index: number, threads: number): void {
+  const N = P[0], cps = P[1], rows = P[2], OH = P[3], nb = P[4], xs0 = P[5], sampleB = P[6], out = P[7], outSampleB = P[8], bias = P[9];
+  const scratch = P[10] + index * P[11];
+  const units = N * cps;
+  const u0 = Math.floor((units * index) / threads), u1 = Math.floor((units * (index + 1)) / threads);
+  const fns: ((xs: number, outS: number, oy0: number, oy1: number, bias: number, scratch: number) => void)[] = [];
+  for (let b = 0; b < nb; b++) fns.push(E[`b${b}`] as (typeof fns)[number]);
+  for (let u = u0; u < u1; u++) {
+    const n = Math.floor(u / cps);
+    const oy0 = (u - n * cps) * rows;
+    const oy1 = Math.min(OH, oy0 + rows);
+    const xs = xs0 + n * sampleB, os = out + n * outSampleB;
+    for (let b = 0; b < nb; b++) fns[b](xs, os, oy0, oy1, bias, scratch);
   }
-  Atomics.add(ctl, ${DONE}, 1);
-  Atomics.notify(ctl, ${DONE});
-}
-`;
 }
 
-// ------------------------------------------------------------------ instance and pool
+// ------------------------------------------------------------------ instance
 
-interface Instance { module: WasmModule; memory: WasmMemory; E: TernaryExports; control: Int32Array; workers: Worker[]; errors: string[] }
+interface Instance { module: WasmModule; memory: WasmMemory; E: TernaryExports; family: PoolFamily }
 let inst: Instance | null | undefined;
+
+function genericRunnerFactory(): string {
+  return `const names = ${JSON.stringify(PARAMS)};
+${ternaryWork.toString()}
+return function (E, memory, params, op, index, threads) { ternaryWork(E, memory.buffer, params, 0, names, index, threads, op === ${GATHER} ? 0 : 1); };`;
+}
 
 function instance(): Instance | null {
   if (inst !== undefined) return inst;
@@ -320,12 +478,12 @@ function instance(): Instance | null {
   try {
     const wa = webAssembly;
     if (wa === undefined || typeof SharedArrayBuffer === 'undefined') return null;
-    const bytes = moduleBytes(true);
+    const bytes = moduleBytes();
     if (!wa.validate(bytes)) return null;
     const memory = new wa.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
     const module = new wa.Module(bytes);
     const E = new wa.Instance(module, { env: { memory } }).exports as unknown as TernaryExports;
-    inst = { module, memory, E, control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)), workers: [], errors: [] };
+    inst = { module, memory, E, family: registerPoolFamily('ternaryConv2d', module, memory, genericRunnerFactory()) };
   } catch {
     inst = null;
   }
@@ -349,15 +507,9 @@ export function poisonTernaryScratch(): void {
 
 let threadOverride: number | undefined;
 
-/** Threads the ternary conv uses: {@link setTernaryThreads}, else `EC2T_THREADS`, else available parallelism. */
+/** Threads the ternary conv uses: {@link setTernaryThreads}, else the GEMM's default (`setGemmThreads`, `EC2T_THREADS`, available parallelism). */
 export function ternaryThreads(): number {
-  if (threadOverride !== undefined) return threadOverride;
-  const env = process.env.EC2T_THREADS;
-  if (env !== undefined && env !== '') {
-    const t = Number(env);
-    if (Number.isInteger(t) && t >= 1) return t;
-  }
-  return Math.max(1, availableParallelism());
+  return threadOverride ?? gemmThreads();
 }
 
 /**
@@ -365,64 +517,30 @@ export function ternaryThreads(): number {
  * @example setTernaryThreads(1)
  */
 export function setTernaryThreads(threads: number | undefined): void {
-  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > 64)) {
-    throw new ValueError('setTernaryThreads', `expected an integer thread count in 1..64, got ${threads}`);
-  }
+  checkThreadCount('setTernaryThreads', threads);
   threadOverride = threads;
 }
 
+let jitOn = true;
+
 /**
- * Stops the ternary worker pool (workers are `unref()`'d; tests call this to release them promptly).
+ * Turns the generated per-layer kernels on or off (off: every layer uses the generic tap-table
+ * kernel, as layers above the size limit do); returns the previous setting. For tests and benchmarks.
+ * @example const was = setTernaryJit(false); … setTernaryJit(was);
+ */
+export function setTernaryJit(on: boolean): boolean {
+  const was = jitOn;
+  jitOn = on;
+  return was;
+}
+
+/**
+ * Stops the shared kernel worker pool (kernels/wasm/pool.ts; workers are `unref()`'d, tests call
+ * this to release them promptly).
  * @example await shutdownTernaryThreads();
  */
 export async function shutdownTernaryThreads(): Promise<void> {
-  const I = inst;
-  if (I === null || I === undefined || I.workers.length === 0) return;
-  const ws = I.workers;
-  I.workers = [];
-  Atomics.store(I.control, STOP, 1);
-  Atomics.add(I.control, GEN, 1);
-  Atomics.notify(I.control, GEN);
-  await Promise.all(ws.map((w) => w.terminate()));
-  Atomics.store(I.control, STOP, 0);
-}
-
-function ensureWorkers(I: Instance, n: number): void {
-  while (I.workers.length < n) {
-    const index = I.workers.length + 1;
-    const w = new Worker(workerSource(), { eval: true, workerData: { module: I.module, memory: I.memory, control: I.control.buffer, index, names: PARAMS } });
-    w.on('message', (msg: unknown) => I.errors.push(String(msg)));
-    w.on('error', (e: Error) => { I.errors.push(String(e.stack ?? e)); Atomics.store(I.control, ERROR, 1); });
-    w.unref();
-    I.workers.push(w);
-  }
-}
-
-/** Runs one phase on `threads` threads (main thread is index 0) and waits for the workers. */
-function runPhase(I: Instance, phase: number, threads: number): void {
-  const ctl = I.control;
-  if (threads > 1) {
-    ensureWorkers(I, threads - 1);
-    ctl[PHASE] = phase;
-    ctl[NTHREADS] = threads;
-    Atomics.store(ctl, DONE, 0);
-    Atomics.store(ctl, ERROR, 0);
-    Atomics.add(ctl, GEN, 1);
-    Atomics.notify(ctl, GEN);
-  }
-  ternaryWork(I.E, I.memory.buffer, ctl, P0, PARAMS, 0, threads, phase);
-  if (threads <= 1) return;
-  const nw = I.workers.length;
-  for (;;) {
-    const done = Atomics.load(ctl, DONE);
-    if (done >= nw) break;
-    if (Atomics.wait(ctl, DONE, done, 10_000) === 'timed-out' && Atomics.load(ctl, ERROR) === 1) break;
-  }
-  if (Atomics.load(ctl, ERROR) === 1) {
-    const msg = I.errors.join('\n');
-    void shutdownTernaryThreads();
-    throw new KernelError(`ternaryConv2d: a worker failed: ${msg || 'unknown error'}`);
-  }
+  await shutdownPool();
 }
 
 // ------------------------------------------------------------------ plan and entry point
@@ -431,42 +549,40 @@ interface SimdPlan {
   readonly key: string;
   readonly Hq: number;
   readonly Wq: number;
+  /** Planes per sample: C·sH·sW. */
   readonly planes: number;
   /** Zero floats before the first plane (stride 1: shared padding, negative tap offsets reach into it). */
   readonly lead: number;
   /** Padding the gather writes explicitly (0 in the shared-padding layout). */
   readonly gatherPadH: number;
   readonly gatherPadW: number;
-  /** Floats from the first plane to the end of the tail. */
-  readonly bufFloats: number;
-  /** Byte offsets of every tap (same order as posTaps/negTaps). */
-  readonly posOff: Int32Array;
-  readonly negOff: Int32Array;
+  /** Zero floats after the last plane (garbage grid points read up to a kernel extent past it). */
+  readonly tail: number;
+  /** Byte offset of tap t of output m from a grid point, for a plane stride of `planeF` floats. */
+  readonly tapOffset: (m: number, t: number, planeF: number) => number;
 }
 const plans = new WeakMap<TernaryLayer, SimdPlan>();
 
+/** The layer's padded layout for geometry g (batch aside). */
 function planFor(layer: TernaryLayer, g: Conv2dGeometry): SimdPlan {
-  const key = `${g.batch},${g.inChannels},${g.inHeight},${g.inWidth},${g.outChannels},${g.strideH},${g.strideW},${g.padH},${g.padW},${g.dilationH},${g.dilationW},${g.groups}`;
+  const key = `${g.inChannels},${g.inHeight},${g.inWidth},${g.outChannels},${g.strideH},${g.strideW},${g.padH},${g.padW},${g.dilationH},${g.dilationW},${g.groups}`;
   const cached = plans.get(layer);
   if (cached !== undefined && cached.key === key) return cached;
   const { strideH: sh, strideW: sw, dilationH: dh, dilationW: dw } = g;
-  // Stride 1: the shared-padding layout (each row followed by gw ≥ padW zero columns, each sample by
+  // Stride 1: the shared-padding layout (each row followed by gw ≥ padW zero columns, each plane by
   // gh ≥ padH zero rows, so a read off one side of a row lands in zeros) — fewer wasted grid points
   // than explicit padding on small maps (8×8: 81 vs 100 per 64 outputs). NOTE: ≥ OW−W / OH−H keeps
-  // the grid from overlapping the next row/sample when pad > kernel.
+  // the grid from overlapping the next row/plane when pad > kernel.
   const shared = sh === 1 && sw === 1;
   const Hq = shared ? g.inHeight + Math.max(g.padH, g.outHeight - g.inHeight, 0) : Math.ceil((g.inHeight + 2 * g.padH) / sh);
   const Wq = shared ? g.inWidth + Math.max(g.padW, g.outWidth - g.inWidth, 0) : Math.ceil((g.inWidth + 2 * g.padW) / sw);
   const lead = shared ? g.padH * Wq + g.padW : 0;
-  const planes = g.inChannels * sh * sw;
-  const chanStride = g.batch * Hq * Wq;
   const kh = layer.kernelHeight, kw = layer.kernelWidth;
-  // Garbage grid points past the last sample read up to one kernel extent further (+8: f32x4 rounding).
+  // Garbage grid points past the last plane read up to one kernel extent further (+8: f32x4 rounding).
   const tail = (Math.floor(((kh - 1) * dh) / sh) + 1) * Wq + Math.floor(((kw - 1) * dw) / sw) + 8;
-  const bufFloats = planes * chanStride + tail;
   const cpg = layer.inPerGroup;
   const opg = layer.outChannels / g.groups;
-  const tapOffset = (m: number, t: number): number => {
+  const tapOffset = (m: number, t: number, planeF: number): number => {
     const j = t % kw;
     const ci = (t - j) / kw;
     const i = ci % kh;
@@ -474,44 +590,89 @@ function planFor(layer: TernaryLayer, g: Conv2dGeometry): SimdPlan {
     const gi = Math.floor(m / opg);
     const yi = i * dh, xj = j * dw;
     const plane = ((gi * cpg + c) * sh + (yi % sh)) * sw + (xj % sw);
-    if (shared) return (plane * chanStride + (yi - g.padH) * Wq + (xj - g.padW)) * 4;
-    return (plane * chanStride + Math.floor(yi / sh) * Wq + Math.floor(xj / sw)) * 4;
+    if (shared) return (plane * planeF + (yi - g.padH) * Wq + (xj - g.padW)) * 4;
+    return (plane * planeF + Math.floor(yi / sh) * Wq + Math.floor(xj / sw)) * 4;
   };
-  const posOff = new Int32Array(layer.posTaps.length);
-  const negOff = new Int32Array(layer.negTaps.length);
-  for (let m = 0; m < layer.outChannels; m++) {
-    for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) posOff[t] = tapOffset(m, layer.posTaps[t]);
-    for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) negOff[t] = tapOffset(m, layer.negTaps[t]);
-  }
-  const plan = { key, Hq, Wq, planes, lead, gatherPadH: shared ? 0 : g.padH, gatherPadW: shared ? 0 : g.padW, bufFloats, posOff, negOff };
+  const plan = { key, Hq, Wq, planes: g.inChannels * sh * sw, lead, gatherPadH: shared ? 0 : g.padH, gatherPadW: shared ? 0 : g.padW, tail, tapOffset };
   plans.set(layer, plan);
   return plan;
 }
 
-/** Does the geometry fit the shared memory (else the caller uses the JS path)? */
-function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads: number): { bytes: number; at: Params } {
+/** Generic kernel: tap byte offsets for the channel-major layout of batch N (cached per layer). */
+const genericOffsets = new WeakMap<TernaryLayer, { key: string; posOff: Int32Array; negOff: Int32Array }>();
+function offsetsFor(layer: TernaryLayer, p: SimdPlan, N: number): { posOff: Int32Array; negOff: Int32Array } {
+  const key = `${p.key};${N}`;
+  const hit = genericOffsets.get(layer);
+  if (hit !== undefined && hit.key === key) return hit;
+  const chanStride = N * p.Hq * p.Wq;
+  const posOff = new Int32Array(layer.posTaps.length);
+  const negOff = new Int32Array(layer.negTaps.length);
+  for (let m = 0; m < layer.outChannels; m++) {
+    for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) posOff[t] = p.tapOffset(m, layer.posTaps[t], chanStride);
+    for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) negOff[t] = p.tapOffset(m, layer.negTaps[t], chanStride);
+  }
+  const r = { key, posOff, negOff };
+  genericOffsets.set(layer, r);
+  return r;
+}
+
+/** Generated kernels of a layer, per plan key (the same layer may serve several geometries). */
+const jits = new WeakMap<TernaryLayer, Map<string, Jit>>();
+function jitFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): Jit {
+  let per = jits.get(layer);
+  if (per === undefined) jits.set(layer, (per = new Map()));
+  let j = per.get(p.key);
+  if (j === undefined) {
+    const planeF = p.Hq * p.Wq;
+    j = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF) });
+    per.set(p.key, j);
+  }
+  return j;
+}
+
+/** Byte layout of one call's shared memory. */
+function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads: number, jit: Jit | null): { bytes: number; at: Params; jitWords: Int32Array | null } {
   const { batch: N, inChannels: C, inHeight: H, inWidth: W, outChannels: M, outHeight: OH, outWidth: OW } = g;
+  const planeF = p.Hq * p.Wq;
+  let at = 0;
+  const take = (floats: number): number => { const a = at; at += ((floats + 3) & ~3) * 4 + 16; return a; };
+  const xStage = take(N * C * H * W + 8);
+  const xp = take(p.lead + N * p.planes * planeF + p.tail) + p.lead * 4;
+  const out = take(N * M * OH * OW);
+  const bias = take(M);
+  const params: Params = {
+    xStage, xp, out, posTab: 0, negTab: 0, posStart: 0, negStart: 0, bias, acc: 0, accB: 0,
+    C, N, H, W, Hq: p.Hq, Wq: p.Wq, ph: p.gatherPadH, pw: p.gatherPadW, sH: g.strideH, sW: g.strideW, M, OH, OW, totalRows: N * p.Hq, rowsPer: 1,
+    chunks: 0, hasBias: 0, wpBits: 0, wnBits: 0, sampleMajor: jit === null ? 0 : 1,
+  };
+  if (jit !== null) {
+    const scratchB = ((jit.maxBlock * OH * OW + 3) & ~3) * 4 + 64;
+    const scratch = at;
+    at += threads * scratchB;
+    // Work units: (sample, band of output rows); a band's input (every plane, rows + kernel) ≈ 24 KiB
+    // so the channel blocks re-read it from L1/L2, and ≥ 16 units in all for balance.
+    const bandRows = Math.max(1, Math.floor(24576 / (p.planes * p.Wq * 4)) - (g.kernelHeight - 1));
+    const cps = Math.min(OH, Math.max(Math.ceil(OH / bandRows), Math.ceil(16 / N)));
+    const rows = Math.ceil(OH / cps);
+    const w = new Int32Array(J_WORDS);
+    w[J_N] = N; w[J_CPS] = Math.ceil(OH / rows); w[J_ROWS] = rows; w[J_OH] = OH; w[J_BLOCKS] = jit.blocks;
+    w[J_XS] = xp + jit.minOff; w[J_SAMPLE_B] = p.planes * planeF * 4; w[J_OUT] = out; w[J_OUT_SAMPLE_B] = M * OH * OW * 4;
+    w[J_BIAS] = bias; w[J_SCRATCH] = scratch; w[J_SCRATCH_B] = scratchB;
+    return { bytes: at, at: params, jitWords: w };
+  }
   const totalRows = N * p.Hq;
   const rowsPer = Math.max(1, Math.min(Math.floor(SIMD_CHUNK / p.Wq), Math.ceil(totalRows / MIN_CHUNKS)));
   const accB = ((rowsPer * p.Wq + 3) & ~3) * 4 + 16;
-  let at = 0;
-  const take = (floats: number): number => { const a = at; at += ((floats + 3) & ~3) * 4 + 16; return a; };
-  const xStage = take(N * C * H * W + 4);
-  const xp = take(p.lead + p.bufFloats) + p.lead * 4;
-  const out = take(N * M * OH * OW);
-  const posTab = take(layer.posTaps.length);
-  const negTab = take(layer.negTaps.length);
-  const posStart = take(M + 1);
-  const negStart = take(M + 1);
-  const bias = take(M);
-  const acc = at;
+  params.posTab = take(layer.posTaps.length);
+  params.negTab = take(layer.negTaps.length);
+  params.posStart = take(M + 1);
+  params.negStart = take(M + 1);
+  params.acc = at;
+  params.accB = accB;
+  params.rowsPer = rowsPer;
+  params.chunks = Math.ceil(totalRows / rowsPer);
   at += threads * 2 * accB;
-  const params: Params = {
-    xStage, xp, out, posTab, negTab, posStart, negStart, bias, acc, accB,
-    C, N, H, W, Hq: p.Hq, Wq: p.Wq, ph: p.gatherPadH, pw: p.gatherPadW, sH: g.strideH, sW: g.strideW, M, OH, OW, totalRows, rowsPer,
-    chunks: Math.ceil(totalRows / rowsPer), hasBias: 0, wpBits: 0, wnBits: 0,
-  };
-  return { bytes: at, at: params };
+  return { bytes: at, at: params, jitWords: null };
 }
 
 /**
@@ -521,8 +682,10 @@ function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads:
 export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry, threads = ternaryThreads()): boolean {
   const I = instance();
   if (I === null) return false;
+  const T = Math.min(threads, MAX_POOL_THREADS);
   const p = planFor(layer, g);
-  const { bytes, at: P } = layoutFor(layer, g, p, threads);
+  const jit = jitOn && layer.posTaps.length + layer.negTaps.length <= JIT_MAX_NONZEROS ? jitFor(layer, p, g) : null;
+  const { bytes, at: P, jitWords } = layoutFor(layer, g, p, T, jit);
   if (bytes > MAX_PAGES * PAGE) return false;
   const have = I.memory.buffer.byteLength;
   if (have < bytes) I.memory.grow(Math.ceil((bytes - have) / PAGE));
@@ -530,25 +693,40 @@ export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Fl
   const f32 = new Float32Array(buf);
   const i32 = new Int32Array(buf);
   const { batch: N, inChannels: C, inHeight: H, inWidth: W, outChannels: M, outHeight: OH, outWidth: OW } = g;
-  i32.set(p.posOff, P.posTab >> 2);
-  i32.set(p.negOff, P.negTab >> 2);
-  i32.set(layer.posStart, P.posStart >> 2);
-  i32.set(layer.negStart, P.negStart >> 2);
   if (bias !== null) { f32.set(bias.subarray(0, M), P.bias >> 2); P.hasBias = 1; }
+  else f32.fill(0, P.bias >> 2, (P.bias >> 2) + M);
   const bits = new Int32Array(new Float32Array([layer.wp, layer.wn]).buffer);
   P.wpBits = bits[0];
   P.wnBits = bits[1];
-  const ctl = I.control;
-  for (let k = 0; k < PARAMS.length; k++) ctl[P0 + k] = P[PARAMS[k]];
   const xp0 = P.xp >> 2;
-  const planeF = p.Hq * p.Wq;
-  const gridF = p.planes * N * planeF;
-  // Tail past the last plane: garbage grid points read it.
+  const gridF = N * p.planes * p.Hq * p.Wq;
+  // Lead and tail around the planes: shared-padding taps and garbage grid points read them.
   f32.fill(0, xp0 - p.lead, xp0);
-  f32.fill(0, xp0 + gridF, xp0 + p.bufFloats);
+  f32.fill(0, xp0 + gridF, xp0 + gridF + p.tail);
   f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
-  runPhase(I, 0, Math.min(threads, p.planes * N));
-  runPhase(I, 1, Math.min(threads, P.chunks));
+  const words = new Int32Array(PARAMS.length);
+  for (let k = 0; k < PARAMS.length; k++) words[k] = P[PARAMS[k]];
+  const planesT = Math.min(T, p.planes * N);
+  runJob(I.family, GATHER, words, planesT, () => ternaryWork(I.E, buf, words, 0, PARAMS, 0, planesT, 0));
+  if (jit !== null && jitWords !== null) {
+    let E = jitExports.get(jit.family);
+    if (E === undefined) {
+      E = new (webAssembly as NonNullable<typeof webAssembly>).Instance(jit.family.module, { env: { memory: I.memory } }).exports;
+      jitExports.set(jit.family, E);
+    }
+    const units = N * jitWords[J_CPS];
+    const t = Math.min(T, units);
+    const ex = E;
+    runJob(jit.family, JIT, jitWords, t, () => jitWork(ex, I.memory, jitWords, JIT, 0, t));
+  } else {
+    const { posOff, negOff } = offsetsFor(layer, p, N);
+    i32.set(posOff, P.posTab >> 2);
+    i32.set(negOff, P.negTab >> 2);
+    i32.set(layer.posStart, P.posStart >> 2);
+    i32.set(layer.negStart, P.negStart >> 2);
+    const t = Math.min(T, P.chunks);
+    runJob(I.family, TAPS, words, t, () => ternaryWork(I.E, buf, words, 0, PARAMS, 0, t, 1));
+  }
   out.set(f32.subarray(P.out >> 2, (P.out >> 2) + N * M * OH * OW));
   return true;
 }

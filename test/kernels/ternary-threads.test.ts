@@ -8,7 +8,7 @@ import { after, describe, test } from 'node:test';
 import { Rng } from '../../engine/rng.js';
 import { setTernarySimd, ternaryConv2dCpu } from '../../kernels/ternary/cpu.js';
 import { ternaryLayerFromAssignment } from '../../kernels/ternary/layer.js';
-import { poisonTernaryScratch, setTernaryThreads, shutdownTernaryThreads, ternarySimdAvailable } from '../../kernels/ternary/simd.js';
+import { poisonTernaryScratch, setTernaryJit, setTernaryThreads, shutdownTernaryThreads, ternarySimdAvailable } from '../../kernels/ternary/simd.js';
 import { conv2dGeometry } from '../../kernels/types.js';
 import { randomAssignment } from './ternary-fixtures.js';
 
@@ -25,32 +25,36 @@ describe('ternaryConv2d threads', () => {
     setTernaryThreads(undefined);
     await shutdownTernaryThreads();
   });
-  test('1 thread and 2, 3, 4 threads give bit-identical outputs (float inputs, several sparsities)', (t) => {
-    if (!ternarySimdAvailable() || !setTernarySimd(true)) return t.skip('no WebAssembly SIMD / shared memory here');
-    const rng = new Rng(4242);
-    for (const cs of CASES) {
-      const g = conv2dGeometry([cs.n, cs.c, cs.hw, cs.hw], [cs.m, cs.c / (('groups' in cs.opts) ? cs.opts.groups : 1), cs.k, cs.k], cs.opts);
-      const x = new Float32Array(cs.n * cs.c * cs.hw * cs.hw);
-      for (let i = 0; i < x.length; i++) x[i] = rng.uniformRange(-1, 1);
-      const bias = new Float32Array(cs.m);
-      for (let i = 0; i < cs.m; i++) bias[i] = rng.uniformRange(-0.5, 0.5);
-      for (const s of [0, 0.5, 0.9]) {
-        const per = (g.inChannels / g.groups) * cs.k * cs.k;
-        const layer = ternaryLayerFromAssignment(randomAssignment(cs.m * per, s, rng), [cs.m, per / (cs.k * cs.k), cs.k, cs.k], 0.37, 0.29);
-        const outLen = cs.n * cs.m * g.outHeight * g.outWidth;
-        setTernaryThreads(1);
-        const ref = new Float32Array(outLen).fill(Number.NaN);
-        poisonTernaryScratch();
-        ternaryConv2dCpu(x, layer, bias, ref, g);
-        assert.ok(ref.every((v) => !Number.isNaN(v)), 'every output written');
-        for (const th of [2, 3, 4]) {
-          setTernaryThreads(th);
-          const got = new Float32Array(outLen).fill(Number.NaN);
+  for (const jit of [true, false]) {
+    test(`1 thread and 2, 3, 4 threads give bit-identical outputs (float inputs, several sparsities; ${jit ? 'generated per-layer kernels' : 'generic tap-table kernel'})`, (t) => {
+      if (!ternarySimdAvailable() || !setTernarySimd(true)) return t.skip('no WebAssembly SIMD / shared memory here');
+      setTernaryJit(jit);
+      t.after(() => setTernaryJit(true));
+      const rng = new Rng(4242);
+      for (const cs of CASES) {
+        const g = conv2dGeometry([cs.n, cs.c, cs.hw, cs.hw], [cs.m, cs.c / (('groups' in cs.opts) ? cs.opts.groups : 1), cs.k, cs.k], cs.opts);
+        const x = new Float32Array(cs.n * cs.c * cs.hw * cs.hw);
+        for (let i = 0; i < x.length; i++) x[i] = rng.uniformRange(-1, 1);
+        const bias = new Float32Array(cs.m);
+        for (let i = 0; i < cs.m; i++) bias[i] = rng.uniformRange(-0.5, 0.5);
+        for (const s of [0, 0.5, 0.9]) {
+          const per = (g.inChannels / g.groups) * cs.k * cs.k;
+          const layer = ternaryLayerFromAssignment(randomAssignment(cs.m * per, s, rng), [cs.m, per / (cs.k * cs.k), cs.k, cs.k], 0.37, 0.29);
+          const outLen = cs.n * cs.m * g.outHeight * g.outWidth;
+          setTernaryThreads(1);
+          const ref = new Float32Array(outLen).fill(Number.NaN);
           poisonTernaryScratch();
-          ternaryConv2dCpu(x, layer, bias, got, g);
-          assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(ref.buffer), `case ${JSON.stringify(cs)} sparsity ${s}: ${th} threads differ from 1`);
+          ternaryConv2dCpu(x, layer, bias, ref, g);
+          assert.ok(ref.every((v) => !Number.isNaN(v)), 'every output written');
+          for (const th of [2, 3, 4]) {
+            setTernaryThreads(th);
+            const got = new Float32Array(outLen).fill(Number.NaN);
+            poisonTernaryScratch();
+            ternaryConv2dCpu(x, layer, bias, got, g);
+            assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(ref.buffer), `case ${JSON.stringify(cs)} sparsity ${s}: ${th} threads differ from 1`);
+          }
         }
       }
-    }
-  });
+    });
+  }
 });

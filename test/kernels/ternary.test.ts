@@ -19,6 +19,7 @@ import {
   ternaryLayerFromMasks,
 } from '../../kernels/ternary/layer.js';
 import { setTernarySimd, ternaryConv2dCpu, ternaryLinearCpu } from '../../kernels/ternary/cpu.js';
+import { setTernaryJit } from '../../kernels/ternary/simd.js';
 import { type Conv2dGeometry, conv2dGeometry } from '../../kernels/types.js';
 import { expectClose, poison } from '../helpers/check.js';
 import { randomAssignment, referenceConv, referenceLinear } from './ternary-fixtures.js';
@@ -102,29 +103,35 @@ function runConv(c: ConvCase, seed: number, integer: boolean): void {
 }
 
 describe('ternaryConv2d (cpu)', () => {
-  // Both inner loops: WebAssembly f32x4 (stride 1, when the engine has SIMD) and pure JS.
-  for (const simd of [true, false]) {
-    const label = simd ? 'wasm SIMD' : 'JS loops';
+  // Every inner loop: the generated per-layer WebAssembly kernels, the generic WebAssembly tap-table
+  // kernel (layers too big to generate code for), and pure JS.
+  for (const [simd, jit] of [[true, true], [true, false], [false, false]] as const) {
+    const label = simd ? (jit ? 'wasm SIMD, generated per-layer kernels' : 'wasm SIMD, generic tap-table kernel') : 'JS loops';
     test(`${label}: bit-exact on integer inputs, random geometries and sparsities`, (t) => {
       if (setTernarySimd(simd) !== simd) return t.skip('this engine has no WebAssembly SIMD');
+      setTernaryJit(jit);
       try {
         fc.assert(fc.property(convCase, fc.integer(), (c, s) => runConv(c, s, true)), { seed: SEED, numRuns: 300 });
       } finally {
         setTernarySimd(true);
+        setTernaryJit(true);
       }
     });
 
     test(`${label}: float inputs within NMSE 1e-10 of float64`, (t) => {
       if (setTernarySimd(simd) !== simd) return t.skip('this engine has no WebAssembly SIMD');
+      setTernaryJit(jit);
       try {
         fc.assert(fc.property(convCase, fc.integer(), (c, s) => runConv(c, s, false)), { seed: SEED + 1, numRuns: 200 });
       } finally {
         setTernarySimd(true);
+        setTernaryJit(true);
       }
     });
 
     test(`${label}: ResNet-20 shapes (N=2) at every sparsity, exact on integers`, (t) => {
       if (setTernarySimd(simd) !== simd) return t.skip('this engine has no WebAssembly SIMD');
+      setTernaryJit(jit);
       try {
         let seed = 100;
         for (const [ch, hw] of [[16, 32], [32, 16], [64, 8]] as const) {
@@ -138,6 +145,7 @@ describe('ternaryConv2d (cpu)', () => {
         }
       } finally {
         setTernarySimd(true);
+        setTernaryJit(true);
       }
     });
   }

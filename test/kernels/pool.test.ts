@@ -1,0 +1,81 @@
+/**
+ * The shared kernel worker pool (kernels/wasm/pool.ts): GEMM, dense conv and ternary conv share one
+ * set of workers (at most threads − 1 of them, not one pool per kernel family); a worker that throws
+ * surfaces as a KernelError carrying its message and the pool restarts cleanly afterwards; the
+ * thread-count setters reject bad counts.
+ */
+import assert from 'node:assert/strict';
+import { after, describe, test } from 'node:test';
+import { KernelError, ValueError } from '../../engine/errors.js';
+import { Rng } from '../../engine/rng.js';
+import '../../kernels/index.js';
+import { kernelFor } from '../../kernels/registry.js';
+import { setTernarySimd, ternaryConv2dCpu } from '../../kernels/ternary/cpu.js';
+import { ternaryLayerFromAssignment } from '../../kernels/ternary/layer.js';
+import { setTernaryThreads, ternarySimdAvailable } from '../../kernels/ternary/simd.js';
+import { conv2dGeometry } from '../../kernels/types.js';
+import { ModuleBuilder, webAssembly } from '../../kernels/wasm/assembler.js';
+import { setConvThreads } from '../../kernels/wasm/conv.js';
+import { wasmSimdAvailable } from '../../kernels/wasm/gemm.js';
+import { poolWorkerCount, registerPoolFamily, runJob, shutdownPool } from '../../kernels/wasm/pool.js';
+import { setGemmThreads, threadedGemm } from '../../kernels/wasm/threads.js';
+import { randomAssignment } from './ternary-fixtures.js';
+
+const skip = !wasmSimdAvailable().available || typeof SharedArrayBuffer === 'undefined' ? 'no WebAssembly SIMD / shared memory here' : false;
+
+/** A family whose module only imports the memory, with the runner given. */
+function family(name: string, runnerBody: string): ReturnType<typeof registerPoolFamily> {
+  const wa = webAssembly as NonNullable<typeof webAssembly>;
+  const memory = new wa.Memory({ initial: 1, maximum: 16, shared: true });
+  const mod = new ModuleBuilder({ initialPages: 1, maximumPages: 16, shared: true });
+  mod.func('nop', [], []);
+  return registerPoolFamily(name, new wa.Module(mod.bytes()), memory, runnerBody);
+}
+
+describe('kernel worker pool', () => {
+  after(async () => {
+    setGemmThreads(undefined);
+    setConvThreads(undefined);
+    setTernaryThreads(undefined);
+    await shutdownPool();
+  });
+
+  test('GEMM, dense conv and ternary conv at 3 threads share 2 workers', { skip }, async () => {
+    await shutdownPool();
+    const rng = new Rng(5);
+    const n = 96;
+    const a = new Float32Array(n * n).map(() => rng.uniformRange(-1, 1));
+    const c = new Float32Array(n * n);
+    threadedGemm(false, false, n, n, n, a, 0, n, a, 0, n, c, 0, n, false, 3);
+    assert.equal(poolWorkerCount(), 2);
+    setConvThreads(3);
+    const g = conv2dGeometry([8, 8, 12, 12], [8, 8, 3, 3], { padding: 1 });
+    const x = new Float32Array(8 * 8 * 144).map(() => rng.uniformRange(-1, 1));
+    kernelFor('conv2dForward', 'cpu')(x, new Float32Array(8 * 72).fill(0.1), null, new Float32Array(8 * 8 * 144), g);
+    if (ternarySimdAvailable() && setTernarySimd(true)) {
+      setTernaryThreads(3);
+      const layer = ternaryLayerFromAssignment(randomAssignment(8 * 72, 0.5, rng), [8, 8, 3, 3], 0.5, 0.25);
+      ternaryConv2dCpu(x, layer, null, new Float32Array(8 * 8 * 144), g);
+    }
+    assert.equal(poolWorkerCount(), 2, 'one set of workers for every kernel family');
+  });
+
+  test('a worker that throws becomes a KernelError with its message; the next job runs on a fresh pool', { skip }, async () => {
+    await shutdownPool();
+    const bad = family('test family', `return function (E, memory, params, op, index) { if (index === 1) throw new Error('boom from worker ' + index + ' param ' + params[0]); };`);
+    assert.throws(() => runJob(bad, 0, [42], 2, () => {}), (e: unknown) => e instanceof KernelError && /test family/.test(e.message) && /boom from worker 1 param 42/.test(e.message));
+    const good = family('counting family', `return function (E, memory, params, op, index, threads, next) { for (let i = next(); i < params[0]; i = next()) {} };`);
+    let mine = 0;
+    runJob(good, 0, [100], 2, (next) => { for (let i = next(); i < 100; i = next()) mine++; });
+    assert.ok(mine <= 100, 'the chunk counter hands out each chunk once');
+    await shutdownPool();
+  });
+
+  test('setters reject counts outside 1..64', () => {
+    for (const bad of [0, -1, 1.5, 65, Number.NaN]) {
+      assert.throws(() => setGemmThreads(bad), ValueError);
+      assert.throws(() => setConvThreads(bad), ValueError);
+      assert.throws(() => setTernaryThreads(bad), ValueError);
+    }
+  });
+});
