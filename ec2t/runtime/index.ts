@@ -137,26 +137,39 @@ const enum Act {
 }
 
 /**
- * In place over `[batch, channels, spatial]`: `out = act(out·mult[c] + add[c])` (mult/add null:
- * just the activation). One pass, so a conv's BN scale/shift and the ReLU after it touch the
- * output once.
+ * In place over `[batch, channels, spatial]`: `out = act(out·mult[c] + add[c] (+ res))` (mult/add
+ * null: 1 and 0). One pass, so a conv's BN scale/shift, the residual join after it and the ReLU
+ * touch the output once.
  */
-function postChannel(out: Float32Array, mult: Float32Array | null, add: Float32Array | null, batch: number, channels: number, spatial: number, act: Act): void {
+function postChannel(out: Float32Array, mult: Float32Array | null, add: Float32Array | null, res: Float32Array | null, batch: number, channels: number, spatial: number, act: Act): void {
   for (let b = 0; b < batch; b++) {
     for (let m = 0; m < channels; m++) {
       const k = mult === null ? 1 : mult[m];
       const a = add === null ? 0 : add[m];
       const base = (b * channels + m) * spatial;
       const end = base + spatial;
-      if (act === Act.None) for (let i = base; i < end; i++) out[i] = out[i] * k + a;
+      if (res === null) {
+        if (act === Act.None) for (let i = base; i < end; i++) out[i] = out[i] * k + a;
+        else if (act === Act.Relu) {
+          for (let i = base; i < end; i++) {
+            const v = out[i] * k + a;
+            out[i] = v > 0 ? v : 0;
+          }
+        } else {
+          for (let i = base; i < end; i++) {
+            const v = out[i] * k + a;
+            out[i] = v > 0 ? (v < 6 ? v : 6) : 0;
+          }
+        }
+      } else if (act === Act.None) for (let i = base; i < end; i++) out[i] = out[i] * k + a + res[i];
       else if (act === Act.Relu) {
         for (let i = base; i < end; i++) {
-          const v = out[i] * k + a;
+          const v = out[i] * k + a + res[i];
           out[i] = v > 0 ? v : 0;
         }
       } else {
         for (let i = base; i < end; i++) {
-          const v = out[i] * k + a;
+          const v = out[i] * k + a + res[i];
           out[i] = v > 0 ? (v < 6 ? v : 6) : 0;
         }
       }
@@ -204,7 +217,9 @@ interface BoundStep {
   readonly out: Float32Array | null;
   readonly conv: Conv2dGeometry | null;
   readonly pool: Pool2dGeometry | null;
-  /** Activation of the next step, fused into this conv/linear's post pass (the next step is then skipped). */
+  /** Skip tensor of a residual join fused into this conv/linear's post pass (the add step is then skipped). */
+  readonly res: Float32Array | null;
+  /** Activation of the next step, fused into this conv/linear/add's pass (the next step is then skipped). */
   readonly act: Act;
   readonly skip: boolean;
 }
@@ -280,15 +295,29 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
         };
         if (op.op === 'maxpool') argmaxSize = Math.max(argmaxSize, st.size);
       }
-      if (op.op === 'conv' || op.op === 'linear' || op.op === 'add') {
-        // Fuse a ReLU/ReLU6 that reads this step's output in place and is its only reader.
+      // A step that reads this step's output register and writes over its slot (it is the only reader).
+      const inPlaceAfter = (from: PlannedStep, next: PlannedStep | undefined): next is PlannedStep =>
+        next !== undefined && opSrc(next.op) === opDst(from.op) && next.src === from.dst && next.dst === from.dst;
+      let res: Float32Array | null = null;
+      let last = st;
+      if (op.op === 'conv' || op.op === 'linear') {
+        // Fuse the residual join that adds a skip tensor to this output (the skip is in another slot).
         const next = plan.steps[k + 1];
-        if (next !== undefined && (next.op.op === 'relu' || next.op.op === 'relu6') && opSrc(next.op) === opDst(op) && next.src === st.dst && next.dst === st.dst) {
-          act = next.op.op === 'relu' ? Act.Relu : Act.Relu6;
+        if (inPlaceAfter(st, next) && next.op.op === 'add' && next.other > 0 && next.other !== st.dst) {
+          res = view(next.other, next.size);
           fusedNext.add(k + 1);
+          last = next;
         }
       }
-      steps.push({ step: st, x: view(st.src, numelOf(s)), y: st.other < 0 ? null : view(st.other, st.size), out: view(st.dst, st.size), conv, pool, act, skip: fusedNext.has(k) });
+      if (op.op === 'conv' || op.op === 'linear' || op.op === 'add') {
+        // Fuse a ReLU/ReLU6 that reads the (joined) output in place.
+        const next = plan.steps[last.index + 1];
+        if (inPlaceAfter(last, next) && (next.op.op === 'relu' || next.op.op === 'relu6')) {
+          act = next.op.op === 'relu' ? Act.Relu : Act.Relu6;
+          fusedNext.add(last.index + 1);
+        }
+      }
+      steps.push({ step: st, x: view(st.src, numelOf(s)), y: st.other < 0 ? null : view(st.other, st.size), out: view(st.dst, st.size), res, conv, pool, act, skip: fusedNext.has(k) });
     });
     return { steps, output: view(plan.outSlot, numelOf(plan.outShape)), outShape: [...plan.outShape], argmax: new Int32Array(argmaxSize) };
   }
@@ -306,7 +335,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
         const g = b.conv as Conv2dGeometry;
         if (c.ternary !== null) ternaryConv2dCpu(x, c.ternary, c.kernelBias, out, g);
         else conv2dForwardCpu(x, c.weight as Float32Array, c.kernelBias, out, g);
-        if (c.mult !== null || b.act !== Act.None) postChannel(out, c.mult, c.add, g.batch, g.outChannels, g.outHeight * g.outWidth, b.act);
+        if (c.mult !== null || b.act !== Act.None || b.res !== null) postChannel(out, c.mult, c.add, b.res, g.batch, g.outChannels, g.outHeight * g.outWidth, b.act);
         return;
       }
       case 'linear': {
@@ -320,14 +349,14 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
           const bias = c.kernelBias;
           if (bias !== null) for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) out[n * M + m] += bias[m];
         }
-        if (c.mult !== null || b.act !== Act.None) postChannel(out, c.mult, c.add, N, M, 1, b.act);
+        if (c.mult !== null || b.act !== Act.None || b.res !== null) postChannel(out, c.mult, c.add, b.res, N, M, 1, b.act);
         return;
       }
       case 'affine': {
         const a = affines.get(st.index) as { scale: Float32Array; shift: Float32Array };
         const out = b.out as Float32Array;
         if (out !== x) out.set(x.subarray(0, size));
-        postChannel(out, a.scale, a.shift, s[0], s[1], s.length === 4 ? s[2] * s[3] : 1, Act.None);
+        postChannel(out, a.scale, a.shift, null, s[0], s[1], s.length === 4 ? s[2] * s[3] : 1, Act.None);
         return;
       }
       case 'relu':
