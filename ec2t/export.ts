@@ -672,6 +672,20 @@ function mobileNetV2Options(sd: Map<string, SafetensorEntry>, shape: (k: string)
   throw new FormatError(source, `mobilenetv2: channels ${actual.join('/')} match no width multiplier`);
 }
 
+/**
+ * The options `packModel` builds with: those read off the state dict, overridden by the given ones
+ * (e.g. `{ cifar: false }` for ImageNet-stride MobileNetV2 weights). When reading fails and options
+ * were given, they are used as they are (the model build then reports what does not fit).
+ */
+function completeModelOptions(modelName: string, given: Record<string, unknown>, sd: Map<string, SafetensorEntry>, source: string): Record<string, unknown> {
+  if (Object.keys(given).length === 0) return inferModelOptions(modelName, sd, source);
+  try {
+    return { ...inferModelOptions(modelName, sd, source), ...given };
+  } catch {
+    return given;
+  }
+}
+
 /** Builds the nn model of `modelName` with `modelOptions` (deterministic init; weights come from the state dict). */
 function makeModel(modelName: string, modelOptions: Record<string, unknown>): Module {
   if (!isModelName(modelName)) throw new ValueError('packModel', `unknown model '${modelName}'; models: ${MODEL_NAMES.join(', ')}`);
@@ -695,7 +709,7 @@ function inputOf(modelName: string, model: Module, opts: Record<string, unknown>
  */
 export function packModel(modelName: string, modelOptions: Record<string, unknown>, stateDict: Map<string, SafetensorEntry>, options: PackOptions = {}): PackedModel {
   const source = options.source ?? 'state dict';
-  const mo = Object.keys(modelOptions).length === 0 ? inferModelOptions(modelName, stateDict, source) : modelOptions;
+  const mo = completeModelOptions(modelName, modelOptions, stateDict, source);
   const model = makeModel(modelName, mo);
   const r = new Reader(stateDict, source);
   const input = inputOf(modelName, model, mo);

@@ -133,12 +133,21 @@ describe('packModel', () => {
     assert.ok([...unpackModel(parseSafetensors(p.bytes)).values()].some((u) => u.removedGroups.length > 0), 'some depthwise groups removed');
   });
 
-  test('mobilenetv2: options (width multiplier, CIFAR strides) come from the state dict', () => {
+  test('mobilenetv2: options (width multiplier, CIFAR strides) come from the state dict; given ones override', () => {
     for (const widthMult of [0.5, 0.75]) {
       const f = ternaryFixture('mobilenetv2', { seed: 1, modelOptions: { cifar: true, widthMult } });
       const o = inferModelOptions('mobilenetv2', f.stateDict);
       assert.deepEqual(o, { numClasses: 10, inChannels: 3, widthMult, cifar: true });
     }
+    // ImageNet strides cannot be read off the weights: given options override (224×224 program).
+    const f = ternaryFixture('mobilenetv2', { seed: 2, modelOptions: { cifar: false, widthMult: 0.25 } });
+    const p = packModel('mobilenetv2', { cifar: false }, f.stateDict);
+    assert.deepEqual(p.program.input, { channels: 3, height: 224, width: 224 });
+    assert.equal(JSON.parse(p.metadata.modelOptions).widthMult, 0.25);
+    const shape: [number, number, number, number] = [1, 3, 224, 224];
+    const x = randomInput(shape, 2);
+    const ref = noGrad(() => f.model.forward(new Tensor(Float32Array.from(x), shape)));
+    assert.ok(maxRelErr(loadTernaryModelBytes(p.bytes, 'in').predict(x, shape).data, ref.data) < 1e-4);
   });
 
   test('lossless: unpacking gives back exactly the ternary assignments and centroids', () => {
