@@ -90,6 +90,20 @@ describe('ec2t export / predict / score', () => {
     assert.ok(j.params < j.dense.params && j.flops < j.dense.flops, JSON.stringify({ p: j.params, f: j.flops }));
   });
 
+  test('bench --model FILE.ec2t.safetensors --mode infer --json: the dense benchmark\'s JSON fields', () => {
+    const t = ec2t(['bench', '--model', packed, '--mode', 'infer', '--batch-size', '2', '--steps', '2', '--json']);
+    assert.equal(t.code, 0, t.stderr);
+    const d = ec2t(['bench', '--model', 'lenet5', '--mode', 'infer', '--batch-size', '2', '--steps', '2', '--json']);
+    assert.equal(d.code, 0, d.stderr);
+    const jt = JSON.parse(t.stdout);
+    const jd = JSON.parse(d.stdout);
+    assert.deepEqual(Object.keys(jt).sort(), Object.keys(jd).sort());
+    assert.equal(jt.backend, 'ternary-runtime');
+    assert.equal(jt.batchSize, 2);
+    assert.ok(jt.imagesPerSecond > 0 && Math.abs(jt.imagesPerSecond - 2000 / jt.msPerStep) < 1e-6 * jt.imagesPerSecond);
+    assert.equal(ec2t(['bench', '--model', packed, '--mode', 'train', '--json']).code, 2);
+  });
+
   test('bad input: corrupt file, wrong input shape, unknown model, missing flags', () => {
     const bad = join(dir, 'bad.ec2t.safetensors');
     writeFileSync(bad, 'not a safetensors file at all');
