@@ -92,6 +92,8 @@ export async function runScore(p: Parsed): Promise<number> {
   if (weightsPath !== undefined) {
     sd = loadWeights(weightsPath).tensors;
     opts = inferModelOptions(model, sd, weightsPath);
+    // MobileNetV2's strides are not in the weights: follow the input size as training does (≤ 64 px: CIFAR strides).
+    if (model === 'mobilenetv2' && inputSize !== undefined) opts.cifar = inputSize <= 64;
     if (f.classes !== undefined && f.classes !== opts.numClasses) throw new UsageError(`--classes ${String(f.classes)} but the weights have ${String(opts.numClasses)} classes`);
   } else {
     opts = { numClasses: (f.classes as number | undefined) ?? 10 };
