@@ -355,7 +355,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
       case 'affine': {
         const a = affines.get(st.index) as { scale: Float32Array; shift: Float32Array };
         const out = b.out as Float32Array;
-        if (out !== x) out.set(x.subarray(0, size));
+        if (st.dst !== st.src) out.set(x.subarray(0, size));
         postChannel(out, a.scale, a.shift, null, s[0], s[1], s.length === 4 ? s[2] * s[3] : 1, Act.None);
         return;
       }
