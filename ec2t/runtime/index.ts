@@ -43,7 +43,9 @@ export interface TernaryModel {
   program: Program;
   layers: RuntimeLayerInfo[];
   /**
-   * Runs the model on an NCHW batch; returns the output (`[N, classes]` logits).
+   * Runs the model on an NCHW batch; returns the output (`[N, classes]` logits) in a fresh array.
+   * The working buffers are planned and allocated on the first call at each input shape and reused
+   * after (the last four shapes are kept), so repeated calls allocate only the returned logits.
    * @example model.predict(x, [1, 1, 28, 28]).data
    */
   predict(input: Float32Array, shape: readonly [number, number, number, number]): { data: Float32Array; shape: number[] };
