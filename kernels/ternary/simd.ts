@@ -14,7 +14,7 @@
  * Phase 1 (gather, planes split over threads) and phase 2 (chunks split over threads) are two jobs.
  */
 import type { Conv2dGeometry } from '../types.js';
-import { F32, I32, ModuleBuilder, V128, webAssembly, type WasmMemory, type WasmModule, forRange } from '../wasm/assembler.js';
+import { F32, I32, ModuleBuilder, V128, uleb, webAssembly, type WasmMemory, type WasmModule, forRange } from '../wasm/assembler.js';
 import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool } from '../wasm/pool.js';
 import { gemmThreads } from '../wasm/threads.js';
 import type { TernaryLayer } from './layer.js';
@@ -217,12 +217,14 @@ export interface TernaryExports {
 
 /**
  * Output channels per generated block. Each channel keeps a `+` and a `−` f32x4 accumulator in
- * registers, so a block holds 2·CHANNELS_PER_BLOCK accumulators; a tap's input vector is loaded
- * once per block and added into every accumulator that uses it.
- * NOTE: 6 (12 accumulators + the loaded tap within x64's 16 xmm registers) measured faster than 4
- * (more loads per add) and 8 (spills); see bench/README.md "Ternary kernels".
+ * registers, and a tap's input vector is loaded once per block and added into every accumulator
+ * that uses it. NOTE: 4 channels (8 accumulators) with groups of 6 taps (6 loaded vectors live at
+ * most: 14 of x64's 15 allocatable xmm registers) measured fastest single-thread on the ResNet-20
+ * shapes; 5×5 and 4×8 were 5–30 % slower, 6×3 up to 2× slower (many more `br_table` cases).
  */
-const CHANNELS_PER_BLOCK = 6;
+const CHANNELS_PER_BLOCK = 4;
+/** Distinct tap offsets per group (one case of the block's tap switch; see {@link emitBlock}). */
+const TAPS_PER_GROUP = 6;
 /** Layers with more non-zero weights than this use the generic tap-table kernel (generated code grows with the non-zeros). */
 const JIT_MAX_NONZEROS = 1 << 18;
 
@@ -240,13 +242,15 @@ interface JitGeometry {
  * `b{k}(xs, outS, oy0, oy1, bias, scratch)`: output channels [m0, m1) of one sample, output rows
  * [oy0, oy1). Per output vector (4 grid points of one row): every `+` and `−` tap of the block's
  * channels summed into registers (each distinct input vector loaded once, at a constant offset
- * from `xs`), then `w_p·P − w_n·N + b` stored into the NCHW output at `outS`. A row's last partial
+ * from `xs`; groups of {@link TAPS_PER_GROUP} offsets are the cases of a `br_table` loop), then
+ * `w_p·P − w_n·N + b` stored into the NCHW output at `outS`. Every output is summed in ascending
+ * tap-offset order whichever thread runs it. A row's last partial
  * vector (OW mod 4 ≠ 0) goes through `scratch` so it never writes past its row.
  */
 function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: number, m1: number, geo: JitGeometry, minOff: number): void {
   const f = mod.func(name, [I32, I32, I32, I32, I32, I32], []);
   const [xs, outS, oy0, oy1, bias, scratch] = [0, 1, 2, 3, 4, 5];
-  const oy = f.local(I32), v = f.local(I32), vEnd = f.local(I32), xr = f.local(I32), xa = f.local(I32), orow = f.local(I32), dst = f.local(I32);
+  const oy = f.local(I32), v = f.local(I32), vEnd = f.local(I32), xr = f.local(I32), xa = f.local(I32), orow = f.local(I32), dst = f.local(I32), grp = f.local(I32);
   const k = m1 - m0;
   const acc = Array.from({ length: 2 * k }, () => f.local(V128));
   const tmp = f.local(V128);
@@ -263,6 +267,9 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
     for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) add(geo.tapOffset(m, layer.negTaps[t]) - minOff, 2 * j + 1);
   }
   const offsets = [...users.keys()].sort((a, b) => a - b);
+  const groups: number[][] = [];
+  for (let g0 = 0; g0 < offsets.length; g0 += TAPS_PER_GROUP) groups.push(offsets.slice(g0, g0 + TAPS_PER_GROUP));
+  const G = groups.length;
   const ohwB = geo.OH * geo.OW * 4;
   const nFull = Math.floor(geo.OW / 4);
   const rem = geo.OW % 4;
@@ -276,14 +283,36 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
     forRange(f, v, vEnd, 16, () => {
       f.get(xr).get(v).i32Add().set(xa);
       for (const a of acc) f.f32x4Const(0).set(a);
-      for (const off of offsets) {
-        const us = users.get(off) as number[];
-        if (us.length === 1) {
-          f.get(acc[us[0]]).get(xa).v128Load(off).f32x4Add().set(acc[us[0]]);
-          continue;
+      // NOTE: the taps run as the cases of a loop over groups (a `br_table` switch): accumulators
+      // carried round a loop must be complete at each back-edge, so the optimiser finishes one
+      // group's additions before the next group's loads. As straight-line code it hoisted every
+      // load to the top and sank every addition to the bottom, spilling nearly every value.
+      const emitGroup = (grpOffsets: number[]): void => {
+        for (const off of grpOffsets) {
+          const us = users.get(off) as number[];
+          if (us.length === 1) {
+            f.get(acc[us[0]]).get(xa).v128Load(off).f32x4Add().set(acc[us[0]]);
+            continue;
+          }
+          f.get(xa).v128Load(off).set(tmp);
+          for (const a of us) f.get(acc[a]).get(tmp).f32x4Add().set(acc[a]);
         }
-        f.get(xa).v128Load(off).set(tmp);
-        for (const a of us) f.get(acc[a]).get(tmp).f32x4Add().set(acc[a]);
+      };
+      if (G > 0) {
+        f.i32Const(0).set(grp);
+        f.loop();
+        f.block(); // exit
+        for (let i = G - 1; i >= 0; i--) f.block();
+        f.get(grp);
+        f.raw(0x0e, ...uleb(G), ...Array.from({ length: G }, (_, i) => uleb(i)).flat(), ...uleb(G)); // br_table 0..G−1, default: exit
+        for (let i = 0; i < G; i++) {
+          f.end();
+          emitGroup(groups[i]);
+          f.get(grp).i32Const(1).i32Add().set(grp);
+          f.br(G - i);
+        }
+        f.end(); // exit
+        f.end(); // loop
       }
       if (rem === 0) {
         f.get(orow).get(v).i32Add().set(dst);
