@@ -1,17 +1,26 @@
 /**
- * Multi-threaded WebAssembly SIMD path of the ternary conv (any stride): the same machinery as the
- * dense wasm conv — one shared `WebAssembly.Memory`, `worker_threads` instantiating the same module,
- * `Atomics.wait` — with a fixed partition, so results are bit-identical for any thread count.
+ * Multi-threaded WebAssembly SIMD path of the ternary conv (any stride), on the shared kernel worker
+ * pool (kernels/wasm/pool.ts): one shared `WebAssembly.Memory` that every pool worker instantiates
+ * this file's modules over; calls stay synchronous.
  *
- * Layout: the input is gathered into *phase planes* `[C·sH·sW][N][Hq][Wq]` (explicit zero padding;
- * plane (c, a, b) holds padded pixels `(a + sH·u, b + sW·v)`), so a stride-s conv becomes a stride-1
- * walk: tap (c, i, j) is the constant offset `plane·N·Hq·Wq + ⌊i·dH/sH⌋·Wq + ⌊j·dW/sW⌋` from flat
- * grid point `p = n·Hq·Wq + oy·Wq + ox`. (Stride 1 uses the *shared* padding of cpu.ts instead: one
- * plane per channel, rows followed by ≥ padW zero columns, so tap offsets may be negative.) Grid rows are cut into fixed chunks (a pure function of the
- * geometry); per (chunk, output channel) one wasm call sums all `+` taps (four per pass), one all
- * `−` taps, and one writes `w_p·P − w_n·N + b` into the NCHW output rows. Each output element is
- * computed by the same instruction sequence whichever thread owns its chunk.
- * Phase 1 (gather, planes split over threads) and phase 2 (chunks split over threads) are two jobs.
+ * Layout: x is copied in once and gathered (a wasm job split over the threads) into padded planes.
+ * Stride 1 uses the *shared* padding of cpu.ts (one plane per channel, rows followed by ≥ padW zero
+ * columns and planes by ≥ padH zero rows, so tap offsets may be negative); stride s uses *phase
+ * planes* (plane (c, a, b) holds padded pixels `(a + sH·u, b + sW·v)`, explicit zeros), so a
+ * strided conv becomes a stride-1 walk: tap (c, i, j) is a constant offset from an output's grid point.
+ *
+ * Two kernels over that layout:
+ * - generated per layer (the default; layers up to {@link JIT_MAX_NONZEROS} non-zeros): a module
+ *   built once per (layer, geometry without batch) with every tap offset baked in. Per block of
+ *   output channels and output vector (4 pixels), each distinct input vector is loaded once and
+ *   added into the `+`/`−` register accumulators that use it; `w_p·P − w_n·N + b` goes straight to
+ *   NCHW. Planes are sample-major `[N][C·sH·sW][Hq][Wq]`, so the code does not depend on the batch.
+ * - generic: a tap table per output channel, planes channel-major `[C·sH·sW][N][Hq][Wq]`; per
+ *   (chunk of grid rows, output channel) one call sums the `+` taps, one the `−` taps (8 per
+ *   accumulator pass), one writes the rows.
+ * Work (planes, grid chunks, (sample, row band) units) is handed out from the job's shared counter;
+ * every unit is computed by the same instruction sequence whichever thread takes it, so results are
+ * bit-identical for any thread count and scheduling.
  */
 import type { Conv2dGeometry } from '../types.js';
 import { F32, I32, ModuleBuilder, V128, uleb, webAssembly, type WasmMemory, type WasmModule, forRange } from '../wasm/assembler.js';
@@ -377,6 +386,9 @@ const jitExports = new WeakMap<PoolFamily, Record<string, unknown>>();
 
 // ------------------------------------------------------------------ the work (runs in every thread)
 
+/** Input planes a thread takes per visit to the job's shared counter (a gather of one plane is only ~1 µs). */
+const PLANES_PER_TAKE = 8;
+
 // Job operation codes.
 const GATHER = 0, TAPS = 1, JIT = 2;
 const PARAMS = [
@@ -387,11 +399,13 @@ const PARAMS = [
 type Params = Record<(typeof PARAMS)[number], number>;
 
 /**
- * Thread `index` of `threads` of the generic kernel: op GATHER gathers its share of the input
- * planes (channel-major `[C][N]` planes, or sample-major `[N][C]` for the generated kernels), op
- * TAPS runs its contiguous range of chunks. Self-contained (the pool's workers evaluate its source).
+ * One thread's part of a generic-kernel job: phase 0 (op GATHER) gathers input planes
+ * (channel-major `[C][N]` planes, or sample-major `[N][C]` for the generated kernels), phase 1 (op
+ * TAPS) runs chunks of the output grid; both taken from the job's shared counter `next`. Every
+ * plane and chunk is computed the same whichever thread takes it, so results do not depend on the
+ * thread count or the scheduling. Self-contained (the pool's workers evaluate its source).
  */
-export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuffer, ctl: Int32Array, p0: number, names: readonly string[], index: number, threads: number, phase: number): void {
+export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuffer, ctl: Int32Array, p0: number, names: readonly string[], index: number, phase: number, next: () => number): void {
   // NOTE: plain locals, not an object keyed by name: a dictionary-mode object made the per-plane
   // loop of the strided gather cost more than the gather itself.
   const w = (name: string): number => ctl[p0 + names.indexOf(name)];
@@ -402,9 +416,7 @@ export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuf
     // Phase planes (c, a, b) of a strided conv: valid rows/columns are a range, found by division.
     const per = sH * sW;
     const planes = C * per * N;
-    const s = Math.floor((planes * index) / threads);
-    const e = Math.floor((planes * (index + 1)) / threads);
-    for (let q = s; q < e; q++) {
+    for (let q0 = next() * PLANES_PER_TAKE; q0 < planes; q0 = next() * PLANES_PER_TAKE) for (let q = q0; q < Math.min(planes, q0 + PLANES_PER_TAKE); q++) {
       const vc = sampleMajor ? q % (C * per) : Math.floor(q / N);
       const n = sampleMajor ? Math.floor(q / (C * per)) : q - vc * N;
       const c = Math.floor(vc / per);
@@ -424,10 +436,8 @@ export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuf
   }
   if (phase === 0) {
     const planes = C * N;
-    const s = Math.floor((planes * index) / threads);
-    const e = Math.floor((planes * (index + 1)) / threads);
     const hw = H * W;
-    for (let q = s; q < e; q++) {
+    for (let q0 = next() * PLANES_PER_TAKE; q0 < planes; q0 = next() * PLANES_PER_TAKE) for (let q = q0; q < Math.min(planes, q0 + PLANES_PER_TAKE); q++) {
       const c = sampleMajor ? q % C : Math.floor(q / N);
       const n = sampleMajor ? Math.floor(q / C) : q - c * N;
       E.plane(xStage + (n * C + c) * hw * 4, xp + q * plane * 4, H, W, Hq, Wq, ph, pw);
@@ -442,12 +452,10 @@ export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuf
   i32[0] = P.wnBits; const wn = f32[0];
   const view = new Int32Array(mem);
   const bias = new Float32Array(mem);
-  const ck0 = Math.floor((P.chunks * index) / threads);
-  const ck1 = Math.floor((P.chunks * (index + 1)) / threads);
   const pos = P.acc + index * 2 * P.accB;
   const neg = pos + P.accB;
   const ohw = P.OH * P.OW;
-  for (let ck = ck0; ck < ck1; ck++) {
+  for (let ck = next(); ck < P.chunks; ck = next()) {
     const r0 = ck * P.rowsPer;
     const r1 = Math.min(P.totalRows, r0 + P.rowsPer);
     const nbytes = (((r1 - r0) * P.Wq + 3) & ~3) * 4;
@@ -470,18 +478,18 @@ const J_N = 0, J_CPS = 1, J_ROWS = 2, J_OH = 3, J_BLOCKS = 4, J_XS = 5, J_SAMPLE
 const J_WORDS = 12;
 
 /**
- * Thread `index` of `threads` of a generated-kernel job: its contiguous range of work units
- * (sample n, band of `rows` output rows), each through every channel block. Self-contained (the
+ * One thread's part of a generated-kernel job: work units (sample n, band of `rows` output rows)
+ * from the job's shared counter, each through every channel block; `index` picks the thread's tail
+ * scratch. A unit's outputs are computed the same whichever thread takes it. Self-contained (the
  * pool's workers evaluate its source); word indices are literals for that reason.
  */
-function jitWork(E: Record<string, unknown>, _memory: unknown, P: Int32Array, _op: number, index: number, threads: number): void {
+function jitWork(E: Record<string, unknown>, _memory: unknown, P: Int32Array, _op: number, index: number, _threads: number, next: () => number): void {
   const N = P[0], cps = P[1], rows = P[2], OH = P[3], nb = P[4], xs0 = P[5], sampleB = P[6], out = P[7], outSampleB = P[8], bias = P[9];
   const scratch = P[10] + index * P[11];
   const units = N * cps;
-  const u0 = Math.floor((units * index) / threads), u1 = Math.floor((units * (index + 1)) / threads);
   const fns: ((xs: number, outS: number, oy0: number, oy1: number, bias: number, scratch: number) => void)[] = [];
   for (let b = 0; b < nb; b++) fns.push(E[`b${b}`] as (typeof fns)[number]);
-  for (let u = u0; u < u1; u++) {
+  for (let u = next(); u < units; u = next()) {
     const n = Math.floor(u / cps);
     const oy0 = (u - n * cps) * rows;
     const oy1 = Math.min(OH, oy0 + rows);
@@ -497,8 +505,9 @@ let inst: Instance | null | undefined;
 
 function genericRunnerFactory(): string {
   return `const names = ${JSON.stringify(PARAMS)};
+const PLANES_PER_TAKE = ${PLANES_PER_TAKE};
 ${ternaryWork.toString()}
-return function (E, memory, params, op, index, threads) { ternaryWork(E, memory.buffer, params, 0, names, index, threads, op === ${GATHER} ? 0 : 1); };`;
+return function (E, memory, params, op, index, threads, next) { ternaryWork(E, memory.buffer, params, 0, names, index, op === ${GATHER} ? 0 : 1, next); };`;
 }
 
 function instance(): Instance | null {
@@ -736,7 +745,7 @@ export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Fl
   const words = new Int32Array(PARAMS.length);
   for (let k = 0; k < PARAMS.length; k++) words[k] = P[PARAMS[k]];
   const planesT = Math.min(T, p.planes * N);
-  runJob(I.family, GATHER, words, planesT, () => ternaryWork(I.E, buf, words, 0, PARAMS, 0, planesT, 0));
+  runJob(I.family, GATHER, words, planesT, (next) => ternaryWork(I.E, buf, words, 0, PARAMS, 0, 0, next));
   if (jit !== null && jitWords !== null) {
     let E = jitExports.get(jit.family);
     if (E === undefined) {
@@ -746,7 +755,7 @@ export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Fl
     const units = N * jitWords[J_CPS];
     const t = Math.min(T, units);
     const ex = E;
-    runJob(jit.family, JIT, jitWords, t, () => jitWork(ex, I.memory, jitWords, JIT, 0, t));
+    runJob(jit.family, JIT, jitWords, t, (next) => jitWork(ex, I.memory, jitWords, JIT, 0, t, next));
   } else {
     const { posOff, negOff } = offsetsFor(layer, p, N);
     i32.set(posOff, P.posTab >> 2);
@@ -754,7 +763,7 @@ export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Fl
     i32.set(layer.posStart, P.posStart >> 2);
     i32.set(layer.negStart, P.negStart >> 2);
     const t = Math.min(T, P.chunks);
-    runJob(I.family, TAPS, words, t, () => ternaryWork(I.E, buf, words, 0, PARAMS, 0, t, 1));
+    runJob(I.family, TAPS, words, t, (next) => ternaryWork(I.E, buf, words, 0, PARAMS, 0, 1, next));
   }
   out.set(f32.subarray(P.out >> 2, (P.out >> 2) + N * M * OH * OW));
   return true;
