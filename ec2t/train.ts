@@ -7,7 +7,7 @@
 import { crossEntropy, accuracyCount } from '../engine/ops/loss.js';
 import { noGrad } from '../engine/tensor.js';
 import { Rng } from '../engine/rng.js';
-import { ValueError } from '../engine/errors.js';
+import { FormatError, ValueError } from '../engine/errors.js';
 import { DataLoader, type DataLoaderState } from '../datasets/loader.js';
 import type { Dataset } from '../datasets/dataset.js';
 import type { AugmentConfig } from '../datasets/transforms.js';
@@ -149,6 +149,12 @@ export interface PhaseOptions {
   interrupt?: { interrupted: boolean };
   /** Extra JSON kept in checkpoints (the command's config). */
   checkpointExtra?: JsonValue;
+  /**
+   * Optimizer steps taken by earlier phases of the same run (default 0), so the step count of
+   * checkpoints and of the `EC2T_INTERRUPT_AFTER_STEPS` test hook runs across phases: with it,
+   * the hook stops a two-phase `ternarize` run once, in whichever phase holds step N.
+   */
+  stepsBefore?: number;
 }
 
 /** Where a phase stopped. */
@@ -182,6 +188,7 @@ export class TrainingPhase {
   private epochsDone = 0;
 
   constructor(readonly o: PhaseOptions) {
+    this.step = o.stepsBefore ?? 0;
     this.loader = new DataLoader(o.train, { batchSize: o.batchSize, shuffle: true, augment: o.augment, rng: o.loaderRng, dropLast: false });
     this.metrics = o.run.readMetrics();
   }
@@ -202,6 +209,11 @@ export class TrainingPhase {
     this.o.updater.loadState(upd, x.updater);
     // Metrics past the checkpoint (written after it, before a crash) are dropped.
     this.metrics = this.o.run.readMetrics().filter((m) => m.epoch <= x.globalEpochsDone);
+  }
+
+  /** Optimizer steps of the run so far (this phase's plus {@link PhaseOptions.stepsBefore}, or as resumed). */
+  get steps(): number {
+    return this.step;
   }
 
   /** Global epoch number (1-based across phases) of the epoch now running. */
@@ -340,10 +352,32 @@ interface CheckpointExtra {
   config: JsonValue;
 }
 
-/** A run folder's checkpoint split into model tensors and the rest, for resuming. */
-export function readRunCheckpoint(path: string): { model: Map<string, SafetensorEntry>; all: Map<string, SafetensorEntry>; extra: JsonValue; epoch: number } {
+/** What {@link readRunCheckpoint} returns. */
+export interface RunCheckpoint {
+  /** The model's own tensors (state-dict names). */
+  model: Map<string, SafetensorEntry>;
+  /** Every tensor, updater state included (pass to {@link TrainingPhase.resume}). */
+  all: Map<string, SafetensorEntry>;
+  extra: JsonValue;
+  /** Epochs completed across all phases. */
+  epoch: number;
+  /** Phase the checkpoint was written in (a `ternarize` run resumes into that phase). */
+  phase: EpochMetrics['phase'];
+}
+
+const PHASES: ReadonlyArray<EpochMetrics['phase']> = ['train', 'ec2t', 'frozen'];
+
+/**
+ * A run folder's checkpoint split into model tensors and the rest, for resuming.
+ * @example const ck = readRunCheckpoint(run.checkpoint); model.loadStateDict(...); phase.resume(ck.all, ck.extra);
+ */
+export function readRunCheckpoint(path: string): RunCheckpoint {
   const c = loadCheckpoint(path);
   const model = new Map<string, SafetensorEntry>();
   for (const [k, v] of c.model) if (!k.startsWith(UPDATER_PREFIX)) model.set(k, v);
-  return { model, all: c.model, extra: c.extra, epoch: c.epoch };
+  const phase = (c.extra as { phase?: unknown } | null)?.phase;
+  if (typeof phase !== 'string' || !(PHASES as readonly string[]).includes(phase)) {
+    throw new FormatError(path, `checkpoint metadata has phase ${JSON.stringify(phase)}; expected one of ${PHASES.join(', ')} (not written by ec2t train/ternarize?)`);
+  }
+  return { model, all: c.model, extra: c.extra, epoch: c.epoch, phase: phase as EpochMetrics['phase'] };
 }
