@@ -298,11 +298,14 @@ describe('TernaryQuantizer: state', () => {
     return { tensors: file.tensors, json: JSON.parse(file.metadata.q) };
   }
 
-  for (const [label, method, freezeAt] of [
-    ['ec2t', 'ec2t', -1],
-    ['ec2t frozen', 'ec2t', 1],
-    ['ttq', 'ttq', -1],
-    ['ecp', 'ecp', -1],
+  // γ = 0 (reference) latches every layer to nearest neighbour on the first step (ecActive false):
+  // a restore that lost the latch would run the entropy-constrained assignment again and move λ_max.
+  for (const [label, method, freezeAt, gain] of [
+    ['ec2t', 'ec2t', -1, 0.2],
+    ['ec2t frozen', 'ec2t', 1, 0.2],
+    ['ec2t λ latched', 'ec2t', -1, 0],
+    ['ttq', 'ttq', -1, 0.2],
+    ['ecp', 'ecp', -1, 0.2],
   ] as const) {
     test(`${label}: stateTensors/loadState round trip through safetensors, then continuing is bit-identical to an uninterrupted run`, () => {
       const data = Array.from({ length: 6 }, (_, i) => batch(new Rng(100 + i), 8));
@@ -314,7 +317,7 @@ describe('TernaryQuantizer: state', () => {
         }
         return losses;
       };
-      const c = cfg({ method, gain: 0.2, variant: 'reference' });
+      const c = cfg({ method, gain, variant: 'reference' });
       const a = new Toy(20);
       const qa = new TernaryQuantizer(a, ['fc1', 'fc2'], c);
       const lossA = run(a, qa, 0, 6);
@@ -330,6 +333,7 @@ describe('TernaryQuantizer: state', () => {
       const qb2 = new TernaryQuantizer(b2, ['fc1', 'fc2'], c);
       qb2.loadState(st.tensors, st.json as never);
       assert.equal(qb2.frozen, freezeAt >= 0 && freezeAt < 3);
+      if (method === 'ec2t') assert.deepEqual(qb2.layers.map((l) => l.ecActive), qb.layers.map(() => gain > 0));
       const lossB = run(b2, qb2, 3, 6);
       assert.deepEqual(lossB, lossA.slice(3));
       for (const [k, t] of a.stateDict()) assert.deepEqual(b2.stateDict().get(k)!.data, t.data, k);
