@@ -90,10 +90,10 @@ export const predictSpec: CommandSpec = {
 export const ternarizeSpec: CommandSpec = {
   name: 'ternarize',
   summary: 'prune and ternarize a trained model with EC2T (or TTQ / ECP), then retrain with frozen assignments',
-  usage: 'ec2t ternarize --model NAME --weights FP.safetensors --dataset D --epochs 20 --retrain-epochs 15 --gain G --init-scale S --seed S --out DIR',
+  usage: 'ec2t ternarize --model NAME --weights FP.safetensors --dataset D --epochs 20 --retrain-epochs 15 --gain G --init-scale S --seed S --out DIR\n       ec2t ternarize --resume DIR [--json]',
   flags: {
-    model: modelFlag,
-    weights: { type: 'string', required: true, metavar: 'FILE', help: 'pretrained float weights (.safetensors)' },
+    model: { ...modelFlag, required: false, help: 'architecture (required unless --resume)' },
+    weights: { type: 'string', metavar: 'FILE', help: 'pretrained float weights (.safetensors; required unless --resume)' },
     ...dataFlags,
     epochs: { type: 'int', min: 0, default: 20, metavar: 'N', help: 'EC2T epochs (main phase)' },
     'retrain-epochs': { type: 'int', min: 0, default: 15, metavar: 'N', help: 'frozen-assignment retraining epochs' },
@@ -110,10 +110,12 @@ export const ternarizeSpec: CommandSpec = {
     'weight-decay': { type: 'float', min: 0, default: 5e-6, metavar: 'WD', help: 'weight decay of non-quantized parameters' },
     seed: seedFlag('seed'),
     out: { type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-ec2t-<time>)' },
+    resume: { type: 'string', metavar: 'DIR', help: 'continue an interrupted ternarize run folder exactly, in either phase; its saved config wins: other flags except --json, --backend, --threads are ignored' },
     'limit-train': limitTrainFlag('use only the first N training images'),
-    json: { type: 'boolean', help: 'print {accuracy, sparsity, overallSparsity, epochs, seconds}' },
+    json: { type: 'boolean', help: 'print {accuracy, sparsity, overallSparsity, epochs, seconds} (after Ctrl-C, exit 130: {interrupted, epochs, seconds, out})' },
     ...common,
   },
+  examples: ['ec2t ternarize --model lenet5 --weights runs/lenet5/best.safetensors --epochs 3 --retrain-epochs 1 --gain 0.15 --out runs/lenet5-ec2t', 'ec2t ternarize --resume runs/lenet5-ec2t'],
 };
 
 export const exportSpec: CommandSpec = {

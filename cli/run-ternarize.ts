@@ -1,17 +1,22 @@
 /**
  * `ec2t ternarize`: EC2T (or TTQ / ECP) main phase on a pretrained model, best model by
- * validation accuracy, then frozen-assignment retraining (EC2T.md §4–§7).
+ * validation accuracy, then frozen-assignment retraining (EC2T.md §4–§7); `--resume DIR`
+ * continues an interrupted run bit for bit.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { entryToTensor, loadSafetensors, saveSafetensors, type SafetensorEntry, type SafetensorInput } from '../nn/safetensors.js';
 import { stateDictForSave, type Module } from '../nn/module.js';
 import { ternaryLayerNames } from '../nn/models/index.js';
 import { RunFolder, environmentFacts } from '../ec2t/runfolder.js';
-import { TrainingPhase, evaluate, type Updater } from '../ec2t/train.js';
+import { TrainingPhase, evaluate, readRunCheckpoint, type Updater } from '../ec2t/train.js';
 import { TernaryQuantizer, type QuantizerConfig } from '../ec2t/quantizer.js';
 import type { JsonValue } from '../nn/checkpoint.js';
 import { getBackend } from '../kernels/registry.js';
 import type { FlagValue, Parsed } from './args.js';
 import { UsageError } from './args.js';
+import { ternarizeSpec } from './commands.js';
+import { interruptFlag } from './run-train.js';
 import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, seedStreams } from './common.js';
 import { log, progressPrinter } from './progress.js';
 import { writeRunReport } from './run-report.js';
@@ -31,6 +36,8 @@ export interface TernarizeSummary {
   initScale: number;
   variant: string;
   out: string;
+  /** True when Ctrl-C stopped the run (accuracy and loss are then NaN, `epochs` counts completed ones). */
+  interrupted: boolean;
 }
 
 /** Adapts the quantizer to the training loop. */
@@ -89,18 +96,80 @@ function restore(model: Module, q: TernaryQuantizer, path: string): void {
   q.loadState(qTensors, JSON.parse(file.metadata.quantizer) as JsonValue);
 }
 
+/** Flags that `--resume` takes from the command line; every other one comes from the saved config.json. */
+const RESUME_OWN_FLAGS = new Set(['resume', 'json', 'backend', 'threads']);
+
+/** What {@link ternarizeCommand} writes to `config.json` (and `--resume` reads back). */
+interface TernarizeConfigFile {
+  command: string;
+  flags: Record<string, FlagValue>;
+}
+
 /**
- * Runs EC2T on a pretrained model (library entry used by `ec2t ternarize` and the demo).
+ * The flags of a `--resume DIR` run: the saved config's, with `resume` and `json` from the command
+ * line. Usage errors when DIR is not a ternarize run folder or has no checkpoint; flags given with
+ * `--resume` that differ from their defaults are named in a note as ignored (the saved config wins,
+ * as for `ec2t train --resume`).
  */
-export function ternarizeCommand(flags: Record<string, FlagValue>, opts: { quiet?: boolean } = {}): TernarizeSummary {
+function resumedFlags(dir: string, given: Record<string, FlagValue>): Record<string, FlagValue> {
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new UsageError(`--resume ${dir}: not a run folder (no config.json); give the --out folder of an earlier ec2t ternarize run`);
+  let saved: Partial<TernarizeConfigFile>;
+  try {
+    saved = JSON.parse(readFileSync(configPath, 'utf8')) as Partial<TernarizeConfigFile>;
+  } catch (e) {
+    throw new UsageError(`--resume ${dir}: config.json is not valid JSON (${(e as Error).message})`);
+  }
+  if (saved.command !== 'ternarize' || typeof saved.flags !== 'object' || saved.flags === null) {
+    const hint = saved.command === 'train' ? `; resume it with: ec2t train --resume ${dir}` : '';
+    throw new UsageError(`--resume ${dir}: not a ternarize run folder (config.json is from ${typeof saved.command === 'string' ? `ec2t ${saved.command}` : 'an unknown command'})${hint}`);
+  }
+  if (!existsSync(join(dir, 'checkpoint.safetensors'))) {
+    throw new UsageError(`--resume ${dir}: no checkpoint.safetensors to resume from (the run stopped before its first checkpoint); start it again without --resume`);
+  }
+  const ignored: string[] = [];
+  for (const [name, v] of Object.entries(given)) {
+    if (RESUME_OWN_FLAGS.has(name) || v === undefined) continue;
+    const dflt = ternarizeSpec.flags[name]?.default;
+    if (v !== dflt) ignored.push(`--${name}${typeof v === 'boolean' ? '' : ` ${Array.isArray(v) ? v.join(' ') : String(v)}`}`);
+  }
+  if (ignored.length > 0) log(`note: --resume continues with the saved config (${configPath}); ignoring ${ignored.join(', ')}`);
+  return { ...saved.flags, resume: dir, json: given.json, out: dir };
+}
+
+/**
+ * Runs EC2T on a pretrained model (library entry used by `ec2t ternarize` and the demo): the main
+ * phase, the best model of it (§6), frozen-assignment retraining. With `flags.resume` it continues
+ * an interrupted run folder where its checkpoint stopped — in either phase, mid-epoch included —
+ * and ends with the same files, bit for bit, as an uninterrupted run. With `opts.interruptible`,
+ * Ctrl-C (or `EC2T_INTERRUPT_AFTER_STEPS`) checkpoints at the next batch and returns a summary
+ * with `interrupted: true` (no test evaluation, no summary.json).
+ * @example const s = ternarizeCommand(parseCommand(ternarizeSpec, ['--model', 'lenet5', '--weights', 'fp.safetensors']).flags);
+ */
+export function ternarizeCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?: boolean; interruptible?: boolean } = {}): TernarizeSummary {
   const t0 = performance.now();
+  const resumeDir = flagsIn.resume as string | undefined;
+  const flags = resumeDir === undefined ? flagsIn : resumedFlags(resumeDir, flagsIn);
+  for (const [name, what] of [['model', 'architecture'], ['weights', 'pretrained float weights']] as const) {
+    if (flags[name] === undefined) throw new UsageError(`ec2t ternarize: missing required flag --${name} (${what}), unless you --resume a run folder. See ec2t ternarize --help`);
+  }
   const modelName = flags.model as string;
   const seed = flags.seed as number;
   const streams = seedStreams(seed);
   const data = loadSplits(flags, streams);
   const model = buildModel(modelName, data.train, streams.model);
-  loadWeightsInto(model, flags.weights as string);
-  const floatEval = evaluate(model, data.test);
+  const out = resumeDir ?? (flags.out as string | undefined) ?? defaultRunDir([modelName, flags.method as string]);
+  const run = new RunFolder(out);
+  // On resume every weight comes from the checkpoint; the float weights file may be gone.
+  const ck = resumeDir === undefined ? null : readRunCheckpoint(run.checkpoint);
+  let floatAccuracy: number;
+  if (ck === null) {
+    loadWeightsInto(model, flags.weights as string);
+    floatAccuracy = evaluate(model, data.test).accuracy;
+  } else {
+    const m = run.readJson<{ floatTestAccuracy?: unknown }>('manifest.json');
+    floatAccuracy = typeof m.floatTestAccuracy === 'number' ? m.floatTestAccuracy : NaN;
+  }
   const layers = selectLayers(model, modelName, flags.layers as string[] | undefined);
   const cfg: QuantizerConfig = {
     method: flags.method as QuantizerConfig['method'],
@@ -115,15 +184,27 @@ export function ternarizeCommand(flags: Record<string, FlagValue>, opts: { quiet
   };
   const q = new TernaryQuantizer(model, layers, cfg);
   const updater = new QuantizerUpdater(q);
-  const out = (flags.out as string | undefined) ?? defaultRunDir([modelName, cfg.method]);
-  const run = new RunFolder(out);
-  run.writeJson('config.json', { command: 'ternarize', flags, layers, method: cfg.method, gain: cfg.gain, initScale: cfg.initScale, variant: cfg.variant });
-  run.writeJson('manifest.json', {
-    seed, ...environmentFacts(), backend: getBackend(),
-    dataset: { name: flags.dataset, fingerprint: data.train.fingerprint(), testFingerprint: data.test.fingerprint(), train: data.train.size, val: data.val?.size ?? 0, test: data.test.size },
-    argv: process.argv.slice(2), startedAt: new Date().toISOString(), floatTestAccuracy: floatEval.accuracy,
-  });
-  run.writeMetrics([]);
+  const mainEpochs = flags.epochs as number;
+  const retrainEpochs = flags['retrain-epochs'] as number;
+  if (ck === null) {
+    run.writeJson('config.json', { command: 'ternarize', flags, layers, method: cfg.method, gain: cfg.gain, initScale: cfg.initScale, variant: cfg.variant });
+    run.writeJson('manifest.json', {
+      seed, ...environmentFacts(), backend: getBackend(),
+      dataset: { name: flags.dataset, fingerprint: data.train.fingerprint(), testFingerprint: data.test.fingerprint(), train: data.train.size, val: data.val?.size ?? 0, test: data.test.size },
+      argv: process.argv.slice(2), startedAt: new Date().toISOString(), floatTestAccuracy: floatAccuracy,
+    });
+    run.writeMetrics([]);
+  } else {
+    if ((ck.phase === 'ec2t' && mainEpochs === 0) || (ck.phase === 'frozen' && retrainEpochs === 0) || ck.phase === 'train') {
+      throw new UsageError(`--resume ${out}: its checkpoint is in phase '${ck.phase}', which a ternarize run with --epochs ${mainEpochs} --retrain-epochs ${retrainEpochs} does not have; was checkpoint.safetensors copied from another run?`);
+    }
+    // Backgrounds and BN buffers first: the quantizer's state (loaded by the phase) rebuilds ECP's Wt from them.
+    model.loadStateDict(new Map([...ck.model].map(([k, e]) => [k, entryToTensor(e)])), { strict: true });
+    const m = run.readJson<Record<string, unknown>>('manifest.json');
+    const resumes = Array.isArray(m.resumes) ? m.resumes : [];
+    run.writeJson('manifest.json', { ...m, resumes: [...resumes, { at: new Date().toISOString(), argv: process.argv.slice(2), backend: getBackend(), phase: ck.phase, epochsDone: ck.epoch }] });
+    log(`resuming ${out} in the ${ck.phase === 'ec2t' ? 'EC2T' : 'frozen-assignment'} phase after ${ck.epoch} completed epoch(s)`);
+  }
   const extras = (): Record<string, unknown> => {
     const s = q.sparsity();
     return { overallSparsity: s.overall, sparsity: s.quantized, entropy: s.entropy, layers: q.layerStats() };
@@ -134,56 +215,87 @@ export function ternarizeCommand(flags: Record<string, FlagValue>, opts: { quiet
     const snap = snapshot(model, q);
     saveSafetensors(bestPath, snap.tensors, { quantizer: JSON.stringify(snap.json) });
   };
-  const mainEpochs = flags.epochs as number;
-  const retrainEpochs = flags['retrain-epochs'] as number;
-  saveBest(); // the initial ternarization, in case no epoch improves on it
-  if (mainEpochs > 0) {
-    const phase1 = new TrainingPhase({
-      phase: 'ec2t', model, train: data.train, val: data.val, batchSize: flags['batch-size'] as number, epochs: mainEpochs,
-      loaderRng: streams.loader, modelRng: streams.model, updater, run, epochExtras: extras,
-      onBest: saveBest, onProgress: progress, skipFirstEpochForBest: true,
-    });
-    const r1 = phase1.run();
-    log(`EC2T phase: best validation accuracy ${((r1.bestValAccuracy ?? 0) * 100).toFixed(2)}% at epoch ${r1.bestEpoch}`);
-    // §6: retraining starts from the best ternary model of the main phase.
-    restore(model, q, bestPath);
-  }
-  q.freeze();
   const ternaryPath = run.path('ternary.safetensors');
   const saveTernary = (): void => saveSafetensors(ternaryPath, q.ternaryStateDict(), { format: 'pt', model: modelName, method: cfg.method });
-  saveTernary();
-  if (retrainEpochs > 0) {
-    const phase2 = new TrainingPhase({
-      phase: 'frozen', model, train: data.train, val: data.val, batchSize: flags['batch-size'] as number, epochs: retrainEpochs,
-      loaderRng: streams.loader, modelRng: streams.model, updater, run, epochExtras: extras,
-      onBest: () => {
-        saveTernary();
-        saveBest();
-      },
-      onProgress: progress,
-    });
-    phase2.run();
-    saveSafetensors(run.lastWeights, q.ternaryStateDict(), { format: 'pt', model: modelName });
-    restore(model, q, bestPath);
-  } else {
-    saveSafetensors(run.lastWeights, q.ternaryStateDict(), { format: 'pt', model: modelName });
+  const interrupt = opts.interruptible ? interruptFlag() : null;
+  let stopped = false;
+  try {
+    // On resume, best-ec2t.safetensors and ternary.safetensors on disk are the run's own (written
+    // before its checkpoint); rewriting them from the resumed state would be wrong.
+    if (ck === null) saveBest(); // the initial ternarization, in case no epoch improves on it
+    let stepsBefore = 0;
+    if (mainEpochs > 0 && ck?.phase !== 'frozen') {
+      const phase1 = new TrainingPhase({
+        phase: 'ec2t', model, train: data.train, val: data.val, batchSize: flags['batch-size'] as number, epochs: mainEpochs,
+        loaderRng: streams.loader, modelRng: streams.model, updater, run, epochExtras: extras,
+        onBest: saveBest, onProgress: progress, skipFirstEpochForBest: true, interrupt: interrupt?.flag,
+      });
+      if (ck !== null) phase1.resume(ck.all, ck.extra);
+      const r1 = phase1.run();
+      stepsBefore = phase1.steps;
+      // A Ctrl-C during the last epoch's validation completes the phase; stop before the next one
+      // all the same (the checkpoint then resumes at the phase boundary).
+      stopped = !r1.completed || interrupt?.flag.interrupted === true;
+      if (!stopped) {
+        log(`EC2T phase: best validation accuracy ${((r1.bestValAccuracy ?? 0) * 100).toFixed(2)}% at epoch ${r1.bestEpoch}`);
+        // §6: retraining starts from the best ternary model of the main phase.
+        restore(model, q, bestPath);
+      }
+    }
+    if (!stopped && ck?.phase !== 'frozen') {
+      q.freeze(); // fresh Adam state for the non-quantized parameters and centroids ([code] define_optimizers)
+      saveTernary();
+    }
+    if (!stopped && retrainEpochs > 0) {
+      const phase2 = new TrainingPhase({
+        phase: 'frozen', model, train: data.train, val: data.val, batchSize: flags['batch-size'] as number, epochs: retrainEpochs,
+        loaderRng: streams.loader, modelRng: streams.model, updater, run, epochExtras: extras,
+        onBest: () => {
+          saveTernary();
+          saveBest();
+        },
+        onProgress: progress, interrupt: interrupt?.flag, stepsBefore,
+      });
+      // The frozen flag and the optimizers' state (fresh at the phase start, then stepped) come with the checkpoint.
+      if (ck?.phase === 'frozen') phase2.resume(ck.all, ck.extra);
+      stopped = !phase2.run().completed;
+      if (!stopped) {
+        saveSafetensors(run.lastWeights, q.ternaryStateDict(), { format: 'pt', model: modelName });
+        restore(model, q, bestPath);
+      }
+    } else if (!stopped) {
+      saveSafetensors(run.lastWeights, q.ternaryStateDict(), { format: 'pt', model: modelName });
+    }
+  } finally {
+    interrupt?.dispose();
+  }
+  const s = q.sparsity();
+  const base = { sparsity: s.quantized, overallSparsity: s.overall, floatAccuracy, method: cfg.method, gain: cfg.gain, initScale: cfg.initScale, variant: cfg.variant, out };
+  if (stopped) {
+    log(`stopped; resume with: ec2t ternarize --resume ${out}`);
+    return { ...base, accuracy: NaN, loss: NaN, epochs: run.readMetrics().length, seconds: (performance.now() - t0) / 1000, interrupted: true };
   }
   saveSafetensors(run.bestWeights, q.ternaryStateDict(), { format: 'pt', model: modelName });
   const test = evaluate(model, data.test);
-  const s = q.sparsity();
   run.writeJson('histograms.json', { layers: q.histograms(60) });
   const summary: TernarizeSummary = {
-    accuracy: test.accuracy, sparsity: s.quantized, overallSparsity: s.overall, epochs: mainEpochs + retrainEpochs,
-    seconds: (performance.now() - t0) / 1000, floatAccuracy: floatEval.accuracy, loss: test.loss,
-    method: cfg.method, gain: cfg.gain, initScale: cfg.initScale, variant: cfg.variant, out,
+    ...base, accuracy: test.accuracy, loss: test.loss, epochs: mainEpochs + retrainEpochs,
+    seconds: (performance.now() - t0) / 1000, interrupted: false,
   };
   run.writeJson('summary.json', summary);
   return summary;
 }
 
-/** `ec2t ternarize` handler. */
+/**
+ * `ec2t ternarize` handler. Exit 130 after an interrupt (checkpoint written; `--json` then prints
+ * `{ interrupted: true, epochs, seconds, out }` with the epochs completed so far).
+ */
 export async function runTernarize(p: Parsed): Promise<number> {
-  const s = ternarizeCommand(p.flags);
+  const s = ternarizeCommand(p.flags, { interruptible: true });
+  if (s.interrupted) {
+    if (p.flags.json) process.stdout.write(JSON.stringify({ interrupted: true, epochs: s.epochs, seconds: s.seconds, out: s.out }) + '\n');
+    return 130;
+  }
   log(`ternary test accuracy ${(100 * s.accuracy).toFixed(2)}% (float ${(100 * s.floatAccuracy).toFixed(2)}%), sparsity of ternary layers ${(100 * s.sparsity).toFixed(2)}%, overall ${(100 * s.overallSparsity).toFixed(2)}%, ${s.seconds.toFixed(1)} s; run folder ${s.out}`);
   await writeRunReport(s.out);
   if (p.flags.json) {

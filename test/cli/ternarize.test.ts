@@ -1,11 +1,12 @@
 /**
- * `ec2t ternarize` end to end on a tiny MNIST subset: the run folder and JSON contract, and the
- * best-model rule of EC2T.md §6 (the first EC2T epoch is not a candidate when there are more).
+ * `ec2t ternarize` end to end on a tiny MNIST subset: the run folder and JSON contract, the
+ * best-model rule of EC2T.md §6 (the first EC2T epoch is not a candidate when there are more), and
+ * interrupt → `--resume` (in the main phase and in the frozen phase) equal to an uninterrupted run.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,4 +38,82 @@ test('ternarize: run folder, --json contract, best model chosen among epochs > f
   assert.ok(!t.has('fc3.assignment'), 'fc3 stays float (EC2T.md §2)');
   const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { phase: string });
   assert.deepEqual(lines.map((l) => l.phase), ['ec2t', 'ec2t', 'frozen']);
+});
+
+function ec2t(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** metrics.jsonl without the timing fields, which legitimately differ between runs. */
+function metricsWithoutTimes(dir: string): unknown[] {
+  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
+    const { seconds: _s, imagesPerSecond: _i, ...rest } = JSON.parse(l) as Record<string, unknown>;
+    return rest;
+  });
+}
+
+test('ternarize --resume: interrupted in the EC2T phase, then in the frozen phase, ends byte-identical to an uninterrupted run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ec2t-tern-resume-'));
+  const weights = join(dir, 'fp.safetensors');
+  saveSafetensors(weights, stateDictForSave(createModel('lenet5', { seed: 3 })));
+  // 256 images / 64 = 4 steps per epoch: steps 1–8 are the EC2T phase, 9–16 frozen retraining.
+  const args = ['ternarize', '--model', 'lenet5', '--weights', weights, '--dataset', 'mnist', '--limit-train', '256', '--val-size', '128', '--epochs', '2', '--retrain-epochs', '2', '--gain', '0.2', '--batch-size', '64', '--seed', '4', '--lr', '0.003', '--centroid-lr', '0.0003'];
+  const full = join(dir, 'full');
+  const cut = join(dir, 'cut');
+  const a = ec2t([...args, '--out', full, '--json']);
+  assert.equal(a.code, 0, a.stderr);
+
+  // Stop in the middle of EC2T epoch 2 (after step 6).
+  const b = ec2t([...args, '--out', cut, '--json'], { EC2T_INTERRUPT_AFTER_STEPS: '6' });
+  assert.equal(b.code, 130, b.stderr);
+  assert.match(b.stderr, new RegExp(`resume with: ec2t ternarize --resume ${cut.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  assert.deepEqual(JSON.parse(b.stdout), { interrupted: true, epochs: 1, seconds: (JSON.parse(b.stdout) as { seconds: number }).seconds, out: cut });
+  assert.equal(metricsWithoutTimes(cut).length, 1, 'one EC2T epoch completed before the interrupt');
+  assert.ok(!existsSync(join(cut, 'summary.json')), 'no summary for an interrupted run');
+
+  // Resume; the hook (steps count across phases) stops it again in frozen epoch 2, after step 14.
+  const c = ec2t(['ternarize', '--resume', cut], { EC2T_INTERRUPT_AFTER_STEPS: '14' });
+  assert.equal(c.code, 130, c.stderr);
+  assert.match(c.stderr, /resuming .* in the EC2T phase after 1 completed epoch/);
+  assert.match(c.stderr, /EC2T phase: best validation accuracy [\d.]+% at epoch 2/);
+  assert.deepEqual(metricsWithoutTimes(cut).map((m) => (m as { phase: string }).phase), ['ec2t', 'ec2t', 'frozen']);
+
+  // Flags beside --resume (other than --json) are named as ignored: the saved config wins.
+  const d = ec2t(['ternarize', '--resume', cut, '--epochs', '5', '--gain', '0.9', '--json']);
+  assert.equal(d.code, 0, d.stderr);
+  assert.match(d.stderr, /resuming .* in the frozen-assignment phase after 3 completed epoch/);
+  assert.match(d.stderr, /ignoring --epochs 5, --gain 0.9/);
+
+  for (const f of ['ternary.safetensors', 'last.safetensors', 'best.safetensors', 'best-ec2t.safetensors', 'histograms.json']) {
+    assert.ok(readFileSync(join(cut, f)).equals(readFileSync(join(full, f))), `${f} is byte-identical to the uninterrupted run's`);
+  }
+  assert.deepEqual(metricsWithoutTimes(cut), metricsWithoutTimes(full));
+  const { seconds: _a, ...fullJson } = JSON.parse(a.stdout) as Record<string, number>;
+  const { seconds: _d, ...cutJson } = JSON.parse(d.stdout) as Record<string, number>;
+  assert.deepEqual(cutJson, fullJson);
+  const manifest = JSON.parse(readFileSync(join(cut, 'manifest.json'), 'utf8')) as { resumes: Array<{ phase: string }> };
+  assert.deepEqual(manifest.resumes.map((r) => r.phase), ['ec2t', 'frozen']);
+});
+
+test('ternarize --resume: clear usage errors for a folder that is not a resumable ternarize run', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ec2t-tern-bad-'));
+  const missing = ec2t(['ternarize', '--resume', join(dir, 'nope')]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /--resume .*nope: not a run folder \(no config.json\)/);
+  const trainRun = join(dir, 'train-run');
+  mkdirSync(trainRun);
+  writeFileSync(join(trainRun, 'config.json'), JSON.stringify({ command: 'train', flags: { model: 'lenet5' } }));
+  const wrong = ec2t(['ternarize', '--resume', trainRun]);
+  assert.equal(wrong.code, 2);
+  assert.match(wrong.stderr, /not a ternarize run folder \(config.json is from ec2t train\); resume it with: ec2t train --resume/);
+  const noCk = join(dir, 'tern-run');
+  mkdirSync(noCk);
+  writeFileSync(join(noCk, 'config.json'), JSON.stringify({ command: 'ternarize', flags: { model: 'lenet5' } }));
+  const none = ec2t(['ternarize', '--resume', noCk]);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /no checkpoint.safetensors to resume from/);
+  const noModel = ec2t(['ternarize', '--weights', 'x.safetensors']);
+  assert.equal(noModel.code, 2);
+  assert.match(noModel.stderr, /missing required flag --model .*unless you --resume/);
 });
