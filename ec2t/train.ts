@@ -186,6 +186,11 @@ export class TrainingPhase {
   private bestEpoch: number | null = null;
   /** Epochs of this phase completed. */
   private epochsDone = 0;
+  /**
+   * Resumed from a checkpoint taken right after an epoch's last batch: the loader has already
+   * rolled over to the next epoch, but this epoch still needs its validation and metrics line.
+   */
+  private epochBatchesDone = false;
 
   constructor(readonly o: PhaseOptions) {
     this.step = o.stepsBefore ?? 0;
@@ -201,6 +206,7 @@ export class TrainingPhase {
     this.acc = x.acc;
     this.step = x.step;
     this.epochsDone = x.epochsDone;
+    this.epochBatchesDone = x.epochBatchesDone === true;
     this.bestValAccuracy = x.bestValAccuracy;
     this.bestEpoch = x.bestEpoch;
     this.o.modelRng.setState(x.modelRng.map((v) => (v === null ? NaN : v)));
@@ -235,7 +241,9 @@ export class TrainingPhase {
     while (this.epochsDone < o.epochs) {
       const epoch = this.globalEpoch();
       let t0 = performance.now();
-      for (const batch of this.loader) {
+      const batchesLeft = !this.epochBatchesDone;
+      this.epochBatchesDone = false;
+      if (batchesLeft) for (const batch of this.loader) {
         o.updater.zeroGrad();
         const logits = o.model.forward(batch.x);
         const labels = batch.labels.subarray(0, batch.size);
@@ -265,7 +273,9 @@ export class TrainingPhase {
         }
         if (this.step === INTERRUPT_AFTER_STEPS && o.interrupt) o.interrupt.interrupted = true;
         if (o.interrupt?.interrupted) {
-          this.saveCheckpoint();
+          // NOTE: after an epoch's last batch the loader has rolled over (no epoch seed), so the
+          // checkpoint must say that only finishing the epoch is left.
+          this.saveCheckpoint(this.loader.getState().epochSeed === null);
           return { completed: false, metrics: this.metrics, bestValAccuracy: this.bestValAccuracy, bestEpoch: this.bestEpoch };
         }
       }
@@ -309,8 +319,12 @@ export class TrainingPhase {
     }
   }
 
-  /** Writes the resume checkpoint (model, updater, loader, generators, accumulators). */
-  saveCheckpoint(): void {
+  /**
+   * Writes the resume checkpoint (model, updater, loader, generators, accumulators).
+   * @param epochBatchesDone true when taken after the current epoch's last batch and before its
+   *   validation (a resume then finishes that epoch instead of starting the next one)
+   */
+  saveCheckpoint(epochBatchesDone = false): void {
     const o = this.o;
     const model = new Map<string, SafetensorInput>(stateDictForSave(o.model));
     for (const [k, v] of o.updater.stateTensors()) model.set(UPDATER_PREFIX + k, v);
@@ -320,6 +334,7 @@ export class TrainingPhase {
       acc: this.acc,
       step: this.step,
       epochsDone: this.epochsDone,
+      epochBatchesDone,
       globalEpochsDone: this.metrics.length,
       bestValAccuracy: this.bestValAccuracy,
       bestEpoch: this.bestEpoch,
@@ -344,6 +359,8 @@ interface CheckpointExtra {
   acc: EpochAccumulators;
   step: number;
   epochsDone: number;
+  /** Absent in checkpoints written before it existed (read as false). */
+  epochBatchesDone?: boolean;
   globalEpochsDone: number;
   bestValAccuracy: number | null;
   bestEpoch: number | null;
