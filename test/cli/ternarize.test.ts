@@ -53,7 +53,7 @@ function metricsWithoutTimes(dir: string): unknown[] {
   });
 }
 
-test('ternarize --resume: interrupted in the EC2T phase, then in the frozen phase, ends byte-identical to an uninterrupted run', () => {
+test('ternarize --resume: interrupted mid-epoch and on epoch ends, in the EC2T phase and in the frozen phase, ends byte-identical to an uninterrupted run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ec2t-tern-resume-'));
   const weights = join(dir, 'fp.safetensors');
   saveSafetensors(weights, stateDictForSave(createModel('lenet5', { seed: 3 })));
@@ -72,17 +72,28 @@ test('ternarize --resume: interrupted in the EC2T phase, then in the frozen phas
   assert.equal(metricsWithoutTimes(cut).length, 1, 'one EC2T epoch completed before the interrupt');
   assert.ok(!existsSync(join(cut, 'summary.json')), 'no summary for an interrupted run');
 
-  // Resume; the hook (steps count across phases) stops it again in frozen epoch 2, after step 14.
-  const c = ec2t(['ternarize', '--resume', cut], { EC2T_INTERRUPT_AFTER_STEPS: '14' });
-  assert.equal(c.code, 130, c.stderr);
-  assert.match(c.stderr, /resuming .* in the EC2T phase after 1 completed epoch/);
-  assert.match(c.stderr, /EC2T phase: best validation accuracy [\d.]+% at epoch 2/);
-  assert.deepEqual(metricsWithoutTimes(cut).map((m) => (m as { phase: string }).phase), ['ec2t', 'ec2t', 'frozen']);
+  // Each resume is stopped again by the hook (steps count across phases): after the last batch of
+  // the EC2T phase (before its validation: the loader has already rolled over), in the middle of
+  // frozen epoch 2, and after the run's very last batch.
+  const phases = (): string[] => metricsWithoutTimes(cut).map((m) => (m as { phase: string }).phase);
+  const c8 = ec2t(['ternarize', '--resume', cut], { EC2T_INTERRUPT_AFTER_STEPS: '8' });
+  assert.equal(c8.code, 130, c8.stderr);
+  assert.match(c8.stderr, /resuming .* in the EC2T phase after 1 completed epoch/);
+  assert.deepEqual(phases(), ['ec2t']);
+  const c14 = ec2t(['ternarize', '--resume', cut], { EC2T_INTERRUPT_AFTER_STEPS: '14' });
+  assert.equal(c14.code, 130, c14.stderr);
+  assert.match(c14.stderr, /EC2T phase: best validation accuracy [\d.]+% at epoch 2/);
+  assert.deepEqual(phases(), ['ec2t', 'ec2t', 'frozen']);
+  const c16 = ec2t(['ternarize', '--resume', cut], { EC2T_INTERRUPT_AFTER_STEPS: '16' });
+  assert.equal(c16.code, 130, c16.stderr);
+  assert.match(c16.stderr, /resuming .* in the frozen-assignment phase after 3 completed epoch/);
+  assert.deepEqual(phases(), ['ec2t', 'ec2t', 'frozen']);
 
   // Flags beside --resume (other than --json) are named as ignored: the saved config wins.
   const d = ec2t(['ternarize', '--resume', cut, '--epochs', '5', '--gain', '0.9', '--json']);
   assert.equal(d.code, 0, d.stderr);
   assert.match(d.stderr, /resuming .* in the frozen-assignment phase after 3 completed epoch/);
+  assert.deepEqual(phases(), ['ec2t', 'ec2t', 'frozen', 'frozen']);
   assert.match(d.stderr, /ignoring --epochs 5, --gain 0.9/);
 
   for (const f of ['ternary.safetensors', 'last.safetensors', 'best.safetensors', 'best-ec2t.safetensors', 'histograms.json']) {
@@ -93,7 +104,7 @@ test('ternarize --resume: interrupted in the EC2T phase, then in the frozen phas
   const { seconds: _d, ...cutJson } = JSON.parse(d.stdout) as Record<string, number>;
   assert.deepEqual(cutJson, fullJson);
   const manifest = JSON.parse(readFileSync(join(cut, 'manifest.json'), 'utf8')) as { resumes: Array<{ phase: string }> };
-  assert.deepEqual(manifest.resumes.map((r) => r.phase), ['ec2t', 'frozen']);
+  assert.deepEqual(manifest.resumes.map((r) => r.phase), ['ec2t', 'ec2t', 'frozen', 'frozen']);
 });
 
 test('ternarize --resume: clear usage errors for a folder that is not a resumable ternarize run', () => {
