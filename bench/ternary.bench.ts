@@ -3,16 +3,21 @@
  * ResNet-20 shapes (N = 32; 3×3, pad 1, stride 1, plus the stride-2 16→32 downsampling conv) at
  * 50/70/90 % sparsity, same inputs, same run. The dense baseline is the registered cpu
  * `conv2dForward` run on the dense ternary weights Wt. The ternary kernel uses `EC2T_THREADS`
- * threads (default: all cores), like the dense conv. Prints a markdown table.
+ * threads (default: all cores), like the dense conv: the generated per-layer wasm kernel (default),
+ * the generic wasm tap-table kernel (`setTernaryJit(false)`) and the pure-JS loops. The generated
+ * kernel's first call (code generation + compile) is reported on its own and the kernel is warmed
+ * up for 30 calls before timing, so the optimising compiler has replaced the baseline code.
+ * Prints the 1-minute load average at the start and end, then a markdown table.
  *
  *   npx tsc -p . && node dist/bench/ternary.bench.js [--quick]
  */
+import { loadavg } from 'node:os';
 import '../kernels/index.js';
 import '../kernels/ternary/index.js';
 import { Rng } from '../engine/rng.js';
 import { kernelFor } from '../kernels/registry.js';
 import { setTernarySimd } from '../kernels/ternary/cpu.js';
-import { ternaryThreads } from '../kernels/ternary/simd.js';
+import { setTernaryJit, ternaryThreads } from '../kernels/ternary/simd.js';
 import { ternaryLayerDense, ternaryLayerFromAssignment } from '../kernels/ternary/layer.js';
 import { conv2dGeometry } from '../kernels/types.js';
 import { markdownTable, randomArrays, seconds } from './util.js';
@@ -42,6 +47,7 @@ const dense = kernelFor('conv2dForward', 'cpu');
 const ternary = kernelFor('ternaryConv2d', 'ternary');
 
 const rows: string[][] = [];
+const load0 = loadavg()[0];
 for (const [c, co, hw, stride] of shapes) {
   const g = conv2dGeometry([N, c, hw, hw], [co, c, 3, 3], { padding: 1, stride });
   const ohw = g.outHeight * g.outWidth;
@@ -54,19 +60,29 @@ for (const [c, co, hw, stride] of shapes) {
     const w = ternaryLayerDense(layer);
     const td = await seconds(`dense ${c}@${hw}`, () => dense(x, w, bias, out, g), TIMING);
     const simd = setTernarySimd(true);
+    const t0 = performance.now();
+    ternary(x, layer, bias, out, g);
+    const first = performance.now() - t0;
+    for (let i = 0; i < 30; i++) ternary(x, layer, bias, out, g);
     const tt = await seconds(`ternary ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g), TIMING);
+    setTernaryJit(false);
+    const tg = await seconds(`ternary generic ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g), TIMING);
+    setTernaryJit(true);
     setTernarySimd(false);
     const tj = await seconds(`ternary js ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g), TIMING);
     setTernarySimd(true);
     const adds = (layer.posTaps.length + layer.negTaps.length) * N * ohw;
     rows.push([
       `${c}→${co} @${hw}×${hw}${stride > 1 ? ` /${stride}` : ''}`, `${Math.round(s * 100)}%`, (td * 1e3).toFixed(2), simd ? (tt * 1e3).toFixed(2) : 'n/a',
-      `${(td / tt).toFixed(2)}×`, (adds / tt / 1e9).toFixed(2), (tj * 1e3).toFixed(2), `${(td / tj).toFixed(2)}×`,
+      `${(td / tt).toFixed(2)}×`, (adds / tt / 1e9).toFixed(2), simd ? first.toFixed(0) : 'n/a', simd ? `${(tg * 1e3).toFixed(2)} (${(td / tg).toFixed(2)}×)` : 'n/a',
+      `${(tj * 1e3).toFixed(2)} (${(td / tj).toFixed(2)}×)`,
     ]);
   }
 }
-console.log('Dense baseline: registered cpu conv2dForward (im2col + packed 4×4 register-blocked GEMM) on the dense Wt.\n');
+const load1 = loadavg()[0];
+console.log(`node ${process.version}; 1-minute load average ${load0.toFixed(2)} (start) → ${load1.toFixed(2)} (end)\n`);
+console.log('Dense baseline: registered cpu conv2dForward (WebAssembly SIMD im2col + GEMM, same threads) on the dense Wt.\n');
 console.log(markdownTable(
-  [`shape (N=32, 3×3, pad 1, ${ternaryThreads()} threads)`, 'sparsity', 'dense f32 ms', 'ternary ms (wasm SIMD)', 'speed-up', 'G-adds/s', 'ternary ms (pure JS)', 'speed-up'],
+  [`shape (N=32, 3×3, pad 1, ${ternaryThreads()} threads)`, 'sparsity', 'dense f32 ms', 'ternary ms (generated wasm)', 'speed-up', 'G-adds/s', 'first call ms', 'generic wasm ms (speed-up)', 'pure JS ms (speed-up)'],
   rows,
 ));

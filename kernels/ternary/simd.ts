@@ -24,7 +24,7 @@
  */
 import type { Conv2dGeometry } from '../types.js';
 import { F32, I32, ModuleBuilder, V128, uleb, webAssembly, type WasmMemory, type WasmModule, forRange } from '../wasm/assembler.js';
-import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool } from '../wasm/pool.js';
+import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, releasePoolFamily, runJob, shutdownPool } from '../wasm/pool.js';
 import { gemmThreads } from '../wasm/threads.js';
 import type { TernaryLayer } from './layer.js';
 
@@ -381,8 +381,10 @@ function buildJit(layer: TernaryLayer, geo: JitGeometry): Jit {
   return { family: registerPoolFamily('ternaryConv2d (generated)', module, I.memory, `${jitWork.toString()}\nreturn jitWork;`), blocks, maxBlock, minOff };
 }
 
-/** Per-thread main-thread instances of the generated modules. */
+/** Main-thread instances of the generated modules. */
 const jitExports = new WeakMap<PoolFamily, Record<string, unknown>>();
+/** Releases a layer's generated modules from the pool once the layer is garbage-collected. */
+const jitRelease = new FinalizationRegistry<PoolFamily>((family) => releasePoolFamily(family));
 
 // ------------------------------------------------------------------ the work (runs in every thread)
 
@@ -664,6 +666,7 @@ function jitFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): Jit {
     const planeF = p.Hq * p.Wq;
     j = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF) });
     per.set(p.key, j);
+    jitRelease.register(layer, j.family);
   }
   return j;
 }

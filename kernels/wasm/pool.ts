@@ -56,7 +56,7 @@ export interface PoolFamily {
   readonly runnerFactory: string;
 }
 
-const families: PoolFamily[] = [];
+const families: (PoolFamily | undefined)[] = [];
 
 /**
  * Registers a kernel family with the pool. `runnerFactory` is the body of a function (no closure
@@ -69,6 +69,23 @@ export function registerPoolFamily(name: string, module: WasmModule, memory: Was
   return fam;
 }
 
+/**
+ * Releases a family registered with {@link registerPoolFamily} (its module instances are dropped
+ * by the workers at their next job); running a job of it afterwards throws. Generated per-layer
+ * kernels call this when their layer is garbage-collected, so long runs do not accumulate modules.
+ * @example releasePoolFamily(fam)
+ */
+export function releasePoolFamily(family: PoolFamily): void {
+  if (families[family.id] !== family) return;
+  families[family.id] = undefined;
+  for (const s of pool?.slots ?? []) {
+    if (s.sent[family.id] === true) {
+      s.port.postMessage({ drop: family.id });
+      s.sent[family.id] = false;
+    }
+  }
+}
+
 function workerSource(): string {
   return `
 const { workerData, receiveMessageOnPort } = require('node:worker_threads');
@@ -78,6 +95,7 @@ const params = ctl.subarray(${PARAMS}, ${PARAMS + MAX_JOB_PARAMS});
 const next = () => Atomics.add(ctl, ${NEXT}, 1);
 const fams = [];
 function install(m) {
+  if (m.drop !== undefined) { fams[m.drop] = undefined; return; }
   try {
     const E = new WebAssembly.Instance(m.module, { env: { memory: m.memory } }).exports;
     fams[m.id] = { E, memory: m.memory, run: new Function(m.factory)(), error: '' };
@@ -93,7 +111,8 @@ for (;;) {
   if (Atomics.load(ctl, ${STOP}) === 1) break;
   try {
     const id = ctl[${FAMILY}];
-    for (let m; fams[id] === undefined && (m = receiveMessageOnPort(port)) !== undefined;) install(m.message);
+    // Registrations and releases posted since the last job, in order.
+    for (let m; (m = receiveMessageOnPort(port)) !== undefined;) install(m.message);
     const f = fams[id];
     if (f === undefined) throw new Error('pool worker ' + index + ': kernel family ' + id + ' was never sent to it');
     if (f.run === undefined) throw new Error('pool worker ' + index + ' could not set up kernel family ' + id + ': ' + f.error);
@@ -164,6 +183,7 @@ export function checkThreadCount(op: string, threads: number | undefined): void 
  */
 export function runJob(family: PoolFamily, op: number, params: ArrayLike<number>, threads: number, main: (next: PoolNext) => void): void {
   if (params.length > MAX_JOB_PARAMS) throw new KernelError(`${family.name}: ${params.length} job parameters, more than the pool's ${MAX_JOB_PARAMS}`);
+  if (families[family.id] !== family) throw new KernelError(`${family.name}: this kernel family was released; register it again to run jobs`);
   const t = Math.min(threads, MAX_POOL_THREADS);
   if (t <= 1) {
     let ci = 0;

@@ -17,7 +17,7 @@ import { conv2dGeometry } from '../../kernels/types.js';
 import { ModuleBuilder, webAssembly } from '../../kernels/wasm/assembler.js';
 import { setConvThreads } from '../../kernels/wasm/conv.js';
 import { wasmSimdAvailable } from '../../kernels/wasm/gemm.js';
-import { poolWorkerCount, registerPoolFamily, runJob, shutdownPool } from '../../kernels/wasm/pool.js';
+import { poolWorkerCount, registerPoolFamily, releasePoolFamily, runJob, shutdownPool } from '../../kernels/wasm/pool.js';
 import { setGemmThreads, threadedGemm } from '../../kernels/wasm/threads.js';
 import { randomAssignment } from './ternary-fixtures.js';
 
@@ -69,6 +69,16 @@ describe('kernel worker pool', () => {
     runJob(good, 0, [100], 2, (next) => { for (let i = next(); i < 100; i = next()) mine++; });
     assert.ok(mine <= 100, 'the chunk counter hands out each chunk once');
     await shutdownPool();
+  });
+
+  test('a released family refuses jobs; the workers keep serving the others', { skip }, () => {
+    const a = family('family a', `return function () {};`);
+    const b = family('family b', `return function (E, memory, params, op, index) { if (index !== 1) throw new Error('wrong index ' + index); };`);
+    runJob(a, 0, [], 2, () => {});
+    runJob(b, 0, [], 2, () => {});
+    releasePoolFamily(a);
+    assert.throws(() => runJob(a, 0, [], 2, () => {}), (e: unknown) => e instanceof KernelError && /released/.test(e.message));
+    runJob(b, 0, [], 2, () => {});
   });
 
   test('setters reject counts outside 1..64', () => {
