@@ -7,7 +7,7 @@
  * the generic wasm tap-table kernel (`setTernaryJit(false)`) and the pure-JS loops. The generated
  * kernel's first call (code generation + compile) is reported on its own and the kernel is warmed
  * up for 30 calls before timing, so the optimising compiler has replaced the baseline code.
- * Prints the 1-minute load average at the start and end, then a markdown table.
+ * Times are medians per call. Prints the 1-minute load average at the start and end, then a markdown table.
  *
  *   npx tsc -p . && node dist/bench/ternary.bench.js [--quick]
  */
@@ -20,13 +20,28 @@ import { setTernarySimd } from '../kernels/ternary/cpu.js';
 import { setTernaryJit, ternaryThreads } from '../kernels/ternary/simd.js';
 import { ternaryLayerDense, ternaryLayerFromAssignment } from '../kernels/ternary/layer.js';
 import { conv2dGeometry } from '../kernels/types.js';
-import { markdownTable, randomArrays, seconds } from './util.js';
+import { Bench } from 'tinybench';
+import { markdownTable, randomArrays } from './util.js';
 
 const quick = process.argv.includes('--quick');
 const rng = new Rng(11);
 const rand = randomArrays(rng);
 
-const TIMING = { timeMs: quick ? 300 : 1500, iterations: 3, warmupMs: 200 };
+const TIMING = { timeMs: quick ? 300 : 1500, iterations: 5, warmupMs: 200 };
+
+/**
+ * Median seconds per call (tinybench, with warm-up). NOTE: the median, not the mean: on the shared
+ * 2-core machine a call that loses its core for a scheduler tick is 5–10× slower, and a few of
+ * those dominated the mean; every kernel in a row is timed the same way.
+ */
+async function seconds(name: string, fn: () => void, opts: typeof TIMING): Promise<number> {
+  const bench = new Bench({ time: opts.timeMs, iterations: opts.iterations, warmupTime: opts.warmupMs, warmupIterations: 2 });
+  bench.add(name, fn);
+  await bench.run();
+  const r = bench.tasks[0].result;
+  if (r.state !== 'completed') throw new Error(`benchmark ${name} did not complete: ${r.state}`);
+  return r.latency.p50 / 1000;
+}
 
 function assignment(n: number, sparsity: number): Int8Array {
   const a = new Int8Array(n);
