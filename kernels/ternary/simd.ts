@@ -119,16 +119,19 @@ function emitRows(mod: ModuleBuilder): void {
 }
 
 /**
- * `plane(src, dst, H, W, Hq, Wq, ph, pw)`: one stride-1 padded plane: Hq rows of Wq floats, the
- * source rows (W floats each, contiguous) at column pw of rows ph..ph+H−1, zeros elsewhere.
+ * `plane(src, dst, H, W, Hq, Wq, ph, pw, count)`: `count` consecutive stride-1 padded planes (sources
+ * H·W floats apart, destinations Hq·Wq apart): Hq rows of Wq floats, the source rows (W floats each,
+ * contiguous) at column pw of rows ph..ph+H−1, zeros elsewhere.
  */
 function emitPlane(mod: ModuleBuilder): void {
-  const f = mod.func('plane', [I32, I32, I32, I32, I32, I32, I32, I32], []);
-  const [src, dst, H, W, Hq, Wq, ph, pw] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const u = f.local(I32), i = f.local(I32), e = f.local(I32), s = f.local(I32), vecEnd = f.local(I32), wB = f.local(I32), rowB = f.local(I32);
+  const f = mod.func('plane', [I32, I32, I32, I32, I32, I32, I32, I32, I32], []);
+  const [src, dst, H, W, Hq, Wq, ph, pw, count] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const k = f.local(I32), u = f.local(I32), i = f.local(I32), e = f.local(I32), s = f.local(I32), vecEnd = f.local(I32), wB = f.local(I32), rowB = f.local(I32);
   f.get(W).i32Const(4).i32Mul().set(wB);
   f.get(W).i32Const(-4).i32And().i32Const(4).i32Mul().set(vecEnd);
   f.get(Wq).i32Const(4).i32Mul().set(rowB);
+  f.i32Const(0).set(k);
+  forRange(f, k, count, 1, () => {
   f.i32Const(0).set(u);
   forRange(f, u, Hq, 1, () => {
     f.get(u).get(ph).i32Sub().get(H).i32LtU();
@@ -151,6 +154,7 @@ function emitPlane(mod: ModuleBuilder): void {
     forRange(f, i, rowB, 4, () => { f.get(dst).get(i).i32Add().f32Const(0).f32Store(); });
     f.end();
     f.get(dst).get(rowB).i32Add().set(dst);
+  });
   });
 }
 
@@ -218,7 +222,7 @@ function moduleBytes(): Uint8Array {
 export interface TernaryExports {
   taps(acc: number, base: number, tab: number, n: number, nbytes: number): void;
   rows(pos: number, neg: number, rowB: number, nRows: number, oy: number, Hq: number, OH: number, ow: number, dst: number, dstRowB: number, dstSampleB: number, wp: number, wn: number, b: number): void;
-  plane(src: number, dst: number, H: number, W: number, Hq: number, Wq: number, ph: number, pw: number): void;
+  plane(src: number, dst: number, H: number, W: number, Hq: number, Wq: number, ph: number, pw: number, count: number): void;
   gather(src: number, dst: number, uLo: number, uHi: number, vLo: number, vHi: number, Hq: number, Wq: number, src0: number, rowStepB: number, colStepB: number): void;
 }
 
@@ -439,10 +443,16 @@ export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuf
   if (phase === 0) {
     const planes = C * N;
     const hw = H * W;
-    for (let q0 = next() * PLANES_PER_TAKE; q0 < planes; q0 = next() * PLANES_PER_TAKE) for (let q = q0; q < Math.min(planes, q0 + PLANES_PER_TAKE); q++) {
-      const c = sampleMajor ? q % C : Math.floor(q / N);
-      const n = sampleMajor ? Math.floor(q / C) : q - c * N;
-      E.plane(xStage + (n * C + c) * hw * 4, xp + q * plane * 4, H, W, Hq, Wq, ph, pw);
+    for (let q0 = next() * PLANES_PER_TAKE; q0 < planes; q0 = next() * PLANES_PER_TAKE) {
+      const q1 = Math.min(planes, q0 + PLANES_PER_TAKE);
+      // Sample-major planes follow the NCHW source planes one to one: one call for the batch.
+      if (sampleMajor) E.plane(xStage + q0 * hw * 4, xp + q0 * plane * 4, H, W, Hq, Wq, ph, pw, q1 - q0);
+      else {
+        for (let q = q0; q < q1; q++) {
+          const c = Math.floor(q / N);
+          E.plane(xStage + ((q - c * N) * C + c) * hw * 4, xp + q * plane * 4, H, W, Hq, Wq, ph, pw, 1);
+        }
+      }
     }
     return;
   }
