@@ -422,21 +422,37 @@ export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuf
     // Phase planes (c, a, b) of a strided conv: valid rows/columns are a range, found by division.
     const per = sH * sW;
     const planes = C * per * N;
-    for (let q0 = next() * PLANES_PER_TAKE; q0 < planes; q0 = next() * PLANES_PER_TAKE) for (let q = q0; q < Math.min(planes, q0 + PLANES_PER_TAKE); q++) {
-      const vc = sampleMajor ? q % (C * per) : Math.floor(q / N);
-      const n = sampleMajor ? Math.floor(q / (C * per)) : q - vc * N;
-      const c = Math.floor(vc / per);
-      const a = Math.floor((vc - c * per) / sW);
-      const b = vc - c * per - a * sW;
-      // Padded row a + sH·u is input row y = a + sH·u − ph, valid for 0 ≤ y < H.
-      const uLo = Math.max(0, Math.ceil((ph - a) / sH));
-      const uHi = Math.max(uLo, Math.min(Hq, Math.ceil((H + ph - a) / sH)));
-      const vLo = Math.max(0, Math.ceil((pw - b) / sW));
-      const vHi = Math.max(vLo, Math.min(Wq, Math.ceil((W + pw - b) / sW)));
-      const y0 = a + sH * uLo - ph;
-      const x0 = b + sW * vLo - pw;
-      const src0 = xStage + ((n * C + c) * H * W + y0 * W + x0) * 4;
-      E.gather(0, xp + q * plane * 4, uLo, uHi, vLo, vHi, Hq, Wq, src0, sH * W * 4, sW * 4);
+    // Per phase (a, b): the valid row/column ranges and the source offset (they do not depend on
+    // the sample or channel), computed once rather than per plane.
+    const uLo: number[] = [], uHi: number[] = [], vLo: number[] = [], vHi: number[] = [], off: number[] = [];
+    for (let a = 0; a < sH; a++) {
+      for (let b = 0; b < sW; b++) {
+        // Padded row a + sH·u is input row y = a + sH·u − ph, valid for 0 ≤ y < H.
+        const u0 = Math.max(0, Math.ceil((ph - a) / sH));
+        const v0 = Math.max(0, Math.ceil((pw - b) / sW));
+        uLo.push(u0);
+        uHi.push(Math.max(u0, Math.min(Hq, Math.ceil((H + ph - a) / sH))));
+        vLo.push(v0);
+        vHi.push(Math.max(v0, Math.min(Wq, Math.ceil((W + pw - b) / sW))));
+        off.push(((a + sH * u0 - ph) * W + (b + sW * v0 - pw)) * 4);
+      }
+    }
+    const rowStepB = sH * W * 4, colStepB = sW * 4, hwB = H * W * 4;
+    for (let q0 = next() * PLANES_PER_TAKE; q0 < planes; q0 = next() * PLANES_PER_TAKE) {
+      for (let q = q0; q < Math.min(planes, q0 + PLANES_PER_TAKE); q++) {
+        // Source plane n·C + c and phase k of destination plane q, in either layout.
+        let src: number, k: number;
+        if (sampleMajor) {
+          src = Math.floor(q / per);
+          k = q - src * per;
+        } else {
+          const vc = Math.floor(q / N);
+          const c = Math.floor(vc / per);
+          src = (q - vc * N) * C + c;
+          k = vc - c * per;
+        }
+        E.gather(0, xp + q * plane * 4, uLo[k], uHi[k], vLo[k], vHi[k], Hq, Wq, xStage + src * hwB + off[k], rowStepB, colStepB);
+      }
     }
     return;
   }
