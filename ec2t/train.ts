@@ -233,8 +233,28 @@ export class TrainingPhase {
     return this.phaseStartIndex;
   }
 
-  /** Runs (the rest of) the phase. */
+  /**
+   * Runs (the rest of) the phase synchronously. A SIGINT handler cannot run meanwhile (the event
+   * loop is blocked); use {@link runAsync} when `interrupt` is set from a signal.
+   */
   run(): PhaseResult {
+    return runToEnd(this.iterate());
+  }
+
+  /**
+   * Runs (the rest of) the phase, letting the event loop turn after every batch so a SIGINT
+   * handler can set `interrupt.interrupted`; the checkpoint is then written after that batch.
+   * @example const r = await phase.runAsync();
+   */
+  runAsync(): Promise<PhaseResult> {
+    return runYielding(this.iterate());
+  }
+
+  /**
+   * The phase as a generator that yields after every batch (before the interrupt check), for
+   * callers that interleave it with other work: `const r = yield* phase.iterate()`.
+   */
+  *iterate(): Generator<void, PhaseResult, void> {
     const o = this.o;
     o.model.train();
     const batches = this.loader.batchesPerEpoch;
@@ -272,6 +292,7 @@ export class TrainingPhase {
           });
         }
         if (this.step === INTERRUPT_AFTER_STEPS && o.interrupt) o.interrupt.interrupted = true;
+        yield;
         if (o.interrupt?.interrupted) {
           // NOTE: after an epoch's last batch the loader has rolled over (no epoch seed), so the
           // checkpoint must say that only finishing the epoch is left.
@@ -343,6 +364,30 @@ export class TrainingPhase {
       config: o.checkpointExtra ?? null,
     };
     saveCheckpoint(o.run.checkpoint, { model, epoch: this.metrics.length, step: this.step, rng: o.loaderRng, extra: extra as unknown as JsonValue });
+  }
+}
+
+/**
+ * Drives a generator from {@link TrainingPhase.iterate} (or one that `yield*`s it) to its end synchronously.
+ * @example const r = runToEnd(phase.iterate());
+ */
+export function runToEnd<T>(gen: Generator<void, T, void>): T {
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * Drives a generator to its end, yielding to the event loop (`setImmediate`) at each of its yields,
+ * so signal handlers and timers run between training batches.
+ * @example const summary = await runYielding(ternarizeSteps(flags));
+ */
+export async function runYielding<T>(gen: Generator<void, T, void>): Promise<T> {
+  for (;;) {
+    const r = gen.next();
+    if (r.done) return r.value;
+    await new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 
