@@ -9,7 +9,7 @@ import { entryToTensor, loadSafetensors, saveSafetensors, type SafetensorEntry, 
 import { stateDictForSave, type Module } from '../nn/module.js';
 import { ternaryLayerNames } from '../nn/models/index.js';
 import { RunFolder, environmentFacts } from '../ec2t/runfolder.js';
-import { TrainingPhase, evaluate, readRunCheckpoint, type Updater } from '../ec2t/train.js';
+import { TrainingPhase, evaluate, readRunCheckpoint, runToEnd, runYielding, type Updater } from '../ec2t/train.js';
 import { TernaryQuantizer, type QuantizerConfig } from '../ec2t/quantizer.js';
 import type { JsonValue } from '../nn/checkpoint.js';
 import { getBackend } from '../kernels/registry.js';
@@ -137,16 +137,40 @@ function resumedFlags(dir: string, given: Record<string, FlagValue>): Record<str
   return { ...saved.flags, resume: dir, json: given.json, out: dir };
 }
 
+/** Options of {@link ternarizeCommand} / {@link ternarizeCommandAsync}. */
+export interface TernarizeOptions {
+  quiet?: boolean;
+  /**
+   * Install a SIGINT handler: Ctrl-C (or the `EC2T_INTERRUPT_AFTER_STEPS` test hook) checkpoints
+   * after the current batch and the summary comes back with `interrupted: true` (no test
+   * evaluation, no summary.json). A real Ctrl-C needs {@link ternarizeCommandAsync}: the
+   * synchronous entry never lets the handler run.
+   */
+  interruptible?: boolean;
+}
+
 /**
- * Runs EC2T on a pretrained model (library entry used by `ec2t ternarize` and the demo): the main
- * phase, the best model of it (§6), frozen-assignment retraining. With `flags.resume` it continues
- * an interrupted run folder where its checkpoint stopped — in either phase, mid-epoch included —
- * and ends with the same files, bit for bit, as an uninterrupted run. With `opts.interruptible`,
- * Ctrl-C (or `EC2T_INTERRUPT_AFTER_STEPS`) checkpoints at the next batch and returns a summary
- * with `interrupted: true` (no test evaluation, no summary.json).
+ * Runs EC2T on a pretrained model (library entry used by the demo; synchronous): the main phase,
+ * the best model of it (§6), frozen-assignment retraining. With `flags.resume` it continues an
+ * interrupted run folder where its checkpoint stopped — in either phase, mid-epoch included — and
+ * ends with the same files, bit for bit, as an uninterrupted run.
  * @example const s = ternarizeCommand(parseCommand(ternarizeSpec, ['--model', 'lenet5', '--weights', 'fp.safetensors']).flags);
  */
-export function ternarizeCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?: boolean; interruptible?: boolean } = {}): TernarizeSummary {
+export function ternarizeCommand(flags: Record<string, FlagValue>, opts: TernarizeOptions = {}): TernarizeSummary {
+  return runToEnd(ternarizeSteps(flags, opts));
+}
+
+/**
+ * {@link ternarizeCommand} that lets the event loop run after every training batch, so Ctrl-C is
+ * seen (with `opts.interruptible`); what `ec2t ternarize` uses.
+ * @example const s = await ternarizeCommandAsync(flags, { interruptible: true });
+ */
+export function ternarizeCommandAsync(flags: Record<string, FlagValue>, opts: TernarizeOptions = {}): Promise<TernarizeSummary> {
+  return runYielding(ternarizeSteps(flags, opts));
+}
+
+/** The ternarize run as a generator that yields after every training batch. */
+function* ternarizeSteps(flagsIn: Record<string, FlagValue>, opts: TernarizeOptions): Generator<void, TernarizeSummary, void> {
   const t0 = performance.now();
   const resumeDir = flagsIn.resume as string | undefined;
   const flags = resumeDir === undefined ? flagsIn : resumedFlags(resumeDir, flagsIn);
@@ -231,7 +255,7 @@ export function ternarizeCommand(flagsIn: Record<string, FlagValue>, opts: { qui
         onBest: saveBest, onProgress: progress, skipFirstEpochForBest: true, interrupt: interrupt?.flag,
       });
       if (ck !== null) phase1.resume(ck.all, ck.extra);
-      const r1 = phase1.run();
+      const r1 = yield* phase1.iterate();
       stepsBefore = phase1.steps;
       // A Ctrl-C during the last epoch's validation completes the phase; stop before the next one
       // all the same (the checkpoint then resumes at the phase boundary).
@@ -258,7 +282,7 @@ export function ternarizeCommand(flagsIn: Record<string, FlagValue>, opts: { qui
       });
       // The frozen flag and the optimizers' state (fresh at the phase start, then stepped) come with the checkpoint.
       if (ck?.phase === 'frozen') phase2.resume(ck.all, ck.extra);
-      stopped = !phase2.run().completed;
+      stopped = !(yield* phase2.iterate()).completed;
       if (!stopped) {
         saveSafetensors(run.lastWeights, q.ternaryStateDict(), { format: 'pt', model: modelName });
         restore(model, q, bestPath);
@@ -291,7 +315,7 @@ export function ternarizeCommand(flagsIn: Record<string, FlagValue>, opts: { qui
  * `{ interrupted: true, epochs, seconds, out }` with the epochs completed so far).
  */
 export async function runTernarize(p: Parsed): Promise<number> {
-  const s = ternarizeCommand(p.flags, { interruptible: true });
+  const s = await ternarizeCommandAsync(p.flags, { interruptible: true });
   if (s.interrupted) {
     if (p.flags.json) process.stdout.write(JSON.stringify({ interrupted: true, epochs: s.epochs, seconds: s.seconds, out: s.out }) + '\n');
     return 130;

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +105,34 @@ test('ternarize --resume: interrupted mid-epoch and on epoch ends, in the EC2T p
   assert.deepEqual(cutJson, fullJson);
   const manifest = JSON.parse(readFileSync(join(cut, 'manifest.json'), 'utf8')) as { resumes: Array<{ phase: string }> };
   assert.deepEqual(manifest.resumes.map((r) => r.phase), ['ec2t', 'ec2t', 'frozen', 'frozen']);
+});
+
+test('ternarize: a real SIGINT during training checkpoints, exits 130 with the resume hint, and --resume finishes the run', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ec2t-tern-sigint-'));
+  const weights = join(dir, 'fp.safetensors');
+  saveSafetensors(weights, stateDictForSave(createModel('lenet5', { seed: 3 })));
+  const out = join(dir, 'run');
+  // 1024 images / 32 = 32 batches per epoch: the signal lands early in epoch 2, seconds before its end.
+  const child = spawn(process.execPath, [CLI, 'ternarize', '--model', 'lenet5', '--weights', weights, '--dataset', 'mnist', '--limit-train', '1024', '--val-size', '128', '--epochs', '2', '--retrain-epochs', '0', '--batch-size', '32', '--out', out, '--json']);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const metricsLines = (): number => (existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l !== '').length : 0);
+  const deadline = Date.now() + 60_000;
+  while (metricsLines() < 1 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+  child.kill('SIGINT');
+  const code = await exited;
+  assert.equal(code, 130, stderr);
+  assert.match(stderr, /interrupt: saving a checkpoint/);
+  assert.match(stderr, /resume with: ec2t ternarize --resume /);
+  assert.deepEqual((JSON.parse(stdout) as { interrupted: boolean; epochs: number }).interrupted, true);
+  assert.ok(existsSync(join(out, 'checkpoint.safetensors')));
+  const r = ec2t(['ternarize', '--resume', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((JSON.parse(r.stdout) as { epochs: number }).epochs, 2);
+  assert.equal(metricsLines(), 2);
 });
 
 test('ternarize --resume: clear usage errors for a folder that is not a resumable ternarize run', () => {
