@@ -231,13 +231,20 @@ export interface TernaryExports {
 /**
  * Output channels per generated block. Each channel keeps a `+` and a `−` f32x4 accumulator in
  * registers, and a tap's input vector is loaded once per block and added into every accumulator
- * that uses it. NOTE: 4 channels (8 accumulators) with groups of 6 taps (6 loaded vectors live at
- * most: 14 of x64's 15 allocatable xmm registers) measured fastest single-thread on the ResNet-20
- * shapes; 5×5 and 4×8 were 5–30 % slower, 6×3 up to 2× slower (many more `br_table` cases).
+ * that uses it. NOTE: 4 channels (8 accumulators) with groups of 6–7 taps (the loaded vectors of a
+ * group stay live until their last addition: 14–15 of x64's 15 allocatable xmm registers) measured
+ * fastest single-thread on the ResNet-20 shapes; 5×5 and 3×9 were 5–30 % slower, 6×3 up to 2×
+ * slower (many more `br_table` cases).
  */
 const CHANNELS_PER_BLOCK = 4;
-/** Distinct tap offsets per group (one case of the block's tap switch; see {@link emitBlock}). */
-const TAPS_PER_GROUP = 6;
+/**
+ * Distinct tap offsets per group (one case of the block's tap switch; see {@link emitBlock}): 6 when
+ * a loaded vector feeds more than two accumulators on average (dense layers: more adds per case),
+ * else 7 (sparser layers: fewer `br_table` dispatches; 64→64 @8×8 at 70 %: 1.1 vs 1.3 ms).
+ */
+function tapsPerGroup(adds: number, offsets: number): number {
+  return adds > 2 * offsets ? 6 : 7;
+}
 /** Layers with more non-zero weights than this use the generic tap-table kernel (generated code grows with the non-zeros). */
 const JIT_MAX_NONZEROS = 1 << 18;
 
@@ -255,7 +262,7 @@ interface JitGeometry {
  * `b{k}(xs, outS, oy0, oy1, bias, scratch)`: output channels [m0, m1) of one sample, output rows
  * [oy0, oy1). Per output vector (4 grid points of one row): every `+` and `−` tap of the block's
  * channels summed into registers (each distinct input vector loaded once, at a constant offset
- * from `xs`; groups of {@link TAPS_PER_GROUP} offsets are the cases of a `br_table` loop), then
+ * from `xs`; groups of {@link tapsPerGroup} offsets are the cases of a `br_table` loop), then
  * `w_p·P − w_n·N + b` stored into the NCHW output at `outS`. Every output is summed in ascending
  * tap-offset order whichever thread runs it. A row's last partial
  * vector (OW mod 4 ≠ 0) goes through `scratch` so it never writes past its row.
@@ -280,8 +287,11 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
     for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) add(geo.tapOffset(m, layer.negTaps[t]) - minOff, 2 * j + 1);
   }
   const offsets = [...users.keys()].sort((a, b) => a - b);
+  let adds = 0;
+  for (const us of users.values()) adds += us.length;
+  const perGroup = tapsPerGroup(adds, offsets.length);
   const groups: number[][] = [];
-  for (let g0 = 0; g0 < offsets.length; g0 += TAPS_PER_GROUP) groups.push(offsets.slice(g0, g0 + TAPS_PER_GROUP));
+  for (let g0 = 0; g0 < offsets.length; g0 += perGroup) groups.push(offsets.slice(g0, g0 + perGroup));
   const G = groups.length;
   const ohwB = geo.OH * geo.OW * 4;
   const nFull = Math.floor(geo.OW / 4);
