@@ -4,7 +4,7 @@
  * γ ∈ {0, 0.15, 0.3} × s ∈ {0.3, 0.15} in both variants, plus TTQ thresholds, and print the
  * table of test accuracy @ sparsity of the ternarized layers beside the authors' numbers.
  *
- * Usage: node dist/bench/lenet-sweep.js --weights runs/lenet5/best.safetensors --out runs/sweep [--quick] [--only 'reference γ']
+ * Usage: node dist/bench/lenet-sweep.js --weights runs/lenet5/best.safetensors --out runs/sweep [--quick] [--only 'reference γ=0 s=0.3,ttq']
  * Long-running (about a minute per point on 2 cores): a script, not a test.
  */
 import { spawnSync } from 'node:child_process';
@@ -55,7 +55,9 @@ for (const variant of ['reference', 'corrected']) {
 for (const t of ['0.05', '0.1', '0.2']) configs.push({ label: `ttq t=${t}`, args: ['--method', 'ttq', '--ttq-threshold', t] });
 
 const points: Point[] = [];
-const selected = values.only ? configs.filter((c) => c.label.includes(values.only!)) : configs;
+// --only takes comma-separated substrings of the labels: 'reference γ=0 s=0.3,ttq'.
+const only = values.only?.split(',').map((x) => x.trim()).filter((x) => x.length > 0);
+const selected = only ? configs.filter((c) => only.some((o) => c.label.includes(o))) : configs;
 for (const c of values.quick ? selected.slice(0, 2) : selected) {
   const out = join(values.out, c.label.replace(/[^a-z0-9.=]+/gi, '_'));
   const args = [CLI, 'ternarize', '--model', 'lenet5', '--weights', values.weights, '--dataset', 'mnist', '--epochs', values.quick ? '1' : '3', '--retrain-epochs', '1', '--batch-size', '256', '--seed', values.seed, '--out', out, '--json', ...c.args];

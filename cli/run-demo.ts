@@ -6,8 +6,8 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommand, type Parsed } from './args.js';
 import { trainSpec, ternarizeSpec } from './commands.js';
-import { trainCommand } from './run-train.js';
-import { ternarizeCommand } from './run-ternarize.js';
+import { trainCommandAsync } from './run-train.js';
+import { ternarizeCommandAsync } from './run-ternarize.js';
 import { writeRunReport } from './run-report.js';
 import { log } from './progress.js';
 
@@ -39,7 +39,12 @@ export async function runDemo(p: Parsed): Promise<number> {
     '--model', 'lenet5', '--dataset', 'mnist', '--epochs', quick ? '1' : '5', '--batch-size', '64', '--optimizer', 'adam',
     '--lr', '0.002', '--weight-decay', '5e-4', '--schedule', 'cosine', '--seed', seed, '--out', floatDir, ...limit,
   ]).flags;
-  const tr = trainCommand(trainFlags);
+  // NOTE: the async commands let the event loop see Ctrl-C; each step then stops with a checkpoint.
+  const tr = await trainCommandAsync(trainFlags);
+  if (tr.interrupted) {
+    log(`demo stopped; finish the float model with: ec2t train --resume ${floatDir}, then run ec2t demo again`);
+    return 130;
+  }
   await writeRunReport(floatDir);
   log(`      float LeNet-5: test accuracy ${pct(tr.testAccuracy)} (${tr.seconds.toFixed(1)} s)`);
 
@@ -49,7 +54,11 @@ export async function runDemo(p: Parsed): Promise<number> {
     '--epochs', quick ? '1' : '3', '--retrain-epochs', '1', '--gain', '0.1', '--init-scale', '0.3',
     '--batch-size', '128', '--lr', '1e-4', '--seed', seed, '--out', ternDir, ...limit,
   ]).flags;
-  const te = ternarizeCommand(ternFlags);
+  const te = await ternarizeCommandAsync(ternFlags, { interruptible: true });
+  if (te.interrupted) {
+    log(`demo stopped; finish the ternary model with: ec2t ternarize --resume ${ternDir}, then ec2t export --run ${ternDir} --out ${join(out, 'lenet5.ec2t.safetensors')}`);
+    return 130;
+  }
   await writeRunReport(ternDir);
 
   log('[3/3] packing the ternary model');

@@ -9,7 +9,7 @@ import { SGD, Adam } from '../nn/optim.js';
 import { LrScheduler, cosineAnnealing, stepDecay, constantSchedule } from '../nn/schedule.js';
 import { CIFAR_AUGMENT, type AugmentConfig } from '../datasets/transforms.js';
 import { RunFolder, environmentFacts } from '../ec2t/runfolder.js';
-import { OptimizerUpdater, TrainingPhase, evaluate, readRunCheckpoint } from '../ec2t/train.js';
+import { OptimizerUpdater, TrainingPhase, evaluate, readRunCheckpoint, runToEnd, runYielding } from '../ec2t/train.js';
 import { getBackend } from '../kernels/registry.js';
 import type { Parsed, FlagValue } from './args.js';
 import { UsageError } from './args.js';
@@ -50,11 +50,32 @@ function augmentFor(flags: Record<string, FlagValue>, dataset: string): AugmentC
   return { ...(on ? CIFAR_AUGMENT : {}), ...(cut > 0 ? { cutout: { holes: 1, length: cut } } : {}) };
 }
 
+/** Options of {@link trainCommand} / {@link trainCommandAsync}. */
+export interface TrainOptions {
+  quiet?: boolean;
+  modelOptions?: Record<string, unknown>;
+}
+
 /**
- * Trains a float model (library entry used by `ec2t train` and the demo).
+ * Trains a float model (library entry used by the demo and `ec2t scale`). Synchronous: a real
+ * Ctrl-C is only seen by {@link trainCommandAsync}, which `ec2t train` uses.
  * @returns the summary printed by `--json`
  */
-export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?: boolean; modelOptions?: Record<string, unknown> } = {}): TrainSummary {
+export function trainCommand(flagsIn: Record<string, FlagValue>, opts: TrainOptions = {}): TrainSummary {
+  return runToEnd(trainSteps(flagsIn, opts));
+}
+
+/**
+ * {@link trainCommand} that lets the event loop turn after every batch, so the SIGINT handler runs
+ * and the run stops after that batch with a checkpoint.
+ * @example const s = await trainCommandAsync({ model: 'lenet5', dataset: 'mnist', epochs: 1 });
+ */
+export function trainCommandAsync(flagsIn: Record<string, FlagValue>, opts: TrainOptions = {}): Promise<TrainSummary> {
+  return runYielding(trainSteps(flagsIn, opts));
+}
+
+/** The training run as a generator that yields after every batch. */
+function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Generator<void, TrainSummary, void> {
   const t0 = performance.now();
   let flags = flagsIn;
   const resumeDir = flags.resume as string | undefined;
@@ -133,7 +154,7 @@ export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?:
   }
   let result;
   try {
-    result = phase.run();
+    result = yield* phase.iterate();
   } finally {
     interrupt.dispose();
   }
@@ -151,7 +172,7 @@ export function trainCommand(flagsIn: Record<string, FlagValue>, opts: { quiet?:
 
 /** `ec2t train` handler. */
 export async function runTrain(p: Parsed): Promise<number> {
-  const s = trainCommand(p.flags, { quiet: false });
+  const s = await trainCommandAsync(p.flags, { quiet: false });
   await writeRunReport(s.out);
   log(`test accuracy ${(100 * s.testAccuracy).toFixed(2)}% (loss ${s.testLoss.toFixed(4)}) after ${s.epochs} epoch(s), ${s.seconds.toFixed(1)} s; run folder ${s.out}`);
   if (p.flags.json) process.stdout.write(JSON.stringify(s) + '\n');
