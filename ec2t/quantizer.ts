@@ -116,12 +116,14 @@ export interface TernaryLayer {
 /** One layer's histogram of background weights with the cost-argmin decision boundaries. */
 export interface LayerHistogram {
   name: string;
+  /** Counts per equal-width bin over `[lo, hi]`. */
   bins: number[];
   lo: number;
   hi: number;
   wn: number;
   wp: number;
   lambda: number;
+  /** A weight w is assigned to zero when `negZero < w < zeroPos`. */
   boundaries: { negZero: number; zeroPos: number };
 }
 

@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { FormatError } from '../../engine/errors.js';
 import { RunFolder, type EpochMetrics } from '../runfolder.js';
+import type { LayerHistogram as QuantizerHistogram } from '../quantizer.js';
 import { isNum } from './svg.js';
 
 /** Per-layer statistics of one epoch as a report reads them (`LayerStats` of `ec2t/stats.ts`, fields optional). */
@@ -26,19 +27,8 @@ export interface ReportLayerStats {
   deadChannels?: number;
 }
 
-/** One layer of `histograms.json`: background-weight histogram with the final centroids and boundaries. */
-export interface LayerHistogram {
-  name: string;
-  /** Counts per equal-width bin over `[lo, hi]`. */
-  bins: number[];
-  lo: number;
-  hi: number;
-  wn: number;
-  wp: number;
-  lambda?: number;
-  /** A weight w is assigned to zero when `negZero < w < zeroPos`. */
-  boundaries: { negZero: number; zeroPos: number };
-}
+/** One layer of `histograms.json` as written by `TernaryQuantizer.histograms`; λ may be absent in files of other tools. */
+export type LayerHistogram = Omit<QuantizerHistogram, 'lambda'> & { lambda?: number };
 
 /** Everything a report needs from one run folder. */
 export interface RunData {
