@@ -4,7 +4,8 @@
  * 50/70/90 % sparsity, same inputs, same run. The dense baseline is the registered cpu
  * `conv2dForward` run on the dense ternary weights Wt. The ternary kernel uses `EC2T_THREADS`
  * threads (default: all cores), like the dense conv: the generated per-layer wasm kernel (default),
- * the generic wasm tap-table kernel (`setTernaryJit(false)`) and the pure-JS loops. The generated
+ * the generic wasm tap-table kernel (`setTernaryJit('off')`) and the pure-JS loops. The generated
+ * kernel is generated on first use here (`setTernaryJit('eager')`; by default only on a layer's third call). The generated
  * kernel's first call (code generation + compile) is reported on its own and the kernel is warmed
  * up for 30 calls before timing, so the optimising compiler has replaced the baseline code.
  * Times are medians per call. Prints the 1-minute load average at the start and end, then a markdown table.
@@ -61,6 +62,7 @@ const sparsities = [0.5, 0.7, 0.9];
 const dense = kernelFor('conv2dForward', 'cpu');
 const ternary = kernelFor('ternaryConv2d', 'ternary');
 
+setTernaryJit('eager');
 const rows: string[][] = [];
 const load0 = loadavg()[0];
 for (const [c, co, hw, stride] of shapes) {
@@ -80,9 +82,9 @@ for (const [c, co, hw, stride] of shapes) {
     const first = performance.now() - t0;
     for (let i = 0; i < 30; i++) ternary(x, layer, bias, out, g);
     const tt = await seconds(`ternary ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g), TIMING);
-    setTernaryJit(false);
+    setTernaryJit('off');
     const tg = await seconds(`ternary generic ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g), TIMING);
-    setTernaryJit(true);
+    setTernaryJit('eager');
     setTernarySimd(false);
     const tj = await seconds(`ternary js ${c}@${hw} s=${s}`, () => ternary(x, layer, bias, out, g), TIMING);
     setTernarySimd(true);

@@ -597,16 +597,26 @@ export function setTernaryThreads(threads: number | undefined): void {
   threadOverride = threads;
 }
 
-let jitOn = true;
+/**
+ * When a layer gets generated code: `lazy` (default) on its third call with the same input geometry
+ * (the first two run the generic kernel, so a one-off call never pays code generation, 5–200 ms a
+ * layer), `eager` on its first call, `off` never (every layer on the generic kernel, as layers above
+ * the size limit always are).
+ */
+export type TernaryJitMode = 'lazy' | 'eager' | 'off';
+let jitMode: TernaryJitMode = 'lazy';
+/** Calls of a (layer, geometry) on the generic kernel before `lazy` mode generates its code. */
+const LAZY_CALLS = 2;
 
 /**
- * Turns the generated per-layer kernels on or off (off: every layer uses the generic tap-table
- * kernel, as layers above the size limit do); returns the previous setting. For tests and benchmarks.
- * @example const was = setTernaryJit(false); … setTernaryJit(was);
+ * Sets when layers get generated code (see {@link TernaryJitMode}); returns the previous mode. The
+ * generic and generated kernels sum in different orders, so their outputs agree to float rounding
+ * (exactly on integer-valued inputs), not bit for bit; each is bit-identical for any thread count.
+ * @example const was = setTernaryJit('eager'); … setTernaryJit(was);
  */
-export function setTernaryJit(on: boolean): boolean {
-  const was = jitOn;
-  jitOn = on;
+export function setTernaryJit(mode: TernaryJitMode): TernaryJitMode {
+  const was = jitMode;
+  jitMode = mode;
   return was;
 }
 
@@ -692,19 +702,25 @@ function offsetsFor(layer: TernaryLayer, p: SimdPlan, N: number): { posOff: Int3
   return r;
 }
 
-/** Generated kernels of a layer, per plan key (the same layer may serve several geometries). */
-const jits = new WeakMap<TernaryLayer, Map<string, Jit>>();
-function jitFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): Jit {
+/** Generated kernels of a layer (or its call count so far, in lazy mode), per plan key (the same layer may serve several geometries). */
+const jits = new WeakMap<TernaryLayer, Map<string, Jit | number>>();
+/** The layer's generated kernel for this geometry, or null while {@link jitMode} says not (yet). */
+function jitFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): Jit | null {
+  if (jitMode === 'off' || layer.posTaps.length + layer.negTaps.length > JIT_MAX_NONZEROS) return null;
   let per = jits.get(layer);
   if (per === undefined) jits.set(layer, (per = new Map()));
-  let j = per.get(p.key);
-  if (j === undefined) {
-    const planeF = p.Hq * p.Wq;
-    j = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF) });
-    per.set(p.key, j);
-    jitRelease.register(layer, j.family);
+  const j = per.get(p.key);
+  if (typeof j === 'object') return j;
+  const calls = j ?? 0;
+  if (jitMode === 'lazy' && calls < LAZY_CALLS) {
+    per.set(p.key, calls + 1);
+    return null;
   }
-  return j;
+  const planeF = p.Hq * p.Wq;
+  const built = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF) });
+  per.set(p.key, built);
+  jitRelease.register(layer, built.family);
+  return built;
 }
 
 /** Byte layout of one call's shared memory. */
@@ -761,7 +777,7 @@ export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Fl
   if (I === null) return false;
   const T = Math.min(threads, MAX_POOL_THREADS);
   const p = planFor(layer, g);
-  const jit = jitOn && layer.posTaps.length + layer.negTaps.length <= JIT_MAX_NONZEROS ? jitFor(layer, p, g) : null;
+  const jit = jitFor(layer, p, g);
   const { bytes, at: P, jitWords } = layoutFor(layer, g, p, T, jit);
   if (bytes > MAX_PAGES * PAGE) return false;
   const have = I.memory.buffer.byteLength;

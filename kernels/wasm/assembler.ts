@@ -222,7 +222,11 @@ export class ModuleBuilder {
     const imports = vec([[...name('env'), ...name('memory'), 0x02, ...limits]]);
     const funcIdx = vec(this.funcs.map((_, i) => uleb(i)));
     const exports = vec(this.funcs.map((f, i) => [...name(f.exportName), 0x00, ...uleb(i)]));
-    const bodies = vec(this.funcs.map((f) => {
+    // The code section is written piece by piece into the result: generated per-layer kernels
+    // reach megabytes, and spreading arrays that size (body, section, module) cost more than the
+    // rest of code generation.
+    const bodyParts: (number[])[] = [uleb(this.funcs.length)];
+    for (const f of this.funcs) {
       // Locals are declared in runs of equal type.
       const runs: number[][] = [];
       const lt = f.localTypes;
@@ -232,17 +236,27 @@ export class ModuleBuilder {
         runs.push([...uleb(j - i), lt[i]]);
         i = j;
       }
-      const body = [...vec(runs), ...f.code, 0x0b];
-      return [...uleb(body.length), ...body];
-    }));
-    return new Uint8Array([
+      const decl = vec(runs);
+      bodyParts.push(uleb(decl.length + f.code.length + 1), decl, f.code, [0x0b]);
+    }
+    let codeBytes = 0;
+    for (const part of bodyParts) codeBytes += part.length;
+    const head = [
       0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
       ...section(1, vec(types)),
       ...section(2, imports),
       ...section(3, funcIdx),
       ...section(7, exports),
-      ...section(10, bodies),
-    ]);
+      10, ...uleb(codeBytes),
+    ];
+    const out = new Uint8Array(head.length + codeBytes);
+    out.set(head, 0);
+    let at = head.length;
+    for (const part of bodyParts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
   }
 }
 

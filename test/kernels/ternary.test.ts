@@ -109,29 +109,29 @@ describe('ternaryConv2d (cpu)', () => {
     const label = simd ? (jit ? 'wasm SIMD, generated per-layer kernels' : 'wasm SIMD, generic tap-table kernel') : 'JS loops';
     test(`${label}: bit-exact on integer inputs, random geometries and sparsities`, (t) => {
       if (setTernarySimd(simd) !== simd) return t.skip('this engine has no WebAssembly SIMD');
-      setTernaryJit(jit);
+      setTernaryJit(jit ? 'eager' : 'off');
       try {
         fc.assert(fc.property(convCase, fc.integer(), (c, s) => runConv(c, s, true)), { seed: SEED, numRuns: 300 });
       } finally {
         setTernarySimd(true);
-        setTernaryJit(true);
+        setTernaryJit('lazy');
       }
     });
 
     test(`${label}: float inputs within NMSE 1e-10 of float64`, (t) => {
       if (setTernarySimd(simd) !== simd) return t.skip('this engine has no WebAssembly SIMD');
-      setTernaryJit(jit);
+      setTernaryJit(jit ? 'eager' : 'off');
       try {
         fc.assert(fc.property(convCase, fc.integer(), (c, s) => runConv(c, s, false)), { seed: SEED + 1, numRuns: 200 });
       } finally {
         setTernarySimd(true);
-        setTernaryJit(true);
+        setTernaryJit('lazy');
       }
     });
 
     test(`${label}: ResNet-20 shapes (N=2) at every sparsity, exact on integers`, (t) => {
       if (setTernarySimd(simd) !== simd) return t.skip('this engine has no WebAssembly SIMD');
-      setTernaryJit(jit);
+      setTernaryJit(jit ? 'eager' : 'off');
       try {
         let seed = 100;
         for (const [ch, hw] of [[16, 32], [32, 16], [64, 8]] as const) {
@@ -145,10 +145,39 @@ describe('ternaryConv2d (cpu)', () => {
         }
       } finally {
         setTernarySimd(true);
-        setTernaryJit(true);
+        setTernaryJit('lazy');
       }
     });
   }
+
+  test('lazy code generation: calls 1-2 match the generic kernel bit for bit, call 3 on the generated one', (t) => {
+    if (!setTernarySimd(true)) return t.skip('this engine has no WebAssembly SIMD');
+    const rng = new Rng(99);
+    const g = conv2dGeometry([2, 8, 9, 9], [12, 8, 3, 3], { padding: 1 });
+    const x = floatInput(2 * 8 * 81, rng);
+    const run = (layer: TernaryLayer): Uint32Array => {
+      const out = poison(new Float32Array(2 * 12 * 81));
+      ternaryConv2dCpu(x, layer, null, out, g);
+      return new Uint32Array(out.buffer);
+    };
+    const a = randomAssignment(12 * 72, 0.5, rng);
+    const fresh = (): TernaryLayer => ternaryLayerFromAssignment(a, [12, 8, 3, 3], 0.37, 0.29);
+    try {
+      setTernaryJit('off');
+      const generic = run(fresh());
+      setTernaryJit('eager');
+      const generated = run(fresh());
+      assert.notDeepEqual(generated, generic, 'the two kernels round differently on this input, so the calls can be told apart');
+      setTernaryJit('lazy');
+      const layer = fresh();
+      assert.deepEqual(run(layer), generic, 'call 1');
+      assert.deepEqual(run(layer), generic, 'call 2');
+      assert.deepEqual(run(layer), generated, 'call 3');
+      assert.deepEqual(run(layer), generated, 'call 4');
+    } finally {
+      setTernaryJit('lazy');
+    }
+  });
 
   test('depthwise (groups = channels, multiplier 1 and 2) and every sparsity', () => {
     let seed = 1;
