@@ -598,13 +598,14 @@ export function setTernaryThreads(threads: number | undefined): void {
 }
 
 /**
- * When a layer gets generated code: `lazy` (default) on its third call with the same input geometry
- * (the first two run the generic kernel, so a one-off call never pays code generation, 5–200 ms a
- * layer), `eager` on its first call, `off` never (every layer on the generic kernel, as layers above
- * the size limit always are).
+ * When a layer gets generated code: `eager` (default) on its first call with an input geometry;
+ * `lazy` on its third (the first two run the generic kernel, so a one-off call never pays code
+ * generation, 5–200 ms a layer, but calls 1–2 and 3+ then round differently: the two kernels sum in
+ * different orders); `off` never (every layer on the generic kernel, as layers above the size limit
+ * always are).
  */
 export type TernaryJitMode = 'lazy' | 'eager' | 'off';
-let jitMode: TernaryJitMode = 'lazy';
+let jitMode: TernaryJitMode = 'eager';
 /** Calls of a (layer, geometry) on the generic kernel before `lazy` mode generates its code. */
 const LAZY_CALLS = 2;
 

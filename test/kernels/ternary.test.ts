@@ -114,7 +114,7 @@ describe('ternaryConv2d (cpu)', () => {
         fc.assert(fc.property(convCase, fc.integer(), (c, s) => runConv(c, s, true)), { seed: SEED, numRuns: 300 });
       } finally {
         setTernarySimd(true);
-        setTernaryJit('lazy');
+        setTernaryJit('eager');
       }
     });
 
@@ -125,7 +125,7 @@ describe('ternaryConv2d (cpu)', () => {
         fc.assert(fc.property(convCase, fc.integer(), (c, s) => runConv(c, s, false)), { seed: SEED + 1, numRuns: 200 });
       } finally {
         setTernarySimd(true);
-        setTernaryJit('lazy');
+        setTernaryJit('eager');
       }
     });
 
@@ -145,12 +145,12 @@ describe('ternaryConv2d (cpu)', () => {
         }
       } finally {
         setTernarySimd(true);
-        setTernaryJit('lazy');
+        setTernaryJit('eager');
       }
     });
   }
 
-  test('lazy code generation: calls 1-2 match the generic kernel bit for bit, call 3 on the generated one', (t) => {
+  test('lazy code generation (opt-in): calls 1-2 match the generic kernel bit for bit, call 3 on the generated one', (t) => {
     if (!setTernarySimd(true)) return t.skip('this engine has no WebAssembly SIMD');
     const rng = new Rng(99);
     const g = conv2dGeometry([2, 8, 9, 9], [12, 8, 3, 3], { padding: 1 });
@@ -175,7 +175,7 @@ describe('ternaryConv2d (cpu)', () => {
       assert.deepEqual(run(layer), generated, 'call 3');
       assert.deepEqual(run(layer), generated, 'call 4');
     } finally {
-      setTernaryJit('lazy');
+      setTernaryJit('eager');
     }
   });
 
