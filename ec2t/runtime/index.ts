@@ -133,7 +133,7 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
   return { c, info: { name: op.name, op: op.op, kind: 'ternary', shape: [...op.shape], weights, nonzeros: count, sparsity: 1 - count / weights, removedOut, removedIn } };
 }
 
-/** Activation fused into a post pass: none, ReLU, ReLU6. */
+/** Activation a step applies after its own work (a folded-in relu/relu6 step): none, ReLU, ReLU6. */
 const enum Act {
   None = 0,
   Relu = 1,
@@ -179,9 +179,9 @@ interface BoundStep {
   readonly out: Float32Array | null;
   readonly conv: Conv2dGeometry | null;
   readonly pool: Pool2dGeometry | null;
-  /** Skip tensor of a residual join fused into this conv/linear's post pass (the add step is then skipped). */
+  /** Skip tensor of a residual join done by this conv/linear's post pass (the add step is then skipped). */
   readonly res: Float32Array | null;
-  /** Activation of the next step, fused into this conv/linear/add's pass (the next step is then skipped). */
+  /** Activation of a following in-place relu/relu6 step, applied by this conv/linear/add (that step is then skipped). */
   readonly act: Act;
   readonly skip: boolean;
 }
