@@ -5,7 +5,7 @@
  * `conv2dForward` run on the dense ternary weights Wt. The ternary kernel uses `EC2T_THREADS`
  * threads (default: all cores), like the dense conv: the generated per-layer wasm kernel (default),
  * the generic wasm tap-table kernel (`setTernaryJit('off')`) and the pure-JS loops. The generated
- * kernel is generated on a layer's first call (`setTernaryJit('eager')`, the default). The generated
+ * kernel is generated on a layer's first call here (`setTernaryJit('eager')`; by default on its third). The generated
  * kernel's first call (code generation + compile) is reported on its own and the kernel is warmed
  * up for 30 calls before timing, so the optimising compiler has replaced the baseline code.
  * Times are medians per call. Prints the 1-minute load average at the start and end, then a markdown table.

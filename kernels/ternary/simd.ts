@@ -41,8 +41,9 @@ const PAGE = 65536;
 const TAPS_PER_PASS = 8;
 
 /**
- * `taps(acc, base, tab, n, nbytes)`: acc[q] = Σ_{t<n} mem[base + tab[t] + q] (byte offsets),
- * TAPS_PER_PASS taps per pass; n = 0 zeroes acc. nbytes is a multiple of 16.
+ * `taps(acc, base, tab, n, nbytes)`: acc[q] = Σ_{t<n} mem[base + tab[t] + q] (byte offsets), summed
+ * from 0 one tap at a time in table order, TAPS_PER_PASS taps per pass over acc; n = 0 zeroes acc.
+ * nbytes is a multiple of 16.
  */
 function emitTaps(mod: ModuleBuilder): void {
   const f = mod.func('taps', [I32, I32, I32, I32, I32], []);
@@ -53,12 +54,12 @@ function emitTaps(mod: ModuleBuilder): void {
     for (let q = 0; q < k; q++) f.get(base).get(tab).get(t).i32Const(2).i32Shl().i32Add().i32Load(4 * q).i32Add().set(a[q]);
     f.i32Const(0).set(i);
     forRange(f, i, nbytes, 16, () => {
+      // ((((acc or 0) + x_t1) + x_t2) + …): one tap at a time in table order, the order (and
+      // rounding) of the generated kernels, so the two give bit-identical results.
       f.get(acc).get(i).i32Add();
-      for (let q = 0; q < k; q++) {
-        f.get(a[q]).get(i).i32Add().v128Load();
-        if (q > 0) f.f32x4Add();
-      }
-      if (accumulate) f.get(acc).get(i).i32Add().v128Load().f32x4Add();
+      if (accumulate) f.get(acc).get(i).i32Add().v128Load();
+      else f.f32x4Const(0);
+      for (let q = 0; q < k; q++) f.get(a[q]).get(i).i32Add().v128Load().f32x4Add();
       f.v128Store();
     });
   };
@@ -256,6 +257,8 @@ interface JitGeometry {
   readonly OW: number;
   /** Byte offset of tap t of output channel m, relative to the grid point (may be negative). */
   readonly tapOffset: (m: number, t: number) => number;
+  /** Output channels per group (channels of one group read the same input planes). */
+  readonly outPerGroup: number;
 }
 
 /**
@@ -274,17 +277,24 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
   const k = m1 - m0;
   const acc = Array.from({ length: 2 * k }, () => f.local(V128));
   const tmp = f.local(V128);
-  // Distinct tap offsets of the block, ascending, each with the accumulators it feeds.
+  // Distinct (group, tap) inputs of the block, in ascending (group, tap) order, each with its offset
+  // and the accumulators it feeds. NOTE: tap order, not offset order: every accumulator then sums
+  // its taps in the order the generic kernel's tables list them, so the two kernels round alike.
+  const per = layer.inPerGroup * layer.kernelHeight * layer.kernelWidth;
   const users = new Map<number, number[]>();
-  const add = (off: number, a: number): void => {
-    const u = users.get(off);
-    if (u === undefined) users.set(off, [a]);
-    else u.push(a);
+  const offsetOf = new Map<number, number>();
+  const add = (m: number, tap: number, a: number): void => {
+    const key = Math.floor(m / geo.outPerGroup) * per + tap;
+    const u = users.get(key);
+    if (u === undefined) {
+      users.set(key, [a]);
+      offsetOf.set(key, geo.tapOffset(m, tap) - minOff);
+    } else u.push(a);
   };
   for (let j = 0; j < k; j++) {
     const m = m0 + j;
-    for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) add(geo.tapOffset(m, layer.posTaps[t]) - minOff, 2 * j);
-    for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) add(geo.tapOffset(m, layer.negTaps[t]) - minOff, 2 * j + 1);
+    for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) add(m, layer.posTaps[t], 2 * j);
+    for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) add(m, layer.negTaps[t], 2 * j + 1);
   }
   const offsets = [...users.keys()].sort((a, b) => a - b);
   let adds = 0;
@@ -311,8 +321,9 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
       // group's additions before the next group's loads. As straight-line code it hoisted every
       // load to the top and sank every addition to the bottom, spilling nearly every value.
       const emitGroup = (grpOffsets: number[]): void => {
-        for (const off of grpOffsets) {
-          const us = users.get(off) as number[];
+        for (const key of grpOffsets) {
+          const us = users.get(key) as number[];
+          const off = offsetOf.get(key) as number;
           if (us.length === 1) {
             f.get(acc[us[0]]).get(xa).v128Load(off).f32x4Add().set(acc[us[0]]);
             continue;
@@ -598,21 +609,19 @@ export function setTernaryThreads(threads: number | undefined): void {
 }
 
 /**
- * When a layer gets generated code: `eager` (default) on its first call with an input geometry;
- * `lazy` on its third (the first two run the generic kernel, so a one-off call never pays code
- * generation, 5–200 ms a layer, but calls 1–2 and 3+ then round differently: the two kernels sum in
- * different orders); `off` never (every layer on the generic kernel, as layers above the size limit
- * always are).
+ * When a layer gets generated code: `lazy` (default) on its third call with an input geometry (the
+ * first two run the generic kernel, so a one-off call never pays code generation, 5–200 ms a
+ * layer); `eager` on its first call; `off` never (every layer on the generic kernel, as layers above
+ * the size limit always are). The generic and generated kernels sum every output in the same order,
+ * so the mode changes speed only, never a bit of the result.
  */
 export type TernaryJitMode = 'lazy' | 'eager' | 'off';
-let jitMode: TernaryJitMode = 'eager';
+let jitMode: TernaryJitMode = 'lazy';
 /** Calls of a (layer, geometry) on the generic kernel before `lazy` mode generates its code. */
 const LAZY_CALLS = 2;
 
 /**
- * Sets when layers get generated code (see {@link TernaryJitMode}); returns the previous mode. The
- * generic and generated kernels sum in different orders, so their outputs agree to float rounding
- * (exactly on integer-valued inputs), not bit for bit; each is bit-identical for any thread count.
+ * Sets when layers get generated code (see {@link TernaryJitMode}); returns the previous mode.
  * @example const was = setTernaryJit('eager'); … setTernaryJit(was);
  */
 export function setTernaryJit(mode: TernaryJitMode): TernaryJitMode {
@@ -718,7 +727,7 @@ function jitFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): Jit | null
     return null;
   }
   const planeF = p.Hq * p.Wq;
-  const built = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF) });
+  const built = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF), outPerGroup: layer.outChannels / g.groups });
   per.set(p.key, built);
   jitRelease.register(layer, built.family);
   return built;
