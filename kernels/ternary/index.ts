@@ -11,4 +11,4 @@ registerKernel('ternaryLinear', 'ternary', ternaryLinearCpu);
 
 export { setTernarySimd, ternaryConv2dCpu, ternaryLinearCpu } from './cpu.js';
 export * from './layer.js';
-export { setTernaryThreads, shutdownTernaryThreads, ternaryThreads } from './simd.js';
+export { type TernaryJitMode, setTernaryJit, setTernaryThreads, shutdownTernaryThreads, ternaryThreads } from './simd.js';

@@ -9,12 +9,14 @@
  * planes* (plane (c, a, b) holds padded pixels `(a + sH·u, b + sW·v)`, explicit zeros), so a
  * strided conv becomes a stride-1 walk: tap (c, i, j) is a constant offset from an output's grid point.
  *
- * Two kernels over that layout:
- * - generated per layer (the default; layers up to {@link JIT_MAX_NONZEROS} non-zeros): a module
- *   built once per (layer, geometry without batch) with every tap offset baked in. Per block of
- *   output channels and output vector (4 pixels), each distinct input vector is loaded once and
- *   added into the `+`/`−` register accumulators that use it; `w_p·P − w_n·N + b` goes straight to
- *   NCHW. Planes are sample-major `[N][C·sH·sW][Hq][Wq]`, so the code does not depend on the batch.
+ * Two kernels over that layout, summing every output in the same order (tap order, one tap at a
+ * time from 0), so they give bit-identical results:
+ * - generated per layer (layers up to {@link JIT_MAX_NONZEROS} non-zeros, from a layer's third call
+ *   per geometry by default, see {@link setTernaryJit}): a module built once per (layer, geometry
+ *   without batch) with every tap offset baked in. Per block of output channels and output vector
+ *   (4 pixels), each input vector is loaded once and added into the `+`/`−` register accumulators
+ *   that use it; `w_p·P − w_n·N + b` goes straight to NCHW. Planes are sample-major
+ *   `[N][C·sH·sW][Hq][Wq]`, so the code does not depend on the batch.
  * - generic: a tap table per output channel, planes channel-major `[C·sH·sW][N][Hq][Wq]`; per
  *   (chunk of grid rows, output channel) one call sums the `+` taps, one the `−` taps (8 per
  *   accumulator pass), one writes the rows.

@@ -153,7 +153,10 @@ function slot(p: Pool, index: number): Slot {
   return p.slots[index - 1];
 }
 
-/** Default thread count: `EC2T_THREADS` if set, else `os.availableParallelism()`. */
+/**
+ * Default thread count: `EC2T_THREADS` if set, else `os.availableParallelism()`.
+ * @example poolDefaultThreads() // 2 on a 2-core machine without EC2T_THREADS
+ */
 export function poolDefaultThreads(): number {
   const env = process.env.EC2T_THREADS;
   if (env !== undefined && env !== '') {
