@@ -4,22 +4,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { ec2t } from '../helpers/cli.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Rng } from '../../engine/rng.js';
 import { MicroNet } from '../../nn/models/index.js';
 import { stateDictForSave } from '../../nn/module.js';
 import { loadSafetensors, saveSafetensors } from '../../nn/safetensors.js';
-
-const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
-
-function ec2t(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 /**
  * A run folder as `ec2t scale --grid 0.14,0.5` writes it (config.json + best.safetensors), without

@@ -5,16 +5,14 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { CLI, ec2t, metricsWithoutTimes, metricsLineCount } from '../helpers/cli.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createModel } from '../../nn/models/index.js';
 import { stateDictForSave } from '../../nn/module.js';
 import { saveSafetensors, loadSafetensors } from '../../nn/safetensors.js';
-
-const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
 test('ternarize: run folder, --json contract, best model chosen among epochs > first, ternary siblings', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ec2t-tern-'));
@@ -39,19 +37,6 @@ test('ternarize: run folder, --json contract, best model chosen among epochs > f
   const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { phase: string });
   assert.deepEqual(lines.map((l) => l.phase), ['ec2t', 'ec2t', 'frozen']);
 });
-
-function ec2t(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** metrics.jsonl without the timing fields, which legitimately differ between runs. */
-function metricsWithoutTimes(dir: string): unknown[] {
-  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const { seconds: _s, imagesPerSecond: _i, ...rest } = JSON.parse(l) as Record<string, unknown>;
-    return rest;
-  });
-}
 
 test('ternarize --resume: interrupted mid-epoch and on epoch ends, in the EC2T phase and in the frozen phase, ends byte-identical to an uninterrupted run', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ec2t-tern-resume-'));
@@ -119,7 +104,7 @@ test('ternarize: a real SIGINT during training checkpoints, exits 130 with the r
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const metricsLines = (): number => (existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l !== '').length : 0);
+  const metricsLines = (): number => metricsLineCount(out);
   const deadline = Date.now() + 60_000;
   while (metricsLines() < 1 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
   child.kill('SIGINT');

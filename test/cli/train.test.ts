@@ -4,28 +4,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { CLI, ec2t, metricsWithoutTimes, metricsLineCount } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-
-const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
-
-function ec2t(args: string[], env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 const small = ['train', '--model', 'lenet5', '--dataset', 'mnist', '--limit-train', '384', '--val-size', '256', '--batch-size', '64', '--epochs', '2', '--seed', '7', '--optimizer', 'sgd', '--lr', '0.02'];
-
-/** metrics.jsonl without the timing fields, which legitimately differ between runs. */
-function metricsWithoutTimes(dir: string): unknown[] {
-  return readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => {
-    const { seconds: _s, imagesPerSecond: _i, ...rest } = JSON.parse(l) as Record<string, unknown>;
-    return rest;
-  });
-}
 
 test('train: an interrupted run resumed with --resume ends bit-identical to an uninterrupted one', () => {
   const root = mkdtempSync(join(tmpdir(), 'ec2t-cli-'));
@@ -107,7 +92,7 @@ test('train: a real SIGINT checkpoints after the current batch, exits 130 with t
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const metricsLines = (): number => (existsSync(join(out, 'metrics.jsonl')) ? readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').filter((l) => l !== '').length : 0);
+  const metricsLines = (): number => metricsLineCount(out);
   const deadline = Date.now() + 60_000;
   while (metricsLines() < 1 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
   child.kill('SIGINT');
