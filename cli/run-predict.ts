@@ -11,17 +11,13 @@ import { Rng } from '../engine/rng.js';
 import { Tensor, noGrad } from '../engine/tensor.js';
 import { inferModelOptions } from '../ec2t/export.js';
 import { loadTernaryModel } from '../ec2t/runtime/index.js';
-import { setTernarySimd } from '../kernels/ternary/cpu.js';
 import { MODEL_NAMES, isModelName } from '../nn/models/index.js';
 import { entryToFloat32, loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
 import type { Parsed } from './args.js';
 import { UsageError } from './args.js';
 import { buildModel, loadWeightsInto } from './common.js';
-import type { BenchResult } from './run-bench.js';
+import { timeSteps, type BenchResult } from './run-bench.js';
 import { log } from './progress.js';
-
-/** Largest batch `ec2t predict` runs on the pure-JS ternary kernel (see runPredict). */
-const ONE_SHOT_JS_BATCH = 16;
 
 function isPackedPath(model: string): boolean {
   return model.endsWith('.safetensors') || (existsSync(model) && !isModelName(model));
@@ -47,10 +43,9 @@ export async function runPredict(p: Parsed): Promise<number> {
     if (f.weights !== undefined) throw new UsageError('--weights is not used with a packed model file (the weights are inside it)');
     if (!existsSync(model)) throw new FormatError(model, 'packed model file not found');
     const m = loadTernaryModel(model);
-    // One call per process: for small batches the pure-JS ternary kernel is done before the wasm
-    // SIMD path has generated and compiled its per-layer code (first call, load ≈ 6: ResNet-20 b1
-    // 0.14 s vs 1.35 s, b8 0.27 s vs 1.05 s; MobileNetV2 b8 0.57 s vs 8.5 s; at b32 the gap closes).
-    if (x.shape[0] <= ONE_SHOT_JS_BATCH) setTernarySimd(false);
+    // NOTE: one call per process is served by the generic wasm SIMD kernel (per-layer code is only
+    // generated from a layer's third call), which beats the pure-JS kernel from batch 8 on
+    // (ResNet-20 first call b1 / b8 / b16: 61 / 73 / 91 ms against 56 / 219 / 371 ms in JS).
     out = m.predict(x.data, x.shape);
   } else {
     if (!isModelName(model)) throw new UsageError(`--model ${model}: not a model name or an existing file; models: ${MODEL_NAMES.join(', ')}`);
@@ -74,9 +69,6 @@ export async function runPredict(p: Parsed): Promise<number> {
   return 0;
 }
 
-/** Minimum warm-up time of {@link benchPacked}. */
-const WARMUP_MS = 1000;
-
 /**
  * Times the runtime on a packed model with random inputs of its export size (after a warm-up of at
  * least 3 calls and 1 s).
@@ -90,14 +82,7 @@ export function benchPacked(path: string, batchSize: number, steps: number): Ben
   const rng = new Rng(0);
   const x = new Float32Array(batchSize * channels * height * width);
   for (let i = 0; i < x.length; i++) x[i] = rng.normal();
-  // Warm-up: at least 3 calls and 1 s. The wasm ternary kernels generate each layer's code during
-  // the first calls and tier up over ~15 calls at batch 1 (call 3 ≈ 0.7 s, call 17 ≈ 2.4 ms for
-  // ResNet-20): one warm-up call measured mostly compilation.
-  const w0 = performance.now();
-  for (let i = 0; i < 3 || performance.now() - w0 < WARMUP_MS; i++) m.predict(x, shape);
-  const t0 = performance.now();
-  for (let i = 0; i < steps; i++) m.predict(x, shape);
-  const ms = (performance.now() - t0) / steps;
+  const ms = timeSteps(() => m.predict(x, shape), steps);
   const threads = Number(process.env.EC2T_THREADS ?? availableParallelism());
   return { model: path, mode: 'infer', batchSize, threads, backend: 'ternary-runtime', msPerStep: ms, imagesPerSecond: (batchSize * 1000) / ms };
 }
