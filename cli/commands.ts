@@ -153,7 +153,7 @@ export const benchSpec: CommandSpec = {
     model: { type: 'string', required: true, metavar: 'NAME|FILE', help: 'architecture, or a packed ternary model (infer only)' },
     'batch-size': batchSizeFlag(32),
     mode: { type: 'string', choices: ['train', 'infer'], default: 'train', help: 'what to time' },
-    steps: { type: 'int', min: 1, default: 5, metavar: 'N', help: 'timed steps (after one warm-up step)' },
+    steps: { type: 'int', min: 1, default: 5, metavar: 'N', help: 'timed steps (after a warm-up of at least 3 steps and 1 s)' },
     'input-size': { type: 'int', min: 1, metavar: 'H', help: 'input height = width' },
     json: { type: 'boolean', help: 'print {model, mode, batchSize, threads, backend, msPerStep, imagesPerSecond}' },
     ...common,
