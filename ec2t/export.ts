@@ -844,6 +844,8 @@ export function floatStateDictBytes(sd: Map<string, SafetensorEntry>): number {
 /**
  * The layer list ec2t/score.ts scores, built from the model (and a state dict: ternary layers
  * detected by `.assignment` siblings, dead channels from the assignments) at `inputSize`.
+ * Depthwise groups that `packModel` (float32) removes with a dead input channel are given as
+ * `removedGroups` (and `removedChannels` on their batch norm), so they count nothing.
  * @example scoreNetwork(describeForScore('resnet20', {}, sd, 32))
  */
 export function describeForScore(modelName: string, modelOptions: Record<string, unknown>, stateDict: Map<string, SafetensorEntry> | null, inputSize?: number): ScoreLayer[] {
@@ -863,28 +865,47 @@ export function describeForScore(modelName: string, modelOptions: Record<string,
   const last = ir[ir.length - 1] as Extract<IROp, { t: 'layer' }>;
   const { before, after } = inferShapes(provisionalProgram(modelName, shapeOps, input, last.L.shape[0]), [1, input.channels, side, side]);
   const layers: ScoreLayer[] = [];
-  // Dead outputs of the ternary layer feeding each register (reset by residual joins).
-  const deadOf = new Map<string, { dead: number; perChannel: number }>();
+  // Depthwise groups packModel removes with their input (a dead channel whose constant it folds
+  // onward), read off its own report so the score counts what the packed file computes; dead
+  // channels it keeps (a non-zero constant into a padded depthwise conv) leave their group counted.
+  const removedBy = new Map<string, number[]>();
+  const isLayer = (o: IROp): o is Extract<IROp, { t: 'layer' }> => o.t === 'layer';
+  if (stateDict !== null && ir.some((o) => isLayer(o) && isDepthwise(o.L)) && ir.some((o) => isLayer(o) && o.L.ternary && deadRows(o.L).length > 0)) {
+    const depthwise = new Set(ir.filter((o) => isLayer(o) && isDepthwise(o.L)).map((o) => (o as Extract<IROp, { t: 'layer' }>).L.name));
+    for (const d of packModel(modelName, modelOptions, stateDict, { source: 'weights' }).dead) if (depthwise.has(d.layer) && d.removed.length > 0) removedBy.set(d.layer, d.removed);
+  }
+  // Dead outputs of the ternary layer feeding each register (reset by residual joins); `removed`:
+  // how many of them are removed depthwise groups.
+  const deadOf = new Map<string, { dead: number; perChannel: number; removed?: number }>();
   ir.forEach((o, i) => {
     const s = before[i];
     const a = after[i];
     if (o.t === 'layer') {
       const L = o.L;
       const feed = deadOf.get(o.src);
-      const deadIn = feed ? feed.dead * (L.op === 'linear' ? feed.perChannel : 1) : 0;
-      const dOut = L.ternary ? deadRows(L).length : 0;
+      const dw = isDepthwise(L);
+      const removedGroups = dw ? (removedBy.get(L.name) ?? []) : [];
+      const gone = new Set(removedGroups);
+      // A depthwise conv's dead inputs are whole groups: removed ones in removedGroups, kept ones computed.
+      const deadIn = feed && !dw ? feed.dead * (L.op === 'linear' ? feed.perChannel : 1) : 0;
+      const dOut = L.ternary ? deadRows(L).filter((m) => !gone.has(m)).length : 0;
       const common = { name: L.name, inChannels: L.shape[1] * L.groups, outChannels: L.shape[0], bias: L.bias !== null, ...(L.ternary ? { ternary: { assignment: L.assign as Int8Array, deadIn } } : {}) };
-      if (L.op === 'conv') layers.push({ ...common, kind: 'conv', kernel: [L.shape[2], L.shape[3]], groups: L.groups, outH: a[2], outW: a[3] });
+      if (L.op === 'conv') layers.push({ ...common, kind: 'conv', kernel: [L.shape[2], L.shape[3]], groups: L.groups, outH: a[2], outW: a[3], ...(removedGroups.length > 0 ? { removedGroups } : {}) });
       else layers.push({ ...common, kind: 'linear' });
-      if (L.ternary && dOut > 0) deadOf.set(o.dst, { dead: dOut, perChannel: 1 });
-      // A depthwise conv's groups fed by dead channels go with them (packModel removes them together).
-      else if (isDepthwise(L) && feed) deadOf.set(o.dst, feed);
+      if (dw && removedGroups.length + dOut > 0) deadOf.set(o.dst, { dead: removedGroups.length + dOut, perChannel: 1, removed: removedGroups.length });
+      else if (!dw && L.ternary && dOut > 0) deadOf.set(o.dst, { dead: dOut, perChannel: 1 });
       else deadOf.delete(o.dst);
     } else if (o.t === 'bn') {
       const prev = ir[i - 1];
       const folded = prev !== undefined && prev.t === 'layer' && prev.L.ternary && prev.dst === o.src;
       const feed = deadOf.get(o.src);
-      layers.push({ name: o.name, kind: 'bn', inChannels: s[1], outChannels: s[1], outH: s[2], outW: s[3], ...(folded ? { foldedIntoTernary: true, deadChannels: feed?.dead ?? 0 } : {}) });
+      // The batch norm right after a depthwise conv loses its removed groups' channels with them.
+      const removedChannels = prev !== undefined && prev.t === 'layer' && prev.dst === o.src ? (feed?.removed ?? 0) : 0;
+      layers.push({
+        name: o.name, kind: 'bn', inChannels: s[1], outChannels: s[1], outH: s[2], outW: s[3],
+        ...(folded ? { foldedIntoTernary: true, deadChannels: (feed?.dead ?? 0) - removedChannels } : {}),
+        ...(removedChannels > 0 ? { removedChannels } : {}),
+      });
     } else {
       const p = o.op;
       const src = p.src ?? 'x';

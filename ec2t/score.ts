@@ -17,6 +17,11 @@
  * - A batch norm folded into a ternary layer (`foldedIntoTernary`): one 16-bit bias per effective
  *   output channel (M/2 parameters), 1 addition per output element, no multiplication (its scale
  *   is absorbed by the layer's two multiplications, as the thesis counts it).
+ * - Removed groups (`removedGroups`, MobileNetV2's depthwise convs): a group whose input channels
+ *   were dead channels removed by the packed exporter only transforms a constant, which the
+ *   exporter removes with the group (its batch norm too, `removedChannels`) and folds into the next
+ *   layer's bias. Such a group counts nothing — no parameters, no operations, float or ternary — and
+ *   its channels leave the effective channel counts. The dense counterpart (`dense`) keeps them.
  * - Not counted (0 parameters, 0 operations): ReLU, pooling, residual additions — the paper's
  *   81.3M total only comes out without them (with residual adds it would be 81.4M); pass
  *   `{ countElementwise: true }` to count residual additions (1 add per element) and average
@@ -58,8 +63,15 @@ export interface ScoreLayer {
   readonly ternary?: TernaryDescription;
   /** bn only: the batch norm follows a ternary layer and is folded into it (16-bit biases). */
   readonly foldedIntoTernary?: boolean;
-  /** bn only: effective channels when the preceding ternary layer has dead outputs. */
+  /** bn only (folded): dead outputs of the preceding ternary layer besides `removedChannels`. */
   readonly deadChannels?: number;
+  /**
+   * Conv only: groups (indices in `[0, groups)`) removed together with their input channels — a
+   * depthwise group that reads a removed dead channel. They count 0 parameters and 0 operations.
+   */
+  readonly removedGroups?: readonly number[];
+  /** bn only: channels removed with the layer before (its `removedGroups`), folded or not. */
+  readonly removedChannels?: number;
 }
 
 /** Scores of one layer. Parameters may be fractional (bits are 1/32). */
@@ -127,6 +139,18 @@ function denseLinearOps(l: ScoreLayer, hw: number): { params: number; additions:
   };
 }
 
+/** The `removedGroups` of a conv as a set, checked: distinct integers in `[0, groups)`. */
+function removedGroupSet(l: ScoreLayer, g: number): Set<number> {
+  const rg = l.removedGroups ?? [];
+  const set = new Set(rg);
+  if (rg.length > 0 && l.kind !== 'conv') throw new ValueError('score', `layer ${l.name}: removedGroups is for conv layers, got a ${l.kind}; give dead inputs as ternary.deadIn`);
+  for (const q of rg) {
+    if (!Number.isInteger(q) || q < 0 || q >= g) throw new ValueError('score', `layer ${l.name}: removed group ${q} must be an integer in [0, ${g}) (groups ${g})`);
+  }
+  if (set.size !== rg.length) throw new ValueError('score', `layer ${l.name}: removedGroups lists a group twice (${rg.join(', ')}); list each removed group once`);
+  return set;
+}
+
 /**
  * Scores one layer by the module's conventions.
  * @example scoreLayer({ name: 'fc', kind: 'linear', inChannels: 64, outChannels: 10, bias: true }).params // 650
@@ -159,42 +183,56 @@ export function scoreLayer(l: ScoreLayer, options: ScoreOptions = {}): LayerScor
       const weights = l.outChannels * (l.inChannels / g) * kernelArea(l);
       base.dense = { ...d, flops: 0 };
       base.weights = weights;
+      const removed = removedGroupSet(l, g);
+      const outPerGroup = l.outChannels / g;
+      // Channels and groups that remain once removed groups are gone (all of them when none are).
+      const keptGroups = g - removed.size;
+      const keptIn = l.inChannels - removed.size * (l.inChannels / g);
+      const keptOut = l.outChannels - removed.size * outPerGroup;
       const t = l.ternary;
       if (t === undefined) {
-        Object.assign(base, d, { nonzeros: weights, bytes: 4 * d.params });
+        const none = { params: 0, additions: 0, multiplications: 0 };
+        const live = removed.size === 0 ? d : keptGroups === 0 ? none : denseLinearOps({ ...l, inChannels: keptIn, outChannels: keptOut, groups: keptGroups }, hw);
+        Object.assign(base, live, { nonzeros: weights, bytes: 4 * live.params, effectiveIn: keptIn, effectiveOut: keptOut });
         return finish(base);
       }
       let nonzeros: number;
+      // Non-zeros of the rows that are not in removed groups (what the packed file stores).
+      let keptNonzeros: number;
       let deadOut = t.deadOut ?? 0;
       if (t.assignment !== undefined) {
         if (t.assignment.length !== weights) {
           throw new ValueError('score', `layer ${l.name}: assignment has ${t.assignment.length} entries, the layer ${weights} weights`);
         }
         nonzeros = 0;
+        keptNonzeros = 0;
         let dead = 0;
         const per = weights / l.outChannels;
         for (let m = 0; m < l.outChannels; m++) {
           let nz = 0;
           for (let k = m * per; k < (m + 1) * per; k++) if (t.assignment[k] !== 0) nz++;
           nonzeros += nz;
+          if (removed.has(Math.floor(m / outPerGroup))) continue;
+          keptNonzeros += nz;
           if (nz === 0) dead++;
         }
         if (t.deadOut === undefined) deadOut = dead;
       } else if (t.sparsity !== undefined) {
         if (!(t.sparsity >= 0 && t.sparsity <= 1)) throw new ValueError('score', `layer ${l.name}: sparsity must be in [0, 1], got ${t.sparsity}`);
         nonzeros = (1 - t.sparsity) * weights;
+        keptNonzeros = (nonzeros * keptOut) / l.outChannels;
       } else {
         throw new ValueError('score', `layer ${l.name}: a ternary layer needs an assignment or a sparsity`);
       }
       const deadIn = t.deadIn ?? 0;
       positiveInt(deadIn, 'deadIn', l.name);
       positiveInt(deadOut, 'deadOut', l.name);
-      const N = Math.max(0, l.inChannels - deadIn);
-      const M = Math.max(0, l.outChannels - deadOut);
+      const N = Math.max(0, keptIn - deadIn);
+      const M = Math.max(0, keptOut - deadOut);
       const sigma = weights === 0 ? 0 : nonzeros / weights;
       // Density over the live filters: dead filters hold no non-zeros by definition.
-      const liveDensity = l.outChannels - deadOut > 0 ? nonzeros / ((l.outChannels - deadOut) * (weights / l.outChannels)) : 0;
-      const fanIn = (N / g) * kernelArea(l);
+      const liveDensity = keptOut - deadOut > 0 ? keptNonzeros / ((keptOut - deadOut) * (weights / l.outChannels)) : 0;
+      const fanIn = keptGroups === 0 ? 0 : (N / keptGroups) * kernelArea(l);
       const maskBits = M * fanIn;
       const signBits = liveDensity * maskBits;
       const hasOutputs = M > 0;
@@ -212,17 +250,21 @@ export function scoreLayer(l: ScoreLayer, options: ScoreOptions = {}): LayerScor
     case 'bn': {
       const C = l.outChannels;
       base.dense = { params: 2 * C, multiplications: C * hw, additions: C * hw, flops: 0 };
+      const removedCh = l.removedChannels ?? 0;
+      positiveInt(removedCh, 'removedChannels', l.name);
+      const kept = Math.max(0, C - removedCh);
       if (l.foldedIntoTernary) {
-        const live = Math.max(0, C - (l.deadChannels ?? 0));
+        const live = Math.max(0, kept - (l.deadChannels ?? 0));
         base.effectiveIn = base.effectiveOut = live;
         base.params = live / 2;
         base.additions = live * hw;
         base.bytes = 2 * live;
       } else {
-        base.params = 2 * C;
-        base.multiplications = C * hw;
-        base.additions = C * hw;
-        base.bytes = 8 * C;
+        base.effectiveIn = base.effectiveOut = kept;
+        base.params = 2 * kept;
+        base.multiplications = kept * hw;
+        base.additions = kept * hw;
+        base.bytes = 8 * kept;
       }
       return finish(base);
     }

@@ -1,12 +1,16 @@
 /**
  * Scoring: the dense ResNet-20 (layer list written out by hand) gives the paper's 269,722
  * parameters and 40.6M additions + 40.7M multiplications = 81.3M FLOPs; a ternary layer's counts
- * match EC2T.md §9 by hand; dead channels and folded batch norms.
+ * match EC2T.md §9 by hand; dead channels and folded batch norms; MobileNetV2's depthwise groups
+ * removed with dead expand channels count nothing, as in the packed file.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type ScoreLayer, scoreLayer, scoreNetwork } from '../../ec2t/score.js';
+import { describeForScore, packModel } from '../../ec2t/export.js';
 import { ValueError } from '../../engine/errors.js';
+import type { SafetensorEntry } from '../../nn/safetensors.js';
+import { ternaryFixture } from './ternary-fixture.js';
 
 /** ResNet-20 (CIFAR, option-A shortcuts: no parameters), every block conv optionally ternary at `sparsity`. */
 function resnet20(sparsity?: number): ScoreLayer[] {
@@ -99,9 +103,142 @@ describe('scoring', () => {
     assert.ok(s.flops < s.dense.flops / 3);
   });
 
+  test('removed groups (depthwise): float and ternary count only the kept groups; their batch norm too', () => {
+    // Depthwise 3×3 over C = 8 channels at 16×16, groups 1, 4, 6 removed: 5 groups remain.
+    const C = 8, HW = 256, kept = 5;
+    const dw: ScoreLayer = { name: 'dw', kind: 'conv', inChannels: C, outChannels: C, groups: C, kernel: 3, outH: 16, outW: 16, removedGroups: [1, 4, 6] };
+    const f = scoreLayer(dw);
+    assert.deepEqual([f.params, f.multiplications, f.additions, f.effectiveIn, f.effectiveOut], [kept * 9, kept * 9 * HW, kept * 8 * HW, kept, kept]);
+    assert.deepEqual([f.weights, f.nonzeros, f.bytes], [C * 9, C * 9, 4 * kept * 9]);
+    assert.deepEqual(f.dense, scoreLayer({ ...dw, removedGroups: [] }).dense, 'the dense counterpart keeps every group');
+    assert.equal(f.dense.params, C * 9);
+    // Ternary: row m has m + 1 non-zeros, row 0 and row 4 all zero (row 4 is also a removed group).
+    const a = new Int8Array(C * 9);
+    for (let m = 1; m < C; m++) if (m !== 4) for (let k = 0; k <= m && k < 9; k++) a[m * 9 + k] = k % 2 ? -1 : 1;
+    const t = scoreLayer({ ...dw, ternary: { assignment: a } });
+    // Live rows: 2, 3, 5, 7 (row 0 dead, 1/4/6 removed) with 3 + 4 + 6 + 8 = 21 non-zeros.
+    assert.deepEqual([t.effectiveIn, t.effectiveOut], [kept, 4]);
+    assert.equal(t.multiplications, 2 * HW * 4);
+    assert.equal(t.additions, HW * (21 - 4));
+    assert.equal(t.params, (4 * 9 + 21) / 32 + 1);
+    assert.equal(t.nonzeros, 2 + 3 + 4 + 6 + 7 + 8, 'non-zeros / sparsity describe the whole assignment');
+    // Its batch norm: removed channels go in both the folded and the float case.
+    const bn = (extra: Partial<ScoreLayer>): number[] => {
+      const s = scoreLayer({ name: 'bn', kind: 'bn', inChannels: C, outChannels: C, outH: 16, outW: 16, removedChannels: 3, ...extra });
+      return [s.params, s.multiplications, s.additions, s.effectiveOut];
+    };
+    assert.deepEqual(bn({}), [2 * kept, kept * HW, kept * HW, kept]);
+    assert.deepEqual(bn({ foldedIntoTernary: true, deadChannels: 1 }), [4 / 2, 0, 4 * HW, 4]);
+    // Grouped (not depthwise): a removed group takes its in/out channels; 4 groups of 2 → 4, 1 removed.
+    const g = scoreLayer({ name: 'g', kind: 'conv', inChannels: 8, outChannels: 8, groups: 4, kernel: 1, outH: 2, outW: 2, bias: true, removedGroups: [2] });
+    assert.deepEqual([g.params, g.multiplications, g.additions, g.effectiveIn, g.effectiveOut], [6 * 2 + 6, 6 * 2 * 4, 6 * (2 - 1) * 4 + 6 * 4, 6, 6]);
+    const all = scoreLayer({ ...dw, removedGroups: [0, 1, 2, 3, 4, 5, 6, 7] });
+    assert.deepEqual([all.params, all.flops, all.effectiveOut], [0, 0, 0]);
+    assert.throws(() => scoreLayer({ ...dw, removedGroups: [8] }), (e: unknown) => e instanceof ValueError && /layer dw: removed group 8 must be an integer in \[0, 8\)/.test(e.message));
+    assert.throws(() => scoreLayer({ ...dw, removedGroups: [1, 1] }), /lists a group twice/);
+  });
+
   test('rejects inconsistent descriptions with the layer name', () => {
     assert.throws(() => scoreLayer({ name: 'x', kind: 'conv', inChannels: 3, outChannels: 4, groups: 2 }), (e: unknown) => e instanceof ValueError && /layer x: groups 2/.test(e.message));
     assert.throws(() => scoreLayer({ name: 'y', kind: 'conv', inChannels: 3, outChannels: 4, ternary: {} }), /needs an assignment or a sparsity/);
     assert.throws(() => scoreLayer({ name: 'z', kind: 'conv', inChannels: 3, outChannels: 4, kernel: 3, ternary: { assignment: new Int8Array(5) } }), /assignment has 5 entries/);
+  });
+});
+
+/** Shallow copy of a state dict with fresh data arrays for the tensors `edit` changes. */
+function cloneStateDict(sd: Map<string, SafetensorEntry>): Map<string, SafetensorEntry> {
+  const out = new Map<string, SafetensorEntry>();
+  for (const [k, e] of sd) out.set(k, { ...e, shape: [...e.shape], data: (e.data as Float32Array).slice() as never });
+  return out;
+}
+
+describe('scoring MobileNetV2 (depthwise groups removed with dead expand channels)', () => {
+  // α = 0.5, CIFAR strides, 32×32: block features.3 is 16 → 96 (expand 1×1) → 96 (depthwise 3×3, 32×32) → 16.
+  const MB = { cifar: true, widthMult: 0.5 };
+  // Sparsity 0.3: no all-zero filter by chance (checked below), so only the channels killed here are dead.
+  const base = ternaryFixture('mobilenetv2', { seed: 3, sparsity: 0.3, modelOptions: MB });
+  const hasDeadRow = (sd: Map<string, SafetensorEntry>): boolean =>
+    [...sd].some(([k, e]) => k.endsWith('.assignment') && Array.from({ length: e.shape[0] }, (_, m) => m).some((m) => {
+      const per = e.data.length / e.shape[0];
+      for (let i = m * per; i < (m + 1) * per; i++) if (e.data[i] !== 0) return false;
+      return true;
+    }));
+
+  test('no dead channels: no removed groups, and the score of before this change', () => {
+    assert.ok(!hasDeadRow(base.stateDict), 'fixture without dead filters');
+    const layers = describeForScore('mobilenetv2', MB, base.stateDict, 32);
+    assert.ok(layers.every((l) => l.removedGroups === undefined && l.removedChannels === undefined));
+    const s = scoreNetwork(layers);
+    // Totals computed by the scorer before depthwise groups could be removed (commit cc3c7fe).
+    const before = { params: 285_540.09375, additions: 21_691_328, multiplications: 8_390_656, flops: 30_081_984 };
+    assert.deepEqual({ params: s.params, additions: s.additions, multiplications: s.multiplications, flops: s.flops }, before);
+    const dw = s.layers.find((l) => l.name === 'features.3.conv.1.0');
+    assert.deepEqual([dw?.params, dw?.effectiveIn, dw?.effectiveOut], [96 * 9, 96, 96]);
+  });
+
+  test('dead expand channels: the depthwise groups (and BN) the packed file drops count zero; kept ones count', () => {
+    const sd = cloneStateDict(base.stateDict);
+    const exp = 'features.3.conv.0.0';
+    const bn = 'features.3.conv.0.1';
+    const C = sd.get(`${exp}.assignment`)?.shape[0] as number;
+    const per = (sd.get(`${exp}.assignment`)?.data.length as number) / C;
+    assert.equal(C, 96);
+    // Dead filters: BN output −1 → ReLU6 → 0 (removed with their depthwise group), or +1 (a non-zero
+    // constant into the zero-padded depthwise conv: kept, so its group still computes).
+    const removed = [2, 5, 7, 40];
+    const keptDead = [10, 11];
+    for (const m of [...removed, ...keptDead]) {
+      (sd.get(`${exp}.assignment`)?.data as Int8Array).fill(0, m * per, (m + 1) * per);
+      (sd.get(`${exp}.weight`)?.data as Float32Array).fill(0, m * per, (m + 1) * per);
+      (sd.get(`${bn}.running_mean`)?.data as Float32Array)[m] = 0;
+      (sd.get(`${bn}.bias`)?.data as Float32Array)[m] = removed.includes(m) ? -1 : 1;
+    }
+    // The packed file: the depthwise conv keeps 96 − 4 groups.
+    const p = packModel('mobilenetv2', MB, sd);
+    const op = p.program.ops.find((o) => 'name' in o && o.name === 'features.3.conv.1.0') as { shape: number[] } | undefined;
+    assert.equal(op?.shape[0], 96 - removed.length);
+
+    const s = scoreNetwork(describeForScore('mobilenetv2', MB, sd, 32));
+    const ref = scoreNetwork(describeForScore('mobilenetv2', MB, base.stateDict, 32));
+    const at = (name: string) => s.layers.find((l) => l.name === name) as (typeof s.layers)[number];
+    // Expected from the shapes: a float 3×3 depthwise conv (no bias) at 32×32 over the kept groups, its float BN.
+    const live = 96 - removed.length;
+    const HW = 32 * 32;
+    const dw = at('features.3.conv.1.0');
+    assert.deepEqual(
+      [dw.params, dw.multiplications, dw.additions, dw.flops, dw.effectiveIn, dw.effectiveOut],
+      [live * 9, live * 9 * HW, live * 8 * HW, live * 17 * HW, live, live],
+    );
+    assert.deepEqual(dw.dense, ref.layers.find((l) => l.name === dw.name)?.dense, 'dense counterpart unchanged');
+    const dwBn = at('features.3.conv.1.1');
+    assert.deepEqual([dwBn.params, dwBn.multiplications, dwBn.additions, dwBn.effectiveOut], [2 * live, live * HW, live * HW, live]);
+    // The expand conv loses all 6 dead outputs (§9); the projection conv only the 4 removed inputs.
+    assert.equal(at(exp).effectiveOut, 96 - removed.length - keptDead.length);
+    assert.equal(at('features.3.conv.2').effectiveIn, live);
+    // Every other layer scores as without dead channels.
+    const touched = new Set([exp, bn, 'features.3.conv.1.0', 'features.3.conv.1.1', 'features.3.conv.2']);
+    s.layers.forEach((l, i) => {
+      if (!touched.has(l.name)) assert.deepEqual(l, ref.layers[i], l.name);
+    });
+    assert.ok(s.flops < ref.flops && s.params < ref.params);
+  });
+
+  test('LeNet-5, ResNet-20, MicroNet with dead channels: the same scores as before this change', () => {
+    // [params, additions, multiplications, flops, bytes], computed before this change (commit cc3c7fe).
+    const before: Record<string, [number, number[]]> = {
+      lenet5: [28, [2399.0208333333335, 92949.66666666666, 11386, 104335.66666666667, 9596.083333333334]],
+      resnet20: [32, [8660.28662109375, 9896219, 727040, 10623259, 34641.146484375]],
+      micronet: [32, [23804.4111328125, 23146250, 1552640, 24698890, 95217.64453125]],
+    };
+    for (const [name, [size, want]] of Object.entries(before)) {
+      const f = ternaryFixture(name, { seed: 5, deadFraction: 0.3 });
+      const layers = describeForScore(name, {}, f.stateDict, size);
+      assert.ok(layers.every((l) => l.removedGroups === undefined && l.removedChannels === undefined), name);
+      const s = scoreNetwork(layers);
+      assert.deepEqual([s.params, s.additions, s.multiplications, s.flops, s.bytes], want, name);
+    }
+    const dense = scoreNetwork(describeForScore('resnet20', {}, null, 32));
+    assert.equal(dense.params, 269_722);
+    assert.equal(dense.flops, 81_290_496);
   });
 });
