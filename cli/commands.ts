@@ -128,6 +128,7 @@ export const exportSpec: CommandSpec = {
     weights: { type: 'string', metavar: 'FILE', help: 'ternary.safetensors from a ternarize run' },
     out: { type: 'string', required: true, metavar: 'FILE', help: 'output file' },
     float16: { type: 'boolean', help: 'store the non-ternary tensors as float16' },
+    'input-size': { type: 'int', min: 8, metavar: 'H', help: 'input height/width the model was trained at; for mobilenetv2 it decides the strides (≤ 64: CIFAR strides, the default; larger: ImageNet strides)' },
     json: { type: 'boolean', help: 'print sizes as JSON' },
   },
 };

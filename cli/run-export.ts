@@ -34,7 +34,7 @@ function loadWeights(path: string): { tensors: Map<string, SafetensorEntry>; met
  * Packs a ternarize run (or a model name + ternary weights) into `out`.
  * @example exportRun({ run: 'runs/lenet5-ec2t', out: 'lenet5.ec2t.safetensors' }).bytes
  */
-export function exportRun(o: { run?: string; model?: string; weights?: string; out: string; float16?: boolean }): ExportResult {
+export function exportRun(o: { run?: string; model?: string; weights?: string; out: string; float16?: boolean; inputSize?: number }): ExportResult {
   let weights = o.weights;
   let model = o.model;
   if (o.run !== undefined) {
@@ -51,7 +51,9 @@ export function exportRun(o: { run?: string; model?: string; weights?: string; o
   }
   if (model === undefined) throw new UsageError(`${weights} does not say its model; give --model NAME`);
   if (!isModelName(model)) throw new UsageError(`--model ${model}: unknown model; models: ${MODEL_NAMES.join(', ')}`);
-  const packed = packModel(model, {}, file.tensors, { float16: o.float16, source: weights });
+  // MobileNetV2's strides are not in the weights: follow the input size as training does (≤ 64 px: CIFAR strides).
+  const modelOptions = model === 'mobilenetv2' && o.inputSize !== undefined ? { cifar: o.inputSize <= 64 } : {};
+  const packed = packModel(model, modelOptions, file.tensors, { float16: o.float16, source: weights });
   writeFileAtomic(o.out, packed.bytes, { createParents: false });
   return {
     bytes: packed.bytes.length,
@@ -70,7 +72,7 @@ export async function runExport(p: Parsed): Promise<number> {
   const weights = f.weights as string | undefined;
   if (run === undefined && (model === undefined || weights === undefined)) throw new UsageError('ec2t export: give --run DIR, or --model NAME and --weights FILE');
   if (run !== undefined && weights !== undefined) throw new UsageError('ec2t export: give --run or --weights, not both');
-  const r = exportRun({ run, model, weights, out: f.out as string, float16: f.float16 === true });
+  const r = exportRun({ run, model, weights, out: f.out as string, float16: f.float16 === true, inputSize: f['input-size'] as number | undefined });
   const ratio = r.floatBytes / r.bytes;
   if (f.json) process.stdout.write(JSON.stringify({ ...r, ratio }) + '\n');
   else {

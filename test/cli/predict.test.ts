@@ -3,23 +3,17 @@
  * `ec2t score`, spawned as the real CLI on tiny files in a temp folder.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Rng } from '../../engine/rng.js';
 import { Tensor } from '../../engine/tensor.js';
 import { loadSafetensors, saveSafetensors } from '../../nn/safetensors.js';
 import { ternaryFixture } from '../ec2t/ternary-fixture.js';
+import { ec2t } from '../helpers/cli.js';
+import { loadTernaryModel } from '../../ec2t/runtime/index.js';
 
-const CLI = resolve(dirname(fileURLToPath(import.meta.url)), '../../cli/main.js');
-
-function ec2t(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 describe('ec2t export / predict / score', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ec2t-predict-'));
@@ -68,6 +62,11 @@ describe('ec2t export / predict / score', () => {
     const e = ec2t(['export', '--model', 'mobilenetv2', '--weights', w, '--out', out, '--json']);
     assert.equal(e.code, 0, e.stderr);
     assert.ok(JSON.parse(e.stdout).removedChannels > 0);
+    assert.equal(loadTernaryModel(out).program.input.height, 32, 'CIFAR strides by default');
+    const big = join(dir, 'mb224.ec2t.safetensors');
+    const e224 = ec2t(['export', '--model', 'mobilenetv2', '--weights', w, '--out', big, '--input-size', '224']);
+    assert.equal(e224.code, 0, e224.stderr);
+    assert.equal(loadTernaryModel(big).program.input.height, 224, '--input-size 224 selects the ImageNet strides');
     const a = ec2t(['predict', '--model', out, '--input', xin, '--output', join(dir, 'mb-a.safetensors')]);
     assert.equal(a.code, 0, a.stderr);
     const b = ec2t(['predict', '--model', 'mobilenetv2', '--weights', w, '--input', xin, '--output', join(dir, 'mb-b.safetensors')]);
