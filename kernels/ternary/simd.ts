@@ -20,6 +20,10 @@
  * - generic: a tap table per output channel, planes channel-major `[C·sH·sW][N][Hq][Wq]`; per
  *   (chunk of grid rows, output channel) one call sums the `+` taps, one the `−` taps (8 per
  *   accumulator pass), one writes the rows.
+ * Strided layers on generated kernels skip the whole-batch gather: each (sample, row band) unit
+ * gathers the rows of the phase planes it reads into its thread's band buffer (cache-resident, see
+ * {@link BAND_BUDGET}) right before summing them — the separate pass wrote 2.3 MB of planes that
+ * the kernels then re-read, ~40 % of a 16→32 @32×32 /2 call at 90 % sparsity.
  * Work (planes, grid chunks, (sample, row band) units) is handed out from the job's shared counter;
  * every unit is computed by the same instruction sequence whichever thread takes it, so results are
  * bit-identical for any thread count and scheduling.
@@ -261,6 +265,64 @@ interface JitGeometry {
   readonly tapOffset: (m: number, t: number) => number;
   /** Output channels per group (channels of one group read the same input planes). */
   readonly outPerGroup: number;
+  /** Strided convs: each work unit gathers its own band of the phase planes (see {@link emitBandGather}). */
+  readonly band?: BandSpec;
+}
+
+/**
+ * A strided layer's band gather (geometry constants, batch aside): per work unit, the phase planes'
+ * rows [u0, u0 + R) of one sample (R = band rows + kernel halo), `R·Wq` floats a plane, into the
+ * thread's band buffer — the rows the unit's output rows read, gathered by the thread that reads
+ * them while they are in its cache, instead of a separate pass writing (and the kernels re-reading)
+ * every plane of the batch.
+ */
+interface BandSpec {
+  readonly C: number;
+  readonly phases: number;
+  /** Output rows per band at most, and grid rows per band plane (rows + halo). */
+  readonly rows: number;
+  readonly R: number;
+  readonly Wq: number;
+  readonly hwB: number;
+  readonly rowStepB: number;
+  readonly colStepB: number;
+  /** Per phase: valid grid rows [uLo, uHi) and columns [vLo, vHi) of the full plane, and the source byte offset of (uLo, vLo). */
+  readonly uLo: readonly number[];
+  readonly uHi: readonly number[];
+  readonly vLo: readonly number[];
+  readonly vHi: readonly number[];
+  readonly off: readonly number[];
+}
+
+/**
+ * `g(src, dst, u0, nr)`: grid rows [u0, u0 + nr) (nr ≤ R) of every phase plane of one sample
+ * (NCHW source at `src`) into `dst` (plane k of channel c at `(c·phases + k)·R·Wq` floats), through
+ * `gather` (function 0 of the module); rows outside the input are zeros: the same values as the
+ * whole-plane gather, so the generated kernels sum the same numbers in the same order.
+ */
+function emitBandGather(mod: ModuleBuilder, b: BandSpec): void {
+  const f = mod.func('g', [I32, I32, I32, I32], []);
+  const [src, dst, u0, nr] = [0, 1, 2, 3];
+  const c = f.local(I32), lo = f.local(I32), cEnd = f.local(I32), planeB = b.R * b.Wq * 4;
+  f.i32Const(0).set(c);
+  f.i32Const(b.C).set(cEnd);
+  forRange(f, c, cEnd, 1, () => {
+    for (let k = 0; k < b.phases; k++) {
+      // lo = max(uLo − u0, 0): band row of the first valid grid row; its source row is u0 + lo.
+      f.i32Const(b.uLo[k]).get(u0).i32Sub().set(lo);
+      f.get(lo).i32Const(0).get(lo).i32Const(0).i32GtS().raw(0x1b).set(lo); // select
+      f.i32Const(0);
+      f.get(dst).i32Const(k * planeB).i32Add();
+      f.get(lo);
+      f.i32Const(b.uHi[k]).get(u0).i32Sub();
+      f.i32Const(b.vLo[k]).i32Const(b.vHi[k]).get(nr).i32Const(b.Wq);
+      f.get(src).i32Const(b.off[k]).i32Add().get(u0).get(lo).i32Add().i32Const(b.uLo[k]).i32Sub().i32Const(b.rowStepB).i32Mul().i32Add();
+      f.i32Const(b.rowStepB).i32Const(b.colStepB);
+      f.raw(0x10, 0); // call gather
+    }
+    f.get(src).i32Const(b.hwB).i32Add().set(src);
+    f.get(dst).i32Const(b.phases * planeB).i32Add().set(dst);
+  });
 }
 
 /**
@@ -384,6 +446,8 @@ interface Jit {
   readonly maxBlock: number;
   /** Byte shift added to the sample base so every tap offset is a non-negative immediate. */
   readonly minOff: number;
+  /** Strided layers: the band gather's layout (units gather their own input rows). */
+  readonly band?: BandSpec;
 }
 
 function buildJit(layer: TernaryLayer, geo: JitGeometry): Jit {
@@ -395,6 +459,10 @@ function buildJit(layer: TernaryLayer, geo: JitGeometry): Jit {
     for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) minOff = Math.min(minOff, geo.tapOffset(m, layer.negTaps[t]));
   }
   const mod = new ModuleBuilder({ initialPages: 1, maximumPages: MAX_PAGES, shared: true });
+  if (geo.band !== undefined) {
+    emitGather(mod); // function 0: `g` calls it
+    emitBandGather(mod, geo.band);
+  }
   let maxBlock = 0;
   for (let b = 0; b < blocks; b++) {
     // Balanced blocks: sizes differ by at most one.
@@ -405,7 +473,7 @@ function buildJit(layer: TernaryLayer, geo: JitGeometry): Jit {
   const wa = webAssembly as NonNullable<typeof webAssembly>;
   const module = new wa.Module(mod.bytes());
   const I = instance() as Instance;
-  return { family: registerPoolFamily('ternaryConv2d (generated)', module, I.memory, `${jitWork.toString()}\nreturn jitWork;`), blocks, maxBlock, minOff };
+  return { family: registerPoolFamily('ternaryConv2d (generated)', module, I.memory, `${jitWork.toString()}\nreturn jitWork;`), blocks, maxBlock, minOff, band: geo.band };
 }
 
 /** Main-thread instances of the generated modules. */
@@ -526,7 +594,9 @@ export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuf
 
 // Parameter words of a generated-kernel job.
 const J_N = 0, J_CPS = 1, J_ROWS = 2, J_OH = 3, J_BLOCKS = 4, J_XS = 5, J_SAMPLE_B = 6, J_OUT = 7, J_OUT_SAMPLE_B = 8, J_BIAS = 9, J_SCRATCH = 10, J_SCRATCH_B = 11;
-const J_WORDS = 12;
+// Band gather (strided layers; J_BAND 0: none): band buffers, per-thread stride, staged input and its sample stride, grid row bytes.
+const J_BAND = 12, J_BAND_B = 13, J_SRC = 14, J_SRC_SAMPLE_B = 15, J_ROW_B = 16, J_HALO = 17;
+const J_WORDS = 18;
 
 /**
  * One thread's part of a generated-kernel job: work units (sample n, band of `rows` output rows)
@@ -540,11 +610,20 @@ function jitWork(E: Record<string, unknown>, _memory: unknown, P: Int32Array, _o
   const units = N * cps;
   const fns: ((xs: number, outS: number, oy0: number, oy1: number, bias: number, scratch: number) => void)[] = [];
   for (let b = 0; b < nb; b++) fns.push(E[`b${b}`] as (typeof fns)[number]);
+  // Strided layers: the unit first gathers its band of every phase plane into the thread's band buffer.
+  const band = P[12] === 0 ? 0 : P[12] + index * P[13], src0 = P[14], srcSampleB = P[15], rowB = P[16];
+  const gather = E.g as (src: number, dst: number, u0: number, nr: number) => void;
+  const halo = P[17];
   for (let u = next(); u < units; u = next()) {
     const n = Math.floor(u / cps);
     const oy0 = (u - n * cps) * rows;
     const oy1 = Math.min(OH, oy0 + rows);
-    const xs = xs0 + n * sampleB, os = out + n * outSampleB;
+    let xs = xs0 + n * sampleB;
+    if (band !== 0) {
+      gather(src0 + n * srcSampleB, band, oy0, oy1 - oy0 + halo);
+      xs = band + xs0 - oy0 * rowB;
+    }
+    const os = out + n * outSampleB;
     for (let b = 0; b < nb; b++) fns[b](xs, os, oy0, oy1, bias, scratch);
   }
 }
@@ -728,11 +807,47 @@ function jitFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): Jit | null
     per.set(p.key, calls + 1);
     return null;
   }
-  const planeF = p.Hq * p.Wq;
-  const built = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF), outPerGroup: layer.outChannels / g.groups });
+  const band = bandFor(layer, p, g);
+  const planeF = band === undefined ? p.Hq * p.Wq : band.R * p.Wq;
+  const built = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF), outPerGroup: layer.outChannels / g.groups, band });
   per.set(p.key, built);
   jitRelease.register(layer, built.family);
   return built;
+}
+
+/**
+ * Most bytes of a strided layer's band buffer (per thread). NOTE: measured, not derived: on
+ * 16→32 @32×32 /2 at N = 32, whole-sample bands (74 KiB) ran 0.37–0.39 ms a call against 0.45–0.50
+ * for 24 KiB bands (4 rows) and 0.47–0.55 for 8-row bands; 64→64 @32×32 /2: 296 KiB whole samples
+ * 2.3 ms, 200 KiB bands 2.6, 24 KiB 3.6. Small batches still get short bands (units ≥ 16 a call).
+ */
+const BAND_BUDGET = 1 << 20;
+
+/**
+ * The band gather of a strided layer (undefined for stride 1, whose shared-padding planes are a
+ * plain copy): bands of at most `rows` output rows, their input (every phase plane, rows + halo)
+ * at most {@link BAND_BUDGET} bytes; a pure function of the geometry (the generated code bakes the
+ * band plane stride in).
+ */
+function bandFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): BandSpec | undefined {
+  const { strideH: sH, strideW: sW, padH: ph, padW: pw, inHeight: H, inWidth: W } = g;
+  if (sH === 1 && sW === 1) return undefined;
+  const halo = Math.floor(((layer.kernelHeight - 1) * g.dilationH) / sH);
+  const rows = Math.min(g.outHeight, Math.max(1, Math.floor(BAND_BUDGET / (p.planes * p.Wq * 4)) - halo));
+  // Per phase (a, b): valid grid rows/columns and the source offset, as in ternaryWork's gather.
+  const uLo: number[] = [], uHi: number[] = [], vLo: number[] = [], vHi: number[] = [], off: number[] = [];
+  for (let a = 0; a < sH; a++) {
+    for (let b = 0; b < sW; b++) {
+      const u0 = Math.max(0, Math.ceil((ph - a) / sH));
+      const v0 = Math.max(0, Math.ceil((pw - b) / sW));
+      uLo.push(u0);
+      uHi.push(Math.max(u0, Math.min(p.Hq, Math.ceil((H + ph - a) / sH))));
+      vLo.push(v0);
+      vHi.push(Math.max(v0, Math.min(p.Wq, Math.ceil((W + pw - b) / sW))));
+      off.push(((a + sH * u0 - ph) * W + (b + sW * v0 - pw)) * 4);
+    }
+  }
+  return { C: g.inChannels, phases: sH * sW, rows, R: rows + halo, Wq: p.Wq, hwB: H * W * 4, rowStepB: sH * W * 4, colStepB: sW * 4, uLo, uHi, vLo, vHi, off };
 }
 
 /** Byte layout of one call's shared memory. */
@@ -742,7 +857,9 @@ function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads:
   let at = 0;
   const take = (floats: number): number => { const a = at; at += ((floats + 3) & ~3) * 4 + 16; return a; };
   const xStage = take(N * C * H * W + 8);
-  const xp = take(p.lead + N * p.planes * planeF + p.tail) + p.lead * 4;
+  const fused = jit?.band !== undefined;
+  // Band-gathered layers need no whole-batch planes.
+  const xp = fused ? take(0) : take(p.lead + N * p.planes * planeF + p.tail) + p.lead * 4;
   const out = take(N * M * OH * OW);
   const bias = take(M);
   const params: Params = {
@@ -756,13 +873,21 @@ function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads:
     at += threads * scratchB;
     // Work units: (sample, band of output rows); a band's input (every plane, rows + kernel) ≈ 24 KiB
     // so the channel blocks re-read it from L1/L2, and ≥ 16 units in all for balance.
-    const bandRows = Math.max(1, Math.floor(24576 / (p.planes * p.Wq * 4)) - (g.kernelHeight - 1));
+    const band = jit.band;
+    const bandRows = band !== undefined ? band.rows : Math.max(1, Math.floor(24576 / (p.planes * p.Wq * 4)) - (g.kernelHeight - 1));
     const cps = Math.min(OH, Math.max(Math.ceil(OH / bandRows), Math.ceil(16 / N)));
     const rows = Math.ceil(OH / cps);
     const w = new Int32Array(J_WORDS);
     w[J_N] = N; w[J_CPS] = Math.ceil(OH / rows); w[J_ROWS] = rows; w[J_OH] = OH; w[J_BLOCKS] = jit.blocks;
     w[J_XS] = xp + jit.minOff; w[J_SAMPLE_B] = p.planes * planeF * 4; w[J_OUT] = out; w[J_OUT_SAMPLE_B] = M * OH * OW * 4;
     w[J_BIAS] = bias; w[J_SCRATCH] = scratch; w[J_SCRATCH_B] = scratchB;
+    if (band !== undefined) {
+      // Per-thread band buffers; the slack past the last band plane covers garbage grid points' reads.
+      const bandB = ((p.planes * band.R * p.Wq + p.tail + 3) & ~3) * 4 + 16;
+      w[J_BAND] = at; w[J_BAND_B] = bandB; w[J_SRC] = xStage; w[J_SRC_SAMPLE_B] = C * H * W * 4; w[J_ROW_B] = p.Wq * 4; w[J_HALO] = band.R - band.rows;
+      w[J_XS] = jit.minOff;
+      at += threads * bandB;
+    }
     return { bytes: at, at: params, jitWords: w };
   }
   const totalRows = N * p.Hq;
@@ -806,13 +931,17 @@ export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Fl
   const xp0 = P.xp >> 2;
   const gridF = N * p.planes * p.Hq * p.Wq;
   // Lead and tail around the planes: shared-padding taps and garbage grid points read them.
-  f32.fill(0, xp0 - p.lead, xp0);
-  f32.fill(0, xp0 + gridF, xp0 + gridF + p.tail);
+  const fused = jit?.band !== undefined;
+  if (!fused) {
+    f32.fill(0, xp0 - p.lead, xp0);
+    f32.fill(0, xp0 + gridF, xp0 + gridF + p.tail);
+  }
   f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
   const words = new Int32Array(PARAMS.length);
   for (let k = 0; k < PARAMS.length; k++) words[k] = P[PARAMS[k]];
   const planesT = Math.min(T, p.planes * N);
-  runJob(I.family, GATHER, words, planesT, (next) => ternaryWork(I.E, buf, words, 0, PARAMS, 0, 0, next));
+  // Band-gathered (strided, generated) layers gather inside the kernel job.
+  if (!fused) runJob(I.family, GATHER, words, planesT, (next) => ternaryWork(I.E, buf, words, 0, PARAMS, 0, 0, next));
   if (jit !== null && jitWords !== null) {
     let E = jitExports.get(jit.family);
     if (E === undefined) {

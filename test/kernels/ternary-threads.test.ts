@@ -16,6 +16,8 @@ const CASES = [
   { n: 8, c: 16, m: 16, hw: 32, k: 3, opts: { padding: 1 } },
   { n: 5, c: 32, m: 32, hw: 16, k: 3, opts: { padding: 1 } },
   { n: 3, c: 16, m: 32, hw: 15, k: 3, opts: { padding: 1, stride: 2 } },
+  // Band-gathered strided layer with several bands a sample and an odd output width (7: a partial vector per row).
+  { n: 2, c: 8, m: 12, hw: 13, k: 3, opts: { padding: 1, stride: 2 } },
   { n: 2, c: 8, m: 12, hw: 11, k: 3, opts: { padding: 2, dilation: 2, groups: 4 } },
   { n: 4, c: 16, m: 8, hw: 9, k: 1, opts: { stride: 2 } },
 ] as const;
