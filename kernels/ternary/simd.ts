@@ -595,8 +595,9 @@ export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuf
 // Parameter words of a generated-kernel job.
 const J_N = 0, J_CPS = 1, J_ROWS = 2, J_OH = 3, J_BLOCKS = 4, J_XS = 5, J_SAMPLE_B = 6, J_OUT = 7, J_OUT_SAMPLE_B = 8, J_BIAS = 9, J_SCRATCH = 10, J_SCRATCH_B = 11;
 // Band gather (strided layers; J_BAND 0: none): band buffers, per-thread stride, staged input and its sample stride, grid row bytes.
-const J_BAND = 12, J_BAND_B = 13, J_SRC = 14, J_SRC_SAMPLE_B = 15, J_ROW_B = 16, J_HALO = 17;
-const J_WORDS = 18;
+// J_READY: byte address of the count of samples staged so far (the main thread stages them during the job).
+const J_BAND = 12, J_BAND_B = 13, J_SRC = 14, J_SRC_SAMPLE_B = 15, J_ROW_B = 16, J_HALO = 17, J_READY = 18;
+const J_WORDS = 19;
 
 /**
  * One thread's part of a generated-kernel job: work units (sample n, band of `rows` output rows)
@@ -614,12 +615,15 @@ function jitWork(E: Record<string, unknown>, _memory: unknown, P: Int32Array, _o
   const band = P[12] === 0 ? 0 : P[12] + index * P[13], src0 = P[14], srcSampleB = P[15], rowB = P[16];
   const gather = E.g as (src: number, dst: number, u0: number, nr: number) => void;
   const halo = P[17];
+  const ready = P[18] >> 2, staged = new Int32Array((_memory as { buffer: SharedArrayBuffer }).buffer);
   for (let u = next(); u < units; u = next()) {
     const n = Math.floor(u / cps);
     const oy0 = (u - n * cps) * rows;
     const oy1 = Math.min(OH, oy0 + rows);
     let xs = xs0 + n * sampleB;
     if (band !== 0) {
+      // Wait (briefly: a sample's copy is µs) until the main thread has staged sample n.
+      while (Atomics.load(staged, ready) <= n);
       gather(src0 + n * srcSampleB, band, oy0, oy1 - oy0 + halo);
       xs = band + xs0 - oy0 * rowB;
     }
@@ -887,6 +891,8 @@ function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads:
       w[J_BAND] = at; w[J_BAND_B] = bandB; w[J_SRC] = xStage; w[J_SRC_SAMPLE_B] = C * H * W * 4; w[J_ROW_B] = p.Wq * 4; w[J_HALO] = band.R - band.rows;
       w[J_XS] = jit.minOff;
       at += threads * bandB;
+      w[J_READY] = at;
+      at += 16;
     }
     return { bytes: at, at: params, jitWords: w };
   }
@@ -936,7 +942,9 @@ export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Fl
     f32.fill(0, xp0 - p.lead, xp0);
     f32.fill(0, xp0 + gridF, xp0 + gridF + p.tail);
   }
-  f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
+  // Band-gathered layers stage x sample by sample inside the job (the other threads start on the
+  // first samples meanwhile); the others before the gather.
+  if (!fused) f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
   const words = new Int32Array(PARAMS.length);
   for (let k = 0; k < PARAMS.length; k++) words[k] = P[PARAMS[k]];
   const planesT = Math.min(T, p.planes * N);
@@ -951,7 +959,21 @@ export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Fl
     const units = N * jitWords[J_CPS];
     const t = Math.min(T, units);
     const ex = E;
-    runJob(jit.family, JIT, jitWords, t, (next) => jitWork(ex, I.memory, jitWords, JIT, 0, t, next));
+    const chw = C * H * W, stage0 = P.xStage >> 2, ready = jitWords[J_READY] >> 2;
+    if (fused) i32[ready] = 0;
+    runJob(jit.family, JIT, jitWords, t, (next) => {
+      if (fused) {
+        try {
+          for (let n = 0; n < N; n++) {
+            f32.set(x.subarray(n * chw, (n + 1) * chw), stage0 + n * chw);
+            Atomics.store(i32, ready, n + 1);
+          }
+        } finally {
+          Atomics.store(i32, ready, N); // never leave a worker waiting, even if the copy threw
+        }
+      }
+      jitWork(ex, I.memory, jitWords, JIT, 0, t, next);
+    });
   } else {
     const { posOff, negOff } = offsetsFor(layer, p, N);
     i32.set(posOff, P.posTab >> 2);
