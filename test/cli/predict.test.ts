@@ -15,6 +15,20 @@ import { ec2t } from '../helpers/cli.js';
 import { loadTernaryModel } from '../../ec2t/runtime/index.js';
 
 
+/** The `output` tensors of two predict files: shape [2, 10] and equal within 1e-4 of the largest logit. */
+function assertSameLogits(fileA: string, fileB: string): void {
+  const ya = loadSafetensors(fileA).tensors.get('output')!;
+  const yb = loadSafetensors(fileB).tensors.get('output')!;
+  assert.deepEqual(ya.shape, [2, 10]);
+  let scale = 0;
+  let d = 0;
+  for (let i = 0; i < 20; i++) {
+    scale = Math.max(scale, Math.abs(yb.data[i] as number));
+    d = Math.max(d, Math.abs((ya.data[i] as number) - (yb.data[i] as number)));
+  }
+  assert.ok(d <= 1e-4 * scale, `diff ${d} scale ${scale}`);
+}
+
 describe('ec2t export / predict / score', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ec2t-predict-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -40,16 +54,7 @@ describe('ec2t export / predict / score', () => {
     assert.equal(a.code, 0, a.stderr);
     const b = ec2t(['predict', '--model', 'lenet5', '--weights', weights, '--input', input, '--output', join(dir, 'b.safetensors')]);
     assert.equal(b.code, 0, b.stderr);
-    const ya = loadSafetensors(join(dir, 'a.safetensors')).tensors.get('output')!;
-    const yb = loadSafetensors(join(dir, 'b.safetensors')).tensors.get('output')!;
-    assert.deepEqual(ya.shape, [2, 10]);
-    let scale = 0;
-    let d = 0;
-    for (let i = 0; i < 20; i++) {
-      scale = Math.max(scale, Math.abs(yb.data[i] as number));
-      d = Math.max(d, Math.abs((ya.data[i] as number) - (yb.data[i] as number)));
-    }
-    assert.ok(d <= 1e-4 * scale, `diff ${d} scale ${scale}`);
+    assertSameLogits(join(dir, 'a.safetensors'), join(dir, 'b.safetensors'));
   });
 
   test('mobilenetv2 (α = 0.5): export, then the packed model through the runtime equals the float model through nn', () => {
@@ -71,16 +76,7 @@ describe('ec2t export / predict / score', () => {
     assert.equal(a.code, 0, a.stderr);
     const b = ec2t(['predict', '--model', 'mobilenetv2', '--weights', w, '--input', xin, '--output', join(dir, 'mb-b.safetensors')]);
     assert.equal(b.code, 0, b.stderr);
-    const ya = loadSafetensors(join(dir, 'mb-a.safetensors')).tensors.get('output')!;
-    const yb = loadSafetensors(join(dir, 'mb-b.safetensors')).tensors.get('output')!;
-    assert.deepEqual(ya.shape, [2, 10]);
-    let scale = 0;
-    let d = 0;
-    for (let i = 0; i < 20; i++) {
-      scale = Math.max(scale, Math.abs(yb.data[i] as number));
-      d = Math.max(d, Math.abs((ya.data[i] as number) - (yb.data[i] as number)));
-    }
-    assert.ok(d <= 1e-4 * scale, `diff ${d} scale ${scale}`);
+    assertSameLogits(join(dir, 'mb-a.safetensors'), join(dir, 'mb-b.safetensors'));
     const s = ec2t(['score', '--model', 'mobilenetv2', '--weights', w, '--json']);
     assert.equal(s.code, 0, s.stderr);
     const j = JSON.parse(s.stdout);

@@ -5,8 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CLI, ec2t, metricsWithoutTimes, metricsLineCount } from '../helpers/cli.js';
-import { spawn, spawnSync } from 'node:child_process';
+import { CLI, ec2t, interruptAfterFirstEpoch, metricsWithoutTimes, metricsLineCount } from '../helpers/cli.js';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, existsSync, readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,17 +98,7 @@ test('ternarize: a real SIGINT during training checkpoints, exits 130 with the r
   saveSafetensors(weights, stateDictForSave(createModel('lenet5', { seed: 3 })));
   const out = join(dir, 'run');
   // 1024 images / 32 = 32 batches per epoch: the signal lands early in epoch 2, seconds before its end.
-  const child = spawn(process.execPath, [CLI, 'ternarize', '--model', 'lenet5', '--weights', weights, '--dataset', 'mnist', '--limit-train', '1024', '--val-size', '128', '--epochs', '2', '--retrain-epochs', '0', '--batch-size', '32', '--out', out, '--json']);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const metricsLines = (): number => metricsLineCount(out);
-  const deadline = Date.now() + 60_000;
-  while (metricsLines() < 1 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
-  child.kill('SIGINT');
-  const code = await exited;
+  const { code, stdout, stderr } = await interruptAfterFirstEpoch(['ternarize', '--model', 'lenet5', '--weights', weights, '--dataset', 'mnist', '--limit-train', '1024', '--val-size', '128', '--epochs', '2', '--retrain-epochs', '0', '--batch-size', '32', '--out', out, '--json'], out);
   assert.equal(code, 130, stderr);
   assert.match(stderr, /interrupt: saving a checkpoint/);
   assert.match(stderr, /resume with: ec2t ternarize --resume /);
@@ -117,7 +107,7 @@ test('ternarize: a real SIGINT during training checkpoints, exits 130 with the r
   const r = ec2t(['ternarize', '--resume', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal((JSON.parse(r.stdout) as { epochs: number }).epochs, 2);
-  assert.equal(metricsLines(), 2);
+  assert.equal(metricsLineCount(out), 2);
 });
 
 test('ternarize --resume: clear usage errors for a folder that is not a resumable ternarize run', () => {

@@ -4,8 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CLI, ec2t, metricsWithoutTimes, metricsLineCount } from '../helpers/cli.js';
-import { spawn } from 'node:child_process';
+import { ec2t, interruptAfterFirstEpoch, metricsWithoutTimes, metricsLineCount } from '../helpers/cli.js';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -88,19 +87,12 @@ test('a missing weights file is a clear failure (exit 1), not a crash', () => {
 test('train: a real SIGINT checkpoints after the current batch, exits 130 with the resume hint, and --resume finishes', async () => {
   const out = join(mkdtempSync(join(tmpdir(), 'ec2t-train-sigint-')), 'run');
   // 1024 images / 32 = 32 batches per epoch: the signal lands early in epoch 2.
-  const child = spawn(process.execPath, [CLI, 'train', '--model', 'lenet5', '--dataset', 'mnist', '--limit-train', '1024', '--val-size', '128', '--epochs', '2', '--batch-size', '32', '--out', out, '--json']);
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const metricsLines = (): number => metricsLineCount(out);
-  const deadline = Date.now() + 60_000;
-  while (metricsLines() < 1 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
-  child.kill('SIGINT');
-  assert.equal(await exited, 130, stderr);
+  const { code, stderr } = await interruptAfterFirstEpoch(['train', '--model', 'lenet5', '--dataset', 'mnist', '--limit-train', '1024', '--val-size', '128', '--epochs', '2', '--batch-size', '32', '--out', out, '--json'], out);
+  assert.equal(code, 130, stderr);
   assert.match(stderr, /resume with: ec2t train --resume /);
   assert.ok(existsSync(join(out, 'checkpoint.safetensors')));
   const r = ec2t(['train', '--resume', out, '--json']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal((JSON.parse(r.stdout) as { epochs: number }).epochs, 2);
-  assert.equal(metricsLines(), 2);
+  assert.equal(metricsLineCount(out), 2);
 });

@@ -2,7 +2,7 @@
  * Running the built `ec2t` command line from tests: one spawn helper and the run-folder readers the
  * CLI tests share.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,4 +38,23 @@ export function metricsWithoutTimes(dir: string): unknown[] {
 export function metricsLineCount(dir: string): number {
   const f = join(dir, 'metrics.jsonl');
   return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter((l) => l !== '').length : 0;
+}
+
+/**
+ * Starts `ec2t ARGS` (which writes the run folder `out`), sends a real SIGINT once its first epoch
+ * is recorded in metrics.jsonl, and resolves with the exit code and what it printed.
+ * @example const r = await interruptAfterFirstEpoch(['train', ...flags, '--out', out], out);
+ */
+export async function interruptAfterFirstEpoch(args: string[], out: string): Promise<CliResult> {
+  const child = spawn(process.execPath, [CLI, ...args]);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 60_000;
+  while (metricsLineCount(out) < 1 && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 10));
+  child.kill('SIGINT');
+  const code = await exited;
+  return { code: code ?? -1, stdout, stderr };
 }
