@@ -838,7 +838,8 @@ function bandFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): BandSpec 
   if (sH === 1 && sW === 1) return undefined;
   const halo = Math.floor(((layer.kernelHeight - 1) * g.dilationH) / sH);
   const rows = Math.min(g.outHeight, Math.max(1, Math.floor(BAND_BUDGET / (p.planes * p.Wq * 4)) - halo));
-  // Per phase (a, b): valid grid rows/columns and the source offset, as in ternaryWork's gather.
+  // Per phase (a, b): valid grid rows/columns and the source offset, as in ternaryWork's gather
+  // (repeated, not shared: workers evaluate ternaryWork's own source, so it cannot call helpers here).
   const uLo: number[] = [], uHi: number[] = [], vLo: number[] = [], vHi: number[] = [], off: number[] = [];
   for (let a = 0; a < sH; a++) {
     for (let b = 0; b < sW; b++) {
