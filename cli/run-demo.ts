@@ -42,7 +42,7 @@ export async function runDemo(p: Parsed): Promise<number> {
   // NOTE: the async commands let the event loop see Ctrl-C; each step then stops with a checkpoint.
   const tr = await trainCommandAsync(trainFlags);
   if (tr.interrupted) {
-    log(`demo stopped; finish the float model with: ec2t train --resume ${floatDir}, then run ec2t demo again`);
+    log(`demo stopped; the float model can be finished with: ec2t train --resume ${floatDir} (ec2t demo itself starts over)`);
     return 130;
   }
   await writeRunReport(floatDir);
@@ -56,7 +56,7 @@ export async function runDemo(p: Parsed): Promise<number> {
   ]).flags;
   const te = await ternarizeCommandAsync(ternFlags, { interruptible: true });
   if (te.interrupted) {
-    log(`demo stopped; finish the ternary model with: ec2t ternarize --resume ${ternDir}, then ec2t export --run ${ternDir} --out ${join(out, 'lenet5.ec2t.safetensors')}`);
+    log(`demo stopped; the ternary model can be finished with: ec2t ternarize --resume ${ternDir}, then packed with: ec2t export --run ${ternDir} --out ${join(out, 'lenet5.ec2t.safetensors')} (ec2t demo itself starts over)`);
     return 130;
   }
   await writeRunReport(ternDir);
