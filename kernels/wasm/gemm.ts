@@ -354,6 +354,18 @@ function instance(bytes: number): { tiles: TilesFn; memory: WasmMemory; view: Fl
 }
 
 /**
+ * The GEMM contract's empty cases, shared by every GEMM entry point: nothing to do when m or n is 0;
+ * with k = 0 the product is zero, so C is zeroed unless accumulating. Returns whether it handled the call.
+ * @example if (gemmEmpty(m, n, k, c, cOff, ldc, accumulate)) return;
+ */
+export function gemmEmpty(m: number, n: number, k: number, c: Float32Array, cOff: number, ldc: number, accumulate: boolean): boolean {
+  if (m <= 0 || n <= 0) return true;
+  if (k > 0) return false;
+  if (!accumulate) for (let i = 0; i < m; i++) c.fill(0, cOff + i * ldc, cOff + i * ldc + n);
+  return true;
+}
+
+/**
  * C[m×n] (+)= op(A)[m×k]·op(B)[k×n] in WebAssembly SIMD, single thread; same contract as the cpu
  * `gemm` (`transA`: A stored k×m; `transB`: B stored n×k; `accumulate=false` overwrites C).
  * Throws if {@link wasmSimdAvailable} says no.
@@ -366,11 +378,7 @@ export function wasmGemm(
   c: Float32Array, cOff: number, ldc: number,
   accumulate: boolean,
 ): void {
-  if (m <= 0 || n <= 0) return;
-  if (k <= 0) {
-    if (!accumulate) for (let i = 0; i < m; i++) c.fill(0, cOff + i * ldc, cOff + i * ldc + n);
-    return;
-  }
+  if (gemmEmpty(m, n, k, c, cOff, ldc, accumulate)) return;
   const L = gemmLayout(m, n, k);
   const inst = instance(L.bytes);
   const mem = inst.view;
