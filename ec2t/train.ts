@@ -235,19 +235,11 @@ export class TrainingPhase {
 
   /**
    * Runs (the rest of) the phase synchronously. A SIGINT handler cannot run meanwhile (the event
-   * loop is blocked); use {@link runAsync} when `interrupt` is set from a signal.
+   * loop is blocked): when `interrupt` is set from a signal, drive {@link iterate} with
+   * {@link runYielding} instead, as the CLI does.
    */
   run(): PhaseResult {
     return runToEnd(this.iterate());
-  }
-
-  /**
-   * Runs (the rest of) the phase, letting the event loop turn after every batch so a SIGINT
-   * handler can set `interrupt.interrupted`; the checkpoint is then written after that batch.
-   * @example const r = await phase.runAsync();
-   */
-  runAsync(): Promise<PhaseResult> {
-    return runYielding(this.iterate());
   }
 
   /**
