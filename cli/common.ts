@@ -2,15 +2,17 @@
  * Pieces every command shares: seeded generator streams, dataset loading with the validation
  * split, model construction and weight loading with clear errors.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Rng } from '../engine/rng.js';
 import { FormatError } from '../engine/errors.js';
 import { loadDataset, splitValidation, subset, type Dataset, type DatasetName } from '../datasets/index.js';
 import { createModel, type ModelName } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
 import { loadSafetensors, entryToTensor } from '../nn/safetensors.js';
-import type { FlagValue } from './args.js';
+import type { CommandSpec, FlagValue } from './args.js';
 import { UsageError } from './args.js';
+import { log } from './progress.js';
 
 /** Independent generator streams derived from one seed, so adding draws to one never shifts another. */
 export interface SeedStreams {
@@ -91,4 +93,47 @@ export function loadWeightsInto(model: Module, path: string): void {
 export function defaultRunDir(parts: string[]): string {
   const ts = new Date().toISOString().replace(/[:.]/g, '-').replace('T', '_').slice(0, 19);
   return `runs/${parts.join('-')}-${ts}`;
+}
+
+/** Flags that `--resume` takes from the command line; every other one comes from the saved config.json. */
+const RESUME_OWN_FLAGS = new Set(['resume', 'json', 'backend', 'threads']);
+
+/** What `train` / `ternarize` write to a run folder's `config.json` (and `--resume` reads back). */
+export interface RunConfigFile {
+  command: string;
+  flags: Record<string, FlagValue>;
+  modelOptions?: Record<string, unknown>;
+}
+
+/**
+ * The flags of `ec2t <cmd> --resume DIR`: the saved config's, with `resume` and `json` from the
+ * command line. Usage errors when DIR is not a run folder of this command or has no checkpoint;
+ * other flags given with `--resume` that differ from their defaults are named in a note as
+ * ignored (the saved config wins).
+ * @example const { flags, saved } = resumedFlags(trainSpec, 'runs/lenet5', p.flags);
+ */
+export function resumedFlags(cmd: CommandSpec, dir: string, given: Record<string, FlagValue>): { flags: Record<string, FlagValue>; saved: RunConfigFile } {
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new UsageError(`--resume ${dir}: not a run folder (no config.json); give the --out folder of an earlier ec2t ${cmd.name} run`);
+  let saved: Partial<RunConfigFile>;
+  try {
+    saved = JSON.parse(readFileSync(configPath, 'utf8')) as Partial<RunConfigFile>;
+  } catch (e) {
+    throw new UsageError(`--resume ${dir}: config.json is not valid JSON (${(e as Error).message})`);
+  }
+  if (saved.command !== cmd.name || typeof saved.flags !== 'object' || saved.flags === null) {
+    const hint = saved.command === 'train' || saved.command === 'ternarize' ? `; resume it with: ec2t ${saved.command} --resume ${dir}` : '';
+    throw new UsageError(`--resume ${dir}: not a ${cmd.name} run folder (config.json is from ${typeof saved.command === 'string' ? `ec2t ${saved.command}` : 'an unknown command'})${hint}`);
+  }
+  if (!existsSync(join(dir, 'checkpoint.safetensors'))) {
+    throw new UsageError(`--resume ${dir}: no checkpoint.safetensors to resume from (the run stopped before its first checkpoint); start it again without --resume`);
+  }
+  const ignored: string[] = [];
+  for (const [name, v] of Object.entries(given)) {
+    if (RESUME_OWN_FLAGS.has(name) || v === undefined) continue;
+    const dflt = cmd.flags[name]?.default;
+    if (v !== dflt) ignored.push(`--${name}${typeof v === 'boolean' ? '' : ` ${Array.isArray(v) ? v.join(' ') : String(v)}`}`);
+  }
+  if (ignored.length > 0) log(`note: --resume continues with the saved config (${configPath}); ignoring ${ignored.join(', ')}`);
+  return { flags: { ...saved.flags, resume: dir, json: given.json, out: dir }, saved: saved as RunConfigFile };
 }

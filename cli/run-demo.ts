@@ -40,7 +40,7 @@ export async function runDemo(p: Parsed): Promise<number> {
     '--lr', '0.002', '--weight-decay', '5e-4', '--schedule', 'cosine', '--seed', seed, '--out', floatDir, ...limit,
   ]).flags;
   // NOTE: the async commands let the event loop see Ctrl-C; each step then stops with a checkpoint.
-  const tr = await trainCommandAsync(trainFlags);
+  const tr = await trainCommandAsync(trainFlags, { interruptible: true });
   if (tr.interrupted) {
     log(`demo stopped; the float model can be finished with: ec2t train --resume ${floatDir} (ec2t demo itself starts over)`);
     return 130;

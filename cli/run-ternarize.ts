@@ -3,8 +3,6 @@
  * validation accuracy, then frozen-assignment retraining (EC2T.md §4–§7); `--resume DIR`
  * continues an interrupted run bit for bit.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { entryToTensor, loadSafetensors, saveSafetensors, type SafetensorEntry, type SafetensorInput } from '../nn/safetensors.js';
 import { stateDictForSave, type Module } from '../nn/module.js';
 import { ternaryLayerNames } from '../nn/models/index.js';
@@ -17,7 +15,7 @@ import type { FlagValue, Parsed } from './args.js';
 import { UsageError } from './args.js';
 import { ternarizeSpec } from './commands.js';
 import { interruptFlag } from './run-train.js';
-import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, seedStreams } from './common.js';
+import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, resumedFlags, seedStreams } from './common.js';
 import { log, progressPrinter } from './progress.js';
 import { writeRunReport } from './run-report.js';
 
@@ -96,47 +94,6 @@ function restore(model: Module, q: TernaryQuantizer, path: string): void {
   q.loadState(qTensors, JSON.parse(file.metadata.quantizer) as JsonValue);
 }
 
-/** Flags that `--resume` takes from the command line; every other one comes from the saved config.json. */
-const RESUME_OWN_FLAGS = new Set(['resume', 'json', 'backend', 'threads']);
-
-/** What {@link ternarizeCommand} writes to `config.json` (and `--resume` reads back). */
-interface TernarizeConfigFile {
-  command: string;
-  flags: Record<string, FlagValue>;
-}
-
-/**
- * The flags of a `--resume DIR` run: the saved config's, with `resume` and `json` from the command
- * line. Usage errors when DIR is not a ternarize run folder or has no checkpoint; flags given with
- * `--resume` that differ from their defaults are named in a note as ignored (the saved config wins,
- * as for `ec2t train --resume`).
- */
-function resumedFlags(dir: string, given: Record<string, FlagValue>): Record<string, FlagValue> {
-  const configPath = join(dir, 'config.json');
-  if (!existsSync(configPath)) throw new UsageError(`--resume ${dir}: not a run folder (no config.json); give the --out folder of an earlier ec2t ternarize run`);
-  let saved: Partial<TernarizeConfigFile>;
-  try {
-    saved = JSON.parse(readFileSync(configPath, 'utf8')) as Partial<TernarizeConfigFile>;
-  } catch (e) {
-    throw new UsageError(`--resume ${dir}: config.json is not valid JSON (${(e as Error).message})`);
-  }
-  if (saved.command !== 'ternarize' || typeof saved.flags !== 'object' || saved.flags === null) {
-    const hint = saved.command === 'train' ? `; resume it with: ec2t train --resume ${dir}` : '';
-    throw new UsageError(`--resume ${dir}: not a ternarize run folder (config.json is from ${typeof saved.command === 'string' ? `ec2t ${saved.command}` : 'an unknown command'})${hint}`);
-  }
-  if (!existsSync(join(dir, 'checkpoint.safetensors'))) {
-    throw new UsageError(`--resume ${dir}: no checkpoint.safetensors to resume from (the run stopped before its first checkpoint); start it again without --resume`);
-  }
-  const ignored: string[] = [];
-  for (const [name, v] of Object.entries(given)) {
-    if (RESUME_OWN_FLAGS.has(name) || v === undefined) continue;
-    const dflt = ternarizeSpec.flags[name]?.default;
-    if (v !== dflt) ignored.push(`--${name}${typeof v === 'boolean' ? '' : ` ${Array.isArray(v) ? v.join(' ') : String(v)}`}`);
-  }
-  if (ignored.length > 0) log(`note: --resume continues with the saved config (${configPath}); ignoring ${ignored.join(', ')}`);
-  return { ...saved.flags, resume: dir, json: given.json, out: dir };
-}
-
 /** Options of {@link ternarizeCommand} / {@link ternarizeCommandAsync}. */
 export interface TernarizeOptions {
   quiet?: boolean;
@@ -173,7 +130,7 @@ export function ternarizeCommandAsync(flags: Record<string, FlagValue>, opts: Te
 function* ternarizeSteps(flagsIn: Record<string, FlagValue>, opts: TernarizeOptions): Generator<void, TernarizeSummary, void> {
   const t0 = performance.now();
   const resumeDir = flagsIn.resume as string | undefined;
-  const flags = resumeDir === undefined ? flagsIn : resumedFlags(resumeDir, flagsIn);
+  const flags = resumeDir === undefined ? flagsIn : resumedFlags(ternarizeSpec, resumeDir, flagsIn).flags;
   for (const [name, what] of [['model', 'architecture'], ['weights', 'pretrained float weights']] as const) {
     if (flags[name] === undefined) throw new UsageError(`ec2t ternarize: missing required flag --${name} (${what}), unless you --resume a run folder. See ec2t ternarize --help`);
   }

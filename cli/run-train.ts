@@ -1,7 +1,6 @@
 /**
  * `ec2t train` and `ec2t eval`.
  */
-import { existsSync } from 'node:fs';
 import { Rng } from '../engine/rng.js';
 import { entryToTensor, saveSafetensors } from '../nn/safetensors.js';
 import { stateDictForSave } from '../nn/module.js';
@@ -13,7 +12,8 @@ import { OptimizerUpdater, TrainingPhase, evaluate, readRunCheckpoint, runToEnd,
 import { getBackend } from '../kernels/registry.js';
 import type { Parsed, FlagValue } from './args.js';
 import { UsageError } from './args.js';
-import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, seedStreams } from './common.js';
+import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, resumedFlags, seedStreams } from './common.js';
+import { trainSpec } from './commands.js';
 import { log, progressPrinter } from './progress.js';
 import { writeRunReport } from './run-report.js';
 
@@ -54,10 +54,16 @@ function augmentFor(flags: Record<string, FlagValue>, dataset: string): AugmentC
 export interface TrainOptions {
   quiet?: boolean;
   modelOptions?: Record<string, unknown>;
+  /**
+   * Install a SIGINT handler: Ctrl-C (or the `EC2T_INTERRUPT_AFTER_STEPS` test hook) checkpoints
+   * after the current batch and the summary comes back with `interrupted: true`. Only useful with
+   * {@link trainCommandAsync}: a synchronous run never lets the handler run, so it would swallow Ctrl-C.
+   */
+  interruptible?: boolean;
 }
 
 /**
- * Trains a float model (library entry used by the demo and `ec2t scale`). Synchronous: a real
+ * Trains a float model (library entry used by `ec2t scale`). Synchronous: a real
  * Ctrl-C is only seen by {@link trainCommandAsync}, which `ec2t train` uses.
  * @returns the summary printed by `--json`
  */
@@ -80,10 +86,9 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
   let flags = flagsIn;
   const resumeDir = flags.resume as string | undefined;
   if (resumeDir !== undefined) {
-    if (!existsSync(`${resumeDir}/config.json`)) throw new UsageError(`--resume ${resumeDir}: not a run folder (no config.json)`);
-    const saved = new RunFolder(resumeDir).readJson<{ flags: Record<string, FlagValue>; modelOptions?: Record<string, unknown> }>('config.json');
-    flags = { ...saved.flags, resume: resumeDir, json: flagsIn.json };
-    opts = { ...opts, modelOptions: saved.modelOptions };
+    const r = resumedFlags(trainSpec, resumeDir, flagsIn);
+    flags = r.flags;
+    opts = { ...opts, modelOptions: r.saved.modelOptions };
   }
   if (flags.model === undefined) throw new UsageError('ec2t train: missing required flag --model (architecture), unless you --resume a run folder');
   // NOTE: per-dataset defaults: Adam (lr 0.002, L2 5e-4) reaches 99.3% on MNIST in 10 epochs here;
@@ -137,15 +142,14 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
     });
     run.writeMetrics([]);
   }
-  const interrupt = interruptFlag();
+  const interrupt = opts.interruptible ? interruptFlag() : null;
   const phase = new TrainingPhase({
     phase: 'train', model: net, train: data.train, val: data.val, batchSize: flags['batch-size'] as number, epochs,
     augment: augmentFor(flags, dataset), loaderRng: streams.loader, modelRng: streams.model, updater, run,
     onBest: () => saveSafetensors(run.bestWeights, stateDictForSave(net), { format: 'pt', model }),
-    onProgress: progressPrinter(opts.quiet), interrupt: interrupt.flag,
+    onProgress: progressPrinter(opts.quiet), interrupt: interrupt?.flag,
   });
   if (resumeDir !== undefined) {
-    if (!existsSync(run.checkpoint)) throw new UsageError(`--resume ${resumeDir}: no checkpoint.safetensors to resume from`);
     const ck = readRunCheckpoint(run.checkpoint);
     const tensors = new Map([...ck.model].map(([k, e]) => [k, entryToTensor(e)]));
     net.loadStateDict(tensors, { strict: true });
@@ -156,7 +160,7 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
   try {
     result = yield* phase.iterate();
   } finally {
-    interrupt.dispose();
+    interrupt?.dispose();
   }
   saveSafetensors(run.lastWeights, stateDictForSave(net), { format: 'pt', model });
   const test = evaluate(net, data.test);
@@ -172,7 +176,7 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
 
 /** `ec2t train` handler. */
 export async function runTrain(p: Parsed): Promise<number> {
-  const s = await trainCommandAsync(p.flags, { quiet: false });
+  const s = await trainCommandAsync(p.flags, { quiet: false, interruptible: true });
   await writeRunReport(s.out);
   log(`test accuracy ${(100 * s.testAccuracy).toFixed(2)}% (loss ${s.testLoss.toFixed(4)}) after ${s.epochs} epoch(s), ${s.seconds.toFixed(1)} s; run folder ${s.out}`);
   if (p.flags.json) process.stdout.write(JSON.stringify(s) + '\n');

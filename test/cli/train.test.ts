@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ec2t, interruptAfterFirstEpoch, metricsWithoutTimes, metricsLineCount } from '../helpers/cli.js';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -62,6 +62,11 @@ test('usage errors exit with 2 and name the flag and the valid choices', () => {
   const nesterovAdam = ec2t(['train', '--model', 'lenet5', '--optimizer', 'adam', '--nesterov']);
   assert.equal(nesterovAdam.code, 2);
   assert.match(nesterovAdam.stderr, /--nesterov needs --optimizer sgd with --momentum > 0/);
+  const ternRun = mkdtempSync(join(tmpdir(), 'ec2t-train-resume-'));
+  writeFileSync(join(ternRun, 'config.json'), JSON.stringify({ command: 'ternarize', flags: { model: 'lenet5' } }));
+  const wrongRun = ec2t(['train', '--resume', ternRun]);
+  assert.equal(wrongRun.code, 2);
+  assert.match(wrongRun.stderr, /not a train run folder \(config.json is from ec2t ternarize\); resume it with: ec2t ternarize --resume/);
   const cifar = ec2t(['train', '--model', 'resnet20', '--dataset', 'cifar10']);
   assert.equal(cifar.code, 2);
   assert.match(cifar.stderr, /needs --data DIR/);
