@@ -1,6 +1,6 @@
 /**
  * Whole-network inference (issue 7): ResNet-20 with random ternary weights at 65 % sparsity (the 18
- * block convs, EC2T.md §2), packed with `packModel` and run by the ternary runtime
+ * block convs, docs/METHOD.md §2), packed with `packModel` and run by the ternary runtime
  * (`ec2t/runtime`), against the dense float ResNet-20 — the nn eval forward of the same network
  * (same weights Wt, same inputs, same run). A third column runs the same float network packed
  * without ternary layers through the runtime, which separates the runtime's own cost from the

@@ -1,5 +1,5 @@
 /**
- * `ec2t scale`: compound scaling of MicroNet (EC2T.md §1). Trains each (d, w) candidate of a grid
+ * `ec2t scale`: compound scaling of MicroNet (docs/METHOD.md §1). Trains each (d, w) candidate of a grid
  * with the thesis recipe and reports the table; `--phi` builds (and trains, for --epochs) the
  * exponentially scaled super-network d = d̂^φ, w = ŵ^φ; with `--from DIR` it starts from a trained
  * smaller MicroNet grown into it ({@link growMicroNet}) instead of a random init.

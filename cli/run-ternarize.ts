@@ -1,6 +1,6 @@
 /**
  * `ec2t ternarize`: EC2T (or TTQ / ECP) main phase on a pretrained model, best model by
- * validation accuracy, then frozen-assignment retraining (EC2T.md §4–§7); `--resume DIR`
+ * validation accuracy, then frozen-assignment retraining (docs/METHOD.md §4–§7); `--resume DIR`
  * continues an interrupted run bit for bit.
  */
 import { entryToTensor, loadSafetensors, saveSafetensors, type SafetensorEntry, type SafetensorInput } from '../nn/safetensors.js';

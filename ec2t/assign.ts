@@ -1,5 +1,5 @@
 /**
- * The entropy-constrained ternary assignment of EC2T (`/work/shared/EC2T.md` §5) and the simpler
+ * The entropy-constrained ternary assignment of EC2T (`docs/METHOD.md` §5) and the simpler
  * assignments it is compared with (nearest neighbour, TTQ threshold, ECP), as pure functions over
  * `Float32Array`s.
  *
@@ -20,7 +20,7 @@ import { ValueError } from '../engine/errors.js';
 
 const f = Math.fround;
 
-/** Which behaviour to follow where the authors' code is arguably wrong (`EC2T.md` [quirk] marks). */
+/** Which behaviour to follow where the authors' code is arguably wrong (`docs/METHOD.md` [quirk] marks). */
 export type Ec2tVariant = 'reference' | 'corrected';
 
 /** Assignment code of the negative centroid `−w_n`. */
@@ -193,7 +193,7 @@ function lambdaMaxTerm(extreme: number, centroid: number, ic: number, i0: number
 }
 
 /**
- * Entropy-constrained ternary assignment (`EC2T.md` §5) of one layer.
+ * Entropy-constrained ternary assignment (`docs/METHOD.md` §5) of one layer.
  *
  * Steps (all in float32 as the authors' code): squared distances to `(−w_n, 0, +w_p)`;
  * preliminary argmin (ties n < zero < p); probabilities with an empty cluster counting 1 and the

@@ -1,5 +1,5 @@
 /**
- * Gradient rules of EC2T (`/work/shared/EC2T.md` §4.2–4.4) and its ECP / TTQ relatives (§7).
+ * Gradient rules of EC2T (`docs/METHOD.md` §4, steps 2–4) and its ECP / TTQ relatives (§7).
  * These are defined, not derived (straight-through estimators): tests assert the rules directly.
  *
  * `G` is `∂L/∂Wt`, the gradient of the loss with respect to the ternary weights the network

@@ -1,5 +1,5 @@
 /**
- * Initial centroids of a ternarized layer (`/work/shared/EC2T.md` §3) and the centroid floor
+ * Initial centroids of a ternarized layer (`docs/METHOD.md` §3) and the centroid floor
  * applied after every optimizer step (§4.6).
  */
 import { ValueError } from '../engine/errors.js';

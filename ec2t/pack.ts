@@ -1,5 +1,5 @@
 /**
- * Bitmask encoding of a ternary layer (EC2T.md §9, docs/FORMAT.md "Bitmasks"): a non-zero mask with
+ * Bitmask encoding of a ternary layer (docs/METHOD.md §9, docs/FORMAT.md "Bitmasks"): a non-zero mask with
  * one bit per weight and a sign mask with one bit per non-zero weight only, both LSB-first within
  * each byte, weights in row-major order of the weight tensor. Lossless both ways.
  */

@@ -1,5 +1,5 @@
 /**
- * The EC2T quantizer + optimizer pair (`/work/shared/EC2T.md` §2–§7): per ternarized layer it keeps
+ * The EC2T quantizer + optimizer pair (`docs/METHOD.md` §2–§7): per ternarized layer it keeps
  * the full-precision background `W` (the module's own `weight` Parameter), the centroid magnitudes
  * `w_p`, `w_n` (scalar Parameters), the assignment `A` and the ternary weights `Wt` the network
  * computes with (plugged in through the layer's `weightFn` hook), and it owns the three Adam

@@ -1,5 +1,5 @@
 /**
- * MicroNet-challenge style scoring of a network (EC2T.md §9, thesis §4.3): parameters, additions,
+ * MicroNet-challenge style scoring of a network (docs/METHOD.md §9, thesis §4.3): parameters, additions,
  * multiplications and FLOPs per layer and in total, for the ternary network and its dense float
  * counterpart. Pure: takes a plain description of the layers, returns JSON-ready numbers.
  *

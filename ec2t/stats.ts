@@ -1,5 +1,5 @@
 /**
- * Per-layer and network statistics logged every epoch (`/work/shared/EC2T.md` §8), as plain
+ * Per-layer and network statistics logged every epoch (`docs/METHOD.md` §8), as plain
  * JSON-able records (they become the `layers` array of `metrics.jsonl` lines; keep field names).
  */
 import { ValueError, fmtShape } from '../engine/errors.js';

@@ -141,7 +141,7 @@ export interface PhaseOptions {
   onBest?: (epoch: number, valAccuracy: number) => void;
   /**
    * When true, the phase's first epoch is not a best-model candidate if the phase has more than
-   * one epoch (EC2T.md §6: "best validation accuracy, epoch > 0", 0-based in the authors' code).
+   * one epoch (docs/METHOD.md §6: "best validation accuracy, epoch > 0", 0-based in the authors' code).
    */
   skipFirstEpochForBest?: boolean;
   onProgress?: (p: BatchProgress) => void;

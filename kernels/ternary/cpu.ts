@@ -1,5 +1,5 @@
 /**
- * Multiplication-free cpu kernels for ternary layers (EC2T.md §9):
+ * Multiplication-free cpu kernels for ternary layers (docs/METHOD.md §9):
  * `y[m] = w_p·Σ_{t∈P(m)} x[t] − w_n·Σ_{t∈N(m)} x[t] + bias[m]` — the sums are additions only, then
  * two multiplications per output.
  *

@@ -1,5 +1,5 @@
 /**
- * Warm start of a compound-scaled MicroNet from a trained smaller one (beyond the paper, EC2T.md §1):
+ * Warm start of a compound-scaled MicroNet from a trained smaller one (beyond the paper, docs/METHOD.md §1):
  * copy every weight that maps, make everything new start as a no-op, so the grown network first
  * computes exactly what the small one computed and training continues from there.
  *

@@ -1,6 +1,6 @@
 /**
  * Model zoo: build a model by name with validated options, and each model's default set of
- * layers to ternarize (EC2T.md §2).
+ * layers to ternarize (docs/METHOD.md §2).
  */
 import { ValueError } from '../../engine/errors.js';
 import { Rng } from '../../engine/rng.js';
@@ -163,7 +163,7 @@ export function createModel(name: string, options: Record<string, unknown> = {})
 }
 
 /**
- * The default set of layers EC2T ternarizes for a model (EC2T.md §2), as module names:
+ * The default set of layers EC2T ternarizes for a model (docs/METHOD.md §2), as module names:
  * - lenet5: `conv1, conv2, fc1, fc2` (not `fc3`);
  * - resnet20/32/44/56, resnet18, micronet: every Conv2d whose name contains `.conv` (the convs
  *   inside residual blocks — the authors' rule on parameter names), so not the stem `conv1`, not

@@ -1,5 +1,5 @@
 /**
- * MicroNet, the EC2T super-network for CIFAR (EC2T.md §1; the authors' `MicroNet` with
+ * MicroNet, the EC2T super-network for CIFAR (docs/METHOD.md §1; the authors' `MicroNet` with
  * `len(num_blocks) == 3`): a CIFAR ResNet scaled in depth `d` and width `w`.
  *
  * - stem: conv3×3 (stride 1) → BN → ReLU with `C1` channels;

@@ -1,6 +1,6 @@
 /**
  * `ec2t ternarize` end to end on a tiny MNIST subset: the run folder and JSON contract, the
- * best-model rule of EC2T.md §6 (the first EC2T epoch is not a candidate when there are more), and
+ * best-model rule of docs/METHOD.md §6 (the first EC2T epoch is not a candidate when there are more), and
  * interrupt → `--resume` (in the main phase and in the frozen phase) equal to an uninterrupted run.
  */
 import { test } from 'node:test';
@@ -33,7 +33,7 @@ test('ternarize: run folder, --json contract, best model chosen among epochs > f
     assert.equal(t.get(`${layer}.assignment`)?.dtype, 'I8');
     assert.deepEqual(t.get(`${layer}.w_p`)?.shape, [1]);
   }
-  assert.ok(!t.has('fc3.assignment'), 'fc3 stays float (EC2T.md §2)');
+  assert.ok(!t.has('fc3.assignment'), 'fc3 stays float (docs/METHOD.md §2)');
   const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { phase: string });
   assert.deepEqual(lines.map((l) => l.phase), ['ec2t', 'ec2t', 'frozen']);
 });

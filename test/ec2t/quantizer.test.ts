@@ -1,5 +1,5 @@
 /**
- * The EC2T quantizer + optimizer pair (EC2T.md §3–§7) on tiny models: invariants after every step
+ * The EC2T quantizer + optimizer pair (docs/METHOD.md §3–§7) on tiny models: invariants after every step
  * (three values, floor, frozen A), the gradient plumbing (G = ∂L/∂Wt reaches the layer, the rules
  * of gradients.ts are what the optimizers see), exact resume, the ternary state dict, TTQ / ECP
  * forms, and that training does something sensible (loss falls, γ > 0 prunes more).

@@ -2,7 +2,7 @@
  * Small synthetic run folders for report tests (and for looking at a report by hand:
  * `node dist/test/ec2t/report-fixtures.js OUT_DIR` writes the fixtures and `OUT_DIR/report.html`).
  * Curves are smooth closed forms, not training results; the histogram's decision boundaries follow
- * the entropy-constrained cost of EC2T.md §5 so the figure looks like the real thing.
+ * the entropy-constrained cost of docs/METHOD.md §5 so the figure looks like the real thing.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -110,7 +110,7 @@ export function fixtureMetrics(o: FixtureOptions): EpochMetrics[] {
   return out;
 }
 
-/** A background-weight histogram with boundaries from the EC2T cost (EC2T.md §5). */
+/** A background-weight histogram with boundaries from the EC2T cost (docs/METHOD.md §5). */
 export function fixtureHistogram(name: string, wn: number, wp: number, lambda: number, probs: [number, number, number]) {
   const nb = 60;
   const lo = -0.3;

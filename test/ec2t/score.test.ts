@@ -1,7 +1,7 @@
 /**
  * Scoring: the dense ResNet-20 (layer list written out by hand) gives the paper's 269,722
  * parameters and 40.6M additions + 40.7M multiplications = 81.3M FLOPs; a ternary layer's counts
- * match EC2T.md §9 by hand; dead channels and folded batch norms; MobileNetV2's depthwise groups
+ * match docs/METHOD.md §9 by hand; dead channels and folded batch norms; MobileNetV2's depthwise groups
  * removed with dead expand channels count nothing, as in the packed file.
  */
 import assert from 'node:assert/strict';

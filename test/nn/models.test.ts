@@ -155,7 +155,7 @@ test('micronet keys, channel and depth rounding, parameter count by hand', () =>
   // Count: stem 432 + 32; stage-1 block 18c²+6c (c=16) ×7; stage 2: first block 14,560 + 6×18,624;
   // stage 3: first block 57,792 + 6×74,112; linear 650.
   assert.equal(432 + 32 + 7 * 4704 + 14_560 + 6 * 18_624 + 57_792 + 6 * 74_112 + 650, 662_810);
-  // Rounding rule of EC2T.md §1 and the authors' best CIFAR pair (d̂, ŵ) = (1.4, 1.2) at φ = 3.5.
+  // Rounding rule of docs/METHOD.md §1 and the authors' best CIFAR pair (d̂, ŵ) = (1.4, 1.2) at φ = 3.5.
   assert.equal(roundFilters(16, 1), 16);
   assert.equal(roundFilters(16, 1.1), 16);
   assert.equal(roundFilters(16, 1.3), 24);
@@ -293,7 +293,7 @@ test('state dicts transfer between models: same outputs after loading; wrong hea
   b.loadStateDict(prefixed);
 });
 
-test('ternaryLayerNames: EC2T.md §2 default policy per model', () => {
+test('ternaryLayerNames: docs/METHOD.md §2 default policy per model', () => {
   assert.deepEqual(ternaryLayerNames(createModel('lenet5'), 'lenet5'), ['conv1', 'conv2', 'fc1', 'fc2']);
   const r20 = ternaryLayerNames(createModel('resnet20'), 'resnet20');
   const want20: string[] = [];
