@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { DataLoader, loadMnist } from '../../datasets/index.js';
 import { Rng } from '../../engine/rng.js';
 import { saveSafetensors, loadSafetensors, entryToFloat32 } from '../../nn/safetensors.js';
+import { assertMatchesNn } from '../ec2t/ternary-fixture.js';
 
 const CLI = fileURLToPath(new URL('../../cli/main.js', import.meta.url));
 
@@ -75,9 +76,7 @@ test('train → ternarize → export → predict: the packed model predicts what
   const yb = entryToFloat32(loadSafetensors(viaNn).tensors.get('output')!);
   assert.equal(ya.length, 500 * 10);
   assert.deepEqual(argmaxRows(ya, 10), argmaxRows(yb, 10));
-  let maxRel = 0;
-  for (let i = 0; i < ya.length; i++) maxRel = Math.max(maxRel, Math.abs(ya[i] - yb[i]) / (1 + Math.abs(yb[i])));
-  assert.ok(maxRel < 1e-4, `runtime and nn logits agree (max rel diff ${maxRel})`);
+  assertMatchesNn(ya, yb, 'runtime vs nn logits of the trained demo model');
   const correct = argmaxRows(ya, 10).filter((p, i) => p === batch.labels[i]).length;
   const summary = JSON.parse(readFileSync(join(out, 'lenet5-ec2t/summary.json'), 'utf8')) as { accuracy: number };
   assert.ok(Math.abs(correct / 500 - summary.accuracy) < 0.05, `accuracy on 500 images ${correct / 500} is close to the trainer's test accuracy ${summary.accuracy}`);

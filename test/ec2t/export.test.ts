@@ -13,21 +13,13 @@ import { floatStateDictBytes, inferModelOptions, packModel, unpackModel } from '
 import { Conv2d } from '../../nn/layers.js';
 import { loadTernaryModelBytes } from '../../ec2t/runtime/index.js';
 import { parseSafetensors, type SafetensorEntry } from '../../nn/safetensors.js';
-import { ternaryFixture } from './ternary-fixture.js';
+import { assertMatchesNn, FLOAT16_RTOL, ternaryFixture } from './ternary-fixture.js';
 
 function randomInput(shape: number[], seed: number): Float32Array {
   const rng = new Rng(seed);
   const x = new Float32Array(shape.reduce((a, b) => a * b, 1));
   for (let i = 0; i < x.length; i++) x[i] = rng.normal();
   return x;
-}
-
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  let scale = 0;
-  for (const v of b) scale = Math.max(scale, Math.abs(v));
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
-  return d / Math.max(scale, 1e-12);
 }
 
 function argmaxRows(y: Float32Array, classes: number): number[] {
@@ -76,7 +68,7 @@ describe('packModel', () => {
         const y = rt.predict(x, shape as [number, number, number, number]);
         const ref = noGrad(() => f.model.forward(new Tensor(Float32Array.from(x), shape)));
         assert.deepEqual(y.shape, [...ref.shape]);
-        assert.ok(maxRelErr(y.data, ref.data) < 1e-4, `rel err ${maxRelErr(y.data, ref.data)}`);
+        assertMatchesNn(y.data, ref.data);
       });
     }
   }
@@ -87,7 +79,7 @@ describe('packModel', () => {
     const shape = [1, 3, 32, 32];
     const x = randomInput(shape, 5);
     const ref = noGrad(() => f.model.forward(new Tensor(Float32Array.from(x), shape)));
-    assert.ok(maxRelErr(rt.predict(x, [1, 3, 32, 32]).data, ref.data) < 1e-4);
+    assertMatchesNn(rt.predict(x, [1, 3, 32, 32]).data, ref.data);
   });
 
   // MobileNetV2 (CIFAR strides, α = 0.5 to stay fast): depthwise convs, ReLU6, inverted residuals.
@@ -111,12 +103,12 @@ describe('packModel', () => {
       const y = rt.predict(x, shape);
       const ref = noGrad(() => f.model.forward(new Tensor(Float32Array.from(x), shape)));
       assert.deepEqual(y.shape, [3, 10]);
-      assert.ok(maxRelErr(y.data, ref.data) < 1e-4, `rel err ${maxRelErr(y.data, ref.data)}`);
+      assertMatchesNn(y.data, ref.data);
       assert.deepEqual(argmaxRows(y.data, 10), argmaxRows(ref.data, 10));
       if (dead > 0) {
         // float16 tensors: the folded constants are rounded as stored, so removal stays consistent.
         const y16 = loadTernaryModelBytes(packModel('mobilenetv2', {}, f.stateDict, { float16: true }).bytes, 'f16').predict(x, shape);
-        assert.ok(maxRelErr(y16.data, ref.data) < 2e-2, `float16 rel err ${maxRelErr(y16.data, ref.data)}`);
+        assertMatchesNn(y16.data, ref.data, 'float16 runtime vs nn', FLOAT16_RTOL);
       }
     });
   }
@@ -133,10 +125,27 @@ describe('packModel', () => {
     const x = randomInput(shape, 6);
     const y = loadTernaryModelBytes(p.bytes, 'mem').predict(x, shape);
     const ref = noGrad(() => f.model.forward(new Tensor(Float32Array.from(x), shape)));
-    assert.ok(maxRelErr(y.data, ref.data) < 1e-4, `rel err ${maxRelErr(y.data, ref.data)}`);
+    assertMatchesNn(y.data, ref.data);
     assertStoredWeightsUnpack(f, p);
     assert.ok([...unpackModel(parseSafetensors(p.bytes)).values()].some((u) => u.removedGroups.length > 0), 'some depthwise groups removed');
   });
+
+  // Negative and ε-sensitive BN scales (hardBatchNorm) folded into ternary and float layers that
+  // carry a bias (convBias), with dead channels whose constants pass through the folded BN.
+  const HARD: Array<[string, [number, number, number, number], Record<string, unknown>]> = [
+    ['resnet20', [2, 3, 32, 32], {}],
+    ['micronet', [1, 3, 32, 32], { numClasses: 10 }],
+    ['mobilenetv2', [2, 3, 32, 32], MB],
+  ];
+  for (const [name, shape, modelOptions] of HARD) {
+    test(`${name}: runtime equals the nn eval forward with negative, ε-sensitive BN scales and conv biases`, () => {
+      const f = ternaryFixture(name, { seed: 12, deadFraction: 0.2, modelOptions, hardBatchNorm: true, convBias: true });
+      const p = packModel(name, {}, f.stateDict);
+      const x = randomInput(shape, 13);
+      const ref = noGrad(() => f.model.forward(new Tensor(Float32Array.from(x), shape)));
+      assertMatchesNn(loadTernaryModelBytes(p.bytes, 'hard').predict(x, shape).data, ref.data);
+    });
+  }
 
   test('mobilenetv2: options (width multiplier, CIFAR strides) come from the state dict; given ones override', () => {
     for (const widthMult of [0.5, 0.75]) {
@@ -152,7 +161,7 @@ describe('packModel', () => {
     const shape: [number, number, number, number] = [1, 3, 224, 224];
     const x = randomInput(shape, 2);
     const ref = noGrad(() => f.model.forward(new Tensor(Float32Array.from(x), shape)));
-    assert.ok(maxRelErr(loadTernaryModelBytes(p.bytes, 'in').predict(x, shape).data, ref.data) < 1e-4);
+    assertMatchesNn(loadTernaryModelBytes(p.bytes, 'in').predict(x, shape).data, ref.data);
   });
 
   test('lossless: unpacking gives back exactly the ternary assignments and centroids', () => {
@@ -189,7 +198,7 @@ describe('packModel', () => {
     const x = randomInput(shape, 9);
     const a = loadTernaryModelBytes(p32.bytes, 'a').predict(x, [2, 3, 32, 32]).data;
     const b = loadTernaryModelBytes(p16.bytes, 'b').predict(x, [2, 3, 32, 32]).data;
-    assert.ok(maxRelErr(b, a) < 2e-2, `float16 rel err ${maxRelErr(b, a)}`);
+    assertMatchesNn(b, a, 'float16 vs float32 file', FLOAT16_RTOL);
   });
 
   test('unknown architectures and incomplete state dicts are typed errors', () => {
