@@ -260,9 +260,11 @@ interface GoldenCase {
   lambdaMax: number;
   probabilities: number[];
   information: number[];
+  /** corrected cases: the guards whose removal changes this case's result (computed by the script). */
+  reaches?: string[];
 }
 
-describe('golden vectors from a PyTorch float32 re-implementation (ec2t/golden/make_golden.py)', () => {
+describe('golden vectors from a PyTorch float32 re-implementation (scripts/golden/make_assign_golden.py)', () => {
   const golden = JSON.parse(
     readFileSync(new URL('../../../test/ec2t/fixtures/assign-golden.json', import.meta.url), 'utf8'),
   ) as { torch: string; layers: number[][]; cases: GoldenCase[] };
@@ -282,6 +284,16 @@ describe('golden vectors from a PyTorch float32 re-implementation (ec2t/golden/m
       if (nn !== c.assignment) differ++;
     }
     assert.ok(differ > 10, `the entropy constraint should change some golden assignments (changed ${differ})`);
+  });
+
+  test('corrected cases reach every guard of the corrected variant (each guard changes ≥ 3 cases)', () => {
+    // The script re-runs each corrected case with one guard left out (a λ_max term used only with a
+    // positive numerator / with I_c > I_0, costs with max(I_n, I_0) / max(I_p, I_0), the
+    // single-cluster safety net) and lists the guards that change its result; the comparison above
+    // then fails if assignTernary loses any of them. The random layers alone reach none.
+    const reached = new Map<string, number>();
+    for (const c of golden.cases) for (const g of c.reaches ?? []) reached.set(g, (reached.get(g) ?? 0) + 1);
+    for (const g of ['numerator', 'denominator', 'max-In', 'max-Ip', 'safety-net']) assert.ok((reached.get(g) ?? 0) >= 3, `guard ${g}: ${reached.get(g) ?? 0} cases`);
   });
 });
 
