@@ -4,6 +4,7 @@
  * the eval-mode and train-mode logits and the BatchNorm running statistics after one train-mode
  * forward. Tests read only these committed files (CI has no PyTorch).
  */
+import { fileURLToPath } from 'node:url';
 import { loadSafetensors, entryToFloat32, entryToTensor, type SafetensorEntry } from '../../nn/safetensors.js';
 import type { Tensor } from '../../engine/tensor.js';
 
@@ -31,7 +32,7 @@ const PREFIX = 'golden.';
  * @example const g = loadForwardGolden('nn/fixtures/resnet20-golden.safetensors');
  */
 export function loadForwardGolden(relPath: string): ForwardGolden {
-  const file = loadSafetensors(new URL(`../../../test/${relPath}`, import.meta.url).pathname);
+  const file = loadSafetensors(fileURLToPath(new URL(`../../../test/${relPath}`, import.meta.url)));
   const stateDict = new Map<string, Tensor>();
   const afterTrain = new Map<string, Float32Array>();
   for (const [k, e] of file.tensors) {
