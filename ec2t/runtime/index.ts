@@ -18,7 +18,7 @@ import type { Conv2dGeometry, Pool2dGeometry } from '../../kernels/types.js';
 import { PACKED_FORMAT, inferShapes, opDst, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
 import { planBuffers, type PlannedStep } from './plan.js';
 import { readSafetensorsBytes, type RawTensor } from './safetensors-read.js';
-import { readFileSync } from 'node:fs';
+import { readFileBytes } from '../../engine/io.js';
 
 export { PACKED_FORMAT, parseProgram, inferShapes } from './program.js';
 export type { Program, ProgramOp, ConvOp, LinearOp } from './program.js';
@@ -396,7 +396,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
  * @example const m = loadTernaryModel('lenet5.ec2t.safetensors'); m.predict(x, [1, 1, 28, 28])
  */
 export function loadTernaryModel(path: string): TernaryModel {
-  return loadTernaryModelBytes(readFileSync(path), path);
+  return loadTernaryModelBytes(readFileBytes(path), path);
 }
 
 export { outSize };
