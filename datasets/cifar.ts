@@ -38,13 +38,17 @@ interface RecordLayout {
 function readRecords(paths: readonly string[], layout: RecordLayout): { images: Uint8Array; labels: Int32Array } {
   const labelBytes = layout.labelFields.length;
   const recordBytes = labelBytes + CIFAR_IMAGE_BYTES;
-  const files = paths.map((p) => ({ path: p, bytes: readMaybeGzip(p) }));
+  const wholeRecords = (path: string) => (bytes: number): void => {
+    if (bytes === 0 || bytes % recordBytes !== 0) {
+      const frac = bytes / recordBytes;
+      throw new DatasetError(path, `expected a whole number of ${recordBytes}-byte records (${labelBytes} label byte${labelBytes > 1 ? 's' : ''} + ${CIFAR_IMAGE_BYTES} pixels), found ${bytes} bytes (${frac.toFixed(3)} records)`, 'The file is truncated, or it is not the binary version (the Python pickle version is not accepted)');
+    }
+  };
+  // The size (a gzip file's declared size) is checked before anything is expanded.
+  const files = paths.map((p) => ({ path: p, bytes: readMaybeGzip(p, { check: wholeRecords(p) }) }));
   let total = 0;
   for (const { path, bytes } of files) {
-    if (bytes.length === 0 || bytes.length % recordBytes !== 0) {
-      const frac = bytes.length / recordBytes;
-      throw new DatasetError(path, `expected a whole number of ${recordBytes}-byte records (${labelBytes} label byte${labelBytes > 1 ? 's' : ''} + ${CIFAR_IMAGE_BYTES} pixels), found ${bytes.length} bytes (${frac.toFixed(3)} records)`, 'The file is truncated, or it is not the binary version (the Python pickle version is not accepted)');
-    }
+    wholeRecords(path)(bytes.length);
     total += bytes.length / recordBytes;
   }
   const images = new Uint8Array(total * CIFAR_IMAGE_BYTES);

@@ -626,6 +626,9 @@ export function inferModelOptions(modelName: string, sd: Map<string, SafetensorE
   const shape = (k: string): number[] => {
     const e = sd.get(k);
     if (e === undefined) throw new FormatError(source, `tensor "${k}" is missing: not a ${modelName} state dict`);
+    // A zero-size tensor costs no bytes, so its other dims are unbacked claims (a [5000000, 0]
+    // classifier made predict build a 1.7 GB model): every weight of these models is non-empty.
+    if (e.shape.length === 0 || e.shape.some((d) => d < 1)) throw new FormatError(source, `tensor "${k}" has shape [${e.shape.join(', ')}]; a ${modelName} weight has no zero-size dimension`);
     return e.shape;
   };
   const head = modelName === 'lenet5' ? 'fc3' : modelName === 'resnet18' ? 'fc' : modelName === 'mobilenetv2' ? 'classifier.1' : 'linear';
@@ -638,6 +641,8 @@ export function inferModelOptions(modelName: string, sd: Map<string, SafetensorE
   }
   if (modelName === 'micronet') {
     const blocks = new Set([...sd.keys()].filter((k) => k.startsWith('layer1.')).map((k) => k.split('.')[1])).size;
+    // Each block counted must hold its conv weights, so the depth is backed by bytes in the file.
+    for (let b = 0; b < blocks; b++) shape(`layer1.${b}.conv1.weight`);
     const c = [shape('conv1.weight')[0], shape('layer2.0.conv1.weight')[0], shape('linear.weight')[1]];
     const fits = (w: number): boolean => roundFilters(16, w) === c[0] && roundFilters(32, w) === c[1] && roundFilters(64, w) === c[2];
     const width = [c[2] / 64, c[1] / 32, c[0] / 16].find(fits);
