@@ -51,7 +51,12 @@ function readRecords(paths: readonly string[], layout: RecordLayout): { images: 
     wholeRecords(path)(bytes.length);
     total += bytes.length / recordBytes;
   }
-  const images = new Uint8Array(total * CIFAR_IMAGE_BYTES);
+  let images: Uint8Array;
+  try {
+    images = new Uint8Array(total * CIFAR_IMAGE_BYTES);
+  } catch (e) {
+    throw new DatasetError(paths[0], `${total} images (${total * CIFAR_IMAGE_BYTES} bytes) cannot be held in memory: ${(e as Error).message}`);
+  }
   const labels = new Int32Array(total);
   let k = 0;
   for (const { path, bytes } of files) {

@@ -767,12 +767,21 @@ export function packModel(modelName: string, modelOptions: Record<string, unknow
     program: JSON.stringify(program),
     floatDtype: fdt,
   };
+  const bytes = serializePacked(tensors, metadata);
+  return { bytes, program, metadata, tensors, dead };
+}
+
+/**
+ * The bytes of a packed file: `tensors` and `metadata` as safetensors, with `dataCrc32` (the CRC-32
+ * of the data section, docs/FORMAT.md) added to `metadata` (which is updated in place).
+ * @example const bytes = serializePacked(tensors, { format: PACKED_FORMAT, program: JSON.stringify(p) });
+ */
+export function serializePacked(tensors: Map<string, SafetensorEntry>, metadata: Record<string, string>): Uint8Array {
   // The data section does not depend on the metadata: lay the file out once to checksum it.
   const draft = serializeSafetensors(tensors, metadata);
   const headerLength = Number(new DataView(draft.buffer, draft.byteOffset, 8).getBigUint64(0, true));
   metadata.dataCrc32 = crc32Hex(draft.subarray(8 + headerLength));
-  const bytes = serializeSafetensors(tensors, metadata);
-  return { bytes, program, metadata, tensors, dead };
+  return serializeSafetensors(tensors, metadata);
 }
 
 /** One ternary layer recovered from a packed file. */
