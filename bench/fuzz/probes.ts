@@ -118,6 +118,23 @@ export const PROBES: Probe[] = [
     const program = { version: 1, model: 'probe', input: { channels: 1, height: 2, width: 2 }, outputs: 1, ops: [{ op: 'shortcutA', stride: 1, padBefore: pad, padAfter: 0 }, { op: 'globalavgpool' }, { op: 'flatten' }] };
     return packedFile(program, new Map());
   }),
+  // A 124 KB dense conv, dilated and padded so its output fills the working-memory limit: within
+  // every size limit, but 128 G multiply-adds per image (hours of predict).
+  file('dilated-conv-compute', 'packed', /multiply-adds per image/, () => {
+    const tensors = new Map<string, SafetensorEntry>([
+      ['c.weight', { dtype: 'F32', shape: [16, 16, 11, 11], data: new Float32Array(16 * 16 * 121).fill(0.01) }],
+      ['fc.weight', { dtype: 'F32', shape: [2, 16], data: new Float32Array(32).fill(0.1) }],
+    ]);
+    const program = {
+      version: 1, model: 'probe', input: { channels: 16, height: 32, width: 32 }, outputs: 2,
+      ops: [
+        { op: 'conv', kind: 'dense', name: 'c', shape: [16, 16, 11, 11], stride: [1, 1], padding: [2000, 2000], dilation: [200, 200], groups: 1, weight: 'c.weight' },
+        { op: 'globalavgpool' }, { op: 'flatten' },
+        { op: 'linear', kind: 'dense', name: 'fc', shape: [2, 16], weight: 'fc.weight' },
+      ],
+    };
+    return packedFile(program, tensors);
+  }),
   // A LeNet-5 declaring an 8200 × 8200 input: 268 MB per image before anything is checked.
   file('huge-input', 'packed', /working memory per image/, () => {
     const tensors = new Map([['fc.weight', { dtype: 'F32', shape: [2, 1], data: new Float32Array(2).fill(1) } as SafetensorEntry]]);

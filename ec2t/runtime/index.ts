@@ -15,13 +15,13 @@ import { binaryCpu, unaryCpu } from '../../kernels/cpu/elementwise.js';
 import { batchNormForwardEvalCpu } from '../../kernels/cpu/norm.js';
 import { avgPool2dForwardCpu, maxPool2dForwardCpu } from '../../kernels/cpu/pool.js';
 import type { Conv2dGeometry, Pool2dGeometry } from '../../kernels/types.js';
-import { MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, opDst, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
+import { MAX_OPS_PER_IMAGE, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, opDst, opsPerImage, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
 import { planBuffers, type PlannedStep } from './plan.js';
 import { readSafetensorsBytes, type RawTensor } from './safetensors-read.js';
 import { readFileBytes } from '../../engine/io.js';
 import { crc32Hex } from '../../engine/crc32.js';
 
-export { MAX_LAYER_WEIGHTS, MAX_PROGRAM_DIM, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, parseProgram, inferShapes } from './program.js';
+export { MAX_LAYER_WEIGHTS, MAX_OPS_PER_IMAGE, MAX_PROGRAM_DIM, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, parseProgram, inferShapes } from './program.js';
 export type { Program, ProgramOp, ConvOp, LinearOp } from './program.js';
 export { readSafetensorsBytes, readSafetensorsFile } from './safetensors-read.js';
 
@@ -245,6 +245,8 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
     out = plan.outShape;
     const work = plan.capacity.reduce((a, b) => a + b, 0);
     if (work > MAX_WORK_PER_IMAGE) throw new ShapeError('program', `needs ${work} floats of working memory per image at its input size, above the limit of ${MAX_WORK_PER_IMAGE}`);
+    const cost = opsPerImage(program, plan.steps.map((s) => s.inShape), plan.steps.map((s) => s.outShape));
+    if (cost > MAX_OPS_PER_IMAGE) throw new ShapeError('program', `needs ${cost} multiply-adds per image at its input size, above the limit of ${MAX_OPS_PER_IMAGE}`);
   } catch (e) {
     if (e instanceof ShapeError) throw new FormatError(file, `program does not fit its own input size [${exported.join(', ')}]: ${e.message}`);
     throw e;

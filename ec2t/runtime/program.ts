@@ -158,6 +158,28 @@ export const MAX_LAYER_WEIGHTS = 2 ** 31 - 1;
  */
 export const MAX_WORK_PER_IMAGE = 2 ** 26;
 
+/**
+ * Most multiply-adds (or comparisons, for pooling) one image may cost at a program's own input size:
+ * 2^33, about 5× ResNet-18 at 224 px. A tiny file can otherwise declare a dilated, padded conv that
+ * keeps predict busy for hours.
+ */
+export const MAX_OPS_PER_IMAGE = 2 ** 33;
+
+/** Multiply-adds (comparisons for pooling, adds for the rest) of the ops whose output shapes are `after`, per image of the batch. */
+export function opsPerImage(program: Program, before: readonly (readonly number[])[], after: readonly (readonly number[])[]): number {
+  let total = 0;
+  program.ops.forEach((op, i) => {
+    const o = after[i];
+    const out = o.reduce((a, b) => a * b, 1) / o[0];
+    if (op.op === 'conv') total += out * op.shape[1] * op.shape[2] * op.shape[3];
+    else if (op.op === 'linear') total += out * op.shape[1];
+    else if (op.op === 'maxpool' || op.op === 'avgpool') total += out * op.kernel[0] * op.kernel[1];
+    else if (op.op === 'globalavgpool') total += before[i].reduce((a, b) => a * b, 1) / before[i][0];
+    else total += out;
+  });
+  return total;
+}
+
 function isIntArray(v: unknown, n: number, min: number): v is number[] {
   return Array.isArray(v) && v.length === n && v.every((d) => Number.isSafeInteger(d) && d >= min && d <= MAX_PROGRAM_DIM);
 }
