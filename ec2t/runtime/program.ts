@@ -217,7 +217,8 @@ export function parseProgram(text: string | undefined, file: string): Program {
   if (!Array.isArray(prog.ops) || prog.ops.length === 0) bad('ops must be a non-empty array');
   prog.ops.forEach((op, i) => {
     const where = `op ${i}`;
-    if (op === null || typeof op !== 'object' || Array.isArray(op) || !OPS.has((op as ProgramOp).op)) bad(`${where}: unknown op ${JSON.stringify((op as ProgramOp)?.op)}; known: ${[...OPS].join(', ')}`);
+    if (op === null || typeof op !== 'object' || Array.isArray(op)) bad(`${where}: expected an op object, got ${String(JSON.stringify(op)).slice(0, 60)}`);
+    if (!OPS.has(op.op)) bad(`${where}: unknown op ${JSON.stringify(op.op)}; known: ${[...OPS].join(', ')}`);
     for (const k of ['src', 'dst'] as const) if (op[k] !== undefined && typeof op[k] !== 'string') bad(`${where}: ${k} must be a string`);
     switch (op.op) {
       case 'conv': {
