@@ -9,7 +9,7 @@ import * as zlib from 'node:zlib';
 import { FormatError, ShapeError, ValueError } from '../../engine/errors.js';
 import { crc32, crc32Hex } from '../../engine/crc32.js';
 import { packModel, unpackModel } from '../../ec2t/export.js';
-import { PACKED_FORMAT, PACKED_FORMAT_V1, loadTernaryModelBytes, readSafetensorsBytes } from '../../ec2t/runtime/index.js';
+import { PACKED_FORMAT, PACKED_FORMAT_V1, loadTernaryModelBytes, parseProgram, readSafetensorsBytes } from '../../ec2t/runtime/index.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorEntry } from '../../nn/safetensors.js';
 import { unpackAssignment } from '../../ec2t/pack.js';
 import { ternaryLayerFromMasks } from '../../kernels/ternary/layer.js';
@@ -144,6 +144,10 @@ describe('packed program validated as a whole at load', () => {
     assert.deepEqual([...m.predict(new Float32Array(16).fill(1), [1, 1, 4, 4]).data], [1, 2]);
     // 2^26 + 1 values per image: refused from the shape alone (the input array itself is not even read).
     assert.throws(() => m.predict(new Float32Array(1), [1, 1, 1, 2 ** 26 + 1]), ShapeError);
+  });
+
+  test('errors stay one line when the parser quotes the file (JSON messages echo its lines)', () => {
+    assert.throws(() => parseProgram('{\n  "version": 1,\n  "model": lenet\n}', 'p.ec2t.safetensors'), (e: unknown) => e instanceof FormatError && /not valid JSON/.test(e.message) && !/[\r\n]/.test(e.message));
   });
 
   test('unpackModel validates the program too', () => {
