@@ -22,7 +22,7 @@ const formats = flag('formats', Object.keys(FORMATS).join(',')).split(',');
 
 const reports: FuzzReport[] = [];
 for (const f of formats) {
-  const r = await fuzzFormat(f, seed, count, timeoutMs);
+  const r = await fuzzFormat(f, seed, count, timeoutMs, 0, true);
   reports.push(r);
   process.stdout.write(JSON.stringify(r) + '\n');
 }

@@ -278,7 +278,7 @@ function synthPacked(rng: Rng): Uint8Array {
         const mask = new Uint8Array(nz);
         for (let k = 0; k < nz; k++) mask[k] = rng.int(256);
         tensors.set(`${name}.nonzero_mask`, { dtype: 'U8', shape: [nz], data: mask });
-        const sg = rng.int(Math.max(1, nz * 8) / 8 + 2);
+        const sg = rng.int(nz + 2);
         tensors.set(`${name}.sign_mask`, { dtype: 'U8', shape: [sg], data: new Uint8Array(sg) });
         tensors.set(`${name}.w_p`, { dtype: 'F32', shape: [1], data: Float32Array.of(0.5) });
         tensors.set(`${name}.w_n`, { dtype: 'F32', shape: [1], data: Float32Array.of(0.25) });
@@ -340,6 +340,14 @@ const packed: FuzzFormat = {
 
 // ------------------------------------------------------------------ IDX (MNIST)
 
+/** An empty folder `dir/name` (the previous case's files removed). */
+function freshDir(dir: string, name: string): string {
+  const d = join(dir, name);
+  rmSync(d, { recursive: true, force: true });
+  mkdirSync(d, { recursive: true });
+  return d;
+}
+
 function idx(magic: number, dims: number[], payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + 4 * dims.length + payload.length);
   const dv = new DataView(out.buffer);
@@ -369,9 +377,7 @@ const mnist: FuzzFormat = {
   name: 'idx',
   make(seed, index, dir) {
     const rng = caseRng(seed, index);
-    const d = join(dir, 'mnist');
-    rmSync(d, { recursive: true, force: true });
-    mkdirSync(d, { recursive: true });
+    const d = freshDir(dir, 'mnist');
     const n = 1 + rng.int(4);
     const pixels = new Uint8Array(n * 784);
     for (let i = 0; i < pixels.length; i++) pixels[i] = rng.int(256);
@@ -407,9 +413,7 @@ const cifar: FuzzFormat = {
   name: 'cifar',
   make(seed, index, dir) {
     const rng = caseRng(seed, index);
-    const d = join(dir, 'cifar');
-    rmSync(d, { recursive: true, force: true });
-    mkdirSync(d, { recursive: true });
+    const d = freshDir(dir, 'cifar');
     const hundred = rng.uniform() < 0.4;
     const labelBytes = hundred ? 2 : 1;
     const n = 1 + rng.int(3);

@@ -31,10 +31,11 @@ export interface FuzzReport {
 }
 
 /**
- * Runs `count` cases of `format` from stream `seed`, each with `timeoutMs`.
+ * Runs `count` cases of `format` from stream `seed` (from case `from`), each with `timeoutMs`;
+ * `progress` prints a line to stderr every 500 cases.
  * @example const r = await fuzzFormat('packed', 1, 200, 10_000); r.untyped // 0
  */
-export async function fuzzFormat(format: string, seed: number, count: number, timeoutMs: number, from = 0): Promise<FuzzReport> {
+export async function fuzzFormat(format: string, seed: number, count: number, timeoutMs: number, from = 0, progress = false): Promise<FuzzReport> {
   const f = FORMATS[format];
   if (f === undefined) throw new Error(`unknown format ${format}; formats: ${Object.keys(FORMATS).join(', ')}`);
   const dir = mkdtempSync(join(tmpdir(), `ec2t-fuzz-${format}-`));
@@ -55,6 +56,7 @@ export async function fuzzFormat(format: string, seed: number, count: number, ti
         if (rep.failures.length < 10) rep.failures.push({ index: i, what: c.what, outcome: r.outcome, error: r.error });
       }
       rep.slowestMs = Math.max(rep.slowestMs, r.ms);
+      if (progress && rep.cases % 500 === 0) process.stderr.write(`${format}: ${rep.cases}/${count} (${rep.untyped} untyped, ${rep.hangs} hangs, ${rep.crashes} crashes)\n`);
       const raised = r.maxRss - r.maxRssBefore;
       if (r.maxRss > 0 && (rep.worst === null || raised > rep.worst.raisedBy)) rep.worst = { index: i, what: c.what, raisedBy: raised, peakRss: r.maxRss, error: r.error };
     }
