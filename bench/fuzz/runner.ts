@@ -33,7 +33,7 @@ export class HostileRunner {
 
   /**
    * Reads `path` with `reader` in the child.
-   * @example await new HostileRunner(5000).run('packed', '/tmp/x.ec2t.safetensors')
+   * @example await new HostileRunner(5000).run('packed', 'model.ec2t.safetensors')
    */
   run(reader: string, path: string): Promise<HostileResult> {
     const child = this.start();
