@@ -11,6 +11,12 @@ import { findFile, readMaybeGzip } from './files.js';
 /** Pixel bytes of one CIFAR image (3 × 32 × 32). */
 export const CIFAR_IMAGE_BYTES = 3072;
 
+/**
+ * Most records one CIFAR file may hold (raw, or declared by its gzip trailer): 60 000, above the
+ * 50 000 of CIFAR-100's train.bin, the largest official file (a CIFAR-10 batch holds 10 000).
+ */
+export const MAX_CIFAR_RECORDS = 60_000;
+
 /** Options of {@link loadCifar10}. */
 export interface Cifar10Options {
   /** Folder holding the batches, or their `cifar-10-batches-bin/` folder. */
@@ -45,7 +51,7 @@ function readRecords(paths: readonly string[], layout: RecordLayout): { images: 
     }
   };
   // The size (a gzip file's declared size) is checked before anything is expanded.
-  const files = paths.map((p) => ({ path: p, bytes: readMaybeGzip(p, { check: wholeRecords(p) }) }));
+  const files = paths.map((p) => ({ path: p, bytes: readMaybeGzip(p, { maxBytes: MAX_CIFAR_RECORDS * recordBytes, check: wholeRecords(p) }) }));
   let total = 0;
   for (const { path, bytes } of files) {
     wholeRecords(path)(bytes.length);

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createDataset, DatasetError, type Dataset } from './dataset.js';
-import { findFile, readMaybeGzip } from './files.js';
+import { MAX_DATASET_FILE_BYTES, findFile, readMaybeGzip } from './files.js';
 
 /** IDX magic of a 3-D uint8 array (images). */
 export const IDX_IMAGES_MAGIC = 0x00000803;
@@ -128,7 +128,8 @@ export function loadMnist(opts: MnistOptions): Dataset {
   const labelsPath = locate(names.labels);
   // Labels first: their count fixes what the images header must declare, so a gzip bomb posing as
   // the images is refused from its header, before anything is expanded.
-  const lab = readIdx(labelsPath, IDX_LABELS_MAGIC);
+  // At most as many labels as a 1 GiB images file holds images (1.37 M): a labels bomb stays ~1 MB.
+  const lab = readIdx(labelsPath, IDX_LABELS_MAGIC, { maxBytes: 8 + Math.floor((MAX_DATASET_FILE_BYTES - 16) / 784) });
   const img = readIdx(imagesPath, IDX_IMAGES_MAGIC, {
     checkDims: ([n, rows, cols]) => {
       if (rows !== 28 || cols !== 28) throw new DatasetError(imagesPath, `expected 28×28 MNIST images, found ${rows}×${cols}`);
