@@ -25,6 +25,9 @@ export interface JobResult {
   maxRss: number;
 }
 
+// The parent died or closed the channel: nothing left to do.
+process.on('disconnect', () => process.exit(0));
+
 process.on('message', (job: Job) => {
   const rssBefore = process.memoryUsage.rss();
   const maxRssBefore = process.resourceUsage().maxRSS * 1024;

@@ -118,20 +118,27 @@ export const PROBES: Probe[] = [
     const program = { version: 1, model: 'probe', input: { channels: 1, height: 2, width: 2 }, outputs: 1, ops: [{ op: 'shortcutA', stride: 1, padBefore: pad, padAfter: 0 }, { op: 'globalavgpool' }, { op: 'flatten' }] };
     return packedFile(program, new Map());
   }),
-  // A 124 KB dense conv, dilated and padded so its output fills the working-memory limit: within
-  // every size limit, but 128 G multiply-adds per image (hours of predict).
-  file('dilated-conv-compute', 'packed', /multiply-adds per image/, () => {
+  // One 9 KB ternary 3×3 conv (64 → 64 channels, every weight non-zero) applied 16 times at 128×128:
+  // within every size limit, but 9.7 G multiply-adds per image (minutes of predict).
+  file('repeated-conv-compute', 'packed', /multiply-adds per image/, () => {
+    const n = 64 * 64 * 9;
     const tensors = new Map<string, SafetensorEntry>([
-      ['c.weight', { dtype: 'F32', shape: [16, 16, 11, 11], data: new Float32Array(16 * 16 * 121).fill(0.01) }],
-      ['fc.weight', { dtype: 'F32', shape: [2, 16], data: new Float32Array(32).fill(0.1) }],
+      ['c.nonzero_mask', { dtype: 'U8', shape: [n / 8], data: new Uint8Array(n / 8).fill(0xff) }],
+      ['c.sign_mask', { dtype: 'U8', shape: [n / 8], data: new Uint8Array(n / 8).fill(0x55) }],
+      ['c.w_p', f32(0.01)], ['c.w_n', f32(0.01)],
     ]);
+    const conv = { op: 'conv', kind: 'ternary', name: 'c', shape: [64, 64, 3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1], groups: 1, nonzero: 'c.nonzero_mask', sign: 'c.sign_mask', wp: 'c.w_p', wn: 'c.w_n' };
+    const program = { version: 1, model: 'probe', input: { channels: 64, height: 128, width: 128 }, outputs: 64, ops: [...new Array(16).fill(conv), { op: 'globalavgpool' }, { op: 'flatten' }] };
+    return packedFile(program, tensors);
+  }),
+  // A ternary 3×3 conv dilated by 2^20 and padded by 2^20 on a 1×1 input: a 1×1 output, but a
+  // padded input of (2^21 + 1)^2 values for the kernel to allocate.
+  file('dilated-conv-padding', 'packed', /values of scratch per image/, () => {
+    const tensors = new Map<string, SafetensorEntry>([['c.nonzero_mask', u8(2)], ['c.sign_mask', u8(0)], ['c.w_p', f32(0.5)], ['c.w_n', f32(0.5)]]);
+    const d = 2 ** 20;
     const program = {
-      version: 1, model: 'probe', input: { channels: 16, height: 32, width: 32 }, outputs: 2,
-      ops: [
-        { op: 'conv', kind: 'dense', name: 'c', shape: [16, 16, 11, 11], stride: [1, 1], padding: [2000, 2000], dilation: [200, 200], groups: 1, weight: 'c.weight' },
-        { op: 'globalavgpool' }, { op: 'flatten' },
-        { op: 'linear', kind: 'dense', name: 'fc', shape: [2, 16], weight: 'fc.weight' },
-      ],
+      version: 1, model: 'probe', input: { channels: 1, height: 1, width: 1 }, outputs: 1,
+      ops: [{ op: 'conv', kind: 'ternary', name: 'c', shape: [1, 1, 3, 3], stride: [1, 1], padding: [d, d], dilation: [d, d], groups: 1, nonzero: 'c.nonzero_mask', sign: 'c.sign_mask', wp: 'c.w_p', wn: 'c.w_n' }, { op: 'flatten' }],
     };
     return packedFile(program, tensors);
   }),

@@ -315,6 +315,12 @@ export function inferShapes(program: Program, inputShape: readonly number[]): { 
         const oh = outSize(s[2], kh, op.stride[0], op.padding[0], op.dilation[0]);
         const ow = outSize(s[3], kw, op.stride[1], op.padding[1], op.dilation[1]);
         if (oh < 1 || ow < 1) throw new ShapeError(`conv ${op.name}`, `input ${s[2]}×${s[3]} is too small for a ${kh}×${kw} kernel`);
+        // The kernels' own buffers per image: the padded input, and the column matrix of a dense conv.
+        const padded = s[1] * (s[2] + 2 * op.padding[0]) * (s[3] + 2 * op.padding[1]);
+        const columns = inPer * kh * kw * oh * ow;
+        if (padded > MAX_WORK_PER_IMAGE || columns > MAX_WORK_PER_IMAGE) {
+          throw new ShapeError(`conv ${op.name}`, `op ${i} needs ${Math.max(padded, columns)} values of scratch per image (padded input ${padded}, columns ${columns}), above the limit of ${MAX_WORK_PER_IMAGE}`);
+        }
         o = [s[0], out, oh, ow];
         break;
       }
