@@ -116,7 +116,7 @@ describe('packed program validated as a whole at load', () => {
     refused((p) => {
       p.input.height = 9000;
       p.input.width = 9000;
-    }, /values per image, above the limit of 67108864/);
+    }, /per image \(padded input \d+, columns \d+\), above the limit of 67108864/);
   });
 
   test('malformed kept channels, countIncludePad and tensor names are FormatErrors, not TypeErrors', () => {
