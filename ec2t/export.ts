@@ -1,11 +1,12 @@
 /**
- * Packing a ternary model into the deployable `ec2t.packed/1` safetensors file (docs/FORMAT.md
+ * Packing a ternary model into the deployable `ec2t.packed/2` safetensors file (docs/FORMAT.md
  * "Packed model"): per ternary layer two bitmasks and two centroids (ec2t/pack.ts), other tensors
  * float32 or float16, batch norms folded into the preceding conv/linear, dead output channels
  * removed where the graph allows, and the architecture as a small inference program that
  * ec2t/runtime interprets without training code.
  */
 import { f16ToF32, f32BitsToF16 } from '../engine/float16.js';
+import { crc32Hex } from '../engine/crc32.js';
 import { FormatError, ValueError } from '../engine/errors.js';
 import { Rng } from '../engine/rng.js';
 import { BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU6, Sequential } from '../nn/layers.js';
@@ -13,7 +14,7 @@ import type { Module } from '../nn/module.js';
 import { CifarResNet, InvertedResidual, LeNet5, MicroNet, MobileNetV2, ResNet, createModel, isModelName, makeDivisible, roundFilters, MODEL_NAMES } from '../nn/models/index.js';
 import { entryToFloat32, serializeSafetensors, type SafetensorEntry } from '../nn/safetensors.js';
 import { packAssignment, unpackAssignment } from './pack.js';
-import { PACKED_FORMAT, inferShapes, type ConvOp, type LinearOp, type Program, type ProgramOp } from './runtime/program.js';
+import { PACKED_FORMAT, PACKED_FORMAT_V1, inferShapes, parseProgram, type ConvOp, type LinearOp, type Program, type ProgramOp } from './runtime/program.js';
 import type { ScoreLayer } from './score.js';
 
 /** Architectures `packModel` can build a program for. */
@@ -625,6 +626,9 @@ export function inferModelOptions(modelName: string, sd: Map<string, SafetensorE
   const shape = (k: string): number[] => {
     const e = sd.get(k);
     if (e === undefined) throw new FormatError(source, `tensor "${k}" is missing: not a ${modelName} state dict`);
+    // A zero-size tensor costs no bytes, so its other dims are unbacked claims (a [5000000, 0]
+    // classifier made predict build a 1.7 GB model): every weight of these models is non-empty.
+    if (e.shape.length === 0 || e.shape.some((d) => d < 1)) throw new FormatError(source, `tensor "${k}" has shape [${e.shape.join(', ')}]; a ${modelName} weight has no zero-size dimension`);
     return e.shape;
   };
   const head = modelName === 'lenet5' ? 'fc3' : modelName === 'resnet18' ? 'fc' : modelName === 'mobilenetv2' ? 'classifier.1' : 'linear';
@@ -637,6 +641,8 @@ export function inferModelOptions(modelName: string, sd: Map<string, SafetensorE
   }
   if (modelName === 'micronet') {
     const blocks = new Set([...sd.keys()].filter((k) => k.startsWith('layer1.')).map((k) => k.split('.')[1])).size;
+    // Each block counted must hold its conv weights, so the depth is backed by bytes in the file.
+    for (let b = 0; b < blocks; b++) shape(`layer1.${b}.conv1.weight`);
     const c = [shape('conv1.weight')[0], shape('layer2.0.conv1.weight')[0], shape('linear.weight')[1]];
     const fits = (w: number): boolean => roundFilters(16, w) === c[0] && roundFilters(32, w) === c[1] && roundFilters(64, w) === c[2];
     const width = [c[2] / 64, c[1] / 32, c[0] / 16].find(fits);
@@ -704,7 +710,7 @@ function inputOf(modelName: string, model: Module, opts: Record<string, unknown>
 
 /**
  * Packs a ternary state dict (ternary.safetensors: PyTorch names, `weight` = Wt plus `.w_p`,
- * `.w_n`, `.assignment` siblings per ternary layer) into the `ec2t.packed/1` format.
+ * `.w_n`, `.assignment` siblings per ternary layer) into the `ec2t.packed/2` format.
  * @example const p = packModel('lenet5', {}, loadSafetensors('ternary.safetensors').tensors); writeFileAtomic(out, p.bytes)
  */
 export function packModel(modelName: string, modelOptions: Record<string, unknown>, stateDict: Map<string, SafetensorEntry>, options: PackOptions = {}): PackedModel {
@@ -761,8 +767,21 @@ export function packModel(modelName: string, modelOptions: Record<string, unknow
     program: JSON.stringify(program),
     floatDtype: fdt,
   };
-  const bytes = serializeSafetensors(tensors, metadata);
+  const bytes = serializePacked(tensors, metadata);
   return { bytes, program, metadata, tensors, dead };
+}
+
+/**
+ * The bytes of a packed file: `tensors` and `metadata` as safetensors, with `dataCrc32` (the CRC-32
+ * of the data section, docs/FORMAT.md) added to `metadata` (which is updated in place).
+ * @example const bytes = serializePacked(tensors, { format: PACKED_FORMAT, program: JSON.stringify(p) });
+ */
+export function serializePacked(tensors: Map<string, SafetensorEntry>, metadata: Record<string, string>): Uint8Array {
+  // The data section does not depend on the metadata: lay the file out once to checksum it.
+  const draft = serializeSafetensors(tensors, metadata);
+  const headerLength = Number(new DataView(draft.buffer, draft.byteOffset, 8).getBigUint64(0, true));
+  metadata.dataCrc32 = crc32Hex(draft.subarray(8 + headerLength));
+  return serializeSafetensors(tensors, metadata);
 }
 
 /** One ternary layer recovered from a packed file. */
@@ -790,8 +809,8 @@ export interface UnpackedLayer {
  * @example unpackModel(loadSafetensors(p)).get('conv1').assignment
  */
 export function unpackModel(file: { tensors: Map<string, { data: unknown }>; metadata: Record<string, string> }): Map<string, UnpackedLayer> {
-  const program = JSON.parse(file.metadata.program ?? 'null') as Program | null;
-  if (program === null || file.metadata.format !== PACKED_FORMAT) throw new FormatError('<packed>', 'not an ec2t.packed/1 file');
+  if (file.metadata.format !== PACKED_FORMAT && file.metadata.format !== PACKED_FORMAT_V1) throw new FormatError('<packed>', `not an ${PACKED_FORMAT} (or ${PACKED_FORMAT_V1}) file`);
+  const program = parseProgram(file.metadata.program, '<packed>');
   const out = new Map<string, UnpackedLayer>();
   for (const op of program.ops) {
     if ((op.op !== 'conv' && op.op !== 'linear') || op.kind !== 'ternary') continue;

@@ -23,7 +23,7 @@ export interface TernaryMasks {
  */
 export function packAssignment(assignment: Int8Array): TernaryMasks {
   const count = assignment.length;
-  const nonzeroMask = new Uint8Array((count + 7) >> 3);
+  const nonzeroMask = new Uint8Array(Math.ceil(count / 8));
   let nonzeros = 0;
   for (let k = 0; k < count; k++) {
     const a = assignment[k];
@@ -32,7 +32,7 @@ export function packAssignment(assignment: Int8Array): TernaryMasks {
     nonzeroMask[k >> 3] |= 1 << (k & 7);
     nonzeros++;
   }
-  const signMask = new Uint8Array((nonzeros + 7) >> 3);
+  const signMask = new Uint8Array(Math.ceil(nonzeros / 8));
   let s = 0;
   for (let k = 0; k < count; k++) {
     const a = assignment[k];
@@ -59,13 +59,14 @@ export function countBits(mask: Uint8Array, bits: number): number {
 
 function checkMasks(masks: TernaryMasks, op: string): number {
   const { nonzeroMask, signMask, count } = masks;
-  if (!Number.isInteger(count) || count < 0) throw new ValueError(op, `count must be a non-negative integer, got ${count}`);
-  if (nonzeroMask.length !== (count + 7) >> 3) {
-    throw new ShapeError(op, `non-zero mask has ${nonzeroMask.length} bytes; ${count} weights need ${(count + 7) >> 3}`);
+  // Bit indices are int32 (k >> 3, k & 7), so a layer holds at most 2^31 − 1 weights.
+  if (!Number.isInteger(count) || count < 0 || count > 2 ** 31 - 1) throw new ValueError(op, `count must be an integer in 0..2^31 − 1, got ${count}`);
+  if (nonzeroMask.length !== Math.ceil(count / 8)) {
+    throw new ShapeError(op, `non-zero mask has ${nonzeroMask.length} bytes; ${count} weights need ${Math.ceil(count / 8)}`);
   }
   const nonzeros = countBits(nonzeroMask, count);
-  if (signMask.length !== (nonzeros + 7) >> 3) {
-    throw new ShapeError(op, `sign mask has ${signMask.length} bytes; the non-zero mask sets ${nonzeros} bits, needing ${(nonzeros + 7) >> 3}`);
+  if (signMask.length !== Math.ceil(nonzeros / 8)) {
+    throw new ShapeError(op, `sign mask has ${signMask.length} bytes; the non-zero mask sets ${nonzeros} bits, needing ${Math.ceil(nonzeros / 8)}`);
   }
   // Bits past the end must be zero: a file with stray bits is corrupt, not "also valid".
   if (count & 7 && nonzeroMask[nonzeroMask.length - 1] >> (count & 7)) throw new ValueError(op, `non-zero mask has bits set past weight ${count}`);

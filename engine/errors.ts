@@ -41,7 +41,8 @@ export class FormatError extends Ec2tError {
     public readonly file: string,
     detail: string,
   ) {
-    super(`${file}: ${detail}`);
+    // One line whatever the detail quotes (a JSON parser's message echoes the file's own lines).
+    super(`${file}: ${detail.replace(/\s*[\r\n]+\s*/g, ' ')}`);
   }
 }
 

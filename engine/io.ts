@@ -1,8 +1,10 @@
 /**
  * File output that is never left half-written: write to a temp file beside the target, fsync,
  * then rename over it (atomic on POSIX file systems). On any error the temp file is removed.
+ * Also whole-file input whose failures are typed one-line errors.
  */
-import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync, mkdirSync } from 'node:fs';
+import { FormatError } from './errors.js';
 import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 
@@ -49,5 +51,32 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
       // temp never created or already renamed
     }
     throw e;
+  }
+}
+
+/** Largest file {@link readFileBytes} reads whole (Node's single-read limit, 2 GiB − 1). */
+export const MAX_READ_BYTES = 2 ** 31 - 1;
+
+/**
+ * The bytes of a file, with every failure a one-line {@link FormatError} naming it: missing, a
+ * folder, unreadable, or larger than `maxBytes` (checked from its size before anything is read).
+ * @example const bytes = readFileBytes('model.ec2t.safetensors');
+ */
+export function readFileBytes(path: string, maxBytes = MAX_READ_BYTES): Uint8Array {
+  let size: number;
+  try {
+    const st = statSync(path);
+    if (st.isDirectory()) throw new FormatError(path, 'is a folder, not a file');
+    size = st.size;
+  } catch (e) {
+    if (e instanceof FormatError) throw e;
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new FormatError(path, code === 'ENOENT' ? 'file not found' : `cannot read the file (${(e as Error).message})`);
+  }
+  if (size > maxBytes) throw new FormatError(path, `file is ${size} bytes, above the ${maxBytes}-byte limit of this reader`);
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new FormatError(path, `cannot read the file (${(e as Error).message})`);
   }
 }

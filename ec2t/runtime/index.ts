@@ -15,12 +15,13 @@ import { binaryCpu, unaryCpu } from '../../kernels/cpu/elementwise.js';
 import { batchNormForwardEvalCpu } from '../../kernels/cpu/norm.js';
 import { avgPool2dForwardCpu, maxPool2dForwardCpu } from '../../kernels/cpu/pool.js';
 import type { Conv2dGeometry, Pool2dGeometry } from '../../kernels/types.js';
-import { PACKED_FORMAT, inferShapes, opDst, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
+import { MAX_OPS_PER_IMAGE, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, opDst, opsPerImage, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
 import { planBuffers, type PlannedStep } from './plan.js';
 import { readSafetensorsBytes, type RawTensor } from './safetensors-read.js';
-import { readFileSync } from 'node:fs';
+import { readFileBytes } from '../../engine/io.js';
+import { crc32Hex } from '../../engine/crc32.js';
 
-export { PACKED_FORMAT, parseProgram, inferShapes } from './program.js';
+export { MAX_LAYER_WEIGHTS, MAX_OPS_PER_IMAGE, MAX_PROGRAM_DIM, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, parseProgram, inferShapes } from './program.js';
 export type { Program, ProgramOp, ConvOp, LinearOp } from './program.js';
 export { readSafetensorsBytes, readSafetensorsFile } from './safetensors-read.js';
 
@@ -42,6 +43,8 @@ export interface RuntimeLayerInfo {
 /** A loaded packed model. */
 export interface TernaryModel {
   metadata: Record<string, string>;
+  /** Things the user should know about the file, e.g. that an `ec2t.packed/1` file carries no checksum. */
+  notes: string[];
   program: Program;
   layers: RuntimeLayerInfo[];
   /**
@@ -100,7 +103,9 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
       info: { name: op.name, op: op.op, kind: 'dense', shape: [...op.shape], weights, nonzeros: nz, sparsity: 1 - nz / weights, removedOut, removedIn },
     };
   }
-  const nzMask = tensorOf(tensors, op.nonzero, file, what, ['U8'], (weights + 7) >> 3).data as Uint8Array;
+  // NOTE: Math.ceil, not (weights + 7) >> 3: the shift wraps at 2^31, and a wrapped length let an
+  // empty mask pass for 2^40 weights (then the decoder looped 2^40 times).
+  const nzMask = tensorOf(tensors, op.nonzero, file, what, ['U8'], Math.ceil(weights / 8)).data as Uint8Array;
   const signMask = tensorOf(tensors, op.sign, file, what, ['U8']).data as Uint8Array;
   const wp = (tensorOf(tensors, op.wp, file, what, FLOATS, 1).data as Float32Array)[0];
   const wn = (tensorOf(tensors, op.wn, file, what, FLOATS, 1).data as Float32Array)[0];
@@ -202,9 +207,17 @@ const BOUND_CACHE = 4;
  * @example const m = loadTernaryModelBytes(readFileSync(p), p);
  */
 export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryModel {
-  const { tensors, metadata } = readSafetensorsBytes(bytes, file);
-  if (metadata.format !== PACKED_FORMAT) {
-    throw new FormatError(file, `metadata format is ${JSON.stringify(metadata.format)}, expected "${PACKED_FORMAT}" (a packed model written by \`ec2t export\`)`);
+  const { tensors, metadata, dataOffset } = readSafetensorsBytes(bytes, file);
+  const notes: string[] = [];
+  if (metadata.format === PACKED_FORMAT) {
+    const stored = metadata.dataCrc32;
+    if (stored === undefined || !/^[0-9a-f]{8}$/.test(stored)) throw new FormatError(file, `metadata "dataCrc32" is ${JSON.stringify(stored)}, expected 8 lowercase hex digits (the CRC-32 of the data section)`);
+    const actual = crc32Hex(bytes.subarray(dataOffset));
+    if (actual !== stored) throw new FormatError(file, `data checksum mismatch: the data section's CRC-32 is ${actual}, the file says ${stored}; the file is corrupt (re-copy it or export it again)`);
+  } else if (metadata.format === PACKED_FORMAT_V1) {
+    notes.push(`${file}: written in the older ${PACKED_FORMAT_V1} format, which carries no checksum, so corruption cannot be detected; \`ec2t export\` writes ${PACKED_FORMAT} with one`);
+  } else {
+    throw new FormatError(file, `metadata format is ${JSON.stringify(metadata.format)}, expected "${PACKED_FORMAT}" or "${PACKED_FORMAT_V1}" (a packed model written by \`ec2t export\`)`);
   }
   const program = parseProgram(metadata.program, file);
   const compiled = new Map<number, Compiled>();
@@ -223,15 +236,27 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
       });
     }
   });
-  // The program must be consistent with itself at the size it was exported for.
+  // The program must be consistent with itself at the size it was exported for: every register
+  // written before it is read, the output [1, outputs], and the working memory within the limit.
+  const exported = [1, program.input.channels, program.input.height, program.input.width];
+  let out: readonly number[];
   try {
-    inferShapes(program, [1, program.input.channels, program.input.height, program.input.width]);
+    const plan = planBuffers(program, exported);
+    out = plan.outShape;
+    const work = plan.capacity.reduce((a, b) => a + b, 0);
+    if (work > MAX_WORK_PER_IMAGE) throw new ShapeError('program', `needs ${work} floats of working memory per image at its input size, above the limit of ${MAX_WORK_PER_IMAGE}`);
+    const cost = opsPerImage(program, plan.steps.map((s) => s.inShape), plan.steps.map((s) => s.outShape));
+    if (cost > MAX_OPS_PER_IMAGE) throw new ShapeError('program', `needs ${cost} multiply-adds per image at its input size, above the limit of ${MAX_OPS_PER_IMAGE}`);
   } catch (e) {
-    throw new FormatError(file, `program does not fit its own input size: ${(e as Error).message}`);
+    if (e instanceof ShapeError) throw new FormatError(file, `program does not fit its own input size [${exported.join(', ')}]: ${e.message}`);
+    throw e;
   }
+  if (out.length !== 2 || out[1] !== program.outputs) throw new FormatError(file, `program output is [${out.join(', ')}] at its input size; it declares [1, ${program.outputs}] (outputs)`);
 
   function bind(shape: readonly number[]): Bound {
     const plan = planBuffers(program, shape);
+    const work = plan.capacity.reduce((a, b) => a + b, 0);
+    if (work > shape[0] * MAX_WORK_PER_IMAGE) throw new ShapeError('predict', `input [${shape.join(', ')}] needs ${work} floats of working memory, above the limit of ${MAX_WORK_PER_IMAGE} per image`);
     const buffers = plan.capacity.map((c, k) => (k === 0 ? null : new Float32Array(c)));
     const view = (slot: number, n: number): Float32Array | null => (slot === 0 ? null : (buffers[slot] as Float32Array).subarray(0, n));
     let argmaxSize = 0;
@@ -388,7 +413,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
     // A copy: the buffers are reused by the next call.
     return { data: Float32Array.from(b.output ?? input), shape: [...b.outShape] };
   };
-  return { metadata, program, layers, predict };
+  return { metadata, notes, program, layers, predict };
 }
 
 /**
@@ -396,7 +421,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
  * @example const m = loadTernaryModel('lenet5.ec2t.safetensors'); m.predict(x, [1, 1, 28, 28])
  */
 export function loadTernaryModel(path: string): TernaryModel {
-  return loadTernaryModelBytes(readFileSync(path), path);
+  return loadTernaryModelBytes(readFileBytes(path), path);
 }
 
 export { outSize };

@@ -1,5 +1,5 @@
 /**
- * The inference program of a packed ternary model (`ec2t.packed/1`, docs/FORMAT.md "Packed model"):
+ * The inference program of a packed ternary model (`ec2t.packed/2`, docs/FORMAT.md "Packed model"):
  * a JSON list of ops over named registers, so a runtime needs no training code. Pure data and a
  * shape walk; no imports beyond the error types.
  *
@@ -8,8 +8,14 @@
  */
 import { FormatError, ShapeError } from '../../engine/errors.js';
 
-/** Identifier of the packed format (metadata `format`). */
-export const PACKED_FORMAT = 'ec2t.packed/1';
+/**
+ * Identifier of the packed format written today (metadata `format`): version 2 adds `dataCrc32`,
+ * a CRC-32 of the data section, to version 1.
+ */
+export const PACKED_FORMAT = 'ec2t.packed/2';
+
+/** The first packed format (no checksum); still read, with a note. */
+export const PACKED_FORMAT_V1 = 'ec2t.packed/1';
 
 /** Fields every op may carry. */
 interface OpBase {
@@ -136,8 +142,54 @@ export function opDst(op: ProgramOp): string {
   return op.dst ?? 'x';
 }
 
+/**
+ * Largest value a program may give any size, channel count, kernel, stride, padding, dilation or
+ * pad (2^24): far above any real network, and small enough that products of a few of them stay exact.
+ */
+export const MAX_PROGRAM_DIM = 2 ** 24;
+
+/** Most weights one conv/linear layer may have (its taps are indexed with int32). */
+export const MAX_LAYER_WEIGHTS = 2 ** 31 - 1;
+
+/**
+ * Most floats one image may need across the runtime's planned buffers (input included): 2^26
+ * (256 MiB). EfficientNet-B1 at 240 px needs under 2^23; a file that declares more is refused before
+ * anything is allocated.
+ */
+export const MAX_WORK_PER_IMAGE = 2 ** 26;
+
+/**
+ * Most multiply-adds (or comparisons, for pooling) one image may cost at a program's own input size:
+ * 2^33, about 5× ResNet-18 at 224 px. A tiny file can otherwise declare a dilated, padded conv that
+ * keeps predict busy for hours.
+ */
+export const MAX_OPS_PER_IMAGE = 2 ** 33;
+
+/** Multiply-adds (comparisons for pooling, adds for the rest) of the ops whose output shapes are `after`, per image of the batch. */
+export function opsPerImage(program: Program, before: readonly (readonly number[])[], after: readonly (readonly number[])[]): number {
+  let total = 0;
+  program.ops.forEach((op, i) => {
+    const o = after[i];
+    const out = o.reduce((a, b) => a * b, 1) / o[0];
+    if (op.op === 'conv') total += out * op.shape[1] * op.shape[2] * op.shape[3];
+    else if (op.op === 'linear') total += out * op.shape[1];
+    else if (op.op === 'maxpool' || op.op === 'avgpool') total += out * op.kernel[0] * op.kernel[1];
+    else if (op.op === 'globalavgpool') total += before[i].reduce((a, b) => a * b, 1) / before[i][0];
+    else total += out;
+  });
+  return total;
+}
+
 function isIntArray(v: unknown, n: number, min: number): v is number[] {
-  return Array.isArray(v) && v.length === n && v.every((d) => Number.isSafeInteger(d) && d >= min);
+  return Array.isArray(v) && v.length === n && v.every((d) => Number.isSafeInteger(d) && d >= min && d <= MAX_PROGRAM_DIM);
+}
+
+function isDim(v: unknown, min: number): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= MAX_PROGRAM_DIM;
+}
+
+function isIndexList(v: unknown, below: number): v is number[] {
+  return Array.isArray(v) && v.every((d) => Number.isSafeInteger(d) && d >= 0 && d < below) && new Set(v).size === v.length;
 }
 
 /**
@@ -160,41 +212,73 @@ export function parseProgram(text: string | undefined, file: string): Program {
   const prog = p as Program;
   if (prog.version !== 1) bad(`unsupported version ${JSON.stringify(prog.version)}; this runtime reads version 1`);
   const inp = prog.input as Program['input'] | undefined;
-  if (!inp || !isIntArray([inp.channels, inp.height, inp.width], 3, 1)) bad('input must be { channels, height, width } positive integers');
-  if (!Number.isSafeInteger(prog.outputs) || prog.outputs < 1) bad('outputs must be a positive integer');
+  if (!inp || typeof inp !== 'object' || !isIntArray([inp.channels, inp.height, inp.width], 3, 1)) bad(`input must be { channels, height, width }, integers in 1..${MAX_PROGRAM_DIM}`);
+  if (!isDim(prog.outputs, 1)) bad(`outputs must be an integer in 1..${MAX_PROGRAM_DIM}`);
   if (!Array.isArray(prog.ops) || prog.ops.length === 0) bad('ops must be a non-empty array');
   prog.ops.forEach((op, i) => {
     const where = `op ${i}`;
-    if (op === null || typeof op !== 'object' || !OPS.has((op as ProgramOp).op)) bad(`${where}: unknown op ${JSON.stringify((op as ProgramOp)?.op)}; known: ${[...OPS].join(', ')}`);
+    if (op === null || typeof op !== 'object' || Array.isArray(op)) bad(`${where}: expected an op object, got ${String(JSON.stringify(op)).slice(0, 60)}`);
+    if (!OPS.has(op.op)) bad(`${where}: unknown op ${JSON.stringify(op.op)}; known: ${[...OPS].join(', ')}`);
     for (const k of ['src', 'dst'] as const) if (op[k] !== undefined && typeof op[k] !== 'string') bad(`${where}: ${k} must be a string`);
     switch (op.op) {
-      case 'conv':
-        if (!isIntArray(op.shape, 4, 1) || !isIntArray(op.stride, 2, 1) || !isIntArray(op.padding, 2, 0) || !isIntArray(op.dilation, 2, 1) || !Number.isSafeInteger(op.groups) || op.groups < 1) {
-          bad(`${where} (conv ${op.name}): shape/stride/padding/dilation/groups malformed`);
+      case 'conv': {
+        if (typeof op.name !== 'string') bad(`${where}: conv needs a string "name"`);
+        const what = `${where} (conv ${op.name})`;
+        if (!isIntArray(op.shape, 4, 1) || !isIntArray(op.stride, 2, 1) || !isIntArray(op.padding, 2, 0) || !isIntArray(op.dilation, 2, 1) || !isDim(op.groups, 1)) {
+          bad(`${what}: shape/stride/padding/dilation/groups malformed (integers, sizes in 1..${MAX_PROGRAM_DIM})`);
         }
+        if (op.shape[0] % op.groups !== 0) bad(`${what}: ${op.shape[0]} output channels do not split into ${op.groups} groups`);
+        // Padding beyond the kernel's reach only adds zero borders: PyTorch's "full" padding is the most a real conv uses.
+        for (const k of [0, 1]) {
+          if (op.padding[k] > op.dilation[k] * (op.shape[2 + k] - 1)) bad(`${what}: padding ${op.padding[k]} exceeds the kernel's reach ${op.dilation[k] * (op.shape[2 + k] - 1)} (dilation × (kernel − 1))`);
+        }
+        checkLayer(op, what, bad);
         break;
+      }
       case 'linear':
-        if (!isIntArray(op.shape, 2, 1)) bad(`${where} (linear ${op.name}): shape must be [out, in]`);
+        if (typeof op.name !== 'string') bad(`${where}: linear needs a string "name"`);
+        if (!isIntArray(op.shape, 2, 1)) bad(`${where} (linear ${op.name}): shape must be [out, in], integers in 1..${MAX_PROGRAM_DIM}`);
+        checkLayer(op, `${where} (linear ${op.name})`, bad);
         break;
       case 'maxpool':
       case 'avgpool':
-        if (!isIntArray(op.kernel, 2, 1) || !isIntArray(op.stride, 2, 1) || !isIntArray(op.padding, 2, 0)) bad(`${where}: kernel/stride/padding malformed`);
+        if (!isIntArray(op.kernel, 2, 1) || !isIntArray(op.stride, 2, 1) || !isIntArray(op.padding, 2, 0)) bad(`${where}: ${op.op} kernel/stride/padding malformed (integer pairs, sizes in 1..${MAX_PROGRAM_DIM})`);
+        // PyTorch's own rule: a window may hang over the border by at most half its size.
+        for (const k of [0, 1]) if (2 * op.padding[k] > op.kernel[k]) bad(`${where}: ${op.op} padding ${op.padding[k]} exceeds half its ${op.kernel[k]} window (PyTorch's limit)`);
+        if (op.countIncludePad !== undefined && typeof op.countIncludePad !== 'boolean') bad(`${where}: countIncludePad must be true or false`);
         break;
       case 'affine':
-        if (!Number.isSafeInteger(op.channels) || typeof op.scale !== 'string' || typeof op.shift !== 'string') bad(`${where}: affine needs channels, scale, shift`);
+        if (typeof op.name !== 'string' || !isDim(op.channels, 1) || typeof op.scale !== 'string' || typeof op.shift !== 'string') bad(`${where}: affine needs a string name, channels in 1..${MAX_PROGRAM_DIM} and tensor names scale, shift`);
         break;
       case 'add':
         if (typeof op.other !== 'string') bad(`${where}: add needs "other"`);
         break;
       case 'shortcutA':
-        if (!Number.isSafeInteger(op.stride) || op.stride < 1 || !Number.isSafeInteger(op.padBefore) || op.padBefore < 0 || !Number.isSafeInteger(op.padAfter) || op.padAfter < 0) bad(`${where}: shortcutA needs stride, padBefore, padAfter`);
+        if (!isDim(op.stride, 1) || !isDim(op.padBefore, 0) || !isDim(op.padAfter, 0)) bad(`${where}: shortcutA needs stride in 1..${MAX_PROGRAM_DIM}, padBefore and padAfter in 0..${MAX_PROGRAM_DIM}`);
         break;
       default:
         break;
     }
-    if ((op.op === 'conv' || op.op === 'linear') && op.kind !== 'dense' && op.kind !== 'ternary') bad(`${where}: kind must be dense or ternary`);
   });
+  // Register x holds the output at the end: a trailing op that writes elsewhere would leave the
+  // output and its shape to different ops.
+  const last = prog.ops[prog.ops.length - 1];
+  if (opDst(last) !== 'x') bad(`the last op (${prog.ops.length - 1}, ${last.op}) writes register "${opDst(last)}"; the program's output is register "x"`);
   return prog;
+}
+
+/** Checks the fields a conv/linear op adds: kind, tensor names, weight count, kept channels. */
+function checkLayer(op: ConvOp | LinearOp, what: string, bad: (d: string) => never): void {
+  if (op.kind !== 'dense' && op.kind !== 'ternary') bad(`${what}: kind must be dense or ternary`);
+  for (const k of ['weight', 'nonzero', 'sign', 'wp', 'wn', 'bias', 'scale'] as const) if (op[k] !== undefined && typeof op[k] !== 'string') bad(`${what}: tensor name "${k}" must be a string`);
+  const weights = op.shape.reduce((a, b) => a * b, 1);
+  if (weights > MAX_LAYER_WEIGHTS) bad(`${what}: shape [${op.shape.join(', ')}] has ${weights} weights, above the ${MAX_LAYER_WEIGHTS} a layer may have`);
+  const kept = op.kept as unknown;
+  if (kept === undefined) return;
+  const k = kept as KeptChannels;
+  if (kept === null || typeof kept !== 'object' || !isIntArray(k.fullShape, op.shape.length, 1)) bad(`${what}: kept.fullShape must be the layer's original shape (${op.shape.length} sizes)`);
+  if (k.keptOut !== undefined && (!isIndexList(k.keptOut, k.fullShape[0]) || k.keptOut.length !== op.shape[0])) bad(`${what}: kept.keptOut must list ${op.shape[0]} distinct output channels below ${k.fullShape[0]}`);
+  if (k.keptIn !== undefined && (!isIndexList(k.keptIn, k.fullShape[1]) || k.keptIn.length !== op.shape[1])) bad(`${what}: kept.keptIn must list ${op.shape[1]} distinct input channels below ${k.fullShape[1]}`);
 }
 
 /** Output side of a conv/pool dim (PyTorch's formula). */
@@ -231,6 +315,12 @@ export function inferShapes(program: Program, inputShape: readonly number[]): { 
         const oh = outSize(s[2], kh, op.stride[0], op.padding[0], op.dilation[0]);
         const ow = outSize(s[3], kw, op.stride[1], op.padding[1], op.dilation[1]);
         if (oh < 1 || ow < 1) throw new ShapeError(`conv ${op.name}`, `input ${s[2]}×${s[3]} is too small for a ${kh}×${kw} kernel`);
+        // The kernels' own buffers per image: the padded input, and the column matrix of a dense conv.
+        const padded = s[1] * (s[2] + 2 * op.padding[0]) * (s[3] + 2 * op.padding[1]);
+        const columns = inPer * kh * kw * oh * ow;
+        if (padded > MAX_WORK_PER_IMAGE || columns > MAX_WORK_PER_IMAGE) {
+          throw new ShapeError(`conv ${op.name}`, `op ${i} needs ${Math.max(padded, columns)} values of scratch per image (padded input ${padded}, columns ${columns}), above the limit of ${MAX_WORK_PER_IMAGE}`);
+        }
         o = [s[0], out, oh, ow];
         break;
       }
@@ -274,6 +364,8 @@ export function inferShapes(program: Program, inputShape: readonly number[]): { 
         o = [s[0], s[1] + op.padBefore + op.padAfter, Math.ceil(s[2] / op.stride), Math.ceil(s[3] / op.stride)];
         break;
     }
+    const perImage = o.slice(1).reduce((a, b) => a * b, 1);
+    if (perImage > MAX_WORK_PER_IMAGE) throw new ShapeError('program', `op ${i} (${op.op}) makes a [${o.join(', ')}] tensor, ${perImage} values per image, above the limit of ${MAX_WORK_PER_IMAGE}`);
     after.push(o);
     regs.set(opDst(op), o);
   });

@@ -103,14 +103,17 @@ export function ternaryLayerFromMasks(
   const [o, i, kh, kw] = dims(shape, op);
   const per = i * kh * kw;
   const total = o * per;
-  if (nonzeroMask.length !== (total + 7) >> 3) {
-    throw new ShapeError(op, `non-zero mask has ${nonzeroMask.length} bytes but ${total} weights need ${(total + 7) >> 3}`);
+  // Taps are int32; and Math.ceil, not (total + 7) >> 3, which wraps at 2^31 (a wrapped length let
+  // an empty mask stand for 2^40 weights).
+  if (total > 2 ** 31 - 1) throw new ShapeError(op, `weight shape ${fmtShape(shape)} has ${total} weights, above the 2^31 − 1 a layer may have`);
+  if (nonzeroMask.length !== Math.ceil(total / 8)) {
+    throw new ShapeError(op, `non-zero mask has ${nonzeroMask.length} bytes but ${total} weights need ${Math.ceil(total / 8)}`);
   }
   checkCentroids(wp, wn, op);
   let count = 0;
   for (let k = 0; k < total; k++) count += (nonzeroMask[k >> 3] >> (k & 7)) & 1;
-  if (signMask.length !== (count + 7) >> 3) {
-    throw new ShapeError(op, `sign mask has ${signMask.length} bytes but the non-zero mask sets ${count} bits, needing ${(count + 7) >> 3}`);
+  if (signMask.length !== Math.ceil(count / 8)) {
+    throw new ShapeError(op, `sign mask has ${signMask.length} bytes but the non-zero mask sets ${count} bits, needing ${Math.ceil(count / 8)}`);
   }
   let nn = 0;
   for (let s = 0; s < count; s++) nn += (signMask[s >> 3] >> (s & 7)) & 1;
