@@ -2,10 +2,10 @@
  * Pieces every command shares: seeded generator streams, dataset loading with the validation
  * split, model construction and weight loading with clear errors.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../engine/rng.js';
-import { FormatError } from '../engine/errors.js';
+import { FormatError, IoError } from '../engine/errors.js';
 import { loadDataset, splitValidation, subset, type Dataset, type DatasetName } from '../datasets/index.js';
 import { createModel, type ModelName } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
@@ -74,9 +74,19 @@ export function buildModel(name: string, data: { classes: number; channels: numb
   return createModel(name as ModelName, opts);
 }
 
+/**
+ * Checks that `path` names a file to read before a reader opens it: a missing path is a
+ * {@link FormatError} saying `what` was not found, a folder an {@link IoError}.
+ * @example requireFile(flags.weights, 'weights file')
+ */
+export function requireFile(path: string, what: string): void {
+  if (!existsSync(path)) throw new FormatError(path, `${what} not found`);
+  if (statSync(path).isDirectory()) throw new IoError(path, `cannot read the ${what}: it is a folder, not a file`);
+}
+
 /** Loads float weights (safetensors, PyTorch names) into `model` with an error listing every mismatch. */
 export function loadWeightsInto(model: Module, path: string): void {
-  if (!existsSync(path)) throw new FormatError(path, 'weights file not found');
+  requireFile(path, 'weights file');
   const file = loadSafetensors(path);
   const tensors = new Map<string, ReturnType<typeof entryToTensor>>();
   // A ternary.safetensors holds Wt in `weight` plus sibling keys; the siblings are not parameters.

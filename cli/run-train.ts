@@ -14,6 +14,7 @@ import type { Parsed, FlagValue } from './args.js';
 import { UsageError } from './args.js';
 import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, resumedFlags, seedStreams } from './common.js';
 import { trainSpec } from './commands.js';
+import { prepareRunFolder } from './outputs.js';
 import { log, progressPrinter } from './progress.js';
 import { writeRunReport } from './run-report.js';
 
@@ -102,6 +103,8 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
   const dataset = flags.dataset as string;
   const seed = flags.seed as number;
   const epochs = flags.epochs as number;
+  const out = resumeDir ?? (flags.out as string | undefined) ?? defaultRunDir([model, dataset]);
+  if (resumeDir === undefined) prepareRunFolder('train', out, flags.force === true, [{ flag: '--weights', path: flags.weights as string | undefined }]);
   const streams = seedStreams(seed);
   const data = loadSplits(flags, streams);
   const net = buildModel(model, data.train, streams.model, opts.modelOptions);
@@ -121,7 +124,6 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
   const scheduler = new LrScheduler(optimizer, schedule);
   const updater = new OptimizerUpdater(optimizer, scheduler);
 
-  const out = resumeDir ?? (flags.out as string | undefined) ?? defaultRunDir([model, dataset]);
   const run = new RunFolder(out);
   if (resumeDir === undefined) {
     run.writeJson('config.json', { command: 'train', flags, modelOptions: opts.modelOptions ?? {} });

@@ -9,7 +9,7 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FormatError } from '../engine/errors.js';
-import { writeFileAtomic } from '../engine/io.js';
+import { cleanStaleTemps, writeFileAtomic } from '../engine/io.js';
 
 /** One line of `metrics.jsonl`. Optional fields appear when the run has them (EC2T statistics). */
 export interface EpochMetrics {
@@ -67,11 +67,12 @@ export function environmentFacts(): Record<string, unknown> {
 export class RunFolder {
   readonly dir: string;
 
-  /** Opens (and creates) the folder. */
+  /** Opens (and creates) the folder, removing temp files that a killed earlier run left in it. */
   constructor(dir: string) {
     this.dir = dir;
     if (existsSync(dir) && !statSync(dir).isDirectory()) throw new FormatError(dir, 'run folder path exists and is not a folder; choose another --out');
     mkdirSync(dir, { recursive: true });
+    cleanStaleTemps(dir);
   }
 
   /** Path of a file inside the run folder. */
