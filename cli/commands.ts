@@ -9,7 +9,7 @@ const DATASETS = ['mnist', 'cifar10', 'cifar100'] as const;
 
 const common: Record<string, FlagSpec> = {
   backend: { type: 'string', choices: ['auto', 'cpu', 'gpujs', 'reference'], default: 'auto', help: 'kernel backend (env EC2T_BACKEND)' },
-  threads: { type: 'int', min: 1, metavar: 'T', help: 'worker threads for cpu kernels (default: available cores)' },
+  threads: { type: 'int', min: 1, max: 64, metavar: 'T', help: 'threads for cpu kernels, 1..64 (default: available cores, at most 64)' },
 };
 
 const dataFlags: Record<string, FlagSpec> = {
@@ -20,8 +20,10 @@ const dataFlags: Record<string, FlagSpec> = {
 
 /** `--batch-size B`, with this command's default. */
 const batchSizeFlag = (defaultSize: number): FlagSpec => ({ type: 'int', min: 1, default: defaultSize, metavar: 'B', help: 'batch size' });
-/** `--seed S` (default 1); `help` says what the seed drives in this command. */
-const seedFlag = (help: string): FlagSpec => ({ type: 'int', default: 1, metavar: 'S', help });
+/** Largest `--seed`: the generator is seeded from one 32-bit word, so larger seeds would repeat smaller ones. */
+export const MAX_SEED = 4294967295;
+/** `--seed S` (default 1, 0..2^32−1); `help` says what the seed drives in this command. */
+const seedFlag = (help: string): FlagSpec => ({ type: 'int', default: 1, min: 0, max: MAX_SEED, metavar: 'S', help: `${help}; an integer in 0..${MAX_SEED}` });
 /** `--limit-train N`: train on a prefix of the training set. */
 const limitTrainFlag = (help: string): FlagSpec => ({ type: 'int', min: 1, metavar: 'N', help });
 

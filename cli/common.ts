@@ -11,7 +11,7 @@ import { createModel, type ModelName } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
 import { loadSafetensors, entryToTensor } from '../nn/safetensors.js';
 import type { CommandSpec, FlagValue } from './args.js';
-import { UsageError } from './args.js';
+import { UsageError, flagValueProblem } from './args.js';
 import { log } from './progress.js';
 
 /** Independent generator streams derived from one seed, so adding draws to one never shifts another. */
@@ -134,6 +134,12 @@ export function resumedFlags(cmd: CommandSpec, dir: string, given: Record<string
   if (saved.command !== cmd.name || typeof saved.flags !== 'object' || saved.flags === null) {
     const hint = saved.command === 'train' || saved.command === 'ternarize' ? `; resume it with: ec2t ${saved.command} --resume ${dir}` : '';
     throw new UsageError(`--resume ${dir}: not a ${cmd.name} run folder (config.json is from ${typeof saved.command === 'string' ? `ec2t ${saved.command}` : 'an unknown command'})${hint}`);
+  }
+  for (const [name, v] of Object.entries(saved.flags)) {
+    const spec = cmd.flags[name];
+    if (spec === undefined) throw new UsageError(`--resume ${dir}: config.json has an unknown flag "${name}" (edited by hand?); ec2t ${cmd.name} has no --${name}`);
+    const problem = flagValueProblem(spec, v);
+    if (problem !== null) throw new UsageError(`--resume ${dir}: config.json flag "${name}" ${problem} (edited by hand? ec2t ${cmd.name} --help lists the valid values)`);
   }
   if (!existsSync(join(dir, 'checkpoint.safetensors'))) {
     throw new UsageError(`--resume ${dir}: no checkpoint.safetensors to resume from (the run stopped before its first checkpoint); start it again without --resume`);

@@ -274,10 +274,10 @@ export function poolDefaultThreads(): number {
   const env = process.env.EC2T_THREADS;
   if (env !== undefined && env !== '') {
     const t = Number(env);
-    if (!Number.isInteger(t) || t < 1) throw new ValueError('EC2T_THREADS', `expected a positive integer thread count, got '${env}'; unset it or set e.g. EC2T_THREADS=2`);
+    if (!Number.isInteger(t) || t < 1 || t > MAX_POOL_THREADS) throw new ValueError('EC2T_THREADS', `expected an integer thread count in 1..${MAX_POOL_THREADS}, got '${env}'; unset it or set e.g. EC2T_THREADS=2`);
     return t;
   }
-  return Math.max(1, availableParallelism());
+  return Math.min(MAX_POOL_THREADS, Math.max(1, availableParallelism()));
 }
 
 /**
