@@ -8,7 +8,8 @@ import { SGD, Adam } from '../nn/optim.js';
 import { LrScheduler, cosineAnnealing, stepDecay, constantSchedule } from '../nn/schedule.js';
 import { CIFAR_AUGMENT, type AugmentConfig } from '../datasets/transforms.js';
 import { RunFolder, environmentFacts } from '../ec2t/runfolder.js';
-import { OptimizerUpdater, TrainingPhase, evaluate, readRunCheckpoint, runToEnd, runYielding } from '../ec2t/train.js';
+import { OptimizerUpdater, TrainingPhase, evaluate, firstNonFinite, readRunCheckpoint, runToEnd, runYielding } from '../ec2t/train.js';
+import { FormatError } from '../engine/errors.js';
 import { getBackend } from '../kernels/registry.js';
 import type { Parsed, FlagValue } from './args.js';
 import { UsageError } from './args.js';
@@ -195,6 +196,9 @@ export async function runEval(p: Parsed): Promise<number> {
   if (ds === null) throw new UsageError('--split val needs a validation set; --val-size must be > 0');
   const net = buildModel(f.model as string, data.train, new Rng(0));
   loadWeightsInto(net, f.weights as string);
+  const bad = firstNonFinite(net);
+  // NaN weights give NaN logits; an accuracy computed from them would be a meaningless number.
+  if (bad !== null) throw new FormatError(f.weights as string, `the weights hold non-finite values (${bad}); there is no accuracy to report`);
   const r = evaluate(net, ds, f['batch-size'] as number);
   const out = { model: f.model, dataset: f.dataset, split, samples: r.samples, loss: r.loss, accuracy: r.accuracy };
   if (f.json) process.stdout.write(JSON.stringify(out) + '\n');

@@ -261,11 +261,18 @@ export class TrainingPhase {
         const labels = batch.labels.subarray(0, batch.size);
         const loss = crossEntropy(logits, labels);
         const lossValue = loss.item();
+        const where = `epoch ${epoch}, batch ${this.loader.getState().batch}`;
         if (!Number.isFinite(lossValue)) {
-          throw new ValueError('train', `loss became ${lossValue} at epoch ${epoch}, batch ${this.loader.getState().batch}; lower --lr (now ${o.updater.lr()}) or check the input data`);
+          const bad = firstNonFinite(o.model);
+          if (bad !== null) throw new ValueError('train', `the weights hold non-finite values before ${where} (${bad}): the starting weights or checkpoint are damaged; nothing was saved over the last checkpoint`);
+          throw new ValueError('train', `loss became ${lossValue} at ${where}; lower --lr (now ${o.updater.lr()}) or check the input data`);
         }
         loss.backward();
         o.updater.step();
+        // The loss can stay finite while gradients are NaN or Inf (a NaN hidden by a max-pool or a
+        // saturated softmax): they then show up in the weights, checked after every step.
+        const bad = firstNonFinite(o.model);
+        if (bad !== null) throw new ValueError('train', `the weights became non-finite at ${where} (${bad}; loss was ${lossValue}): the gradients held NaN or Inf. Lower --lr (now ${o.updater.lr()}) or check the input data; the run stopped before saving, so the last checkpoint is the last good state`);
         this.step++;
         this.acc.lossSum += lossValue * batch.size;
         this.acc.correct += accuracyCount(logits, labels);
@@ -464,4 +471,23 @@ function checkCheckpointExtra(path: string, x: Record<string, unknown>): void {
   if (!count(loader.epoch) || !count(loader.batch)) bad('loader', 'a state with integer epoch and batch >= 0', loader);
   if (loader.epochSeed !== null && !count(loader.epochSeed)) bad('loader.epochSeed', 'null or an integer >= 0', loader.epochSeed);
   rngState('loader.rng', loader.rng);
+}
+
+/**
+ * The first parameter of `model` holding NaN or ±Inf, as `name (NaN)`, or null. One pass of
+ * additions per parameter (a non-finite value makes the sum non-finite; the sum of finite float32
+ * values cannot overflow a float64), cheaper than the optimizer step it follows.
+ * @example firstNonFinite(model) // 'conv1.weight (NaN)'
+ */
+export function firstNonFinite(model: Module): string | null {
+  for (const [name, p] of model.namedParameters()) {
+    const d = p.data;
+    let s = 0;
+    for (let i = 0; i < d.length; i++) s += d[i];
+    if (!Number.isFinite(s)) {
+      const hasNaN = Number.isNaN(s) && d.some((v) => Number.isNaN(v));
+      return `${name} (${hasNaN ? 'NaN' : 'Inf'})`;
+    }
+  }
+  return null;
 }
