@@ -153,9 +153,33 @@ function convert(cmdName: string, name: string, f: FlagSpec, v: unknown): FlagVa
   if (s.trim() === '' || !Number.isFinite(n) || (f.type === 'int' && !Number.isInteger(n))) {
     throw new UsageError(`ec2t ${cmdName}: --${name} expects ${kind}, got ${JSON.stringify(s)}`);
   }
-  if (f.min !== undefined && (f.exclusiveMin ? n <= f.min : n < f.min)) {
-    throw new UsageError(`ec2t ${cmdName}: --${name} must be ${f.exclusiveMin ? '>' : '>='} ${f.min}, got ${s}`);
-  }
-  if (f.max !== undefined && n > f.max) throw new UsageError(`ec2t ${cmdName}: --${name} must be <= ${f.max}, got ${s}`);
+  const range = rangeProblem(f, n);
+  if (range !== null) throw new UsageError(`ec2t ${cmdName}: --${name} ${range}, got ${s}`);
   return n;
+}
+
+function rangeProblem(f: FlagSpec, n: number): string | null {
+  if (f.min !== undefined && (f.exclusiveMin ? n <= f.min : n < f.min)) return `must be ${f.exclusiveMin ? '>' : '>='} ${f.min}`;
+  if (f.max !== undefined && n > f.max) return `must be <= ${f.max}`;
+  return null;
+}
+
+/**
+ * Checks an already-typed flag value (from a saved config.json) as strictly as the command line
+ * would: its type, choices and range. Returns what is wrong, or null.
+ * @example flagValueProblem(trainSpec.flags.seed, { a: 1 }) // 'expects an integer, got {"a":1}'
+ */
+export function flagValueProblem(f: FlagSpec, v: unknown): string | null {
+  const shown = JSON.stringify(v) ?? String(v);
+  if (v === undefined || v === null) return f.required ? 'is required' : null;
+  if (f.type === 'boolean') return typeof v === 'boolean' ? null : `expects true or false, got ${shown}`;
+  if (f.type === 'list') return Array.isArray(v) && v.every((x) => typeof x === 'string') ? null : `expects a list of strings, got ${shown}`;
+  if (f.type === 'string') {
+    if (typeof v !== 'string') return `expects a string, got ${shown}`;
+    return f.choices && !f.choices.includes(v) ? `${shown} is not one of: ${f.choices.join(', ')}` : null;
+  }
+  const kind = f.type === 'int' ? 'an integer' : 'a number';
+  if (typeof v !== 'number' || !Number.isFinite(v) || (f.type === 'int' && !Number.isInteger(v))) return `expects ${kind}, got ${shown}`;
+  const range = rangeProblem(f, v);
+  return range === null ? null : `${range}, got ${shown}`;
 }

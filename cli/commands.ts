@@ -9,7 +9,7 @@ const DATASETS = ['mnist', 'cifar10', 'cifar100'] as const;
 
 const common: Record<string, FlagSpec> = {
   backend: { type: 'string', choices: ['auto', 'cpu', 'gpujs', 'reference'], default: 'auto', help: 'kernel backend (env EC2T_BACKEND)' },
-  threads: { type: 'int', min: 1, metavar: 'T', help: 'worker threads for cpu kernels (default: available cores)' },
+  threads: { type: 'int', min: 1, max: 64, metavar: 'T', help: 'threads for cpu kernels, 1..64 (default: available cores, at most 64)' },
 };
 
 const dataFlags: Record<string, FlagSpec> = {
@@ -20,10 +20,15 @@ const dataFlags: Record<string, FlagSpec> = {
 
 /** `--batch-size B`, with this command's default. */
 const batchSizeFlag = (defaultSize: number): FlagSpec => ({ type: 'int', min: 1, default: defaultSize, metavar: 'B', help: 'batch size' });
-/** `--seed S` (default 1); `help` says what the seed drives in this command. */
-const seedFlag = (help: string): FlagSpec => ({ type: 'int', default: 1, metavar: 'S', help });
+/** Largest `--seed`: the generator is seeded from one 32-bit word, so larger seeds would repeat smaller ones. */
+export const MAX_SEED = 4294967295;
+/** `--seed S` (default 1, 0..2^32−1); `help` says what the seed drives in this command. */
+const seedFlag = (help: string): FlagSpec => ({ type: 'int', default: 1, min: 0, max: MAX_SEED, metavar: 'S', help: `${help}; an integer in 0..${MAX_SEED}` });
 /** `--limit-train N`: train on a prefix of the training set. */
 const limitTrainFlag = (help: string): FlagSpec => ({ type: 'int', min: 1, metavar: 'N', help });
+
+/** `--force`: replace what `--out` names; `what` says what is replaced. Inputs are never overwritten. */
+const forceFlag = (what: string): FlagSpec => ({ type: 'boolean', help: `replace ${what} (the run files in it are removed first; an input of this command is never overwritten)` });
 
 const modelFlag: FlagSpec = { type: 'string', choices: MODELS, required: true, help: 'architecture' };
 
@@ -47,7 +52,8 @@ export const trainSpec: CommandSpec = {
     'no-augment': { type: 'boolean', help: 'disable augmentation' },
     cutout: { type: 'int', min: 0, default: 0, metavar: 'L', help: 'cutout hole length in pixels (0 = off)' },
     seed: seedFlag('seed for init, shuffling, dropout, augmentation'),
-    out: { type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-<dataset>-<time>)' },
+    out: { type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-<dataset>-<time>); must be new or empty unless --force' },
+    force: forceFlag('an existing --out folder'),
     weights: { type: 'string', metavar: 'FILE', help: 'start from these weights (.safetensors, PyTorch names)' },
     resume: { type: 'string', metavar: 'DIR', help: 'continue an interrupted run folder exactly' },
     'limit-train': limitTrainFlag('use only the first N training images (quick experiments)'),
@@ -109,7 +115,8 @@ export const ternarizeSpec: CommandSpec = {
     'centroid-lr': { type: 'float', min: 0, default: 1e-5, metavar: 'X', help: 'Adam lr for the centroids w_p, w_n' },
     'weight-decay': { type: 'float', min: 0, default: 5e-6, metavar: 'WD', help: 'weight decay of non-quantized parameters' },
     seed: seedFlag('seed'),
-    out: { type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-ec2t-<time>)' },
+    out: { type: 'string', metavar: 'DIR', help: 'run folder (default: runs/<model>-ec2t-<time>); must be new or empty unless --force' },
+    force: forceFlag('an existing --out folder'),
     resume: { type: 'string', metavar: 'DIR', help: 'continue an interrupted ternarize run folder exactly, in either phase; its saved config wins: other flags except --json, --backend, --threads are ignored' },
     'limit-train': limitTrainFlag('use only the first N training images'),
     json: { type: 'boolean', help: 'print {accuracy, sparsity, overallSparsity, epochs, seconds} (after Ctrl-C, exit 130: {interrupted, epochs, seconds, out})' },
@@ -165,7 +172,10 @@ export const reportSpec: CommandSpec = {
   name: 'report',
   summary: 'write a self-contained HTML report (inline SVG) of one or more run folders',
   usage: 'ec2t report RUN_DIR [RUN_DIR ...] --out report.html',
-  flags: { out: { type: 'string', default: 'report.html', metavar: 'FILE', help: 'output HTML file' } },
+  flags: {
+    out: { type: 'string', default: 'report.html', metavar: 'FILE', help: 'output HTML file (an existing file that is not an HTML report needs --force; files of the run folders are never overwritten)' },
+    force: { type: 'boolean', help: 'replace an existing --out file that is not an HTML report' },
+  },
   positionals: { name: 'RUN_DIR', min: 1, max: 64 },
 };
 
@@ -185,7 +195,8 @@ export const scaleSpec: CommandSpec = {
     from: { type: 'string', metavar: 'DIR', help: 'with --phi: start from this smaller MicroNet run folder (copy the weights that map, new blocks start as identities)' },
     'limit-train': limitTrainFlag('use only the first N training images'),
     seed: seedFlag('seed'),
-    out: { type: 'string', metavar: 'DIR', help: 'folder for the candidates runs and table' },
+    out: { type: 'string', metavar: 'DIR', help: 'folder for the candidates runs and table; must be new or empty unless --force' },
+    force: forceFlag('an existing --out folder'),
     json: { type: 'boolean', help: 'print the table as JSON' },
     ...common,
   },
@@ -196,7 +207,8 @@ export const demoSpec: CommandSpec = {
   summary: 'the main job: train LeNet-5 on the embedded MNIST, evaluate, ternarize with EC2T, print the before/after table',
   usage: 'ec2t demo [--out DIR] [--quick]',
   flags: {
-    out: { type: 'string', default: 'runs/demo', metavar: 'DIR', help: 'where the runs go' },
+    out: { type: 'string', default: 'runs/demo', metavar: 'DIR', help: 'where the runs go; a folder holding anything but an earlier demo needs --force' },
+    force: forceFlag('an existing --out folder that is not an earlier demo'),
     quick: { type: 'boolean', help: 'a much shorter run (smoke test)' },
     seed: seedFlag('seed'),
     json: { type: 'boolean', help: 'print the table as JSON' },

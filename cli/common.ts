@@ -2,16 +2,16 @@
  * Pieces every command shares: seeded generator streams, dataset loading with the validation
  * split, model construction and weight loading with clear errors.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../engine/rng.js';
-import { FormatError } from '../engine/errors.js';
+import { FormatError, IoError } from '../engine/errors.js';
 import { loadDataset, splitValidation, subset, type Dataset, type DatasetName } from '../datasets/index.js';
 import { createModel, type ModelName } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
 import { loadSafetensors, entryToTensor } from '../nn/safetensors.js';
 import type { CommandSpec, FlagValue } from './args.js';
-import { UsageError } from './args.js';
+import { UsageError, flagValueProblem } from './args.js';
 import { log } from './progress.js';
 
 /** Independent generator streams derived from one seed, so adding draws to one never shifts another. */
@@ -74,9 +74,19 @@ export function buildModel(name: string, data: { classes: number; channels: numb
   return createModel(name as ModelName, opts);
 }
 
+/**
+ * Checks that `path` names a file to read before a reader opens it: a missing path is a
+ * {@link FormatError} saying `what` was not found, a folder an {@link IoError}.
+ * @example requireFile(flags.weights, 'weights file')
+ */
+export function requireFile(path: string, what: string): void {
+  if (!existsSync(path)) throw new FormatError(path, `${what} not found`);
+  if (statSync(path).isDirectory()) throw new IoError(path, `cannot read the ${what}: it is a folder, not a file`);
+}
+
 /** Loads float weights (safetensors, PyTorch names) into `model` with an error listing every mismatch. */
 export function loadWeightsInto(model: Module, path: string): void {
-  if (!existsSync(path)) throw new FormatError(path, 'weights file not found');
+  requireFile(path, 'weights file');
   const file = loadSafetensors(path);
   const tensors = new Map<string, ReturnType<typeof entryToTensor>>();
   // A ternary.safetensors holds Wt in `weight` plus sibling keys; the siblings are not parameters.
@@ -124,6 +134,12 @@ export function resumedFlags(cmd: CommandSpec, dir: string, given: Record<string
   if (saved.command !== cmd.name || typeof saved.flags !== 'object' || saved.flags === null) {
     const hint = saved.command === 'train' || saved.command === 'ternarize' ? `; resume it with: ec2t ${saved.command} --resume ${dir}` : '';
     throw new UsageError(`--resume ${dir}: not a ${cmd.name} run folder (config.json is from ${typeof saved.command === 'string' ? `ec2t ${saved.command}` : 'an unknown command'})${hint}`);
+  }
+  for (const [name, v] of Object.entries(saved.flags)) {
+    const spec = cmd.flags[name];
+    if (spec === undefined) throw new UsageError(`--resume ${dir}: config.json has an unknown flag "${name}" (edited by hand?); ec2t ${cmd.name} has no --${name}`);
+    const problem = flagValueProblem(spec, v);
+    if (problem !== null) throw new UsageError(`--resume ${dir}: config.json flag "${name}" ${problem} (edited by hand? ec2t ${cmd.name} --help lists the valid values)`);
   }
   if (!existsSync(join(dir, 'checkpoint.safetensors'))) {
     throw new UsageError(`--resume ${dir}: no checkpoint.safetensors to resume from (the run stopped before its first checkpoint); start it again without --resume`);

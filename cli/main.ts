@@ -5,6 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Ec2tError } from '../engine/errors.js';
+import { ioErrorFrom } from '../engine/io.js';
 import { UsageError, formatHelp, parseCommand, suggest, type Parsed } from './args.js';
 import { COMMANDS } from './commands.js';
 
@@ -76,8 +77,15 @@ export async function main(argv: readonly string[]): Promise<number> {
       return 1;
     }
     const err = e as NodeJS.ErrnoException;
-    if (err && err.code === 'ENOENT' && err.path) {
-      process.stderr.write(`ec2t ${name}: file not found: ${err.path}\n`);
+    // A file-system error that no reader or writer turned into a typed one still gets one line.
+    const io = err && typeof err.path === 'string' ? ioErrorFrom(err, err.path, err.syscall === 'open' || err.syscall === 'read' ? 'cannot open' : (err.syscall ?? 'failed')) : null;
+    if (io !== null) {
+      process.stderr.write(`ec2t ${name}: ${io.message}\n`);
+      return 1;
+    }
+    const bare = err && typeof err.code === 'string' ? ioErrorFrom(err, '(file)', err.syscall ?? 'failed') : null;
+    if (bare !== null && err.code !== 'ENOENT') {
+      process.stderr.write(`ec2t ${name}: ${bare.message.slice('(file): '.length)}\n`);
       return 1;
     }
     process.stderr.write(`ec2t ${name}: unexpected error: ${err?.stack ?? String(e)}\n`);

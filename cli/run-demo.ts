@@ -2,9 +2,10 @@
  * The main job (`npm start` / `ec2t demo`): train LeNet-5 on the embedded MNIST, evaluate it,
  * ternarize it with EC2T, pack it, and print the before/after table.
  */
-import { statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCommand, type Parsed } from './args.js';
+import { parseCommand, UsageError, type Parsed } from './args.js';
+import { isTempName } from '../engine/io.js';
 import { trainSpec, ternarizeSpec } from './commands.js';
 import { trainCommandAsync } from './run-train.js';
 import { ternarizeCommandAsync } from './run-ternarize.js';
@@ -33,11 +34,18 @@ export async function runDemo(p: Parsed): Promise<number> {
   const limit = quick ? ['--limit-train', '3000'] : [];
   const floatDir = join(out, 'lenet5-float');
   const ternDir = join(out, 'lenet5-ec2t');
+  // The demo starts over in its own folder; anything else there is kept unless --force.
+  const demoEntries = ['lenet5-float', 'lenet5-ec2t', 'lenet5.ec2t.safetensors'];
+  const foreign = existsSync(out) ? readdirSync(out).filter((n) => !demoEntries.includes(n) && !isTempName(n)) : [];
+  if (foreign.length > 0 && p.flags.force !== true) {
+    throw new UsageError(`ec2t demo: --out ${out} holds files that are not an earlier demo's (${foreign.slice(0, 4).join(', ')}${foreign.length > 4 ? ', …' : ''}); nothing was written. Choose another --out, or give --force to write the demo there`);
+  }
+  const force = ['--force'];
 
   log(`[1/3] training LeNet-5 on MNIST (${quick ? 'quick: 3000 images, 1 epoch' : '55,000 images, 5 epochs'}; 5,000 held out for validation)`);
   const trainFlags = parseCommand(trainSpec, [
     '--model', 'lenet5', '--dataset', 'mnist', '--epochs', quick ? '1' : '5', '--batch-size', '64', '--optimizer', 'adam',
-    '--lr', '0.002', '--weight-decay', '5e-4', '--schedule', 'cosine', '--seed', seed, '--out', floatDir, ...limit,
+    '--lr', '0.002', '--weight-decay', '5e-4', '--schedule', 'cosine', '--seed', seed, '--out', floatDir, ...force, ...limit,
   ]).flags;
   // NOTE: the async commands let the event loop see Ctrl-C; each step then stops with a checkpoint.
   const tr = await trainCommandAsync(trainFlags, { interruptible: true });
@@ -52,7 +60,7 @@ export async function runDemo(p: Parsed): Promise<number> {
   const ternFlags = parseCommand(ternarizeSpec, [
     '--model', 'lenet5', '--weights', join(floatDir, 'best.safetensors'), '--dataset', 'mnist',
     '--epochs', quick ? '1' : '3', '--retrain-epochs', '1', '--gain', '0.1', '--init-scale', '0.3',
-    '--batch-size', '128', '--lr', '1e-4', '--seed', seed, '--out', ternDir, ...limit,
+    '--batch-size', '128', '--lr', '1e-4', '--seed', seed, '--out', ternDir, ...force, ...limit,
   ]).flags;
   const te = await ternarizeCommandAsync(ternFlags, { interruptible: true });
   if (te.interrupted) {

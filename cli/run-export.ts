@@ -11,6 +11,8 @@ import { MODEL_NAMES, isModelName } from '../nn/models/index.js';
 import { loadSafetensors, writeFileAtomic, type SafetensorEntry } from '../nn/safetensors.js';
 import type { Parsed } from './args.js';
 import { UsageError } from './args.js';
+import { refuseInputAsOutput } from './outputs.js';
+import { requireFile } from './common.js';
 import { log } from './progress.js';
 
 /** What {@link exportRun} returns. */
@@ -26,7 +28,7 @@ export interface ExportResult {
 }
 
 function loadWeights(path: string): { tensors: Map<string, SafetensorEntry>; metadata: Record<string, string> } {
-  if (!existsSync(path)) throw new FormatError(path, 'weights file not found');
+  requireFile(path, 'weights file');
   return loadSafetensors(path);
 }
 
@@ -43,6 +45,7 @@ export function exportRun(o: { run?: string; model?: string; weights?: string; o
     if (!existsSync(weights)) throw new FormatError(weights, 'no ternary.safetensors in the run folder (is it a finished `ec2t ternarize` run?)');
   }
   if (weights === undefined) throw new UsageError('give --run DIR, or --model NAME with --weights FILE');
+  refuseInputAsOutput('export', '--out', o.out, [{ flag: o.weights !== undefined ? '--weights' : '--run', path: weights }]);
   const file = loadWeights(weights);
   if (model === undefined) model = file.metadata.model;
   if (model === undefined && o.run !== undefined && existsSync(join(o.run, 'config.json'))) {

@@ -15,7 +15,8 @@ import { MODEL_NAMES, isModelName } from '../nn/models/index.js';
 import { entryToFloat32, loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
 import type { Parsed } from './args.js';
 import { UsageError } from './args.js';
-import { buildModel, loadWeightsInto } from './common.js';
+import { buildModel, loadWeightsInto, requireFile } from './common.js';
+import { refuseInputAsOutput } from './outputs.js';
 import { timeSteps, type BenchResult } from './run-bench.js';
 import { log } from './progress.js';
 
@@ -24,7 +25,7 @@ function isPackedPath(model: string): boolean {
 }
 
 function readInput(path: string): { data: Float32Array; shape: [number, number, number, number] } {
-  if (!existsSync(path)) throw new FormatError(path, 'input file not found');
+  requireFile(path, 'input file');
   const f = loadSafetensors(path);
   const e = f.tensors.get('input');
   if (e === undefined) throw new FormatError(path, `no tensor named "input" (found: ${[...f.tensors.keys()].join(', ') || 'none'})`);
@@ -37,11 +38,14 @@ export async function runPredict(p: Parsed): Promise<number> {
   const f = p.flags;
   const model = f.model as string;
   const outPath = f.output as string;
+  refuseInputAsOutput('predict', '--output', outPath, [
+    { flag: '--input', path: f.input as string }, { flag: '--weights', path: f.weights as string | undefined }, { flag: '--model', path: existsSync(model) ? model : undefined },
+  ]);
   const x = readInput(f.input as string);
   let out: { data: Float32Array; shape: number[] };
   if (isPackedPath(model)) {
     if (f.weights !== undefined) throw new UsageError('--weights is not used with a packed model file (the weights are inside it)');
-    if (!existsSync(model)) throw new FormatError(model, 'packed model file not found');
+    requireFile(model, 'packed model file');
     const m = loadTernaryModel(model);
     for (const n of m.notes) log(`note: ${n}`);
     // NOTE: one call per process is served by the generic wasm SIMD kernel (per-layer code is only
@@ -52,7 +56,7 @@ export async function runPredict(p: Parsed): Promise<number> {
     if (!isModelName(model)) throw new UsageError(`--model ${model}: not a model name or an existing file; models: ${MODEL_NAMES.join(', ')}`);
     const weights = f.weights as string | undefined;
     if (weights === undefined) throw new UsageError('--model NAME needs --weights FILE (or give a packed .ec2t.safetensors model)');
-    if (!existsSync(weights)) throw new FormatError(weights, 'weights file not found');
+    requireFile(weights, 'weights file');
     const opts = inferModelOptions(model, loadSafetensors(weights).tensors, weights);
     const classes = (f.classes as number | undefined) ?? (opts.numClasses as number);
     const [, C, H] = x.shape;
@@ -76,7 +80,7 @@ export async function runPredict(p: Parsed): Promise<number> {
  * @example benchPacked('lenet5.ec2t.safetensors', 32, 5).imagesPerSecond
  */
 export function benchPacked(path: string, batchSize: number, steps: number): BenchResult {
-  if (!existsSync(path)) throw new FormatError(path, 'packed model file not found');
+  requireFile(path, 'packed model file');
   const m = loadTernaryModel(path);
   for (const n of m.notes) log(`note: ${n}`);
   const { channels, height, width } = m.program.input;

@@ -15,6 +15,7 @@ import { createModel, MicroNet } from '../nn/models/index.js';
 import { growMicroNet } from '../nn/models/grow.js';
 import { loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
 import { stateDictForSave } from '../nn/module.js';
+import { prepareRunFolder } from './outputs.js';
 import { log } from './progress.js';
 
 /** The thesis grid for CIFAR: pairs with d·w² ≈ 2. */
@@ -81,6 +82,7 @@ export async function runScale(p: Parsed): Promise<number> {
     const grid = (f.grid as string[] | undefined)?.map((s) => parsePair(s, '--grid')) ?? THESIS_GRID.map(([d, w]) => [d, w] as [number, number]);
     candidates = grid.map(([d, w]) => ({ label: `d${d}-w${w}`, opts: { depth: d, width: w }, depth: d, width: w }));
   }
+  prepareRunFolder('scale', out, f.force === true, []);
   const rows: ScaleRow[] = [];
   for (const c of candidates) {
     const dir = join(out, c.label);
@@ -94,7 +96,7 @@ export async function runScale(p: Parsed): Promise<number> {
     const argv = [
       '--model', 'micronet', '--dataset', f.dataset as string, '--epochs', String(f.epochs), '--batch-size', String(f['batch-size']),
       '--optimizer', 'sgd', '--lr', String(f.lr), '--momentum', '0.9', '--weight-decay', '5e-4', '--schedule', 'cosine',
-      '--seed', String(f.seed), '--out', dir,
+      '--seed', String(f.seed), '--out', dir, ...(f.force === true ? ['--force'] : []),
       ...(f.data !== undefined ? ['--data', f.data as string] : []),
       ...(f['limit-train'] !== undefined ? ['--limit-train', String(f['limit-train'])] : []),
       ...(f['val-size'] !== undefined ? ['--val-size', String(f['val-size'])] : []),

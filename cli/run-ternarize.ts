@@ -16,6 +16,7 @@ import { UsageError } from './args.js';
 import { ternarizeSpec } from './commands.js';
 import { interruptFlag } from './run-train.js';
 import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, resumedFlags, seedStreams } from './common.js';
+import { prepareRunFolder } from './outputs.js';
 import { log, progressPrinter } from './progress.js';
 import { writeRunReport } from './run-report.js';
 
@@ -136,10 +137,12 @@ function* ternarizeSteps(flagsIn: Record<string, FlagValue>, opts: TernarizeOpti
   }
   const modelName = flags.model as string;
   const seed = flags.seed as number;
+  const out = resumeDir ?? (flags.out as string | undefined) ?? defaultRunDir([modelName, flags.method as string]);
+  // The float run's best.safetensors as --weights with --out at that run would destroy the float model.
+  if (resumeDir === undefined) prepareRunFolder('ternarize', out, flags.force === true, [{ flag: '--weights', path: flags.weights as string }]);
   const streams = seedStreams(seed);
   const data = loadSplits(flags, streams);
   const model = buildModel(modelName, data.train, streams.model);
-  const out = resumeDir ?? (flags.out as string | undefined) ?? defaultRunDir([modelName, flags.method as string]);
   const run = new RunFolder(out);
   // On resume every weight comes from the checkpoint; the float weights file may be gone.
   const ck = resumeDir === undefined ? null : readRunCheckpoint(run.checkpoint);

@@ -8,12 +8,14 @@ import { SGD, Adam } from '../nn/optim.js';
 import { LrScheduler, cosineAnnealing, stepDecay, constantSchedule } from '../nn/schedule.js';
 import { CIFAR_AUGMENT, type AugmentConfig } from '../datasets/transforms.js';
 import { RunFolder, environmentFacts } from '../ec2t/runfolder.js';
-import { OptimizerUpdater, TrainingPhase, evaluate, readRunCheckpoint, runToEnd, runYielding } from '../ec2t/train.js';
+import { OptimizerUpdater, TrainingPhase, evaluate, firstNonFinite, readRunCheckpoint, runToEnd, runYielding } from '../ec2t/train.js';
+import { FormatError } from '../engine/errors.js';
 import { getBackend } from '../kernels/registry.js';
 import type { Parsed, FlagValue } from './args.js';
 import { UsageError } from './args.js';
 import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, resumedFlags, seedStreams } from './common.js';
 import { trainSpec } from './commands.js';
+import { prepareRunFolder } from './outputs.js';
 import { log, progressPrinter } from './progress.js';
 import { writeRunReport } from './run-report.js';
 
@@ -102,6 +104,8 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
   const dataset = flags.dataset as string;
   const seed = flags.seed as number;
   const epochs = flags.epochs as number;
+  const out = resumeDir ?? (flags.out as string | undefined) ?? defaultRunDir([model, dataset]);
+  if (resumeDir === undefined) prepareRunFolder('train', out, flags.force === true, [{ flag: '--weights', path: flags.weights as string | undefined }]);
   const streams = seedStreams(seed);
   const data = loadSplits(flags, streams);
   const net = buildModel(model, data.train, streams.model, opts.modelOptions);
@@ -121,7 +125,6 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
   const scheduler = new LrScheduler(optimizer, schedule);
   const updater = new OptimizerUpdater(optimizer, scheduler);
 
-  const out = resumeDir ?? (flags.out as string | undefined) ?? defaultRunDir([model, dataset]);
   const run = new RunFolder(out);
   if (resumeDir === undefined) {
     run.writeJson('config.json', { command: 'train', flags, modelOptions: opts.modelOptions ?? {} });
@@ -193,6 +196,9 @@ export async function runEval(p: Parsed): Promise<number> {
   if (ds === null) throw new UsageError('--split val needs a validation set; --val-size must be > 0');
   const net = buildModel(f.model as string, data.train, new Rng(0));
   loadWeightsInto(net, f.weights as string);
+  const bad = firstNonFinite(net);
+  // NaN weights give NaN logits; an accuracy computed from them would be a meaningless number.
+  if (bad !== null) throw new FormatError(f.weights as string, `the weights hold non-finite values (${bad}); there is no accuracy to report`);
   const r = evaluate(net, ds, f['batch-size'] as number);
   const out = { model: f.model, dataset: f.dataset, split, samples: r.samples, loss: r.loss, accuracy: r.accuracy };
   if (f.json) process.stdout.write(JSON.stringify(out) + '\n');

@@ -77,6 +77,42 @@ function isSibling(key: string, ternary: Set<string>): boolean {
   return ternary.has(key.slice(0, dot)) && SIBLINGS.includes(key.slice(dot + 1));
 }
 
+/**
+ * Layers that carry ternary siblings (`.assignment`, `.w_p`, `.w_n`) but whose `weight` is not the
+ * ternary weight those siblings describe (w_p where A = +1, −w_n where A = −1, 0 where A = 0): ECP
+ * runs keep their full-precision weights where A ≠ 0 (pruning, not ternarization). Packing or
+ * scoring them as ternary would silently replace the weights by two centroids.
+ * @example prunedFloatLayersOf(loadSafetensors('runs/ecp/ternary.safetensors').tensors) // ['conv2', 'fc1', ...]
+ */
+export function prunedFloatLayersOf(sd: Map<string, SafetensorEntry>): string[] {
+  const out: string[] = [];
+  for (const name of ternaryLayersOf(sd)) {
+    const a = sd.get(`${name}.assignment`)?.data;
+    const w = sd.get(`${name}.weight`)?.data;
+    const wp = sd.get(`${name}.w_p`)?.data;
+    const wn = sd.get(`${name}.w_n`)?.data;
+    // Malformed siblings are the reader's to report; only well-formed layers are judged here.
+    if (!(a instanceof Int8Array) || !(w instanceof Float32Array) || a.length !== w.length || !(wp instanceof Float32Array) || !(wn instanceof Float32Array) || wp.length !== 1 || wn.length !== 1) continue;
+    const pos = wp[0];
+    const neg = Math.fround(-wn[0]);
+    for (let i = 0; i < a.length; i++) {
+      const want = a[i] === 1 ? pos : a[i] === -1 ? neg : 0;
+      if (w[i] !== want) {
+        out.push(name);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+/** `sd` without the ternary siblings of `layers` (they then read as plain float layers). */
+export function withoutTernarySiblings(sd: Map<string, SafetensorEntry>, layers: readonly string[]): Map<string, SafetensorEntry> {
+  if (layers.length === 0) return sd;
+  const drop = new Set(layers.flatMap((n) => SIBLINGS.map((s) => `${n}.${s}`)));
+  return new Map([...sd].filter(([k]) => !drop.has(k)));
+}
+
 /** Layer names that a state dict marks ternary (those with a `.assignment` sibling). */
 export function ternaryLayersOf(sd: Map<string, SafetensorEntry>): Set<string> {
   return new Set([...sd.keys()].filter((k) => k.endsWith('.assignment')).map((k) => k.slice(0, -'.assignment'.length)));
@@ -715,6 +751,10 @@ function inputOf(modelName: string, model: Module, opts: Record<string, unknown>
  */
 export function packModel(modelName: string, modelOptions: Record<string, unknown>, stateDict: Map<string, SafetensorEntry>, options: PackOptions = {}): PackedModel {
   const source = options.source ?? 'state dict';
+  const pruned = prunedFloatLayersOf(stateDict);
+  if (pruned.length > 0) {
+    throw new FormatError(source, `layer(s) ${pruned.slice(0, 4).join(', ')}${pruned.length > 4 ? `, … (${pruned.length})` : ''} keep full-precision weights where their assignment is non-zero (an ECP run: pruning, not ternarization); the packed format stores ternary layers as two centroids and would change the model, so nothing was written. Run it with: ec2t predict --model ${modelName} --weights ${source}`);
+  }
   const mo = completeModelOptions(modelName, modelOptions, stateDict, source);
   const model = makeModel(modelName, mo);
   const r = new Reader(stateDict, source);
@@ -869,6 +909,9 @@ export function floatStateDictBytes(sd: Map<string, SafetensorEntry>): number {
  */
 export function describeForScore(modelName: string, modelOptions: Record<string, unknown>, stateDict: Map<string, SafetensorEntry> | null, inputSize?: number): ScoreLayer[] {
   const model = makeModel(modelName, modelOptions);
+  // ECP layers are pruned float layers: scored as such (non-zeros at 32 bits plus a bitmask).
+  const prunedLayers = stateDict === null ? [] : prunedFloatLayersOf(stateDict);
+  if (stateDict !== null) stateDict = withoutTernarySiblings(stateDict, prunedLayers);
   let sd = stateDict;
   if (sd === null) {
     sd = new Map();
@@ -908,7 +951,8 @@ export function describeForScore(modelName: string, modelOptions: Record<string,
       // A depthwise conv's dead inputs are whole groups: removed ones in removedGroups, kept ones computed.
       const deadIn = feed && !dw ? feed.dead * (L.op === 'linear' ? feed.perChannel : 1) : 0;
       const dOut = L.ternary ? deadRows(L).filter((m) => !gone.has(m)).length : 0;
-      const common = { name: L.name, inChannels: L.shape[1] * L.groups, outChannels: L.shape[0], bias: L.bias !== null, ...(L.ternary ? { ternary: { assignment: L.assign as Int8Array, deadIn } } : {}) };
+      const prunedNz = prunedLayers.includes(L.name) ? { pruned: { nonzeros: (sd.get(`${L.name}.weight`)?.data as Float32Array).reduce((n, v) => n + (v !== 0 ? 1 : 0), 0) } } : {};
+      const common = { name: L.name, inChannels: L.shape[1] * L.groups, outChannels: L.shape[0], bias: L.bias !== null, ...prunedNz, ...(L.ternary ? { ternary: { assignment: L.assign as Int8Array, deadIn } } : {}) };
       if (L.op === 'conv') layers.push({ ...common, kind: 'conv', kernel: [L.shape[2], L.shape[3]], groups: L.groups, outH: a[2], outW: a[3], ...(removedGroups.length > 0 ? { removedGroups } : {}) });
       else layers.push({ ...common, kind: 'linear' });
       if (dw && removedGroups.length + dOut > 0) deadOf.set(o.dst, { dead: removedGroups.length + dOut, perChannel: 1, removed: removedGroups.length });

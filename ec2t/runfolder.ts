@@ -1,16 +1,15 @@
 /**
  * A run folder: everything a training run leaves behind, so it can be audited, reported on and
- * resumed. `config.json` (all resolved options), `manifest.json` (seed, versions, git commit,
+ * resumed. `config.json` (all resolved options), `manifest.json` (seed, package and Node versions,
  * backend, dataset fingerprint), `metrics.jsonl` (one JSON line per epoch), weights and the
  * resume checkpoint. Every file is written atomically.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FormatError } from '../engine/errors.js';
-import { writeFileAtomic } from '../engine/io.js';
+import { cleanStaleTemps, writeFileAtomic } from '../engine/io.js';
 
 /** One line of `metrics.jsonl`. Optional fields appear when the run has them (EC2T statistics). */
 export interface EpochMetrics {
@@ -49,23 +48,14 @@ export function packageVersion(): string {
   }
 }
 
-/** The git commit of the package checkout, with `-dirty` when the tree has changes; null outside git. */
-export function gitCommit(): string | null {
-  try {
-    const cwd = packageRoot();
-    const head = execFileSync('git', ['rev-parse', 'HEAD'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd, stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
-    return dirty ? `${head}-dirty` : head;
-  } catch {
-    return null;
-  }
-}
-
-/** Facts about the environment recorded in every manifest. */
+/**
+ * Facts about the environment recorded in every manifest. Nothing here runs another program: a
+ * `git` call would run in whatever repository surrounds the installed package and execute its
+ * configured hooks (core.fsmonitor); the package version identifies the code instead.
+ */
 export function environmentFacts(): Record<string, unknown> {
   return {
     packageVersion: packageVersion(),
-    gitCommit: gitCommit(),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     cpus: cpus().length,
@@ -77,11 +67,12 @@ export function environmentFacts(): Record<string, unknown> {
 export class RunFolder {
   readonly dir: string;
 
-  /** Opens (and creates) the folder. */
+  /** Opens (and creates) the folder, removing temp files that a killed earlier run left in it. */
   constructor(dir: string) {
     this.dir = dir;
     if (existsSync(dir) && !statSync(dir).isDirectory()) throw new FormatError(dir, 'run folder path exists and is not a folder; choose another --out');
     mkdirSync(dir, { recursive: true });
+    cleanStaleTemps(dir);
   }
 
   /** Path of a file inside the run folder. */

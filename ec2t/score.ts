@@ -61,6 +61,12 @@ export interface ScoreLayer {
   readonly bias?: boolean;
   /** Conv/linear: present when the layer is ternary. */
   readonly ternary?: TernaryDescription;
+  /**
+   * Conv/linear, not ternary: a pruned float layer (ECP) with this many non-zero weights, stored
+   * as a non-zero bitmask (1 bit per weight) plus the non-zeros at 32 bits; each output sums only
+   * its non-zero products.
+   */
+  readonly pruned?: { readonly nonzeros: number };
   /** bn only: the batch norm follows a ternary layer and is folded into it (16-bit biases). */
   readonly foldedIntoTernary?: boolean;
   /** bn only (folded): dead outputs of the preceding ternary layer besides `removedChannels`. */
@@ -190,6 +196,20 @@ export function scoreLayer(l: ScoreLayer, options: ScoreOptions = {}): LayerScor
       const keptIn = l.inChannels - removed.size * (l.inChannels / g);
       const keptOut = l.outChannels - removed.size * outPerGroup;
       const t = l.ternary;
+      if (t === undefined && l.pruned !== undefined) {
+        const nz = l.pruned.nonzeros;
+        positiveInt(nz, 'pruned.nonzeros', l.name);
+        if (nz > weights || removed.size > 0) throw new ValueError('score', `layer ${l.name}: pruned.nonzeros ${nz} must be at most its ${weights} weights (and a pruned layer has no removed groups)`);
+        const M = l.outChannels;
+        const params = nz + weights / 32 + (l.bias ? M : 0);
+        // Each output's sum has (its non-zeros − 1) additions; over the layer that is nz − M when
+        // every filter keeps a weight, never below 0.
+        Object.assign(base, {
+          params, multiplications: nz * hw, additions: Math.max(0, nz - M) * hw + (l.bias ? M * hw : 0),
+          nonzeros: nz, sparsity: weights === 0 ? 0 : 1 - nz / weights, bytes: 4 * nz + weights / 8 + (l.bias ? 4 * M : 0),
+        });
+        return finish(base);
+      }
       if (t === undefined) {
         const none = { params: 0, additions: 0, multiplications: 0 };
         const live = removed.size === 0 ? d : keptGroups === 0 ? none : denseLinearOps({ ...l, inChannels: keptIn, outChannels: keptOut, groups: keptGroups }, hw);

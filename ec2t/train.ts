@@ -261,11 +261,18 @@ export class TrainingPhase {
         const labels = batch.labels.subarray(0, batch.size);
         const loss = crossEntropy(logits, labels);
         const lossValue = loss.item();
+        const where = `epoch ${epoch}, batch ${this.loader.getState().batch}`;
         if (!Number.isFinite(lossValue)) {
-          throw new ValueError('train', `loss became ${lossValue} at epoch ${epoch}, batch ${this.loader.getState().batch}; lower --lr (now ${o.updater.lr()}) or check the input data`);
+          const bad = firstNonFinite(o.model);
+          if (bad !== null) throw new ValueError('train', `the weights hold non-finite values before ${where} (${bad}): the starting weights or checkpoint are damaged; nothing was saved over the last checkpoint`);
+          throw new ValueError('train', `loss became ${lossValue} at ${where}; lower --lr (now ${o.updater.lr()}) or check the input data`);
         }
         loss.backward();
         o.updater.step();
+        // The loss can stay finite while gradients are NaN or Inf (a NaN hidden by a max-pool or a
+        // saturated softmax): they then show up in the weights, checked after every step.
+        const bad = firstNonFinite(o.model);
+        if (bad !== null) throw new ValueError('train', `the weights became non-finite at ${where} (${bad}; loss was ${lossValue}): the gradients held NaN or Inf. Lower --lr (now ${o.updater.lr()}) or check the input data; the run stopped before saving, so the last checkpoint is the last good state`);
         this.step++;
         this.acc.lossSum += lossValue * batch.size;
         this.acc.correct += accuracyCount(logits, labels);
@@ -433,5 +440,54 @@ export function readRunCheckpoint(path: string): RunCheckpoint {
   if (typeof phase !== 'string' || !(PHASES as readonly string[]).includes(phase)) {
     throw new FormatError(path, `checkpoint metadata has phase ${JSON.stringify(phase)}; expected one of ${PHASES.join(', ')} (not written by ec2t train/ternarize?)`);
   }
+  checkCheckpointExtra(path, c.extra as Record<string, unknown>);
   return { model, all: c.model, extra: c.extra, epoch: c.epoch, phase: phase as EpochMetrics['phase'] };
+}
+
+/**
+ * The resume state in a checkpoint's metadata, checked field by field before anything uses it:
+ * a hand-edited or damaged field is a one-line {@link FormatError} naming it, never a stack trace
+ * or a silently different run.
+ */
+function checkCheckpointExtra(path: string, x: Record<string, unknown>): void {
+  const bad = (field: string, want: string, v: unknown): never => {
+    throw new FormatError(path, `checkpoint metadata field "${field}" must be ${want}, got ${(JSON.stringify(v) ?? String(v)).slice(0, 80)}`);
+  };
+  const count = (v: unknown): boolean => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+  const finite = (v: unknown): boolean => typeof v === 'number' && Number.isFinite(v);
+  const obj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  for (const f of ['step', 'epochsDone', 'globalEpochsDone'] as const) if (!count(x[f])) bad(f, 'an integer >= 0', x[f]);
+  if (x.epochBatchesDone !== undefined && typeof x.epochBatchesDone !== 'boolean') bad('epochBatchesDone', 'true or false', x.epochBatchesDone);
+  if (x.bestValAccuracy !== null && !(finite(x.bestValAccuracy) && (x.bestValAccuracy as number) >= 0 && (x.bestValAccuracy as number) <= 1)) bad('bestValAccuracy', 'null or a number in [0, 1]', x.bestValAccuracy);
+  if (x.bestEpoch !== null && !count(x.bestEpoch)) bad('bestEpoch', 'null or an integer >= 0', x.bestEpoch);
+  const rngState = (field: string, v: unknown): void => {
+    if (!Array.isArray(v) || v.length !== 5 || !v.every((w) => w === null || finite(w))) bad(field, 'a generator state (5 numbers)', v);
+  };
+  rngState('modelRng', x.modelRng);
+  const acc = x.acc;
+  if (!obj(acc) || !['lossSum', 'correct', 'seen', 'seconds'].every((k) => finite(acc[k]))) bad('acc', 'an object of 4 numbers (lossSum, correct, seen, seconds)', acc);
+  const loader = x.loader;
+  if (!obj(loader)) return bad('loader', 'a data-loader state object', loader);
+  if (!count(loader.epoch) || !count(loader.batch)) bad('loader', 'a state with integer epoch and batch >= 0', loader);
+  if (loader.epochSeed !== null && !count(loader.epochSeed)) bad('loader.epochSeed', 'null or an integer >= 0', loader.epochSeed);
+  rngState('loader.rng', loader.rng);
+}
+
+/**
+ * The first parameter of `model` holding NaN or ±Inf, as `name (NaN)`, or null. One pass of
+ * additions per parameter (a non-finite value makes the sum non-finite; the sum of finite float32
+ * values cannot overflow a float64), cheaper than the optimizer step it follows.
+ * @example firstNonFinite(model) // 'conv1.weight (NaN)'
+ */
+export function firstNonFinite(model: Module): string | null {
+  for (const [name, p] of model.namedParameters()) {
+    const d = p.data;
+    let s = 0;
+    for (let i = 0; i < d.length; i++) s += d[i];
+    if (!Number.isFinite(s)) {
+      const hasNaN = Number.isNaN(s) && d.some((v) => Number.isNaN(v));
+      return `${name} (${hasNaN ? 'NaN' : 'Inf'})`;
+    }
+  }
+  return null;
 }

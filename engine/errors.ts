@@ -46,6 +46,19 @@ export class FormatError extends Ec2tError {
   }
 }
 
+/**
+ * A file that could not be read or written for a reason outside the file's content: permissions,
+ * a read-only file system, a full disk, the file-size limit, a folder where a file was expected.
+ */
+export class IoError extends Ec2tError {
+  constructor(
+    public readonly file: string,
+    detail: string,
+  ) {
+    super(`${file}: ${detail}`);
+  }
+}
+
 /** Kernel registry problems: duplicate registration, no kernel for an op on the requested backend. */
 export class KernelError extends Ec2tError {}
 

@@ -53,6 +53,22 @@ export function numelOf(shape: readonly number[], op = 'tensor'): number {
   return n;
 }
 
+/**
+ * A zero-filled float32 buffer of `shape`'s element count; a count the platform cannot allocate
+ * (beyond the typed-array limit, or out of memory) is a {@link ValueError} naming `op` and the size
+ * instead of a bare RangeError.
+ * @example allocFloat32([2, 3], 'zeros').length // 6
+ */
+export function allocFloat32(shape: readonly number[], op: string): Float32Array {
+  const n = numelOf(shape, op);
+  try {
+    return new Float32Array(n);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new ValueError(op, `shape ${fmtShape(shape)} needs ${n} float32 values (${(n * 4 / 2 ** 30).toFixed(1)} GiB), more than can be allocated here`);
+  }
+}
+
 /** Row-major strides of a contiguous shape (one implementation, shared with the kernels). */
 export const stridesOf: (shape: readonly number[]) => number[] = contiguousStrides;
 
@@ -250,7 +266,7 @@ export function needsGrad(...inputs: Tensor[]): boolean {
 
 /** Tensor of zeros. @example zeros([2, 3]) */
 export function zeros(shape: readonly number[], requiresGrad = false): Tensor {
-  return new Tensor(new Float32Array(numelOf(shape, 'zeros')), shape, requiresGrad);
+  return new Tensor(allocFloat32(shape, 'zeros'), shape, requiresGrad);
 }
 
 /** Tensor of ones. */
@@ -260,7 +276,7 @@ export function ones(shape: readonly number[], requiresGrad = false): Tensor {
 
 /** Tensor filled with `value`. */
 export function full(shape: readonly number[], value: number, requiresGrad = false): Tensor {
-  return new Tensor(new Float32Array(numelOf(shape, 'full')).fill(value), shape, requiresGrad);
+  return new Tensor(allocFloat32(shape, 'full').fill(value), shape, requiresGrad);
 }
 
 /** 1-D tensor `start, start+step, ...` below `end` (NumPy's arange). @example arange(0, 5) */
@@ -301,7 +317,7 @@ export function tensor(values: Nested | Float32Array | readonly number[], shape?
 
 /** Uniform draws in [low, high) from `rng`. */
 export function uniform(shape: readonly number[], low: number, high: number, rng: Rng, requiresGrad = false): Tensor {
-  const d = new Float32Array(numelOf(shape, 'uniform'));
+  const d = allocFloat32(shape, 'uniform');
   for (let i = 0; i < d.length; i++) d[i] = rng.uniformRange(low, high);
   return new Tensor(d, shape, requiresGrad);
 }
@@ -313,7 +329,7 @@ export function rand(shape: readonly number[], rng: Rng, requiresGrad = false): 
 
 /** Normal draws with mean `mean` and standard deviation `std`. */
 export function randn(shape: readonly number[], rng: Rng, requiresGrad = false, mean = 0, std = 1): Tensor {
-  const d = new Float32Array(numelOf(shape, 'randn'));
+  const d = allocFloat32(shape, 'randn');
   for (let i = 0; i < d.length; i++) d[i] = mean + std * rng.normal();
   return new Tensor(d, shape, requiresGrad);
 }

@@ -5,8 +5,8 @@
  * (op, nearest calibrated size), and returns the table. The table can be cached as JSON keyed by
  * machine facts (cpu model, cores, node version, gpu.js mode), so later runs reuse it unmeasured.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { writeFile, rename } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../engine/io.js';
 import { cpus, homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ValueError } from '../engine/errors.js';
@@ -195,19 +195,26 @@ export function loadCalibration(path: string, facts: MachineFacts = machineFacts
   try {
     const t = JSON.parse(raw) as CalibrationTable;
     if (t.version !== 1 || !Array.isArray(t.entries) || t.facts === undefined || !sameFacts(t.facts, facts)) return undefined;
+    if (!t.entries.every(validEntry)) return undefined;
     return { ...t, cached: true };
   } catch {
     return undefined; // a damaged cache is re-measured, not an error
   }
 }
 
-/** Writes `table` to `path` atomically (temp file + rename), creating the folder. */
+/** Whether a cached entry has every field the chooser reads, with the right types. */
+function validEntry(e: unknown): boolean {
+  if (typeof e !== 'object' || e === null) return false;
+  const x = e as Record<string, unknown>;
+  const ms = x.ms;
+  return typeof x.op === 'string' && typeof x.bucket === 'string' && typeof x.sizeHint === 'number' && x.sizeHint > 0 && Number.isFinite(x.sizeHint) &&
+    typeof ms === 'object' && ms !== null && Object.values(ms).every((v) => typeof v === 'number' && Number.isFinite(v));
+}
+
+/** Writes `table` to `path` atomically (temp file + rename, with the project's temp naming), creating the folder. */
 export async function saveCalibration(path: string, table: CalibrationTable): Promise<void> {
-  mkdirSync(dirname(path), { recursive: true });
   const { cached: _cached, ...plain } = table;
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(plain, null, 2) + '\n');
-  await rename(tmp, path);
+  writeFileAtomic(path, JSON.stringify(plain, null, 2) + '\n');
 }
 
 /**

@@ -13,7 +13,7 @@
  * that is exactly what {@link Sequential}-style containers need, but a module must not mix integer
  * keys with named ones when the order matters.
  */
-import { Ec2tError, fmtShape } from '../engine/errors.js';
+import { Ec2tError, ValueError, fmtShape } from '../engine/errors.js';
 import { Tensor } from '../engine/tensor.js';
 
 /** A trainable tensor: a leaf with `requiresGrad = true` that a module registers as a parameter. */
@@ -293,6 +293,7 @@ export abstract class Module {
    */
   loadStateDict(dict: StateDictInput, options: LoadStateDictOptions = {}): LoadStateDictResult {
     const strict = options.strict ?? true;
+    if (typeof dict !== 'object' || dict === null) throw new ValueError('loadStateDict', `expected a Map or an object of tensors (name → tensor), got ${dict === null ? 'null' : typeof dict}`);
     let entries: Array<[string, TensorLike]> = dict instanceof Map ? [...dict.entries()] : Object.entries(dict as Record<string, TensorLike>);
     const own = this.stateDict();
     const ownHasPrefix = [...own.keys()].some((k) => k.startsWith(DATA_PARALLEL_PREFIX));

@@ -6,7 +6,7 @@
  * Its import graph holds no autodiff, optimizer, model-zoo or dataset code (test/ec2t/runtime.test.ts
  * walks it): only kernels, the error types and a small safetensors reader.
  */
-import { FormatError, ShapeError } from '../../engine/errors.js';
+import { FormatError, ShapeError, ValueError } from '../../engine/errors.js';
 import { ternaryConv2dCpu, ternaryLinearCpu } from '../../kernels/ternary/cpu.js';
 import { ternaryLayerFromMasks, type TernaryLayer } from '../../kernels/ternary/layer.js';
 import { conv2dForwardCpu } from '../../kernels/cpu/conv.js';
@@ -398,7 +398,8 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
   // Buffers per input shape, planned on first use; predict allocates only the returned logits.
   const bound = new Map<string, Bound>();
   const predict = (input: Float32Array, shape: readonly [number, number, number, number]): { data: Float32Array; shape: number[] } => {
-    if (shape.length !== 4 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) throw new ShapeError('predict', `shape must be [N, C, H, W] positive integers, got [${shape.join(', ')}]`);
+    if (!(input instanceof Float32Array)) throw new ValueError('predict', `input must be a Float32Array, got ${Array.isArray(input) ? 'an Array (convert it with Float32Array.from)' : input === null ? 'null' : typeof input === 'object' ? (input as object).constructor?.name ?? 'an object' : typeof input}`);
+    if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) throw new ShapeError('predict', `shape must be [N, C, H, W] positive integers, got [${shape.join(', ')}]`);
     const numel = shape[0] * shape[1] * shape[2] * shape[3];
     if (input.length !== numel) throw new ShapeError('predict', `input has ${input.length} values, shape [${shape.join(', ')}] needs ${numel}`);
     if (shape[1] !== program.input.channels) throw new ShapeError('predict', `the model takes ${program.input.channels} input channel(s), got ${shape[1]} (input [${shape.join(', ')}])`);

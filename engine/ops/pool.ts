@@ -32,6 +32,9 @@ function pairOf(op: string, name: string, v: number | readonly [number, number],
 
 /** Validated pooling geometry; every message names `op`. */
 function poolGeometry(op: string, shape: readonly number[], o: AvgPool2dOptions): Pool2dGeometry {
+  if (typeof o !== 'object' || o === null || o.kernelSize === undefined) {
+    throw new ValueError(op, `options must give kernelSize (a positive integer or a [h, w] pair), got ${JSON.stringify(o) ?? String(o)}; e.g. ${op}(x, { kernelSize: 2 })`);
+  }
   if (shape.length !== 4) throw new ShapeError(op, `input must be 4-D [N, C, H, W], got ${fmtShape(shape)}`);
   const [kernelHeight, kernelWidth] = pairOf(op, 'kernelSize', o.kernelSize, 1);
   const [strideH, strideW] = pairOf(op, 'stride', o.stride ?? o.kernelSize, 1);

@@ -19,8 +19,9 @@ export function unaryCpu(op: UnaryOp, x: Float32Array, out: Float32Array): void 
     case 'log': for (let i = 0; i < n; i++) out[i] = Math.log(x[i]); return;
     case 'sqrt': for (let i = 0; i < n; i++) out[i] = Math.sqrt(x[i]); return;
     case 'abs': for (let i = 0; i < n; i++) out[i] = Math.abs(x[i]); return;
-    case 'relu': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v > 0 ? v : 0; } return;
-    case 'relu6': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v > 0 ? (v < 6 ? v : 6) : 0; } return;
+    // <= / >= so NaN passes through (PyTorch keeps NaN).
+    case 'relu': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v <= 0 ? 0 : v; } return;
+    case 'relu6': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v <= 0 ? 0 : v >= 6 ? 6 : v; } return;
     case 'sigmoid': for (let i = 0; i < n; i++) out[i] = 1 / (1 + Math.exp(-x[i])); return;
     case 'tanh': for (let i = 0; i < n; i++) out[i] = Math.tanh(x[i]); return;
     case 'swish': for (let i = 0; i < n; i++) { const v = x[i]; out[i] = v / (1 + Math.exp(-v)); } return;

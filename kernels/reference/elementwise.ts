@@ -16,8 +16,9 @@ export function unaryScalar(op: UnaryOp, v: number): number {
     case 'log': return Math.log(v);
     case 'sqrt': return Math.sqrt(v);
     case 'abs': return Math.abs(v);
-    case 'relu': return v > 0 ? v : 0;
-    case 'relu6': return v > 0 ? (v < 6 ? v : 6) : 0;
+    // <= / >= so NaN passes through, as in PyTorch.
+    case 'relu': return v <= 0 ? 0 : v;
+    case 'relu6': return v <= 0 ? 0 : v >= 6 ? 6 : v;
     case 'sigmoid': return sigmoid(v);
     case 'tanh': return Math.tanh(v);
     case 'swish': return v * sigmoid(v);

@@ -30,7 +30,7 @@
  */
 import type { Conv2dGeometry } from '../types.js';
 import { F32, I32, ModuleBuilder, V128, uleb, webAssembly, type WasmMemory, type WasmModule, forRange } from '../wasm/assembler.js';
-import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, releasePoolFamily, runJob, shutdownPool } from '../wasm/pool.js';
+import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, releasePoolFamily, runJob, shutdownPool, withWorkerRecovery } from '../wasm/pool.js';
 import { gemmThreads } from '../wasm/threads.js';
 import type { TernaryLayer } from './layer.js';
 
@@ -917,6 +917,11 @@ function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads:
  * wasm SIMD is unavailable or the problem does not fit the shared memory. Arguments are pre-checked.
  */
 export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry, threads = ternaryThreads()): boolean {
+  // Everything is staged again on each call and `out` is written last: a worker death reruns it all.
+  return withWorkerRecovery(() => ternaryConv2dSimdOnce(x, layer, bias, out, g, threads));
+}
+
+function ternaryConv2dSimdOnce(x: Float32Array, layer: TernaryLayer, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry, threads: number): boolean {
   const I = instance();
   if (I === null) return false;
   const T = Math.min(threads, MAX_POOL_THREADS);

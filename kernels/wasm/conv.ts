@@ -23,7 +23,7 @@ import { KernelError } from '../../engine/errors.js';
 import type { Conv2dGeometry } from '../types.js';
 import { F32, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory, type WasmModule, forRange } from './assembler.js';
 import { KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn, gemmModuleBytes, packA, requireWasm, runTiles, useFma, wasmSimdAvailable } from './gemm.js';
-import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool } from './pool.js';
+import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from './pool.js';
 import { gemmThreads } from './threads.js';
 
 /** Rows of A (output channels) per `dotNT` register tile. NOTE: 2×3 (9 accumulators) measured 15–30 % faster than 4×3, which spills the 16 xmm registers; 4×2 and 2×4 in between. */
@@ -530,6 +530,10 @@ export function wasmConvAvailable(): boolean {
 
 /** {@link wasmConv2dForward} over the whole batch in one layout. */
 function forwardAll(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
+  withWorkerRecovery(() => forwardAllOnce(x, w, bias, out, g));
+}
+
+function forwardAllOnce(x: Float32Array, w: Float32Array, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
   const T = threadsFor(g);
   const P = params(g, T);
   const I = instance(P.bytes);
@@ -548,6 +552,10 @@ function forwardAll(x: Float32Array, w: Float32Array, bias: Float32Array | null,
 
 /** {@link wasmConv2dBackwardInput} over the whole batch in one layout. */
 function backwardInputAll(gradOut: Float32Array, w: Float32Array, gradX: Float32Array, g: Conv2dGeometry): void {
+  withWorkerRecovery(() => backwardInputAllOnce(gradOut, w, gradX, g));
+}
+
+function backwardInputAllOnce(gradOut: Float32Array, w: Float32Array, gradX: Float32Array, g: Conv2dGeometry): void {
   const T = threadsFor(g);
   const P = params(g, T);
   const I = instance(P.bytes);
@@ -560,6 +568,10 @@ function backwardInputAll(gradOut: Float32Array, w: Float32Array, gradX: Float32
 
 /** {@link wasmConv2dBackwardWeight} over the whole batch in one layout (batch ≥ 1). */
 function backwardWeightAll(x: Float32Array, gradOut: Float32Array, gradW: Float32Array, g: Conv2dGeometry): void {
+  withWorkerRecovery(() => backwardWeightAllOnce(x, gradOut, gradW, g));
+}
+
+function backwardWeightAllOnce(x: Float32Array, gradOut: Float32Array, gradW: Float32Array, g: Conv2dGeometry): void {
   const T = threadsFor(g);
   const P = params(g, T);
   const I = instance(P.bytes);

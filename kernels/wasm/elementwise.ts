@@ -34,7 +34,11 @@ const simd = (f: FuncBuilder, op: number, ...imm: number[]): FuncBuilder => {
 };
 const f32x4Gt = (f: FuncBuilder): FuncBuilder => simd(f, 0x44);
 const f32x4Lt = (f: FuncBuilder): FuncBuilder => simd(f, 0x43);
+const f32x4Le = (f: FuncBuilder): FuncBuilder => simd(f, 0x45);
+const f32x4Ge = (f: FuncBuilder): FuncBuilder => simd(f, 0x46);
 const v128And = (f: FuncBuilder): FuncBuilder => simd(f, 0x4e);
+/** `a & ~b`. */
+const v128Andnot = (f: FuncBuilder): FuncBuilder => simd(f, 0x4f);
 const v128Bitselect = (f: FuncBuilder): FuncBuilder => simd(f, 0x52);
 const f64x2PromoteLow = (f: FuncBuilder): FuncBuilder => simd(f, 0x5f);
 const f32x4DemoteZero = (f: FuncBuilder): FuncBuilder => simd(f, 0x5e);
@@ -59,6 +63,8 @@ const f64PromoteF32 = (f: FuncBuilder): FuncBuilder => f.raw(0xbb);
 const f32DemoteF64 = (f: FuncBuilder): FuncBuilder => f.raw(0xb6);
 const f32Gt = (f: FuncBuilder): FuncBuilder => f.raw(0x5e);
 const f32Lt = (f: FuncBuilder): FuncBuilder => f.raw(0x5d);
+const f32Le = (f: FuncBuilder): FuncBuilder => f.raw(0x5f);
+const f32Ge = (f: FuncBuilder): FuncBuilder => f.raw(0x60);
 const select = (f: FuncBuilder): FuncBuilder => f.raw(0x1b);
 const i32And = (f: FuncBuilder): FuncBuilder => f.raw(0x71);
 
@@ -68,8 +74,9 @@ type FlatOp = 'relu' | 'relu6' | 'reluBwd' | 'relu6Bwd' | 'add';
 
 /**
  * `op(p, q, n)`: n floats at byte p are rewritten in place; q is the second operand (gradOut of the
- * backward ops — written in place there instead — or b of add). relu: p = p > 0 ? p : 0;
- * relu6: p > 0 ? (p < 6 ? p : 6) : 0; reluBwd: q = p > 0 ? q : 0 (p = x); relu6Bwd likewise on (0, 6);
+ * backward ops — written in place there instead — or b of add). relu: p = p <= 0 ? 0 : p;
+ * relu6: p <= 0 ? 0 : (p >= 6 ? 6 : p) — written with <= / >= so NaN passes through, as in
+ * PyTorch; reluBwd: q = p > 0 ? q : 0 (p = x); relu6Bwd likewise on (0, 6);
  * add: p = p + q.
  */
 function emitFlat(mod: ModuleBuilder, op: FlatOp): void {
@@ -88,12 +95,13 @@ function emitFlat(mod: ModuleBuilder, op: FlatOp): void {
     addrs();
     switch (op) {
       case 'relu':
-        f.get(a).get(a).v128Load().tee(v).get(v).f32x4Const(0); f32x4Gt(f); v128And(f); f.v128Store();
+        // v & ~(v <= 0): a NaN lane compares false and is kept.
+        f.get(a).get(a).v128Load().tee(v).get(v).f32x4Const(0); f32x4Le(f); v128Andnot(f); f.v128Store();
         break;
       case 'relu6':
         f.get(a);
-        f.get(a).v128Load().tee(v).f32x4Const(6).get(v).f32x4Const(6); f32x4Lt(f); v128Bitselect(f);
-        f.get(v).f32x4Const(0); f32x4Gt(f); v128And(f); f.v128Store();
+        f.f32x4Const(6).get(a).v128Load().tee(v).get(v).f32x4Const(6); f32x4Ge(f); v128Bitselect(f);
+        f.get(v).f32x4Const(0); f32x4Le(f); v128Andnot(f); f.v128Store();
         break;
       case 'reluBwd':
         f.get(b).get(b).v128Load().get(a).v128Load().f32x4Const(0); f32x4Gt(f); v128And(f); f.v128Store();
@@ -113,12 +121,12 @@ function emitFlat(mod: ModuleBuilder, op: FlatOp): void {
     addrs();
     switch (op) {
       case 'relu':
-        f.get(a).get(a).f32Load().tee(s).f32Const(0).get(s).f32Const(0); f32Gt(f); select(f); f.f32Store();
+        f.get(a).f32Const(0).get(a).f32Load().tee(s).get(s).f32Const(0); f32Le(f); select(f); f.f32Store();
         break;
       case 'relu6':
-        f.get(a);
-        f.get(a).f32Load().tee(s).f32Const(6).get(s).f32Const(6); f32Lt(f); select(f);
-        f.f32Const(0).get(s).f32Const(0); f32Gt(f); select(f); f.f32Store();
+        f.get(a).f32Const(0);
+        f.f32Const(6).get(a).f32Load().tee(s).get(s).f32Const(6); f32Ge(f); select(f);
+        f.get(s).f32Const(0); f32Le(f); select(f); f.f32Store();
         break;
       case 'reluBwd':
         f.get(b).get(b).f32Load().f32Const(0).get(a).f32Load().f32Const(0); f32Gt(f); select(f); f.f32Store();

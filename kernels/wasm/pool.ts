@@ -16,7 +16,7 @@
  * them), so results are bit-identical for any thread count.
  */
 import { availableParallelism } from 'node:os';
-import { MessageChannel, type MessagePort, Worker, receiveMessageOnPort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, Worker, type WorkerOptions, receiveMessageOnPort } from 'node:worker_threads';
 import { KernelError, ValueError } from '../../engine/errors.js';
 import type { WasmMemory, WasmModule } from './assembler.js';
 
@@ -33,8 +33,13 @@ const FAMILY = 3; // family id of the current job
 const OP = 4; // the family's operation code
 const NTHREADS = 5; // threads of the current job (main thread included)
 const NEXT = 6; // shared chunk counter (PoolNext)
+const DIED = 7; // index of a worker that exited (its exit handler counts it done), 0: none
 const GENS = 8; // one generation word per worker index (index 0 unused: the main thread)
-const PARAMS = GENS + MAX_POOL_THREADS;
+const EXITS = GENS + MAX_POOL_THREADS; // per worker: 1 + its exit code once it has exited, else 0
+const READY = EXITS + MAX_POOL_THREADS; // per worker: 1 once it has started and hooked its exit
+const PARAMS = READY + MAX_POOL_THREADS;
+/** How long a new worker may take to start before the pool gives up on threads (it normally takes ~50 ms). */
+const START_TIMEOUT_MS = 20_000;
 const CONTROL_WORDS = PARAMS + MAX_JOB_PARAMS;
 
 /** Takes the next chunk index from the job's shared counter (0, 1, 2, … across all threads). */
@@ -104,6 +109,18 @@ function install(m) {
   }
 }
 const gen = ${GENS} + index;
+// A runner that calls process.exit (or anything that ends the thread) must not leave the main
+// thread waiting for a done count that never comes: say so in shared memory first.
+process.on('exit', (code) => {
+  if (Atomics.load(ctl, ${STOP}) === 1) return;
+  Atomics.store(ctl, ${EXITS} + index, 1 + (code | 0));
+  Atomics.store(ctl, ${DIED}, index);
+  Atomics.store(ctl, ${ERROR}, 1);
+  Atomics.add(ctl, ${DONE}, 1);
+  Atomics.notify(ctl, ${DONE});
+});
+Atomics.store(ctl, ${READY} + index, 1);
+Atomics.notify(ctl, ${READY} + index);
 let seen = 0;
 for (;;) {
   Atomics.wait(ctl, gen, seen);
@@ -131,6 +148,98 @@ interface Slot { worker: Worker; port: MessagePort; sent: boolean[]; errors: str
 interface Pool { control: Int32Array; slots: Slot[] }
 let pool: Pool | undefined;
 
+/**
+ * A worker thread died (exited, was killed) during a job, or could not be started. The job's
+ * results are incomplete; the pool has already switched to running every job on the calling
+ * thread, so calling the kernel again completes it (see {@link withWorkerRecovery}).
+ */
+export class WorkerDiedError extends KernelError {}
+
+/** Creates the pool's worker threads; replaceable so tests can make creation fail. */
+export type WorkerFactory = (source: string, options: WorkerOptions) => Worker;
+const defaultFactory: WorkerFactory = (source, options) => new Worker(source, options);
+let workerFactory: WorkerFactory = defaultFactory;
+
+/**
+ * Sets how the pool creates worker threads (undefined: `new Worker`). For tests and embedders that
+ * need to wrap thread creation; the pool's protocol is unchanged.
+ * @example setPoolWorkerFactory(() => { throw new Error('no threads here'); })
+ */
+export function setPoolWorkerFactory(factory: WorkerFactory | undefined): void {
+  workerFactory = factory ?? defaultFactory;
+}
+
+/** Why the pool runs every job on the calling thread, or null while it uses workers. */
+let serialReason: string | null = null;
+
+/**
+ * Stops using worker threads for the rest of the process: every later job runs all its thread
+ * indices one after another on the calling thread (bit-identical results, one core). Warns once.
+ * @example degradePool('worker 1 exited with code 3')
+ */
+export function degradePool(reason: string): void {
+  if (serialReason !== null) return;
+  serialReason = reason;
+  process.emitWarning(`${reason}; the kernels continue on one thread (results are unchanged, only slower)`, { code: 'EC2T_POOL_SERIAL' });
+}
+
+/** Why the pool has fallen back to one thread, or null when it uses worker threads. */
+export function poolDegradedReason(): string | null {
+  return serialReason;
+}
+
+/**
+ * Forgets a fall-back to one thread (tests; or after the cause was fixed); the next threaded job
+ * starts a fresh pool.
+ * @example resetPoolDegraded()
+ */
+export function resetPoolDegraded(): void {
+  serialReason = null;
+}
+
+/**
+ * Runs a kernel call `fn` (which stages its inputs, runs its pool jobs and copies its outputs
+ * out) and, when a worker thread died under it, runs it once more: the pool has then fallen back
+ * to one thread, so the repeat cannot meet the same fate, and a long run is not lost. `fn` must
+ * be repeatable: it may only write its outputs after its jobs finish, or overwrite them whole.
+ * @example withWorkerRecovery(() => forwardAll(x, w, bias, out, g))
+ */
+export function withWorkerRecovery<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (!(e instanceof WorkerDiedError)) throw e;
+    return fn();
+  }
+}
+
+/** Main-thread instances of each family's module and runner, for running jobs without workers. */
+const serialRunners = new WeakMap<PoolFamily, { E: unknown; run: PoolRunner<unknown> }>();
+
+function serialRunner(family: PoolFamily): { E: unknown; run: PoolRunner<unknown> } {
+  let r = serialRunners.get(family);
+  if (r === undefined) {
+    const wa = (globalThis as unknown as { WebAssembly: { Instance: new (m: unknown, i: unknown) => { exports: unknown } } }).WebAssembly;
+    const E = new wa.Instance(family.module, { env: { memory: family.memory } }).exports;
+    // eslint-disable-next-line @typescript-eslint/no-implied-eval -- the same self-contained runner text the workers evaluate
+    r = { E, run: new Function(family.runnerFactory)() as PoolRunner<unknown> };
+    serialRunners.set(family, r);
+  }
+  return r;
+}
+
+/** A job on the calling thread alone: index 0 (`main`) and then indices 1..t−1, sharing one chunk counter. */
+function runSerial(family: PoolFamily, op: number, params: ArrayLike<number>, t: number, main: (next: PoolNext) => void): void {
+  let ci = 0;
+  const next = (): number => ci++;
+  main(next);
+  if (t <= 1) return;
+  const r = serialRunner(family);
+  const P = new Int32Array(MAX_JOB_PARAMS);
+  for (let i = 0; i < params.length; i++) P[i] = params[i];
+  for (let w = 1; w < t; w++) r.run(r.E, family.memory, P, op, w, t, next);
+}
+
 function getPool(): Pool {
   pool ??= { control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)), slots: [] };
   return pool;
@@ -139,12 +248,16 @@ function getPool(): Pool {
 /** Worker slot `index` (1-based: index 0 is the main thread), started on first use. */
 function slot(p: Pool, index: number): Slot {
   while (p.slots.length < index) {
+    const index0 = p.slots.length + 1;
     const { port1, port2 } = new MessageChannel();
     const s: Slot = {
-      worker: new Worker(workerSource(), { eval: true, workerData: { control: p.control.buffer, index: p.slots.length + 1, port: port2 }, transferList: [port2] }),
+      // The source is CommonJS: a parent started with --input-type=module must not pass that on.
+      worker: workerFactory(workerSource(), { eval: true, execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')), workerData: { control: p.control.buffer, index: p.slots.length + 1, port: port2 }, transferList: [port2] }),
       port: port1, sent: [], errors: [],
     };
     s.worker.on('error', (e: Error) => { s.errors.push(String(e.stack ?? e)); Atomics.store(p.control, ERROR, 1); });
+    // Seen only between jobs (the main thread is blocked during one); the worker's own exit hook covers jobs.
+    s.worker.on('exit', (code: number) => { if (Atomics.load(p.control, STOP) !== 1 && Atomics.load(p.control, EXITS + index0) === 0) Atomics.store(p.control, EXITS + index0, 1 + (code | 0)); });
     // Idle workers must not keep the process alive.
     s.worker.unref();
     s.port.unref();
@@ -161,10 +274,10 @@ export function poolDefaultThreads(): number {
   const env = process.env.EC2T_THREADS;
   if (env !== undefined && env !== '') {
     const t = Number(env);
-    if (!Number.isInteger(t) || t < 1) throw new ValueError('EC2T_THREADS', `expected a positive integer thread count, got '${env}'; unset it or set e.g. EC2T_THREADS=2`);
+    if (!Number.isInteger(t) || t < 1 || t > MAX_POOL_THREADS) throw new ValueError('EC2T_THREADS', `expected an integer thread count in 1..${MAX_POOL_THREADS}, got '${env}'; unset it or set e.g. EC2T_THREADS=2`);
     return t;
   }
-  return Math.max(1, availableParallelism());
+  return Math.min(MAX_POOL_THREADS, Math.max(1, availableParallelism()));
 }
 
 /**
@@ -188,13 +301,35 @@ export function runJob(family: PoolFamily, op: number, params: ArrayLike<number>
   if (params.length > MAX_JOB_PARAMS) throw new KernelError(`${family.name}: ${params.length} job parameters, more than the pool's ${MAX_JOB_PARAMS}`);
   if (families[family.id] !== family) throw new KernelError(`${family.name}: this kernel family was released; register it again to run jobs`);
   const t = Math.min(threads, MAX_POOL_THREADS);
-  if (t <= 1) {
-    let ci = 0;
-    main(() => ci++);
+  if (t <= 1 || serialReason !== null) {
+    runSerial(family, op, params, t, main);
     return;
   }
   const p = getPool();
   const ctl = p.control;
+  // Start every worker the job needs before waking any, so a failed start leaves nothing running.
+  try {
+    for (let w = 1; w < t; w++) slot(p, w);
+    // A worker that fails before its loop (a broken environment) could never count itself done.
+    const until = Date.now() + START_TIMEOUT_MS;
+    for (let w = 1; w < t; w++) {
+      if (Atomics.wait(ctl, READY + w, 0, Math.max(0, until - Date.now())) === 'timed-out') throw new Error(`worker ${w} did not start within ${START_TIMEOUT_MS / 1000} s`);
+    }
+  } catch (e) {
+    void shutdownPool();
+    degradePool(`ec2t: could not start a kernel worker thread (${(e as Error)?.message ?? String(e)})`);
+    runSerial(family, op, params, t, main);
+    return;
+  }
+  for (let w = 1; w < t; w++) {
+    const code = Atomics.load(ctl, EXITS + w);
+    if (code !== 0) {
+      void shutdownPool();
+      degradePool(`ec2t: kernel worker thread ${w} had exited (code ${code - 1}) between jobs`);
+      runSerial(family, op, params, t, main);
+      return;
+    }
+  }
   for (let i = 0; i < params.length; i++) ctl[PARAMS + i] = params[i];
   ctl[FAMILY] = family.id;
   ctl[OP] = op;
@@ -225,6 +360,14 @@ export function runJob(family: PoolFamily, op: number, params: ArrayLike<number>
     if (Atomics.wait(ctl, DONE, done, 10_000) === 'timed-out' && Atomics.load(ctl, ERROR) === 1) break;
   }
   if (mainError !== undefined) throw mainError;
+  const died = Atomics.load(ctl, DIED);
+  if (died !== 0) {
+    const code = Atomics.load(ctl, EXITS + died) - 1;
+    const what = `ec2t: kernel worker thread ${died} exited (code ${code}) during a ${family.name} job`;
+    void shutdownPool();
+    degradePool(what);
+    throw new WorkerDiedError(`${what}; its results are incomplete. The pool now runs on one thread: call the kernel again`);
+  }
   if (Atomics.load(ctl, ERROR) === 1) {
     const msgs: string[] = [];
     for (const s of p.slots) {

@@ -15,7 +15,7 @@ import {
   KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn,
   copyCIn, copyCOut, gemmLayout, gemmModuleBytes, loadB, packA, requireWasm, runTiles, useFma, wasmGemm,
 } from './gemm.js';
-import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, poolDefaultThreads, registerPoolFamily, runJob, shutdownPool } from './pool.js';
+import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, poolDefaultThreads, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from './pool.js';
 
 /** Largest shared memory: 2 GiB (32768 pages); bigger problems fall back to the single-thread path. */
 const MAX_PAGES = 32768;
@@ -125,18 +125,23 @@ export function threadedGemm(
     return;
   }
   const G = getGemm();
-  const have = G.memory.buffer.byteLength;
-  if (have < L.bytes) G.memory.grow(Math.ceil((L.bytes - have) / PAGE));
-  if (G.view.buffer !== G.memory.buffer || G.view.length * 4 !== G.memory.buffer.byteLength) G.view = new Float32Array(G.memory.buffer);
-  const mem = G.view;
-  packA(transA, m, k, a, aOff, lda, mem, L.aBase / 4, L.mPad, 0, L.mStrips);
-  const bRowMajor = loadB(transB, m, n, k, b, bOff, ldb, mem, L.bBase / 4, L.nPad, L.nStrips);
-  if (accumulate) copyCIn(m, n, c, cOff, ldc, mem, L.cBase / 4, L.nPad, 0, m);
-  const P = new Int32Array(N_PARAMS);
-  P[P_A] = L.aBase; P[P_B] = L.bBase; P[P_C] = L.cBase; P[P_MPAD] = L.mPad; P[P_NPAD] = L.nPad; P[P_K] = k;
-  P[P_ACC] = accumulate ? 1 : 0; P[P_BROW] = bRowMajor ? 1 : 0; P[P_MSTRIPS] = L.mStrips; P[P_NSTRIPS] = L.nStrips;
-  P[P_MR] = MR; P[P_NR] = NR; P[P_KC] = KC; P[P_MC] = MC_STRIPS; P[P_NC] = NC_STRIPS;
-  runJob(G.family, 0, P, t, () => gemmRunner({ tiles: G.tiles }, G.memory, P, 0, 0, t));
+  // Staging is repeated with the job (the job accumulates into the staged C), and c is only
+  // written after it: a worker death reruns both.
+  const mem = withWorkerRecovery(() => {
+    const have = G.memory.buffer.byteLength;
+    if (have < L.bytes) G.memory.grow(Math.ceil((L.bytes - have) / PAGE));
+    if (G.view.buffer !== G.memory.buffer || G.view.length * 4 !== G.memory.buffer.byteLength) G.view = new Float32Array(G.memory.buffer);
+    const mem = G.view;
+    packA(transA, m, k, a, aOff, lda, mem, L.aBase / 4, L.mPad, 0, L.mStrips);
+    const bRowMajor = loadB(transB, m, n, k, b, bOff, ldb, mem, L.bBase / 4, L.nPad, L.nStrips);
+    if (accumulate) copyCIn(m, n, c, cOff, ldc, mem, L.cBase / 4, L.nPad, 0, m);
+    const P = new Int32Array(N_PARAMS);
+    P[P_A] = L.aBase; P[P_B] = L.bBase; P[P_C] = L.cBase; P[P_MPAD] = L.mPad; P[P_NPAD] = L.nPad; P[P_K] = k;
+    P[P_ACC] = accumulate ? 1 : 0; P[P_BROW] = bRowMajor ? 1 : 0; P[P_MSTRIPS] = L.mStrips; P[P_NSTRIPS] = L.nStrips;
+    P[P_MR] = MR; P[P_NR] = NR; P[P_KC] = KC; P[P_MC] = MC_STRIPS; P[P_NC] = NC_STRIPS;
+    runJob(G.family, 0, P, t, () => gemmRunner({ tiles: G.tiles }, G.memory, P, 0, 0, t));
+    return mem;
+  });
   copyCOut(m, n, c, cOff, ldc, mem, L.cBase / 4, L.nPad, 0, m);
 }
 

@@ -66,6 +66,9 @@ const EXTRA_KEYS: { readonly [N in ModelName]: readonly string[] } = {
   micronet: ['depth', 'width', 'phi', 'baseDepth', 'baseWidth', 'dropout'],
 };
 
+/** Most classes a model may have (ImageNet-21k has 21,841). */
+export const MAX_CLASSES = 1_000_000;
+
 /** Every model name, in a stable order. */
 export const MODEL_NAMES: readonly ModelName[] = Object.keys(EXTRA_KEYS) as ModelName[];
 
@@ -114,6 +117,8 @@ export function createModel(name: string, options: Record<string, unknown> = {})
   }
   const rng = (options.rng as Rng | undefined) ?? new Rng((options.seed as number | undefined) ?? 0);
   const numClasses = num(name, options, 'numClasses', 10, 'positiveInt');
+  // A bound far above any real label set, so a corrupt count is an error rather than a huge allocation.
+  if (numClasses > MAX_CLASSES) throw new ValueError('createModel', `${name}: option numClasses must be at most ${MAX_CLASSES}, got ${numClasses}`);
   const inChannels = num(name, options, 'inChannels', name === 'lenet5' ? 1 : 3, 'positiveInt');
 
   switch (name) {

@@ -147,7 +147,7 @@ export function writeFixtureRun(dir: string, o: FixtureOptions): void {
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   writeFileSync(
     join(dir, 'manifest.json'),
-    JSON.stringify({ seed: 7, packageVersion: '0.1.0', gitCommit: 'abc123', node: 'v22.0.0', backend: 'cpu', dataset: { name: 'cifar10', fingerprint: 'sha256:00ff' } }, null, 2),
+    JSON.stringify({ seed: 7, packageVersion: '0.1.0', node: 'v22.0.0', backend: 'cpu', dataset: { name: 'cifar10', fingerprint: 'sha256:00ff' } }, null, 2),
   );
   const metrics = fixtureMetrics(o);
   writeFileSync(join(dir, 'metrics.jsonl'), metrics.map((m) => JSON.stringify(m)).join('\n') + '\n');

@@ -183,3 +183,21 @@ test('cpu expand matches the reference', () => {
     { seed: 303, numRuns: 200 },
   );
 });
+
+test('relu and relu6 keep NaN (as PyTorch) on every backend, in the SIMD body and the scalar tail', () => {
+  // 67 elements: the wasm path (>= 64) runs 16 SIMD groups of 4 and a tail of 3; 5 stays in JS.
+  for (const n of [5, 67]) {
+    const x = new Float32Array(n).map((_, i) => (i % 7) - 3);
+    const probes: [number, number, number][] = [[NaN, NaN, NaN], [Infinity, Infinity, 6], [-Infinity, 0, 0], [-0, 0, 0], [7, 7, 6]];
+    const at = [0, 1, 2, n - 2, n - 1];
+    probes.forEach(([v], k) => (x[at[k]] = v));
+    for (const backend of ['reference', 'cpu'] as const) {
+      for (const [op, col] of [['relu', 1], ['relu6', 2]] as const) {
+        const y = new Float32Array(n);
+        kernelFor('unary', backend)(op, x, y);
+        probes.forEach((p, k) => assert.ok(Object.is(y[at[k]], p[col]), `${backend} ${op}(${p[0]}) at ${at[k]} of ${n} gave ${y[at[k]]}, want ${p[col]}`));
+        for (let i = 3; i < n - 2; i++) assert.equal(y[i], op === 'relu' ? Math.max(0, x[i]) : Math.min(6, Math.max(0, x[i])));
+      }
+    }
+  }
+});

@@ -3,7 +3,7 @@
  * the cache round-trips and is ignored when the machine facts change, and the kernel trace formats.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -69,6 +69,23 @@ test('calibration cache: round trip without re-measuring; changed machine facts 
     assert.ok(calls > m, 'force re-measures');
     writeFileSync(path, '{ not json');
     assert.equal(loadCalibration(path, FACTS), undefined);
+    // An entry missing a field (or with a wrong type) is a damaged cache too, not a crash later in the chooser.
+    await calibrateBackends({ cachePath: path, facts: FACTS, measure, force: true });
+    const good = JSON.parse(readFileSync(path, 'utf8')) as { entries: Record<string, unknown>[] };
+    for (const field of ['ms', 'sizeHint', 'op', 'bucket']) {
+      const t = structuredClone(good);
+      delete t.entries[0][field];
+      writeFileSync(path, JSON.stringify(t));
+      assert.equal(loadCalibration(path, FACTS), undefined, `entry without ${field}`);
+    }
+    const t = structuredClone(good);
+    t.entries[0].ms = { cpu: 'fast' };
+    writeFileSync(path, JSON.stringify(t));
+    assert.equal(loadCalibration(path, FACTS), undefined, 'a non-numeric time');
+    const before = calls;
+    await calibrateBackends({ cachePath: path, facts: FACTS, measure });
+    assert.ok(calls > before, 'a damaged entry re-measures');
+    assert.deepEqual(readdirSync(join(dir, 'sub')), ['calibration.json'], 'no temp file left');
   } finally {
     setAutoChooser(undefined);
   }
