@@ -131,6 +131,11 @@ export class Conv2dSame extends Conv2d {
   }
 
   override forward(x: Tensor): Tensor {
+    const span = this.dilation * (this.kernelSize - 1) + 1;
+    if (x.ndim === 4 && (x.shape[2] + this.pads[0] + this.pads[1] < span || x.shape[3] + this.pads[2] + this.pads[3] < span)) {
+      // Static padding is fixed for imageSize, so small inputs can run out of map before the deep strided convs.
+      throw new ShapeError('Conv2dSame', `a ${x.shape[2]}×${x.shape[3]} map padded by [${this.pads.join(', ')}] (fixed for image size ${this.imageSize}) is smaller than the ${this.kernelSize}×${this.kernelSize} kernel; the input image is too small for this network (EfficientNet: use 32 px or more)`);
+    }
     return conv2dPadded(x, this.effectiveWeight(), this.bias, { stride: this.stride, dilation: this.dilation, groups: this.groups, pads: this.pads });
   }
 }
