@@ -248,22 +248,17 @@ function buildIR(modelName: string, model: Module, r: Reader): IROp[] {
     plain({ op: 'globalavgpool' });
     plain({ op: 'flatten' });
     layer(tv ? 'fc' : 'linear');
-  } else if (model instanceof MicroNet) {
+  } else if (model instanceof MicroNet || model instanceof ImageNetMicroNet) {
+    const imagenet = model instanceof ImageNetMicroNet;
     layer('conv1');
     bn('bn1');
     plain({ op: 'relu' });
-    microNetStages(['layer1', 'layer2', 'layer3']);
-    plain({ op: 'relu' });
-    plain({ op: 'globalavgpool' });
-    plain({ op: 'flatten' });
-    layer('linear');
-  } else if (model instanceof ImageNetMicroNet) {
-    layer('conv1');
-    bn('bn1');
-    plain({ op: 'relu' });
-    microNetStages(IMAGENET_MICRONET_STAGES.map((_, i) => `layer${i + 1}`));
-    layer('conv2');
-    bn('bn2');
+    microNetStages(imagenet ? IMAGENET_MICRONET_STAGES.map((_, i) => `layer${i + 1}`) : ['layer1', 'layer2', 'layer3']);
+    if (imagenet) {
+      // The ImageNet head conv; the CIFAR network goes straight to the ReLU.
+      layer('conv2');
+      bn('bn2');
+    }
     plain({ op: 'relu' });
     plain({ op: 'globalavgpool' });
     plain({ op: 'flatten' });
