@@ -19,7 +19,7 @@ import type { Tensor } from '../../engine/tensor.js';
 import * as init from '../init.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, Sequential } from '../layers.js';
 import { Module } from '../module.js';
-import { MicroNetBlock, roundFilters, roundRepeats } from './micronet.js';
+import { MicroNetBlock, roundFilters, roundRepeats, type MicroNetOptions } from './micronet.js';
 
 /** Channels, base repeats and stride of the seven stages (the authors' `image_micronet`). */
 export const IMAGENET_MICRONET_STAGES: ReadonlyArray<{ channels: number; repeats: number; stride: number }> = [
@@ -32,17 +32,8 @@ export const IMAGENET_MICRONET_STAGES: ReadonlyArray<{ channels: number; repeats
   { channels: 320, repeats: 1, stride: 1 },
 ];
 
-/** Options of {@link ImageNetMicroNet}. */
-export interface ImageNetMicroNetOptions {
-  rng: Rng;
-  /** Default 1000 (the authors fix it to 1000). */
-  numClasses?: number;
-  inChannels?: number;
-  /** Depth multiplier d (default 1). */
-  depth?: number;
-  /** Width multiplier w (default 1). */
-  width?: number;
-  /** Dropout before `linear` (default 0.3). */
+/** Options of {@link ImageNetMicroNet}: MicroNet's (`numClasses` default 1000, the authors' fixed value), with `dropout` before `linear` (default 0.3) instead of inside the blocks. */
+export interface ImageNetMicroNetOptions extends Omit<MicroNetOptions, 'dropout'> {
   dropout?: number;
 }
 

@@ -18,17 +18,8 @@ import { scoreLayer, scoreNetwork } from '../../ec2t/score.js';
 import { BatchNorm2d } from '../../nn/layers.js';
 import { createModel } from '../../nn/models/index.js';
 import { entryToFloat32, loadSafetensors, parseSafetensors, type SafetensorEntry } from '../../nn/safetensors.js';
+import { maxRelativeError } from '../helpers/check.js';
 import { ternaryFixture } from './ternary-fixture.js';
-
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  let d = 0;
-  let s = 0;
-  for (let i = 0; i < want.length; i++) {
-    d = Math.max(d, Math.abs(got[i] - want[i]));
-    s = Math.max(s, Math.abs(want[i]));
-  }
-  return d / s;
-}
 
 function golden(file: string): { sd: Map<string, SafetensorEntry>; input: SafetensorEntry; logits: Float32Array } {
   const { tensors } = loadSafetensors(fileURLToPath(new URL(`../../../test/nn/fixtures/${file}`, import.meta.url)));
@@ -58,7 +49,7 @@ for (const g of GOLDEN) {
     const rt = loadTernaryModelBytes(p.bytes, g.file);
     const y = rt.predict(entryToFloat32(input), input.shape as [number, number, number, number]);
     // Float32 with BN folded into the conv weights: a few ulps per layer (measured ≤ 3.1e-7).
-    assert.ok(relErr(y.data, logits) <= 1e-5, `${g.name}: runtime vs PyTorch ${relErr(y.data, logits)}`);
+    assert.ok(maxRelativeError(y.data, logits) <= 1e-5, `${g.name}: runtime vs PyTorch ${maxRelativeError(y.data, logits)}`);
   });
 }
 
@@ -109,8 +100,8 @@ test('ternary efficientnet-b0 and micronet-imagenet: runtime equals the nn forwa
     const want = noGrad(() => f.model.forward(x)).data;
     const got = loadTernaryModelBytes(p.bytes, name).predict(x.data, [2, 3, side, side]).data;
     // The two samples' logits differ: the comparison sees the input, not just the biases.
-    assert.ok(relErr(want.subarray(0, 5), want.subarray(5)) > 1e-3, `${name}: logits do not depend on the input`);
-    assert.ok(relErr(got, want) <= 1e-5, `${name}: runtime vs nn ${relErr(got, want)}`);
+    assert.ok(maxRelativeError(want.subarray(0, 5), want.subarray(5)) > 1e-3, `${name}: logits do not depend on the input`);
+    assert.ok(maxRelativeError(got, want) <= 1e-5, `${name}: runtime vs nn ${maxRelativeError(got, want)}`);
   }
 });
 

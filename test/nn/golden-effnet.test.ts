@@ -14,26 +14,17 @@ import { BatchNormBase } from '../../nn/layers.js';
 import { createModel } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
 import { entryToFloat32, entryToTensor, loadSafetensors } from '../../nn/safetensors.js';
+import { maxRelativeError } from '../helpers/check.js';
 
 /**
- * Largest |ec2t − PyTorch| over the largest |PyTorch logit|. Both compute in float32 with different
- * summation orders (GEMM blocking, depthwise loops, pooling sums): each of the ~60 layers adds a
- * few ulps (~1e-7) of relative error, amplified by the batch norms (γ/σ up to a few) — measured
- * worst 3.8e-7 here (B0 3.2e-7, B1 3.0e-7, MicroNet 3.8e-7). 1e-5 leaves room for other CPUs' summation orders and is still four orders of
- * magnitude below the smallest wrong-variant difference (≥ 0.1).
+ * Bound on the largest |ec2t − PyTorch| over the largest |PyTorch logit|. Both compute in float32
+ * with different summation orders (GEMM blocking, depthwise loops, pooling sums): each of the ~60
+ * layers adds a few ulps (~1e-7) of relative error, amplified by the batch norms (γ/σ up to a few)
+ * — measured worst 3.8e-7 here (B0 3.2e-7, B1 3.0e-7, MicroNet 3.8e-7). 1e-5 leaves room for other
+ * CPUs' summation orders and is still four orders of magnitude below the smallest wrong-variant
+ * difference (≥ 0.1).
  */
 const TOLERANCE = 1e-5;
-
-function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  assert.equal(got.length, want.length);
-  let diff = 0;
-  let scale = 0;
-  for (let i = 0; i < want.length; i++) {
-    diff = Math.max(diff, Math.abs(got[i] - want[i]));
-    scale = Math.max(scale, Math.abs(want[i]));
-  }
-  return diff / scale;
-}
 
 interface Golden {
   model: Module;
@@ -68,11 +59,11 @@ for (const c of CASES) {
     const g = loadGolden(c.file, c.name, c.options);
     const y = noGrad(() => g.model.forward(g.input));
     assert.deepEqual(y.shape, [2, 10]);
-    const err = relErr(y.data, g.logits);
+    const err = maxRelativeError(y.data, g.logits);
     assert.ok(err <= TOLERANCE, `${c.name}: relative error ${err} > ${TOLERANCE}`);
     assert.ok(g.wrong.size > 0, 'fixture has wrong-variant logits');
     for (const [k, w] of g.wrong) {
-      const e = relErr(y.data, w);
+      const e = maxRelativeError(y.data, w);
       assert.ok(e > 100 * TOLERANCE, `${c.name}: ${k} is within ${e} of ec2t's logits; the comparison cannot tell it apart`);
     }
   });
@@ -81,7 +72,7 @@ for (const c of CASES) {
 test('efficientnet-b0 built with BatchNorm ε 1e-5 instead of 1e-3 fails the golden comparison', () => {
   const g = loadGolden(CASES[0].file, CASES[0].name, CASES[0].options);
   for (const m of g.model.modules()) if (m instanceof BatchNormBase) (m as unknown as { eps: number }).eps = 1e-5;
-  const err = relErr(noGrad(() => g.model.forward(g.input)).data, g.logits);
+  const err = maxRelativeError(noGrad(() => g.model.forward(g.input)).data, g.logits);
   assert.ok(err > 100 * TOLERANCE, `ε 1e-5 variant within ${err}`);
 });
 
