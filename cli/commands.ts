@@ -4,7 +4,7 @@
  */
 import type { CommandSpec, FlagSpec } from './args.js';
 
-const MODELS = ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet18', 'mobilenetv2', 'micronet'] as const;
+const MODELS = ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet18', 'mobilenetv2', 'micronet', 'efficientnet-b0', 'efficientnet-b1', 'micronet-imagenet'] as const;
 const DATASETS = ['mnist', 'cifar10', 'cifar100'] as const;
 
 const common: Record<string, FlagSpec> = {
@@ -135,7 +135,7 @@ export const exportSpec: CommandSpec = {
     weights: { type: 'string', metavar: 'FILE', help: 'ternary.safetensors from a ternarize run' },
     out: { type: 'string', required: true, metavar: 'FILE', help: 'output file' },
     float16: { type: 'boolean', help: 'store the non-ternary tensors as float16' },
-    'input-size': { type: 'int', min: 8, metavar: 'H', help: 'input height/width the model was trained at; for mobilenetv2 it decides the strides (≤ 64: CIFAR strides, the default; larger: ImageNet strides)' },
+    'input-size': { type: 'int', min: 8, metavar: 'H', help: 'input height/width the model was trained at; for mobilenetv2 it decides the strides (≤ 64: CIFAR strides, the default; larger: ImageNet strides), for efficientnet-b0/b1 the size its "same" padding is computed for (default 224 / 240)' },
     json: { type: 'boolean', help: 'print sizes as JSON' },
   },
 };
@@ -147,7 +147,7 @@ export const scoreSpec: CommandSpec = {
   flags: {
     model: { type: 'string', required: true, metavar: 'NAME', help: 'architecture' },
     weights: { type: 'string', metavar: 'FILE', help: 'weights; a ternary.safetensors scores as ternary' },
-    'input-size': { type: 'int', min: 1, metavar: 'H', help: 'input height = width (default: 28 for lenet5, 32 otherwise)' },
+    'input-size': { type: 'int', min: 1, metavar: 'H', help: 'input height = width (default: 28 for lenet5, 224 for resnet18 and micronet-imagenet, 224 / 240 for efficientnet-b0 / b1 (also the size their "same" padding is computed for), 32 otherwise)' },
     classes: { type: 'int', min: 1, metavar: 'K', help: 'number of classes (default 10 or from weights)' },
     json: { type: 'boolean', help: 'print the score as JSON' },
   },

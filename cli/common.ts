@@ -71,6 +71,8 @@ export function buildModel(name: string, data: { classes: number; channels: numb
   const opts: Record<string, unknown> = { numClasses: data.classes, inChannels: data.channels, rng, ...extra };
   if (name === 'lenet5') opts.inputSize = data.height;
   if (name === 'mobilenetv2' && data.height <= 64) opts.cifar = true;
+  // EfficientNet's "same" padding is computed for the image size it runs at (the authors pass theirs).
+  if ((name === 'efficientnet-b0' || name === 'efficientnet-b1') && data.height > 0 && opts.imageSize === undefined) opts.imageSize = data.height;
   return createModel(name as ModelName, opts);
 }
 

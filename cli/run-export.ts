@@ -27,6 +27,8 @@ export interface ExportResult {
   removedChannels: number;
 }
 
+const isEfficientNet = (model: string): boolean => model === 'efficientnet-b0' || model === 'efficientnet-b1';
+
 function loadWeights(path: string): { tensors: Map<string, SafetensorEntry>; metadata: Record<string, string> } {
   requireFile(path, 'weights file');
   return loadSafetensors(path);
@@ -56,6 +58,8 @@ export function exportRun(o: { run?: string; model?: string; weights?: string; o
   if (!isModelName(model)) throw new UsageError(`--model ${model}: unknown model; models: ${MODEL_NAMES.join(', ')}`);
   // MobileNetV2's strides are not in the weights: follow the input size as training does (≤ 64 px: CIFAR strides).
   const modelOptions = model === 'mobilenetv2' && o.inputSize !== undefined ? { cifar: o.inputSize <= 64 } : {};
+  // EfficientNet's "same" padding is not in the weights either: computed for --input-size (default the variant's).
+  if (isEfficientNet(model) && o.inputSize !== undefined) Object.assign(modelOptions, { imageSize: o.inputSize });
   const packed = packModel(model, modelOptions, file.tensors, { float16: o.float16, source: weights });
   writeFileAtomic(o.out, packed.bytes, { createParents: false });
   return {
@@ -99,11 +103,13 @@ export async function runScore(p: Parsed): Promise<number> {
     opts = inferModelOptions(model, sd, weightsPath);
     // MobileNetV2's strides are not in the weights: follow the input size as training does (≤ 64 px: CIFAR strides).
     if (model === 'mobilenetv2' && inputSize !== undefined) opts.cifar = inputSize <= 64;
+    if (isEfficientNet(model) && inputSize !== undefined) opts.imageSize = inputSize;
     if (f.classes !== undefined && f.classes !== opts.numClasses) throw new UsageError(`--classes ${String(f.classes)} but the weights have ${String(opts.numClasses)} classes`);
   } else {
     opts = { numClasses: (f.classes as number | undefined) ?? 10 };
     if (model === 'lenet5') opts.inputSize = inputSize ?? 28;
     if (model === 'mobilenetv2') opts.cifar = (inputSize ?? 32) <= 64;
+    if (isEfficientNet(model) && inputSize !== undefined) opts.imageSize = inputSize;
   }
   const layers = describeForScore(model, opts, sd, inputSize);
   const s = scoreNetwork(layers);

@@ -9,16 +9,19 @@ import { f16ToF32, f32BitsToF16 } from '../engine/float16.js';
 import { crc32Hex } from '../engine/crc32.js';
 import { FormatError, ValueError } from '../engine/errors.js';
 import { Rng } from '../engine/rng.js';
-import { BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU6, Sequential } from '../nn/layers.js';
+import { BatchNorm2d, Conv2d, Conv2dSame, Linear, MaxPool2d, ReLU6, Sequential } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
-import { CifarResNet, InvertedResidual, LeNet5, MicroNet, MobileNetV2, ResNet, createModel, isModelName, makeDivisible, roundFilters, MODEL_NAMES } from '../nn/models/index.js';
+import {
+  CifarResNet, EFFICIENTNET_STAGES, EFFICIENTNET_VARIANTS, EfficientNet, IMAGENET_MICRONET_STAGES, ImageNetMicroNet, InvertedResidual, LeNet5, MBConvBlock, MicroNet, MobileNetV2, ResNet,
+  createModel, isModelName, makeDivisible, roundFilters, roundRepeats, MODEL_NAMES,
+} from '../nn/models/index.js';
 import { entryToFloat32, serializeSafetensors, type SafetensorEntry } from '../nn/safetensors.js';
 import { packAssignment, unpackAssignment } from './pack.js';
 import { PACKED_FORMAT, PACKED_FORMAT_V1, inferShapes, parseProgram, type ConvOp, type LinearOp, type Program, type ProgramOp } from './runtime/program.js';
 import type { ScoreLayer } from './score.js';
 
 /** Architectures `packModel` can build a program for. */
-export const EXPORT_MODELS = ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet18', 'micronet', 'mobilenetv2'] as const;
+export const EXPORT_MODELS = ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet18', 'micronet', 'mobilenetv2', 'efficientnet-b0', 'efficientnet-b1', 'micronet-imagenet'] as const;
 
 /** Options of {@link packModel}. */
 export interface PackOptions {
@@ -145,6 +148,20 @@ class Reader {
   }
 }
 
+/** The symmetric padding a conv op carries: a {@link Conv2dSame}'s common part of its per-side pads (the rest is a `pad` op before it, {@link samePadRest}). */
+function convPadding(m: Conv2d): [number, number] {
+  if (m instanceof Conv2dSame) return [Math.min(m.pads[0], m.pads[1]), Math.min(m.pads[2], m.pads[3])];
+  return [m.padding, m.padding];
+}
+
+/** The per-side padding of a {@link Conv2dSame} beyond its symmetric part (all zero: no `pad` op needed). */
+function samePadRest(m: Conv2dSame): [number, number, number, number] {
+  const [t, b, l, r] = m.pads;
+  const h = Math.min(t, b);
+  const w = Math.min(l, r);
+  return [t - h, b - h, l - w, r - w];
+}
+
 function layerIR(r: Reader, name: string, m: Module): IRLayer {
   const isConv = m instanceof Conv2d;
   if (!isConv && !(m instanceof Linear)) throw new ValueError('packModel', `module ${name} is not a Conv2d or Linear`);
@@ -152,7 +169,7 @@ function layerIR(r: Reader, name: string, m: Module): IRLayer {
   const ternary = r.ternary.has(name);
   const L: IRLayer = {
     name, op: isConv ? 'conv' : 'linear', ternary, shape: [...shape], fullShape: [...shape],
-    stride: isConv ? [m.stride, m.stride] : [1, 1], padding: isConv ? [m.padding, m.padding] : [0, 0],
+    stride: isConv ? [m.stride, m.stride] : [1, 1], padding: isConv ? convPadding(m) : [0, 0],
     dilation: isConv ? [m.dilation, m.dilation] : [1, 1], groups: isConv ? m.groups : 1,
     w: null, assign: null, wp: 0, wn: 0, bias: null, scale: null,
     keptOut: Array.from({ length: shape[0] }, (_, i) => i), keptIn: Array.from({ length: shape[1] }, (_, i) => i),
@@ -191,6 +208,40 @@ function buildIR(modelName: string, model: Module, r: Reader): IROp[] {
     ops.push({ t: 'plain', op });
   };
   const pool = (m: MaxPool2d): void => plain({ op: 'maxpool', kernel: [m.kernelSize, m.kernelSize], stride: [m.stride, m.stride], padding: [m.padding, m.padding] });
+  const regs = (src: string, dst: string): { src?: string; dst?: string } => ({ ...(src !== 'x' ? { src } : {}), ...(dst !== 'x' ? { dst } : {}) });
+  /** A Conv2dSame: its asymmetric padding as a `pad` op, then the conv with the symmetric part. */
+  const sameLayer = (name: string, src = 'x', dst = src): void => {
+    const m = mods.get(name);
+    if (!(m instanceof Conv2dSame)) throw new ValueError('packModel', `module ${name} is not a Conv2dSame`);
+    const rest = samePadRest(m);
+    if (rest.some((v) => v > 0)) {
+      plain({ op: 'pad', pads: rest, ...regs(src, dst) });
+      src = dst;
+    }
+    layer(name, src, dst);
+  };
+  /** MicroNet's pre-activation blocks (CIFAR and ImageNet): BN → conv → BN → ReLU → conv → BN, plus the shortcut. */
+  const microNetStages = (stages: readonly string[]): void => {
+    for (const s of stages) {
+      for (const [name, m] of model.namedModules()) {
+        if (!name.startsWith(`${s}.`) || name.split('.').length !== 2) continue;
+        const b = m as unknown as { shortcut: unknown };
+        plain({ op: 'save', dst: 'id' });
+        bn(`${name}.bn1`);
+        layer(`${name}.conv1`);
+        bn(`${name}.bn2`);
+        plain({ op: 'relu' });
+        // Dropout is the identity in eval mode.
+        layer(`${name}.conv2`);
+        bn(`${name}.bn3`);
+        if (b.shortcut) {
+          layer(`${name}.shortcut.0`, 'id');
+          bn(`${name}.shortcut.1`, 'id');
+        }
+        plain({ op: 'add', other: 'id' });
+      }
+    }
+  };
   if (model instanceof LeNet5) {
     layer('conv1');
     plain({ op: 'relu' });
@@ -234,33 +285,58 @@ function buildIR(modelName: string, model: Module, r: Reader): IROp[] {
     plain({ op: 'globalavgpool' });
     plain({ op: 'flatten' });
     layer(tv ? 'fc' : 'linear');
-  } else if (model instanceof MicroNet) {
+  } else if (model instanceof MicroNet || model instanceof ImageNetMicroNet) {
+    const imagenet = model instanceof ImageNetMicroNet;
     layer('conv1');
     bn('bn1');
     plain({ op: 'relu' });
-    for (const s of ['layer1', 'layer2', 'layer3']) {
-      for (const [name, m] of model.namedModules()) {
-        if (!name.startsWith(`${s}.`) || name.split('.').length !== 2) continue;
-        const b = m as unknown as { shortcut: unknown };
-        plain({ op: 'save', dst: 'id' });
-        bn(`${name}.bn1`);
-        layer(`${name}.conv1`);
-        bn(`${name}.bn2`);
-        plain({ op: 'relu' });
-        // Dropout is the identity in eval mode.
-        layer(`${name}.conv2`);
-        bn(`${name}.bn3`);
-        if (b.shortcut) {
-          layer(`${name}.shortcut.0`, 'id');
-          bn(`${name}.shortcut.1`, 'id');
-        }
-        plain({ op: 'add', other: 'id' });
-      }
+    microNetStages(imagenet ? IMAGENET_MICRONET_STAGES.map((_, i) => `layer${i + 1}`) : ['layer1', 'layer2', 'layer3']);
+    if (imagenet) {
+      // The ImageNet head conv; the CIFAR network goes straight to the ReLU.
+      layer('conv2');
+      bn('bn2');
     }
     plain({ op: 'relu' });
     plain({ op: 'globalavgpool' });
     plain({ op: 'flatten' });
+    // dropout: the identity in eval mode.
     layer('linear');
+  } else if (model instanceof EfficientNet) {
+    sameLayer('_conv_stem');
+    bn('_bn0');
+    plain({ op: 'swish' });
+    for (let i = 0; i < model._blocks.length; i++) {
+      const blk = model._blocks.at(i);
+      if (!(blk instanceof MBConvBlock)) throw new ValueError('packModel', `module _blocks.${i}: unexpected ${blk.constructor.name}`);
+      const p = `_blocks.${i}`;
+      if (blk.hasSkip) plain({ op: 'save', dst: 'id' });
+      if (blk._expand_conv !== null) {
+        sameLayer(`${p}._expand_conv`);
+        bn(`${p}._bn0`);
+        plain({ op: 'swish' });
+      }
+      sameLayer(`${p}._depthwise_conv`);
+      bn(`${p}._bn1`);
+      plain({ op: 'swish' });
+      // Squeeze-and-excitation: channel means → reduce → swish → expand → sigmoid → per-channel gate.
+      plain({ op: 'globalavgpool', dst: 'se' });
+      sameLayer(`${p}._se_reduce`, 'se');
+      plain({ op: 'swish', src: 'se', dst: 'se' });
+      sameLayer(`${p}._se_expand`, 'se');
+      plain({ op: 'sigmoid', src: 'se', dst: 'se' });
+      plain({ op: 'mul', other: 'se' });
+      sameLayer(`${p}._project_conv`);
+      bn(`${p}._bn2`);
+      // Drop-connect is the identity in eval mode.
+      if (blk.hasSkip) plain({ op: 'add', other: 'id' });
+    }
+    sameLayer('_conv_head');
+    bn('_bn1');
+    plain({ op: 'swish' });
+    plain({ op: 'globalavgpool' });
+    plain({ op: 'flatten' });
+    // dropout: the identity in eval mode.
+    layer('_fc');
   } else if (model instanceof MobileNetV2) {
     // torchvision layout: Conv-BN-ReLU6 triples (`N.0`, `N.1`), inverted residual blocks whose
     // `conv` Sequential mixes such triples with a bare 1×1 projection conv and its batch norm.
@@ -419,7 +495,7 @@ function deadRows(L: IRLayer): number[] {
 
 function readsReg(op: IROp, reg: string): boolean {
   if (op.t === 'layer' || op.t === 'bn') return op.src === reg;
-  return (op.op.src ?? 'x') === reg || (op.op.op === 'add' && op.op.other === reg);
+  return (op.op.src ?? 'x') === reg || ((op.op.op === 'add' || op.op.op === 'mul') && op.op.other === reg);
 }
 
 function writesReg(op: IROp, reg: string): boolean {
@@ -667,9 +743,11 @@ export function inferModelOptions(modelName: string, sd: Map<string, SafetensorE
     if (e.shape.length === 0 || e.shape.some((d) => d < 1)) throw new FormatError(source, `tensor "${k}" has shape [${e.shape.join(', ')}]; a ${modelName} weight has no zero-size dimension`);
     return e.shape;
   };
+  if (modelName === 'efficientnet-b0' || modelName === 'efficientnet-b1') return efficientNetOptions(modelName, sd, shape, source);
   const head = modelName === 'lenet5' ? 'fc3' : modelName === 'resnet18' ? 'fc' : modelName === 'mobilenetv2' ? 'classifier.1' : 'linear';
   const opts: Record<string, unknown> = { numClasses: shape(`${head}.weight`)[0] };
   opts.inChannels = shape(modelName === 'mobilenetv2' ? 'features.0.0.weight' : 'conv1.weight')[1];
+  if (modelName === 'micronet-imagenet') Object.assign(opts, imageNetMicroNetOptions(sd, shape, source));
   if (modelName === 'mobilenetv2') Object.assign(opts, mobileNetV2Options(sd, shape, source));
   if (modelName === 'lenet5') {
     const side = Math.round(Math.sqrt(shape('fc1.weight')[1] / 16));
@@ -715,6 +793,80 @@ function mobileNetV2Options(sd: Map<string, SafetensorEntry>, shape: (k: string)
 }
 
 /**
+ * A width multiplier w with `roundFilters(base, w) = observed` for every pair, or undefined.
+ * `roundFilters(base, ·)` is non-decreasing, so each pair allows an interval of w (found by
+ * bisection); any w in their intersection rebuilds the same channels.
+ */
+function widthFor(pairs: ReadonlyArray<readonly [number, number]>): number | undefined {
+  let lo = 0;
+  let hi = Infinity;
+  for (const [base, n] of pairs) {
+    // Smallest w reaching n, and the largest w not passing it.
+    const bound = (pass: (w: number) => boolean): number => {
+      let a = 1e-6;
+      let b = 1e3;
+      for (let k = 0; k < 100; k++) {
+        const m = (a + b) / 2;
+        if (pass(m)) b = m;
+        else a = m;
+      }
+      return b;
+    };
+    lo = Math.max(lo, bound((w) => roundFilters(base, w) >= n));
+    hi = Math.min(hi, bound((w) => roundFilters(base, w) > n));
+  }
+  if (!(lo < hi)) return undefined;
+  const w = (lo + hi) / 2;
+  return pairs.every(([base, n]) => roundFilters(base, w) === n) ? w : undefined;
+}
+
+/** Distinct `prefix.N` block indices of a state dict, counted. */
+function blockCount(sd: Map<string, SafetensorEntry>, prefix: string): number {
+  return new Set([...sd.keys()].filter((k) => k.startsWith(`${prefix}.`)).map((k) => k.split('.')[prefix.split('.').length])).size;
+}
+
+/** The ImageNet MicroNet's `depth`/`width` from its stage channels and block counts (exact: any d, w the rounding can produce). */
+function imageNetMicroNetOptions(sd: Map<string, SafetensorEntry>, shape: (k: string) => number[], source: string): Record<string, unknown> {
+  const counts = IMAGENET_MICRONET_STAGES.map((_, i) => blockCount(sd, `layer${i + 1}`));
+  if (counts.some((c) => c === 0)) throw new FormatError(source, `micronet-imagenet: stage blocks ${counts.join('/')}; every stage needs at least one`);
+  const pairs: Array<[number, number]> = [[32, shape('conv1.weight')[0]], ...IMAGENET_MICRONET_STAGES.map((st, i): [number, number] => [st.channels, shape(`layer${i + 1}.0.conv1.weight`)[0]]), [1280, shape('conv2.weight')[0]]];
+  const width = widthFor(pairs);
+  if (width === undefined) throw new FormatError(source, `micronet-imagenet: channels ${pairs.map((p) => p[1]).join('/')} match no width multiplier`);
+  // ⌈d·r⌉ = n ⇔ (n − 1)/r < d ≤ n/r: the smallest upper bound is the answer when it passes every lower one.
+  const depth = Math.min(...counts.map((n, i) => n / IMAGENET_MICRONET_STAGES[i].repeats));
+  if (!counts.every((n, i) => roundRepeats(IMAGENET_MICRONET_STAGES[i].repeats, depth) === n)) throw new FormatError(source, `micronet-imagenet: stage blocks ${counts.join('/')} match no depth multiplier`);
+  return { depth, width };
+}
+
+/**
+ * EfficientNet's options from a state dict: classes, input channels, and the width/depth
+ * coefficients only when the weights are not the variant's (a reduced network). The image size the
+ * "same" padding is computed for is not in the weights: the variant's unless given.
+ */
+function efficientNetOptions(name: 'efficientnet-b0' | 'efficientnet-b1', sd: Map<string, SafetensorEntry>, shape: (k: string) => number[], source: string): Record<string, unknown> {
+  const opts: Record<string, unknown> = { numClasses: shape('_fc.weight')[0], inChannels: shape('_conv_stem.weight')[1] };
+  const n = blockCount(sd, '_blocks');
+  // Per block: output channels and depthwise kernel, the layout a (width, depth) pair must rebuild.
+  const actual = Array.from({ length: n }, (_, i) => `${shape(`_blocks.${i}._project_conv.weight`)[0]}/${shape(`_blocks.${i}._depthwise_conv.weight`)[2]}`).join(',');
+  const layout = (w: number, d: number): string =>
+    EFFICIENTNET_STAGES.flatMap((st) => Array.from({ length: roundRepeats(st.repeats, d) }, () => `${roundFilters(st.outChannels, w)}/${st.kernel}`)).join(',');
+  const v = EFFICIENTNET_VARIANTS[name];
+  const width = widthFor([[32, shape('_conv_stem.weight')[0]], ...EFFICIENTNET_STAGES.map((st): [number, number] => [st.outChannels, shape(`_blocks.${n - 1}._project_conv.weight`)[0]]).slice(-1), [1280, shape('_conv_head.weight')[0]]]);
+  const widths = [v.width, ...(width === undefined ? [] : [width])];
+  // Depths where some stage's ⌈d·r⌉ reaches n: d = n/r, the variant's first.
+  const depths = [v.depth, ...Array.from({ length: n }, (_, k) => [1, 2, 3, 4].map((r) => (k + 1) / r)).flat()];
+  for (const w of widths) {
+    for (const d of depths) {
+      if (layout(w, d) !== actual) continue;
+      if (w !== v.width) opts.width = w;
+      if (d !== v.depth) opts.depth = d;
+      return opts;
+    }
+  }
+  throw new FormatError(source, `${name}: ${n} blocks with output channels/kernels ${actual} match no width and depth coefficients`);
+}
+
+/**
  * The options `packModel` builds with: those read off the state dict, overridden by the given ones
  * (e.g. `{ cifar: false }` for ImageNet-stride MobileNetV2 weights). When reading fails and options
  * were given, they are used as they are (the model build then reports what does not fit).
@@ -737,8 +889,9 @@ function makeModel(modelName: string, modelOptions: Record<string, unknown>): Mo
 }
 
 function inputOf(modelName: string, model: Module, opts: Record<string, unknown>): Program['input'] {
+  if (model instanceof EfficientNet) return { channels: model._conv_stem.inChannels, height: model.imageSize, width: model.imageSize };
   const conv1 = model instanceof MobileNetV2 ? (model.features.at(0) as Sequential).at(0) as Conv2d : (model as unknown as { conv1: Conv2d }).conv1;
-  const side = modelName === 'lenet5' ? ((opts.inputSize as number | undefined) ?? 28) : modelName === 'resnet18' || (modelName === 'mobilenetv2' && opts.cifar !== true) ? 224 : 32;
+  const side = modelName === 'lenet5' ? ((opts.inputSize as number | undefined) ?? 28) : modelName === 'resnet18' || modelName === 'micronet-imagenet' || (modelName === 'mobilenetv2' && opts.cifar !== true) ? 224 : 32;
   return { channels: conv1.inChannels, height: side, width: side };
 }
 
@@ -974,6 +1127,8 @@ export function describeForScore(modelName: string, modelOptions: Record<string,
       const src = p.src ?? 'x';
       const dst = p.dst ?? 'x';
       if (p.op === 'relu' || p.op === 'relu6') layers.push({ name: `relu${i}`, kind: 'relu', inChannels: s[1], outChannels: s[1], outH: s[2] ?? 1, outW: s[3] ?? 1 });
+      else if (p.op === 'swish' || p.op === 'sigmoid') layers.push({ name: `${p.op}${i}`, kind: p.op, inChannels: s[1], outChannels: s[1], outH: s[2] ?? 1, outW: s[3] ?? 1 });
+      else if (p.op === 'mul') layers.push({ name: `mul${i}`, kind: 'mul', inChannels: s[1], outChannels: s[1], outH: s[2], outW: s[3] });
       else if (p.op === 'maxpool') layers.push({ name: `maxpool${i}`, kind: 'maxpool', inChannels: s[1], outChannels: s[1], kernel: p.kernel, outH: a[2], outW: a[3] });
       else if (p.op === 'avgpool') layers.push({ name: `avgpool${i}`, kind: 'avgpool', inChannels: s[1], outChannels: s[1], kernel: p.kernel, outH: a[2], outW: a[3] });
       else if (p.op === 'globalavgpool') layers.push({ name: `avgpool${i}`, kind: 'avgpool', inChannels: s[1], outChannels: s[1], kernel: [s[2], s[3]], outH: 1, outW: 1 });

@@ -22,6 +22,10 @@
  *   exporter removes with the group (its batch norm too, `removedChannels`) and folds into the next
  *   layer's bias. Such a group counts nothing — no parameters, no operations, float or ternary — and
  *   its channels leave the effective channel counts. The dense counterpart (`dense`) keeps them.
+ * - Swish, sigmoid and the squeeze-and-excitation gate (EfficientNet), counted per output element
+ *   as the EC2T authors' scoring counts them: swish x/(1 + e^−x) 3 multiplications + 1 addition,
+ *   sigmoid 2 multiplications + 1 addition, the gate (a per-channel factor times the map) 1
+ *   multiplication. Unlike ReLU they are arithmetic, so they count under these rules too.
  * - Not counted (0 parameters, 0 operations): ReLU, pooling, residual additions — the paper's
  *   81.3M total only comes out without them (with residual adds it would be 81.4M); pass
  *   `{ countElementwise: true }` to count residual additions (1 add per element) and average
@@ -30,7 +34,7 @@
 import { ValueError } from '../engine/errors.js';
 
 /** Kinds of layers the scorer knows. */
-export type ScoreLayerKind = 'conv' | 'linear' | 'bn' | 'relu' | 'maxpool' | 'avgpool' | 'add';
+export type ScoreLayerKind = 'conv' | 'linear' | 'bn' | 'relu' | 'maxpool' | 'avgpool' | 'add' | 'swish' | 'sigmoid' | 'mul';
 
 /** Ternary description of a conv/linear layer. Give `assignment` (preferred) or `sparsity`. */
 export interface TernaryDescription {
@@ -300,11 +304,20 @@ export function scoreLayer(l: ScoreLayer, options: ScoreOptions = {}): LayerScor
       }
       return finish(base);
     }
+    case 'swish':
+    case 'sigmoid':
+    case 'mul': {
+      const n = l.outChannels * hw;
+      const [mults, adds] = l.kind === 'swish' ? [3, 1] : l.kind === 'sigmoid' ? [2, 1] : [1, 0];
+      base.multiplications = base.dense.multiplications = mults * n;
+      base.additions = base.dense.additions = adds * n;
+      return finish(base);
+    }
     case 'relu':
     case 'maxpool':
       return finish(base);
     default:
-      throw new ValueError('score', `layer ${l.name}: unknown kind ${String((l as ScoreLayer).kind)}; expected conv, linear, bn, relu, maxpool, avgpool or add`);
+      throw new ValueError('score', `layer ${l.name}: unknown kind ${String((l as ScoreLayer).kind)}; expected conv, linear, bn, relu, maxpool, avgpool, add, swish, sigmoid or mul`);
   }
 }
 

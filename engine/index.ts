@@ -20,4 +20,5 @@ export * from './ops/conv.js';
 export * from './ops/pool.js';
 export * from './ops/norm.js';
 export * from './ops/dropout.js';
+export * from './ops/excite.js';
 export * from './ops/loss.js';

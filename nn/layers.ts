@@ -5,7 +5,7 @@
  */
 import {
   ShapeError, ValueError, fmtShape,
-  avgPool2d, batchNorm, conv2d, dropout, flatten, globalAvgPool2d, linear, maxPool2d, relu, relu6, reshape, sigmoid, silu,
+  avgPool2d, batchNorm, conv2d, conv2dPadded, dropout, samePadding, flatten, globalAvgPool2d, linear, maxPool2d, relu, relu6, reshape, sigmoid, silu,
 } from '../engine/index.js';
 import type { Rng } from '../engine/rng.js';
 import type { Tensor } from '../engine/tensor.js';
@@ -101,6 +101,42 @@ export class Conv2d extends Module {
       dilation: this.dilation,
       groups: this.groups,
     });
+  }
+}
+
+/** Options of {@link Conv2dSame}: a {@link Conv2d}'s, with the image size the padding is computed for instead of a padding. */
+export interface Conv2dSameOptions extends Omit<Conv2dLayerOptions, 'padding'> {
+  /** Square side the "same" padding is computed for (EfficientNet: the network's input size, for every conv). */
+  imageSize: number;
+}
+
+/**
+ * A {@link Conv2d} with TensorFlow "same" padding computed once for a fixed image size, as
+ * EfficientNet-PyTorch's `Conv2dStaticSamePadding` (the EfficientNet code the EC2T authors use):
+ * the pads come from `imageSize`, not from the tensor the conv sees, and are applied per side
+ * (`[top, bottom, left, right]`, the odd one after). Same parameters and state-dict keys as Conv2d.
+ * @example new Conv2dSame(3, 32, 3, { rng, stride: 2, bias: false, imageSize: 224 }).pads // [0, 1, 0, 1]
+ */
+export class Conv2dSame extends Conv2d {
+  /** Zero padding `[top, bottom, left, right]`. */
+  readonly pads: readonly [number, number, number, number];
+  readonly imageSize: number;
+
+  constructor(inChannels: number, outChannels: number, kernelSize: number, options: Conv2dSameOptions) {
+    super(inChannels, outChannels, kernelSize, { ...options, padding: 0 });
+    checkPositiveInt('Conv2dSame', 'imageSize', options.imageSize);
+    this.imageSize = options.imageSize;
+    const [before, after] = samePadding(options.imageSize, kernelSize, this.stride, this.dilation);
+    this.pads = [before, after, before, after];
+  }
+
+  override forward(x: Tensor): Tensor {
+    const span = this.dilation * (this.kernelSize - 1) + 1;
+    if (x.ndim === 4 && (x.shape[2] + this.pads[0] + this.pads[1] < span || x.shape[3] + this.pads[2] + this.pads[3] < span)) {
+      // Static padding is fixed for imageSize, so small inputs can run out of map before the deep strided convs.
+      throw new ShapeError('Conv2dSame', `a ${x.shape[2]}×${x.shape[3]} map padded by [${this.pads.join(', ')}] (fixed for image size ${this.imageSize}) is smaller than the ${this.kernelSize}×${this.kernelSize} kernel; the input image is too small for this network (EfficientNet: use 32 px or more)`);
+    }
+    return conv2dPadded(x, this.effectiveWeight(), this.bias, { stride: this.stride, dilation: this.dilation, groups: this.groups, pads: this.pads });
   }
 }
 

@@ -304,7 +304,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
           fusedNext.add(last.index + 1);
         }
       }
-      steps.push({ step: st, x: view(st.src, numelOf(s)), y: st.other < 0 ? null : view(st.other, st.size), out: view(st.dst, st.size), res, conv, pool, act, skip: fusedNext.has(k) });
+      steps.push({ step: st, x: view(st.src, numelOf(s)), y: st.other < 0 ? null : view(st.other, st.otherSize), out: view(st.dst, st.size), res, conv, pool, act, skip: fusedNext.has(k) });
     });
     return { steps, output: view(plan.outSlot, numelOf(plan.outShape)), outShape: [...plan.outShape], argmax: new Int32Array(argmaxSize) };
   }
@@ -349,8 +349,37 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
         unaryCpu('relu', x, b.out as Float32Array);
         return;
       case 'relu6':
-        unaryCpu('relu6', x, b.out as Float32Array);
+      case 'swish':
+      case 'sigmoid':
+        unaryCpu(op.op, x, b.out as Float32Array);
         return;
+      case 'pad': {
+        const out = b.out as Float32Array;
+        const [N, C, H, W] = s;
+        const [top, , left] = op.pads;
+        const [, , OH, OW] = st.outShape;
+        // The buffer is reused: the border is written every call.
+        out.fill(0, 0, size);
+        for (let p = 0; p < N * C; p++) {
+          for (let y = 0; y < H; y++) out.set(x.subarray((p * H + y) * W, (p * H + y + 1) * W), (p * OH + y + top) * OW + left);
+        }
+        return;
+      }
+      case 'mul': {
+        const out = b.out as Float32Array;
+        const g = b.y ?? input;
+        if (st.otherSize === size) {
+          binaryCpu('mul', x, UNIT_STRIDE, g, UNIT_STRIDE, out, [size]);
+          return;
+        }
+        // One factor per (sample, channel) over its map.
+        const hw = s[2] * s[3];
+        for (let p = 0; p < s[0] * s[1]; p++) {
+          const f = g[p];
+          for (let k = p * hw; k < (p + 1) * hw; k++) out[k] = x[k] * f;
+        }
+        return;
+      }
       case 'flatten':
       case 'save':
         // The value shares its source's buffer (planBuffers).

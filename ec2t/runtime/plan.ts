@@ -5,8 +5,9 @@
  *
  * Rules (registers are values, docs/FORMAT.md "Program"; buffers are storage):
  * - `save` and `flatten` write no data: their value shares the source's slot.
- * - `relu`, `relu6`, `affine` and `add` are elementwise, so they write over their source's slot
- *   (for `add`, either operand's) when no value still to be read lives there.
+ * - `relu`, `relu6`, `swish`, `sigmoid`, `affine`, `add` and `mul` are elementwise, so they write
+ *   over their source's slot (for `add`, either operand's; `mul`'s other may be smaller) when no
+ *   value still to be read lives there.
  * - Everything else (convs, linears, pooling, shortcuts) gets a slot that holds no live value:
  *   a freed one (grown when too small) or a new one. Slot 0 is the caller's input and is never written.
  */
@@ -22,8 +23,10 @@ export interface PlannedStep {
   readonly size: number;
   /** Slot read (0 = the caller's input). */
   readonly src: number;
-  /** Slot of `other` (add), else −1. */
+  /** Slot of `other` (add, mul), else −1. */
   readonly other: number;
+  /** Elements of `other` (add, mul), else 0. */
+  readonly otherSize: number;
   /** Slot written; `src` for `save`/`flatten` (nothing is written) and for in-place ops. */
   readonly dst: number;
 }
@@ -39,7 +42,7 @@ export interface BufferPlan {
 }
 
 const ALIAS = new Set<ProgramOp['op']>(['save', 'flatten']);
-const IN_PLACE = new Set<ProgramOp['op']>(['relu', 'relu6', 'affine', 'add']);
+const IN_PLACE = new Set<ProgramOp['op']>(['relu', 'relu6', 'swish', 'sigmoid', 'affine', 'add', 'mul']);
 
 function numel(s: readonly number[]): number {
   return s.reduce((a, b) => a * b, 1);
@@ -59,7 +62,7 @@ export function planBuffers(program: Program, inputShape: readonly number[]): Bu
   const val = (reg: string): number => regVal.get(reg) as number;
   ops.forEach((op, i) => {
     lastRead[val(opSrc(op))] = i;
-    if (op.op === 'add') lastRead[val(op.other)] = i;
+    if (op.op === 'add' || op.op === 'mul') lastRead[val(op.other)] = i;
     regVal.set(opDst(op), i + 1);
   });
   lastRead[val('x')] = Number.POSITIVE_INFINITY;
@@ -75,7 +78,8 @@ export function planBuffers(program: Program, inputShape: readonly number[]): Bu
   regVal.set('x', 0);
   ops.forEach((op, i) => {
     const src = slotOf[val(opSrc(op))];
-    const other = op.op === 'add' ? slotOf[val(op.other)] : -1;
+    const other = op.op === 'add' || op.op === 'mul' ? slotOf[val(op.other)] : -1;
+    const otherSize = op.op === 'add' || op.op === 'mul' ? numel(after[val(op.other) - 1] ?? inputShape) : 0;
     const size = numel(after[i]);
     let dst: number;
     if (ALIAS.has(op.op)) dst = src;
@@ -105,7 +109,7 @@ export function planBuffers(program: Program, inputShape: readonly number[]): Bu
     if (!live.has(dst)) live.set(dst, new Set());
     (live.get(dst) as Set<number>).add(i + 1);
     regVal.set(opDst(op), i + 1);
-    steps.push({ index: i, op, inShape: before[i], outShape: after[i], size, src, other, dst });
+    steps.push({ index: i, op, inShape: before[i], outShape: after[i], size, src, other, otherSize, dst });
     // Values read for the last time (or never read) free their slot once nothing else lives there.
     for (const [slot, vals] of live) {
       for (const v of vals) if (lastRead[v] <= i) vals.delete(v);

@@ -82,9 +82,24 @@ export interface AffineOp extends OpBase {
   shift: string;
 }
 
-/** Elementwise activations, global average pooling, flatten to `[N, C·H·W]`. */
+/** Elementwise activations (`swish` is x·σ(x)), global average pooling, flatten to `[N, C·H·W]`. */
 export interface SimpleOp extends OpBase {
-  op: 'relu' | 'relu6' | 'globalavgpool' | 'flatten';
+  op: 'relu' | 'relu6' | 'swish' | 'sigmoid' | 'globalavgpool' | 'flatten';
+}
+
+/** Zero padding of the map, per side `[top, bottom, left, right]` (TensorFlow "same" padding's asymmetric part). */
+export interface PadOp extends OpBase {
+  op: 'pad';
+  pads: [number, number, number, number];
+}
+
+/**
+ * `dst = src · other` elementwise, `other` of the same shape or `[N, C, 1, 1]` (one factor per
+ * channel, broadcast over the map: the squeeze-and-excitation gate).
+ */
+export interface MulOp extends OpBase {
+  op: 'mul';
+  other: string;
 }
 
 /** Max / average pooling (PyTorch semantics; max pooling pads with −∞). */
@@ -116,7 +131,7 @@ export interface ShortcutAOp extends OpBase {
 }
 
 /** One op of the program. */
-export type ProgramOp = ConvOp | LinearOp | AffineOp | SimpleOp | PoolOp | AddOp | SaveOp | ShortcutAOp;
+export type ProgramOp = ConvOp | LinearOp | AffineOp | SimpleOp | PoolOp | AddOp | SaveOp | ShortcutAOp | PadOp | MulOp;
 
 /** The whole program. */
 export interface Program {
@@ -130,7 +145,7 @@ export interface Program {
   ops: ProgramOp[];
 }
 
-const OPS = new Set(['conv', 'linear', 'affine', 'relu', 'relu6', 'globalavgpool', 'flatten', 'maxpool', 'avgpool', 'add', 'save', 'shortcutA']);
+const OPS = new Set(['conv', 'linear', 'affine', 'relu', 'relu6', 'swish', 'sigmoid', 'globalavgpool', 'flatten', 'maxpool', 'avgpool', 'add', 'mul', 'save', 'shortcutA', 'pad']);
 
 /** Register read by an op. */
 export function opSrc(op: ProgramOp): string {
@@ -251,7 +266,11 @@ export function parseProgram(text: string | undefined, file: string): Program {
         if (typeof op.name !== 'string' || !isDim(op.channels, 1) || typeof op.scale !== 'string' || typeof op.shift !== 'string') bad(`${where}: affine needs a string name, channels in 1..${MAX_PROGRAM_DIM} and tensor names scale, shift`);
         break;
       case 'add':
-        if (typeof op.other !== 'string') bad(`${where}: add needs "other"`);
+      case 'mul':
+        if (typeof op.other !== 'string') bad(`${where}: ${op.op} needs "other"`);
+        break;
+      case 'pad':
+        if (!isIntArray(op.pads, 4, 0)) bad(`${where}: pad needs pads [top, bottom, left, right] non-negative integers`);
         break;
       case 'shortcutA':
         if (!isDim(op.stride, 1) || !isDim(op.padBefore, 0) || !isDim(op.padAfter, 0)) bad(`${where}: shortcutA needs stride in 1..${MAX_PROGRAM_DIM}, padBefore and padAfter in 0..${MAX_PROGRAM_DIM}`);
@@ -334,9 +353,23 @@ export function inferShapes(program: Program, inputShape: readonly number[]): { 
         break;
       case 'relu':
       case 'relu6':
+      case 'swish':
+      case 'sigmoid':
       case 'save':
         o = s;
         break;
+      case 'pad':
+        need4('pad');
+        o = [s[0], s[1], s[2] + op.pads[0] + op.pads[1], s[3] + op.pads[2] + op.pads[3]];
+        break;
+      case 'mul': {
+        const t = get(op.other, i);
+        const same = t.length === s.length && t.every((d, k) => d === s[k]);
+        const gate = s.length === 4 && t.length === 4 && t[0] === s[0] && t[1] === s[1] && t[2] === 1 && t[3] === 1;
+        if (!same && !gate) throw new ShapeError('mul', `op ${i}: [${t.join(', ')}] is neither [${s.join(', ')}] nor [${s[0]}, ${s[1]}, 1, 1]`);
+        o = s;
+        break;
+      }
       case 'flatten':
         o = [s[0], s.slice(1).reduce((a, b) => a * b, 1)];
         break;

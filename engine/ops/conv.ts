@@ -6,6 +6,7 @@ import { kernel } from '../../kernels/registry.js';
 import { type Conv2dGeometry, type Conv2dOptions, conv2dGeometry } from '../../kernels/types.js';
 import { ShapeError, ValueError, fmtShape } from '../errors.js';
 import { Tensor, makeResult, needsGrad } from '../tensor.js';
+import { pad } from './movement.js';
 
 export type { Conv2dOptions } from '../../kernels/types.js';
 
@@ -91,4 +92,50 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     }
     return bias === null ? [gx, gw] : [gx, gw, gb];
   });
+}
+
+/**
+ * TensorFlow's "same" padding of one spatial dim: the total padding that makes the output
+ * `ceil(size / stride)` long, split `[before, after]` with the odd element after (EfficientNet's
+ * `Conv2dStaticSamePadding` / `Conv2dDynamicSamePadding` use exactly this split).
+ * @example samePadding(224, 3, 2) // [0, 1]
+ */
+export function samePadding(size: number, kernel: number, stride: number, dilation = 1): [number, number] {
+  for (const [n, v] of [['size', size], ['kernel', kernel], ['stride', stride], ['dilation', dilation]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new ValueError('samePadding', `${n} must be a positive integer, got ${v}`);
+  }
+  const out = Math.ceil(size / stride);
+  const total = Math.max((out - 1) * stride + (kernel - 1) * dilation + 1 - size, 0);
+  const before = Math.floor(total / 2);
+  return [before, total - before];
+}
+
+/** Options of {@link conv2dPadded}: a conv's options with per-side padding instead of symmetric padding. */
+export interface Conv2dPaddedOptions {
+  stride?: number | readonly [number, number];
+  dilation?: number | readonly [number, number];
+  groups?: number;
+  /** Zero padding `[top, bottom, left, right]`, each side on its own. */
+  pads: readonly [number, number, number, number];
+}
+
+/**
+ * 2-D convolution with zero padding that may differ per side (TensorFlow's "same" padding is
+ * asymmetric for even kernels' strides). The symmetric part goes to {@link conv2d}'s own padding;
+ * only the rest is materialised with `pad`, so symmetric pads cost no copy. Backward comes from the
+ * two ops.
+ * @example conv2dPadded(x, w, null, { stride: 2, pads: [0, 1, 0, 1] }) // 3×3/2 "same" on an even input
+ */
+export function conv2dPadded(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dPaddedOptions): Tensor {
+  const p = opts.pads;
+  if (!Array.isArray(p) || p.length !== 4 || !p.every((v) => Number.isInteger(v) && v >= 0)) {
+    throw new ValueError('conv2d', `pads must be four non-negative integers [top, bottom, left, right], got ${JSON.stringify(p)}`);
+  }
+  if (x.ndim !== 4) throw new ShapeError('conv2d', `input must be 4-D [N, C, H, W], got ${fmtShape(x.shape)}`);
+  const [top, bottom, left, right] = p;
+  const symH = Math.min(top, bottom);
+  const symW = Math.min(left, right);
+  const rest: [number, number][] = [[0, 0], [0, 0], [top - symH, bottom - symH], [left - symW, right - symW]];
+  const xp = rest[2][0] + rest[2][1] + rest[3][0] + rest[3][1] > 0 ? pad(x, rest) : x;
+  return conv2d(xp, weight, bias, { stride: opts.stride, dilation: opts.dilation, groups: opts.groups, padding: [symH, symW] });
 }

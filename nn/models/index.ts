@@ -11,6 +11,8 @@ import { LeNet5 } from './lenet5.js';
 import { MicroNet } from './micronet.js';
 import { MobileNetV2 } from './mobilenetv2.js';
 import { ResNet } from './resnet.js';
+import { EFFICIENTNET_VARIANTS, EfficientNet } from './efficientnet.js';
+import { ImageNetMicroNet } from './micronet_imagenet.js';
 
 export { LeNet5 } from './lenet5.js';
 export type { LeNet5Options } from './lenet5.js';
@@ -22,6 +24,10 @@ export { MobileNetV2, InvertedResidual, makeDivisible } from './mobilenetv2.js';
 export type { MobileNetV2Options } from './mobilenetv2.js';
 export { MicroNet, MicroNetBlock, roundFilters, roundRepeats, MICRONET_BASE_REPEATS } from './micronet.js';
 export type { MicroNetOptions } from './micronet.js';
+export { EfficientNet, MBConvBlock, EFFICIENTNET_STAGES, EFFICIENTNET_VARIANTS } from './efficientnet.js';
+export type { EfficientNetOptions, EfficientNetStage, MBConvConfig } from './efficientnet.js';
+export { ImageNetMicroNet, IMAGENET_MICRONET_STAGES } from './micronet_imagenet.js';
+export type { ImageNetMicroNetOptions } from './micronet_imagenet.js';
 
 /** Options every model takes. */
 export interface CommonModelOptions {
@@ -49,7 +55,19 @@ export interface ModelOptionsByName {
    * ŵ, default 1.4 and 1.2, the authors' best CIFAR pair): `d = d̂^φ`, `w = ŵ^φ`.
    */
   micronet: CommonModelOptions & { depth?: number; width?: number; phi?: number; baseDepth?: number; baseWidth?: number; dropout?: number };
+  /**
+   * `imageSize`: the side "same" padding is computed for (default the variant's, 224 / 240);
+   * `width`/`depth`: compound coefficients (default the variant's; smaller ones build reduced
+   * networks for tests); `dropout` before `_fc` (0.2), `dropConnect` rate of the last block (0.2).
+   */
+  'efficientnet-b0': EfficientNetZooOptions;
+  'efficientnet-b1': EfficientNetZooOptions;
+  /** The authors' `image_micronet(d, w)`: `depth`/`width` directly or `phi` with the base pair (default 1.4, 1.2); `dropout` before `linear` (0.3). */
+  'micronet-imagenet': CommonModelOptions & { depth?: number; width?: number; phi?: number; baseDepth?: number; baseWidth?: number; dropout?: number };
 }
+
+/** Options of the EfficientNet zoo entries. */
+export type EfficientNetZooOptions = CommonModelOptions & { imageSize?: number; width?: number; depth?: number; dropout?: number; dropConnect?: number };
 
 /** Names {@link createModel} accepts. */
 export type ModelName = keyof ModelOptionsByName;
@@ -64,6 +82,9 @@ const EXTRA_KEYS: { readonly [N in ModelName]: readonly string[] } = {
   resnet18: [],
   mobilenetv2: ['widthMult', 'cifar', 'dropout'],
   micronet: ['depth', 'width', 'phi', 'baseDepth', 'baseWidth', 'dropout'],
+  'efficientnet-b0': ['imageSize', 'width', 'depth', 'dropout', 'dropConnect'],
+  'efficientnet-b1': ['imageSize', 'width', 'depth', 'dropout', 'dropConnect'],
+  'micronet-imagenet': ['depth', 'width', 'phi', 'baseDepth', 'baseWidth', 'dropout'],
 };
 
 /** Most classes a model may have (ImageNet-21k has 21,841). */
@@ -146,23 +167,39 @@ export function createModel(name: string, options: Record<string, unknown> = {})
         dropout: num(name, options, 'dropout', 0.2, 'probability'),
       });
     }
-    case 'micronet': {
+    case 'micronet':
+    case 'micronet-imagenet': {
       const hasDirect = options.depth !== undefined || options.width !== undefined;
       const hasPhi = options.phi !== undefined || options.baseDepth !== undefined || options.baseWidth !== undefined;
       if (hasDirect && hasPhi) {
-        throw new ValueError('createModel', 'micronet: give depth/width, or phi (with optional baseDepth/baseWidth), not both');
+        throw new ValueError('createModel', `${name}: give depth/width, or phi (with optional baseDepth/baseWidth), not both`);
       }
       let depth = num(name, options, 'depth', 1, 'positive');
       let width = num(name, options, 'width', 1, 'positive');
       if (hasPhi) {
         const phi = options.phi === undefined ? 0 : options.phi;
         if (typeof phi !== 'number' || !Number.isFinite(phi) || phi < 0) {
-          throw new ValueError('createModel', `micronet: option phi must be a finite number >= 0, got ${String(phi)}`);
+          throw new ValueError('createModel', `${name}: option phi must be a finite number >= 0, got ${String(phi)}`);
         }
         depth = num(name, options, 'baseDepth', 1.4, 'positive') ** phi;
         width = num(name, options, 'baseWidth', 1.2, 'positive') ** phi;
       }
+      if (name === 'micronet-imagenet') {
+        return new ImageNetMicroNet({ rng, numClasses, inChannels, depth, width, dropout: num(name, options, 'dropout', 0.3, 'probability') });
+      }
       return new MicroNet({ rng, numClasses, inChannels, depth, width, dropout: num(name, options, 'dropout', 0.2, 'probability') });
+    }
+    case 'efficientnet-b0':
+    case 'efficientnet-b1': {
+      const v = EFFICIENTNET_VARIANTS[name];
+      return new EfficientNet({
+        rng, numClasses, inChannels,
+        width: num(name, options, 'width', v.width, 'positive'),
+        depth: num(name, options, 'depth', v.depth, 'positive'),
+        imageSize: num(name, options, 'imageSize', v.imageSize, 'positiveInt'),
+        dropout: num(name, options, 'dropout', v.dropout, 'probability'),
+        dropConnect: num(name, options, 'dropConnect', 0.2, 'probability'),
+      });
     }
   }
 }
@@ -174,7 +211,12 @@ export function createModel(name: string, options: Record<string, unknown> = {})
  *   inside residual blocks — the authors' rule on parameter names), so not the stem `conv1`, not
  *   `shortcut.0` / `downsample.0`, not the final linear;
  * - mobilenetv2: the non-depthwise convs inside inverted residual blocks (`features.N.conv.*`
- *   with groups 1); depthwise convs are left out, the paper uses ECP for them.
+ *   with groups 1); depthwise convs are left out, the paper uses ECP for them;
+ * - efficientnet-b0/b1: every `_expand_conv`, `_project_conv` and `_conv_head` (the authors'
+ *   quantizer: not the stem, the depthwise convs, the squeeze-and-excitation convs or `_fc`, which
+ *   their code can only prune with ECP);
+ * - micronet-imagenet: the `.conv` rule above (block convs only; not the stem `conv1`, the head
+ *   `conv2`, the shortcuts or `linear`).
  * @example ternaryLayerNames(model, 'resnet20') // ['layer1.0.conv1', 'layer1.0.conv2', ...]
  */
 export function ternaryLayerNames(model: Module, modelName: string): string[] {
@@ -188,6 +230,9 @@ export function ternaryLayerNames(model: Module, modelName: string): string[] {
     const absent = want.filter((n) => !names.has(n));
     if (absent.length > 0) throw new ValueError('ternaryLayerNames', `lenet5: the model has no ${absent.join(', ')}; is it a LeNet5?`);
     return want;
+  }
+  if (modelName === 'efficientnet-b0' || modelName === 'efficientnet-b1') {
+    return modules.filter(([n, m]) => m instanceof Conv2d && /(^|\.)(_expand_conv|_project_conv|_conv_head)$/.test(n)).map(([n]) => n);
   }
   return modules
     .filter(([n, m]) => m instanceof Conv2d && n.includes('.conv') && (modelName !== 'mobilenetv2' || m.groups === 1))

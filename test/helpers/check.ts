@@ -56,6 +56,18 @@ export function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, bou
   assert.fail(`${what}: NMSE ${e} > ${bound} (lengths ${got.length}/${want.length}); worst at [${worstAt}]: got ${got[worstAt]}, want ${want[worstAt]}`);
 }
 
+/** Largest |got − want| over the largest |want|: the error of a network's logits relative to their scale. */
+export function maxRelativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  assert.equal(got.length, want.length, `lengths ${got.length} and ${want.length} differ`);
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    diff = Math.max(diff, Math.abs(got[i] - want[i]));
+    scale = Math.max(scale, Math.abs(want[i]));
+  }
+  return diff / scale;
+}
+
 /** Asserts every element is within `atol + rtol·|want|`. */
 export function expectAllClose(got: ArrayLike<number>, want: ArrayLike<number>, rtol = 1e-5, atol = 1e-6, what = 'output'): void {
   assert.equal(got.length, want.length, `${what}: length ${got.length} != ${want.length}`);

@@ -181,7 +181,7 @@ test('createModel: typed errors list valid names and options', () => {
   assert.throws(() => createModel('micronet', { dropout: 1 }), /dropout must be a number in \[0, 1\)/);
   assert.throws(() => createModel('mobilenetv2', { cifar: 'yes' }), /cifar must be a boolean/);
   assert.throws(() => createModel('lenet5', { inputSize: 8 }), ValueError);
-  assert.deepEqual([...MODEL_NAMES], ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet18', 'mobilenetv2', 'micronet']);
+  assert.deepEqual([...MODEL_NAMES], ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet18', 'mobilenetv2', 'micronet', 'efficientnet-b0', 'efficientnet-b1', 'micronet-imagenet']);
 });
 
 test('initialisation is deterministic per seed; rng and seed agree; different seeds differ', () => {
