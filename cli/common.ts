@@ -5,11 +5,13 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Rng } from '../engine/rng.js';
-import { FormatError, IoError } from '../engine/errors.js';
-import { loadDataset, splitValidation, subset, type Dataset, type DatasetName } from '../datasets/index.js';
+import { FormatError, IoError, ShapeError } from '../engine/errors.js';
+import { ImageFolderDataset, loadDataset, loadImageFolder, splitValidation, subset, type AnyDataset, type DatasetName } from '../datasets/index.js';
 import { createModel, type ModelName } from '../nn/models/index.js';
 import type { Module } from '../nn/module.js';
-import { loadSafetensors, entryToTensor } from '../nn/safetensors.js';
+import { mobileNetV2UsesCifarStrides } from '../nn/models/mobilenetv2.js';
+import { loadSafetensors, entryToTensor, type SafetensorEntry } from '../nn/safetensors.js';
+import { inferModelOptions } from '../ec2t/export.js';
 import type { CommandSpec, FlagValue } from './args.js';
 import { UsageError, flagValueProblem } from './args.js';
 import { log } from './progress.js';
@@ -29,14 +31,14 @@ export function seedStreams(seed: number): SeedStreams {
 
 /** Train / validation / test splits of a dataset. */
 export interface DataSplits {
-  train: Dataset;
-  val: Dataset | null;
-  test: Dataset;
+  train: AnyDataset;
+  val: AnyDataset | null;
+  test: AnyDataset;
 }
 
-/** Default validation hold-out per dataset. */
+/** Default validation hold-out per dataset (an image folder's val/ is its test set; nothing is held out). */
 export function defaultValSize(name: string): number {
-  return name === 'mnist' ? 5000 : 5000;
+  return name === 'imagefolder' ? 0 : 5000;
 }
 
 /**
@@ -44,17 +46,33 @@ export function defaultValSize(name: string): number {
  * split stream, so `train` and `eval --split val` with the same seed agree.
  */
 export function loadSplits(flags: Record<string, FlagValue>, streams: SeedStreams): DataSplits {
-  const name = flags.dataset as DatasetName;
+  const name = flags.dataset as DatasetName | 'imagefolder';
   const dir = flags.data as string | undefined;
+  if (name === 'imagefolder' && dir === undefined) {
+    throw new UsageError('--dataset imagefolder needs --data DIR: a folder holding train/ and val/, each with one subfolder of JPEG/PNG images per class');
+  }
   if (name !== 'mnist' && dir === undefined) {
     throw new UsageError(`--dataset ${name} needs --data DIR: a folder with the official binary files (${name === 'cifar10' ? 'data_batch_1.bin … data_batch_5.bin, test_batch.bin' : 'train.bin, test.bin'}); nothing is downloaded`);
   }
   if (dir !== undefined && !existsSync(dir)) throw new UsageError(`--data ${dir}: no such folder`);
-  const fullTrain = loadDataset({ name, split: 'train', dir });
-  const test = loadDataset({ name, split: 'test', dir });
+  if (name !== 'imagefolder' && flags['skip-bad-images'] === true) throw new UsageError('--skip-bad-images applies to --dataset imagefolder only');
+  let fullTrain: AnyDataset;
+  let test: AnyDataset;
+  if (name === 'imagefolder') {
+    const common = { root: dir as string, imageSize: (flags['input-size'] as number | undefined) ?? 224, skipBadImages: flags['skip-bad-images'] === true };
+    const tr = loadImageFolder({ ...common, split: 'train', augment: flags['no-augment'] !== true });
+    const te = loadImageFolder({ ...common, split: 'test', augment: false, classNames: tr.dataset.classNames });
+    const ignored = [...tr.ignored, ...te.ignored];
+    if (ignored.length > 0) log(`note: ignored ${ignored.length} file(s) that are not .jpg, .jpeg or .png (first: ${ignored[0]})`);
+    fullTrain = tr.dataset;
+    test = te.dataset;
+  } else {
+    fullTrain = loadDataset({ name, split: 'train', dir });
+    test = loadDataset({ name, split: 'test', dir });
+  }
   const valSize = (flags['val-size'] as number | undefined) ?? defaultValSize(name);
   let train = fullTrain;
-  let val: Dataset | null = null;
+  let val: AnyDataset | null = null;
   if (valSize > 0) {
     if (valSize >= fullTrain.size) throw new UsageError(`--val-size ${valSize} must be smaller than the training set (${fullTrain.size} images)`);
     const s = splitValidation(fullTrain, { count: valSize, rng: streams.split });
@@ -66,14 +84,73 @@ export function loadSplits(flags: Record<string, FlagValue>, streams: SeedStream
   return { train, val, test };
 }
 
-/** Builds a model for a dataset's geometry. */
-export function buildModel(name: string, data: { classes: number; channels: number; height: number }, rng: Rng, extra: Record<string, unknown> = {}): Module {
+/**
+ * `--input-size` of train / eval / ternarize against the data: with `--dataset imagefolder` it is the
+ * crop size itself; with the fixed-size datasets it only chooses MobileNetV2's strides, so for any
+ * other model it must equal the images' side.
+ */
+export function checkInputSize(flags: Record<string, FlagValue>, data: { height: number }): number | undefined {
+  const size = flags['input-size'] as number | undefined;
+  if (size !== undefined && flags.model !== 'mobilenetv2' && size !== data.height) {
+    throw new UsageError(`--input-size ${size}: the ${String(flags.dataset)} images are ${data.height} px; there --input-size only chooses mobilenetv2's strides (it sets the crop size with --dataset imagefolder)`);
+  }
+  return size;
+}
+
+/**
+ * Whether MobileNetV2 runs with its CIFAR strides — the one rule every command follows
+ * ({@link mobileNetV2UsesCifarStrides}: ≤ 64 px). `inputSize` is `--input-size` when given; else
+ * the command chooses from `seen`, the side it sees (its data, its input tensor, its default), and
+ * says so in a one-line note on stderr.
+ * @example mobileNetV2Cifar(undefined, 32) // true, and a note on stderr
+ */
+export function mobileNetV2Cifar(inputSize: number | undefined, seen: number): boolean {
+  const side = inputSize ?? seen;
+  const cifar = mobileNetV2UsesCifarStrides(side);
+  if (inputSize === undefined) {
+    log(cifar
+      ? `note: mobilenetv2 uses CIFAR strides (stride-1 stem and second stage) for ${side} px inputs (≤ 64); --input-size 224 selects the ImageNet strides`
+      : `note: mobilenetv2 uses ImageNet strides for ${side} px inputs (> 64); --input-size 32 selects the CIFAR strides`);
+  }
+  return cifar;
+}
+
+/**
+ * Says on stderr how many images `--skip-bad-images` skipped in these splits (nothing when none).
+ * @returns the count
+ */
+export function reportSkippedImages(data: DataSplits): number {
+  const files = new Set<string>();
+  for (const ds of [data.train, data.val, data.test]) if (ds instanceof ImageFolderDataset) for (const f of ds.skipped) files.add(f);
+  if (files.size > 0) log(`skipped ${files.size} unreadable image(s) (--skip-bad-images), first: ${[...files][0]}`);
+  return files.size;
+}
+
+/**
+ * Builds a model for a dataset's geometry. MobileNetV2's strides follow `inputSize` (`--input-size`)
+ * or else the data's side ({@link mobileNetV2Cifar}), unless `extra.cifar` says.
+ */
+export function buildModel(name: string, data: { classes: number; channels: number; height: number }, rng: Rng, extra: Record<string, unknown> = {}, inputSize?: number): Module {
   const opts: Record<string, unknown> = { numClasses: data.classes, inChannels: data.channels, rng, ...extra };
   if (name === 'lenet5') opts.inputSize = data.height;
-  if (name === 'mobilenetv2' && data.height <= 64) opts.cifar = true;
+  if (name === 'mobilenetv2' && extra.cifar === undefined) opts.cifar = mobileNetV2Cifar(inputSize, data.height);
   // EfficientNet's "same" padding is computed for the image size it runs at (the authors pass theirs).
   if ((name === 'efficientnet-b0' || name === 'efficientnet-b1') && data.height > 0 && opts.imageSize === undefined) opts.imageSize = data.height;
   return createModel(name as ModelName, opts);
+}
+
+/**
+ * The architecture options a state dict's shapes say (MicroNet stage channels and blocks,
+ * MobileNetV2 width, …: `inferModelOptions`, the reader predict, score and export use), minus the
+ * ones the data decides, after checking that its input channels and classes fit the data.
+ * `classes` undefined: any class count (`predict`).
+ * @example const { options } = architectureOfWeights('micronet', sd, 'best.safetensors', { channels: 3, classes: 10 });
+ */
+export function architectureOfWeights(name: string, sd: Map<string, SafetensorEntry>, source: string, data: { channels: number; classes?: number }): { numClasses: number; options: Record<string, unknown> } {
+  const { numClasses, inChannels, inputSize: _s, cifar: _c, ...options } = inferModelOptions(name, sd, source);
+  if (inChannels !== data.channels) throw new ShapeError('weights', `${source}: the weights take ${String(inChannels)} input channel(s), the data has ${data.channels}`);
+  if (data.classes !== undefined && numClasses !== data.classes) throw new ShapeError('weights', `${source}: the weights have ${String(numClasses)} classes, the data has ${data.classes}`);
+  return { numClasses: numClasses as number, options };
 }
 
 /**
@@ -86,19 +163,27 @@ export function requireFile(path: string, what: string): void {
   if (statSync(path).isDirectory()) throw new IoError(path, `cannot read the ${what}: it is a folder, not a file`);
 }
 
-/** Loads float weights (safetensors, PyTorch names) into `model` with an error listing every mismatch. */
-export function loadWeightsInto(model: Module, path: string): void {
+/** The tensors of a weights file, with a clear error when it is missing. */
+export function readWeights(path: string): Map<string, SafetensorEntry> {
   requireFile(path, 'weights file');
-  const file = loadSafetensors(path);
-  const tensors = new Map<string, ReturnType<typeof entryToTensor>>();
+  return loadSafetensors(path).tensors;
+}
+
+/**
+ * Loads float weights (safetensors, PyTorch names) into `model` with an error listing every
+ * mismatch; `tensors`: the file's tensors when already read ({@link readWeights}).
+ */
+export function loadWeightsInto(model: Module, path: string, tensors?: Map<string, SafetensorEntry>): void {
+  const file = { tensors: tensors ?? readWeights(path) };
+  const params = new Map<string, ReturnType<typeof entryToTensor>>();
   // A ternary.safetensors holds Wt in `weight` plus sibling keys; the siblings are not parameters.
   const ternaryLayers = new Set([...file.tensors.keys()].filter((k) => k.endsWith('.assignment')).map((k) => k.slice(0, -'.assignment'.length)));
   for (const [k, e] of file.tensors) {
     const dot = k.lastIndexOf('.');
     if (ternaryLayers.has(k.slice(0, dot)) && ['w_p', 'w_n', 'assignment'].includes(k.slice(dot + 1))) continue;
-    tensors.set(k, entryToTensor(e));
+    params.set(k, entryToTensor(e));
   }
-  model.loadStateDict(tensors, { strict: true });
+  model.loadStateDict(params, { strict: true });
 }
 
 /** A timestamped default run folder name. */

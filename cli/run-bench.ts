@@ -39,7 +39,7 @@ function geometry(model: string, inputSize?: number): { channels: number; height
 export function benchModel(model: string, mode: 'train' | 'infer', batchSize: number, steps: number, inputSize?: number): BenchResult {
   const g = geometry(model, inputSize);
   const rng = new Rng(0);
-  const net = buildModel(model, g, rng);
+  const net = buildModel(model, g, rng, {}, inputSize);
   const x = randn([batchSize, g.channels, g.height, g.height], rng);
   const labels = new Int32Array(batchSize).map((_, i) => i % g.classes);
   const opt = new SGD({ params: net.parameters(), lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });

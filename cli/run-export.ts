@@ -12,7 +12,7 @@ import { loadSafetensors, writeFileAtomic, type SafetensorEntry } from '../nn/sa
 import type { Parsed } from './args.js';
 import { UsageError } from './args.js';
 import { refuseInputAsOutput } from './outputs.js';
-import { requireFile } from './common.js';
+import { mobileNetV2Cifar, requireFile } from './common.js';
 import { log } from './progress.js';
 
 /** What {@link exportRun} returns. */
@@ -56,8 +56,8 @@ export function exportRun(o: { run?: string; model?: string; weights?: string; o
   }
   if (model === undefined) throw new UsageError(`${weights} does not say its model; give --model NAME`);
   if (!isModelName(model)) throw new UsageError(`--model ${model}: unknown model; models: ${MODEL_NAMES.join(', ')}`);
-  // MobileNetV2's strides are not in the weights: follow the input size as training does (≤ 64 px: CIFAR strides).
-  const modelOptions = model === 'mobilenetv2' && o.inputSize !== undefined ? { cifar: o.inputSize <= 64 } : {};
+  // MobileNetV2's strides are not in the weights: follow the input size as training does (default 32 px).
+  const modelOptions = model === 'mobilenetv2' ? { cifar: mobileNetV2Cifar(o.inputSize, 32) } : {};
   // EfficientNet's "same" padding is not in the weights either: computed for --input-size (default the variant's).
   if (isEfficientNet(model) && o.inputSize !== undefined) Object.assign(modelOptions, { imageSize: o.inputSize });
   const packed = packModel(model, modelOptions, file.tensors, { float16: o.float16, source: weights });
@@ -101,14 +101,14 @@ export async function runScore(p: Parsed): Promise<number> {
   if (weightsPath !== undefined) {
     sd = loadWeights(weightsPath).tensors;
     opts = inferModelOptions(model, sd, weightsPath);
-    // MobileNetV2's strides are not in the weights: follow the input size as training does (≤ 64 px: CIFAR strides).
-    if (model === 'mobilenetv2' && inputSize !== undefined) opts.cifar = inputSize <= 64;
+    // MobileNetV2's strides are not in the weights: follow the input size as training does (default 32 px).
+    if (model === 'mobilenetv2') opts.cifar = mobileNetV2Cifar(inputSize, 32);
     if (isEfficientNet(model) && inputSize !== undefined) opts.imageSize = inputSize;
     if (f.classes !== undefined && f.classes !== opts.numClasses) throw new UsageError(`--classes ${String(f.classes)} but the weights have ${String(opts.numClasses)} classes`);
   } else {
     opts = { numClasses: (f.classes as number | undefined) ?? 10 };
     if (model === 'lenet5') opts.inputSize = inputSize ?? 28;
-    if (model === 'mobilenetv2') opts.cifar = (inputSize ?? 32) <= 64;
+    if (model === 'mobilenetv2') opts.cifar = mobileNetV2Cifar(inputSize, 32);
     if (isEfficientNet(model) && inputSize !== undefined) opts.imageSize = inputSize;
   }
   const layers = describeForScore(model, opts, sd, inputSize);

@@ -100,6 +100,8 @@ export async function runScale(p: Parsed): Promise<number> {
       ...(f.data !== undefined ? ['--data', f.data as string] : []),
       ...(f['limit-train'] !== undefined ? ['--limit-train', String(f['limit-train'])] : []),
       ...(f['val-size'] !== undefined ? ['--val-size', String(f['val-size'])] : []),
+      ...(f['input-size'] !== undefined ? ['--input-size', String(f['input-size'])] : []),
+      ...(f['skip-bad-images'] === true ? ['--skip-bad-images'] : []),
       ...(grown !== undefined ? ['--weights', grown] : []),
     ];
     const s = trainCommand(parseCommand(trainSpec, argv).flags, { modelOptions: c.opts });

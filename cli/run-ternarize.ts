@@ -15,7 +15,7 @@ import type { FlagValue, Parsed } from './args.js';
 import { UsageError } from './args.js';
 import { ternarizeSpec } from './commands.js';
 import { interruptFlag } from './run-train.js';
-import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, resumedFlags, seedStreams } from './common.js';
+import { architectureOfWeights, buildModel, checkInputSize, defaultRunDir, loadSplits, loadWeightsInto, readWeights, reportSkippedImages, resumedFlags, seedStreams } from './common.js';
 import { prepareRunFolder } from './outputs.js';
 import { log, progressPrinter } from './progress.js';
 import { writeRunReport } from './run-report.js';
@@ -142,13 +142,17 @@ function* ternarizeSteps(flagsIn: Record<string, FlagValue>, opts: TernarizeOpti
   if (resumeDir === undefined) prepareRunFolder('ternarize', out, flags.force === true, [{ flag: '--weights', path: flags.weights as string }]);
   const streams = seedStreams(seed);
   const data = loadSplits(flags, streams);
-  const model = buildModel(modelName, data.train, streams.model);
   const run = new RunFolder(out);
   // On resume every weight comes from the checkpoint; the float weights file may be gone.
   const ck = resumeDir === undefined ? null : readRunCheckpoint(run.checkpoint);
+  const weightsPath = flags.weights as string;
+  const weights = ck === null ? readWeights(weightsPath) : ck.model;
+  // The weights' shapes decide the architecture (a scaled MicroNet, a MobileNetV2 width).
+  const arch = architectureOfWeights(modelName, weights, ck === null ? weightsPath : run.checkpoint, data.train);
+  const model = buildModel(modelName, data.train, streams.model, arch.options, checkInputSize(flags, data.train));
   let floatAccuracy: number;
   if (ck === null) {
-    loadWeightsInto(model, flags.weights as string);
+    loadWeightsInto(model, weightsPath, weights);
     floatAccuracy = evaluate(model, data.test).accuracy;
   } else {
     const m = run.readJson<{ floatTestAccuracy?: unknown }>('manifest.json');
@@ -267,6 +271,7 @@ function* ternarizeSteps(flagsIn: Record<string, FlagValue>, opts: TernarizeOpti
     seconds: (performance.now() - t0) / 1000, interrupted: false,
   };
   run.writeJson('summary.json', summary);
+  reportSkippedImages(data);
   return summary;
 }
 

@@ -13,7 +13,7 @@ import { FormatError } from '../engine/errors.js';
 import { getBackend } from '../kernels/registry.js';
 import type { Parsed, FlagValue } from './args.js';
 import { UsageError } from './args.js';
-import { buildModel, defaultRunDir, loadSplits, loadWeightsInto, resumedFlags, seedStreams } from './common.js';
+import { architectureOfWeights, buildModel, checkInputSize, defaultRunDir, loadSplits, loadWeightsInto, readWeights, reportSkippedImages, resumedFlags, seedStreams } from './common.js';
 import { trainSpec } from './commands.js';
 import { prepareRunFolder } from './outputs.js';
 import { log, progressPrinter } from './progress.js';
@@ -46,7 +46,8 @@ export function interruptFlag(): { flag: { interrupted: boolean }; dispose: () =
 }
 
 function augmentFor(flags: Record<string, FlagValue>, dataset: string): AugmentConfig | undefined {
-  const on = flags['no-augment'] ? false : flags.augment ? true : dataset !== 'mnist';
+  // An image folder's random resized crop and flip are its training transform (datasets/imagefolder).
+  const on = flags['no-augment'] || dataset === 'imagefolder' ? false : flags.augment ? true : dataset !== 'mnist';
   const cut = (flags.cutout as number) ?? 0;
   if (!on && cut === 0) return undefined;
   return { ...(on ? CIFAR_AUGMENT : {}), ...(cut > 0 ? { cutout: { holes: 1, length: cut } } : {}) };
@@ -108,8 +109,14 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
   if (resumeDir === undefined) prepareRunFolder('train', out, flags.force === true, [{ flag: '--weights', path: flags.weights as string | undefined }]);
   const streams = seedStreams(seed);
   const data = loadSplits(flags, streams);
-  const net = buildModel(model, data.train, streams.model, opts.modelOptions);
-  if (flags.weights !== undefined && resumeDir === undefined) loadWeightsInto(net, flags.weights as string);
+  const inputSize = checkInputSize(flags, data.train);
+  // Starting from weights: their shapes decide the architecture (a scaled MicroNet, a MobileNetV2 width).
+  const startWeights = flags.weights !== undefined && resumeDir === undefined ? readWeights(flags.weights as string) : null;
+  if (startWeights !== null && opts.modelOptions === undefined) {
+    opts = { ...opts, modelOptions: architectureOfWeights(model, startWeights, flags.weights as string, data.train).options };
+  }
+  const net = buildModel(model, data.train, streams.model, opts.modelOptions, inputSize);
+  if (startWeights !== null) loadWeightsInto(net, flags.weights as string, startWeights);
 
   const params = net.parameters();
   const lr = flags.lr as number;
@@ -173,6 +180,7 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
     seconds: (performance.now() - t0) / 1000, out, interrupted: !result.completed,
   };
   run.writeJson('summary.json', summary);
+  reportSkippedImages(data);
   if (!result.completed) log(`stopped; resume with: ec2t train --resume ${out}`);
   return summary;
 }
@@ -194,12 +202,15 @@ export async function runEval(p: Parsed): Promise<number> {
   const data = loadSplits(split === 'val' ? f : { ...f, 'val-size': 0 }, streams);
   const ds = split === 'val' ? data.val : data.test;
   if (ds === null) throw new UsageError('--split val needs a validation set; --val-size must be > 0');
-  const net = buildModel(f.model as string, data.train, new Rng(0));
-  loadWeightsInto(net, f.weights as string);
+  const weights = readWeights(f.weights as string);
+  const arch = architectureOfWeights(f.model as string, weights, f.weights as string, data.train);
+  const net = buildModel(f.model as string, data.train, new Rng(0), arch.options, checkInputSize(f, data.train));
+  loadWeightsInto(net, f.weights as string, weights);
   const bad = firstNonFinite(net);
   // NaN weights give NaN logits; an accuracy computed from them would be a meaningless number.
   if (bad !== null) throw new FormatError(f.weights as string, `the weights hold non-finite values (${bad}); there is no accuracy to report`);
   const r = evaluate(net, ds, f['batch-size'] as number);
+  reportSkippedImages(data);
   const out = { model: f.model, dataset: f.dataset, split, samples: r.samples, loss: r.loss, accuracy: r.accuracy };
   if (f.json) process.stdout.write(JSON.stringify(out) + '\n');
   else log(`${f.model} on ${f.dataset}/${split}: accuracy ${(100 * r.accuracy).toFixed(2)}% loss ${r.loss.toFixed(4)} (${r.samples} images)`);

@@ -1,6 +1,7 @@
 /**
- * The in-memory image classification dataset every loader produces: uint8 pixels kept compactly
- * (N·C·H·W, planar, row-major) and int32 labels. Float conversion and normalisation happen per
+ * The in-memory image classification dataset the MNIST and CIFAR loaders produce: uint8 pixels
+ * kept compactly (N·C·H·W, planar, row-major) and int32 labels; and the streamed one an image
+ * folder gives (files decoded per batch). Float conversion and normalisation happen per
  * batch in the {@link DataLoader}, so a 50 000-image CIFAR train set costs 150 MB, not 600 MB.
  */
 import { createHash } from 'node:crypto';
@@ -27,7 +28,37 @@ export class DatasetError extends FormatError {
 }
 
 /** An image classification dataset held in memory. */
-export interface Dataset {
+export interface Dataset extends DatasetInfo {
+  /** N·C·H·W pixels in 0..255, sample-major, planar channels, row-major rows. */
+  readonly images: Uint8Array;
+}
+
+/**
+ * A dataset read sample by sample (an image folder): only the file list and labels stay in
+ * memory; the loader asks for the samples of one batch at a time.
+ */
+export interface StreamingDataset extends DatasetInfo {
+  readonly streaming: true;
+  /**
+   * Writes sample `index` as C·H·W uint8 into `out` (its transforms applied, drawing from `rng`
+   * when they are random). Returns false when the sample is unreadable and the dataset skips such
+   * samples; otherwise an unreadable one throws a {@link DatasetError} naming its file.
+   */
+  readSample(index: number, out: Uint8Array, rng: Rng): boolean;
+  /** The samples at `indices` as a new dataset; `evaluation` switches to the evaluation transforms. */
+  subset(indices: ArrayLike<number>, split: string, evaluation?: boolean): StreamingDataset;
+}
+
+/** Any dataset the loader iterates. */
+export type AnyDataset = Dataset | StreamingDataset;
+
+/** True for a {@link StreamingDataset}. */
+export function isStreaming(ds: AnyDataset): ds is StreamingDataset {
+  return (ds as Partial<StreamingDataset>).streaming === true;
+}
+
+/** Fields every dataset has, whether held in memory or streamed. */
+export interface DatasetInfo {
   /** Family, e.g. `mnist`, `cifar10`, `cifar100`, `cifar100-coarse`; picks standard normalisation. */
   readonly name: string;
   /** Which part: `train`, `test`, or a derived split such as `train/val`. */
@@ -39,11 +70,9 @@ export interface Dataset {
   readonly channels: number;
   readonly height: number;
   readonly width: number;
-  /** N·C·H·W pixels in 0..255, sample-major, planar channels, row-major rows. */
-  readonly images: Uint8Array;
   /** N labels. */
   readonly labels: Int32Array;
-  /** Short stable content hash (16 hex digits of SHA-256 over dims, pixels and labels), for run manifests. */
+  /** Short stable content hash (16 hex digits of SHA-256; in memory: over dims, pixels and labels), for run manifests. */
   fingerprint(): string;
 }
 
@@ -98,7 +127,9 @@ export function createDataset(spec: DatasetSpec): Dataset {
  * The samples at `indices` (in that order) as a new compact dataset.
  * @example const firstTen = subset(ds, Int32Array.from({ length: 10 }, (_, i) => i), 'train/head');
  */
-export function subset(ds: Dataset, indices: ArrayLike<number>, split = `${ds.split}/subset`): Dataset {
+export function subset<D extends AnyDataset>(ds: D, indices: ArrayLike<number>, split?: string): D;
+export function subset(ds: AnyDataset, indices: ArrayLike<number>, split = `${ds.split}/subset`): AnyDataset {
+  if (isStreaming(ds)) return ds.subset(indices, split);
   const sampleBytes = ds.channels * ds.height * ds.width;
   const images = new Uint8Array(indices.length * sampleBytes);
   const labels = new Int32Array(indices.length);
@@ -126,7 +157,7 @@ export interface ValidationSplitOptions {
  * every sample, and keep the original order within each part.
  * @example const { train, validation } = splitValidation(mnistTrain, { count: 5000, rng: new Rng(0) });
  */
-export function splitValidation(ds: Dataset, opts: ValidationSplitOptions): { train: Dataset; validation: Dataset } {
+export function splitValidation<D extends AnyDataset>(ds: D, opts: ValidationSplitOptions): { train: D; validation: D } {
   const { fraction, count } = opts;
   if ((fraction === undefined) === (count === undefined)) {
     throw new ValueError('splitValidation', `pass exactly one of fraction or count, got fraction=${fraction} count=${count}`);
@@ -144,8 +175,9 @@ export function splitValidation(ds: Dataset, opts: ValidationSplitOptions): { tr
   const perm = opts.rng.permutation(ds.size);
   const valIdx = perm.slice(0, held).sort();
   const trainIdx = perm.slice(held).sort();
+  // A streamed validation part is evaluated, so it takes the evaluation transforms.
   return {
     train: subset(ds, trainIdx, `${ds.split}/train`),
-    validation: subset(ds, valIdx, `${ds.split}/val`),
+    validation: (isStreaming(ds) ? ds.subset(valIdx, `${ds.split}/val`, true) : subset(ds, valIdx, `${ds.split}/val`)) as D,
   };
 }

@@ -1,5 +1,6 @@
 /**
- * Datasets: MNIST (embedded or from a folder), CIFAR-10/100 (binary version, from a folder),
+ * Datasets: MNIST (embedded or from a folder), CIFAR-10/100 (binary version, from a folder), image
+ * folders of JPEG/PNG files (streamed, ImageNet transforms),
  * validation splits, normalisation, augmentation and the seeded {@link DataLoader}.
  * Nothing here downloads; see docs/DATASETS.md.
  */
@@ -7,14 +8,21 @@ import { DatasetError, type Dataset } from './dataset.js';
 import { loadCifar10, loadCifar100 } from './cifar.js';
 import { loadMnist } from './mnist.js';
 
-export { DatasetError, createDataset, subset, splitValidation } from './dataset.js';
-export type { Dataset, DatasetSpec, ValidationSplitOptions } from './dataset.js';
+export { DatasetError, createDataset, subset, splitValidation, isStreaming } from './dataset.js';
+export type { Dataset, DatasetInfo, StreamingDataset, AnyDataset, DatasetSpec, ValidationSplitOptions } from './dataset.js';
+export { loadImageFolder, ImageFolderDataset, IMAGE_EXTENSIONS } from './imagefolder.js';
+export type { ImageFolderOptions, ImageFolderListing } from './imagefolder.js';
+export {
+  decodeImage, readImageHeader, resampleInto, randomResizedCropBox, trainTransform, evalTransform,
+  MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS, MAX_IMAGE_FILE_BYTES,
+} from './images.js';
+export type { RgbImage, ImageHeader, Box } from './images.js';
 export { loadMnist, parseIdx, readIdx, embeddedMnistDir, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './mnist.js';
 export type { MnistOptions, IdxArray } from './mnist.js';
 export { loadCifar10, loadCifar100, CIFAR_IMAGE_BYTES } from './cifar.js';
 export type { Cifar10Options, Cifar100Options } from './cifar.js';
 export {
-  MNIST_NORMALIZATION, CIFAR10_NORMALIZATION, CIFAR100_NORMALIZATION, CIFAR_AUGMENT,
+  MNIST_NORMALIZATION, CIFAR10_NORMALIZATION, CIFAR100_NORMALIZATION, IMAGENET_NORMALIZATION, CIFAR_AUGMENT,
   standardNormalization, computeNormalization, normalizationTable,
   imageView, cropInto, randomCrop, horizontalFlip, randomHorizontalFlip, cutout,
 } from './transforms.js';

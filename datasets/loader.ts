@@ -9,7 +9,7 @@ import { ValueError } from '../engine/errors.js';
 import { Rng } from '../engine/rng.js';
 import { Tensor } from '../engine/tensor.js';
 import ndarray from 'ndarray';
-import type { Dataset } from './dataset.js';
+import { isStreaming, type AnyDataset } from './dataset.js';
 import {
   computeNormalization, cropInto, cutout, normalizationTable, randomCrop, randomHorizontalFlip,
   standardNormalization, type AugmentConfig, type Normalization,
@@ -21,7 +21,10 @@ export interface Batch {
   x: Tensor;
   /** `size` labels (shares the loader's buffer unless `copy`). */
   labels: Int32Array;
-  /** Number of samples (the batch size, or fewer for the last batch when `dropLast` is false). */
+  /**
+   * Number of samples: the batch size, or fewer for the last batch when `dropLast` is false, or
+   * when a streamed dataset skipped unreadable images.
+   */
   size: number;
   /** Dataset indices of the samples, in batch order (shares the loader's buffer unless `copy`). */
   indices: Int32Array;
@@ -68,7 +71,7 @@ export interface DataLoaderState {
  * for (let e = 0; e < epochs; e++) for (const { x, labels } of loader) step(x, labels);
  */
 export class DataLoader implements Iterable<Batch> {
-  readonly dataset: Dataset;
+  readonly dataset: AnyDataset;
   readonly batchSize: number;
   readonly shuffle: boolean;
   readonly dropLast: boolean;
@@ -81,14 +84,16 @@ export class DataLoader implements Iterable<Batch> {
   private readonly xBuffer: Float32Array;
   private readonly labelBuffer: Int32Array;
   private readonly indexBuffer: Int32Array;
-  /** Uint8 scratch image for crop/flip before normalisation. */
+  /** Uint8 scratch image a streamed dataset decodes into. */
   private readonly scratch: Uint8Array;
+  /** Uint8 scratch image for crop/flip before normalisation. */
+  private readonly augScratch: Uint8Array;
   private epochIndex = 0;
   private batchIndex = 0;
   private epochSeed: number | null = null;
   private order: Int32Array | null = null;
 
-  constructor(dataset: Dataset, opts: DataLoaderOptions) {
+  constructor(dataset: AnyDataset, opts: DataLoaderOptions) {
     const { batchSize } = opts;
     if (!Number.isInteger(batchSize) || batchSize < 1) throw new ValueError('DataLoader', `batchSize must be a positive integer, got ${batchSize}`);
     if (!(opts.rng instanceof Rng)) throw new ValueError('DataLoader', 'rng must be an Rng (pass new Rng(seed) or rng.fork())');
@@ -104,13 +109,18 @@ export class DataLoader implements Iterable<Batch> {
       throw new ValueError('DataLoader', `dropLast with batchSize ${batchSize} > ${dataset.size} samples would yield no batches; lower batchSize or set dropLast: false`);
     }
     const { channels, height, width } = dataset;
-    this.normalization = opts.normalize === false ? null : (opts.normalize ?? standardNormalization(dataset.name) ?? computeNormalization(dataset));
+    const standard = standardNormalization(dataset.name);
+    if (opts.normalize === undefined && standard === null && isStreaming(dataset)) {
+      throw new ValueError('DataLoader', `dataset ${dataset.name} is streamed: give its normalisation (it cannot be computed without reading every image)`);
+    }
+    this.normalization = opts.normalize === false ? null : (opts.normalize ?? standard ?? computeNormalization(dataset as Exclude<AnyDataset, { streaming: true }>));
     this.lut = normalizationTable(this.normalization ?? { mean: new Array<number>(channels).fill(0), std: new Array<number>(channels).fill(1) }, channels);
     const sample = channels * height * width;
     this.xBuffer = new Float32Array(batchSize * sample);
     this.labelBuffer = new Int32Array(batchSize);
     this.indexBuffer = new Int32Array(batchSize);
     this.scratch = new Uint8Array(sample);
+    this.augScratch = new Uint8Array(sample);
   }
 
   /** Batches in one full epoch. */
@@ -157,12 +167,14 @@ export class DataLoader implements Iterable<Batch> {
       const b = this.batchIndex;
       const start = b * this.batchSize;
       const size = Math.min(this.batchSize, this.dataset.size - start);
-      const batch = this.fill(order, start, size, this.augment === null ? null : new Rng((seed ^ Math.imul(b + 1, 0x9e3779b1)) >>> 0));
+      const streamed = isStreaming(this.dataset);
+      const batch = this.fill(order, start, size, this.augment === null && !streamed ? null : new Rng((seed ^ Math.imul(b + 1, 0x9e3779b1)) >>> 0));
       // Advance before yielding, so a state saved while the caller holds batch b points at b + 1,
       // and the epoch rolls over as soon as its last batch is handed out.
       if (b + 1 < total) this.batchIndex = b + 1;
       else this.endEpoch();
-      yield batch;
+      // A batch whose every image was skipped as unreadable is not handed out.
+      if (batch.size > 0) yield batch;
       if (this.epochSeed !== seed) return;
     }
   }
@@ -181,30 +193,42 @@ export class DataLoader implements Iterable<Batch> {
     return o;
   }
 
-  /** Normalises (and augments) samples `order[start .. start+size)` into the batch buffers. */
-  private fill(order: Int32Array, start: number, size: number, augRng: Rng | null): Batch {
-    const { channels: C, height: H, width: W, images, labels } = this.dataset;
+  /**
+   * Normalises (and augments) samples `order[start .. start+size)` into the batch buffers; a
+   * streamed dataset decodes each of them here, one at a time, into the scratch image.
+   */
+  private fill(order: Int32Array, start: number, count: number, augRng: Rng | null): Batch {
+    const ds = this.dataset;
+    const { channels: C, height: H, width: W, labels } = ds;
+    const streamed = isStreaming(ds) ? ds : null;
+    const images = streamed === null ? (ds as { images: Uint8Array }).images : this.scratch;
     const plane = H * W;
     const sample = C * plane;
     const lut = this.lut;
     const x = this.xBuffer;
     const aug = this.augment;
-    for (let k = 0; k < size; k++) {
+    let size = 0;
+    for (let k = 0; k < count; k++) {
       const i = order[start + k];
-      this.indexBuffer[k] = i;
-      this.labelBuffer[k] = labels[i];
       let src = images;
       let srcOffset = i * sample;
+      if (streamed !== null) {
+        // Samples the dataset skips as unreadable leave no hole: the batch just gets smaller.
+        if (!streamed.readSample(i, this.scratch, augRng as Rng)) continue;
+        srcOffset = 0;
+      }
+      this.indexBuffer[size] = i;
+      this.labelBuffer[size] = labels[i];
       if (aug !== null && augRng !== null && (aug.cropPadding !== undefined || aug.flip === true)) {
-        const from = ndarray(images, [C, H, W], [plane, W, 1], srcOffset);
-        const to = ndarray(this.scratch, [C, H, W]);
+        const from = ndarray(src, [C, H, W], [plane, W, 1], srcOffset);
+        const to = ndarray(this.augScratch, [C, H, W]);
         if (aug.cropPadding !== undefined && aug.cropPadding > 0) randomCrop(from, to, aug.cropPadding, augRng);
         else cropInto(from, to, 0, 0);
         if (aug.flip === true) randomHorizontalFlip(to, augRng);
-        src = this.scratch;
+        src = this.augScratch;
         srcOffset = 0;
       }
-      const out = k * sample;
+      const out = size * sample;
       for (let c = 0; c < C; c++) {
         const t = c * 256;
         const o = out + c * plane;
@@ -214,6 +238,7 @@ export class DataLoader implements Iterable<Batch> {
       if (aug?.cutout !== undefined && augRng !== null) {
         cutout(ndarray(x, [C, H, W], [plane, W, 1], out), aug.cutout.holes, aug.cutout.length, augRng);
       }
+      size++;
     }
     const n = size * sample;
     const xs = this.copy ? x.slice(0, n) : x.subarray(0, n);

@@ -25,15 +25,19 @@ export const CIFAR10_NORMALIZATION: Normalization = Object.freeze({ mean: [0.491
 /** CIFAR-100 train statistics (R, G, B), for fine and coarse labels alike. */
 export const CIFAR100_NORMALIZATION: Normalization = Object.freeze({ mean: [0.5071, 0.4865, 0.4409], std: [0.2673, 0.2564, 0.2762] });
 
+/** ImageNet train statistics (R, G, B): torchvision's constants, the standard for image folders. */
+export const IMAGENET_NORMALIZATION: Normalization = Object.freeze({ mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] });
+
 /**
- * The standard constants for a dataset family (`mnist`, `cifar10`, `cifar100`, `cifar100-coarse`),
- * or null when there are none.
+ * The standard constants for a dataset family (`mnist`, `cifar10`, `cifar100`, `cifar100-coarse`,
+ * `imagefolder`: ImageNet's), or null when there are none.
  * @example standardNormalization('cifar10')?.mean // [0.4914, 0.4822, 0.4465]
  */
 export function standardNormalization(name: string): Normalization | null {
   if (name === 'mnist') return MNIST_NORMALIZATION;
   if (name === 'cifar10') return CIFAR10_NORMALIZATION;
   if (name === 'cifar100' || name === 'cifar100-coarse') return CIFAR100_NORMALIZATION;
+  if (name === 'imagefolder') return IMAGENET_NORMALIZATION;
   return null;
 }
 

@@ -730,8 +730,12 @@ function roundF16(x: number): number {
 // ------------------------------------------------------------------ model options from a state dict
 
 /**
- * Model options (`numClasses`, `inChannels`, lenet5 `inputSize`, micronet `depth`/`width`) read
- * off a state dict's shapes, so a weights file alone rebuilds its architecture.
+ * Model options read off a state dict's shapes, so a weights file alone rebuilds its architecture
+ * at any scale: `numClasses`, `inChannels`; lenet5 `inputSize`; micronet `stageChannels` and
+ * `blocksPerStage` (the counts themselves: the channel rounding is many-to-one, so no single width
+ * multiplier can be read back for every triple); mobilenetv2 `widthMult` (the simplest α that
+ * reproduces every channel count) and `cifar: true`. A CIFAR ResNet whose block count does not
+ * match its name is refused here, naming the right one.
  * @example inferModelOptions('resnet20', sd) // { numClasses: 10, inChannels: 3 }
  */
 export function inferModelOptions(modelName: string, sd: Map<string, SafetensorEntry>, source = 'state dict'): Record<string, unknown> {
@@ -750,29 +754,82 @@ export function inferModelOptions(modelName: string, sd: Map<string, SafetensorE
   if (modelName === 'micronet-imagenet') Object.assign(opts, imageNetMicroNetOptions(sd, shape, source));
   if (modelName === 'mobilenetv2') Object.assign(opts, mobileNetV2Options(sd, shape, source));
   if (modelName === 'lenet5') {
-    const side = Math.round(Math.sqrt(shape('fc1.weight')[1] / 16));
+    // fc1 reads 16·s² features with s = ⌊(⌊H/2⌋ − 4)/2⌋; every H in [4s + 8, 4s + 11] builds the same net.
+    const features = shape('fc1.weight')[1];
+    const side = Math.round(Math.sqrt(features / 16));
+    if (side < 1 || 16 * side * side !== features) throw new FormatError(source, `lenet5: fc1 reads ${features} features, not 16·s² for any side s`);
     opts.inputSize = 4 * side + 8;
   }
+  if (/^resnet(20|32|44|56)$/.test(modelName)) {
+    const blocks = blocksPerStage(sd, 3, source, modelName);
+    if (6 * blocks + 2 !== Number(modelName.slice(6))) {
+      throw new FormatError(source, `has ${blocks} blocks per stage: a resnet${6 * blocks + 2} state dict, not ${modelName}`);
+    }
+  }
   if (modelName === 'micronet') {
-    const blocks = new Set([...sd.keys()].filter((k) => k.startsWith('layer1.')).map((k) => k.split('.')[1])).size;
+    const blocks = blocksPerStage(sd, 3, source, modelName);
     // Each block counted must hold its conv weights, so the depth is backed by bytes in the file.
     for (let b = 0; b < blocks; b++) shape(`layer1.${b}.conv1.weight`);
-    const c = [shape('conv1.weight')[0], shape('layer2.0.conv1.weight')[0], shape('linear.weight')[1]];
-    const fits = (w: number): boolean => roundFilters(16, w) === c[0] && roundFilters(32, w) === c[1] && roundFilters(64, w) === c[2];
-    const width = [c[2] / 64, c[1] / 32, c[0] / 16].find(fits);
-    if (width === undefined) throw new FormatError(source, `micronet: stage channels ${c.join('/')} match no width multiplier`);
-    opts.depth = (blocks - 0.5) / 7;
-    opts.width = width;
+    opts.blocksPerStage = blocks;
+    opts.stageChannels = [shape('conv1.weight')[0], shape('layer2.0.conv1.weight')[0], shape('layer3.0.conv1.weight')[0]];
   }
   return opts;
 }
 
+/** Blocks per stage of a `layer{1..stages}.{i}` state dict; every stage must have the same count. */
+function blocksPerStage(sd: Map<string, SafetensorEntry>, stages: number, source: string, modelName: string): number {
+  const counts: number[] = [];
+  for (let s = 1; s <= stages; s++) {
+    const ids = new Set([...sd.keys()].filter((k) => k.startsWith(`layer${s}.`)).map((k) => k.split('.')[1]));
+    let n = 0;
+    while (ids.has(String(n))) n++;
+    if (n === 0 || n !== ids.size) throw new FormatError(source, `${modelName}: layer${s} blocks are not numbered 0..n-1 (found ${[...ids].sort().join(', ') || 'none'})`);
+    counts.push(n);
+  }
+  if (counts.some((c) => c !== counts[0])) throw new FormatError(source, `${modelName}: stages have ${counts.join('/')} blocks; every stage has the same count`);
+  return counts[0];
+}
+
 /**
- * MobileNetV2's width multiplier from the stage widths of a state dict, and `cifar: true`.
- * NOTE: the architecture depends on α only through the channel counts checked here, so any α that
- * reproduces them all builds the same network. The CIFAR strides cannot be read off the weights;
- * `cifar: true` is what `ec2t train`/`ternarize` build for every dataset ≤ 64 px (cli/common.ts
- * buildModel), i.e. every dataset ec2t loads; pass `{ cifar: false }` for ImageNet-stride weights.
+ * The multipliers `m` with `round(base·m) === target` for a nondecreasing rounding, as `[lo, hi)`
+ * (empty when `lo >= hi`), found by bisection on `v = base·m`.
+ */
+function multiplierRange(round: (v: number) => number, base: number, target: number): [number, number] {
+  // inf { v : round(v) >= t } for t = target and target + 1; round(v) ≤ v + divisor, so 2·target + 64 bounds it.
+  const firstAtLeast = (t: number): number => {
+    let lo = 0;
+    let hi = 2 * t + 64;
+    for (let i = 0; i < 80; i++) {
+      const mid = (lo + hi) / 2;
+      if (round(mid) >= t) hi = mid;
+      else lo = mid;
+    }
+    return hi;
+  };
+  return [firstAtLeast(target) / base, firstAtLeast(target + 1) / base];
+}
+
+/** The fraction with the smallest denominator strictly inside `(lo, hi)` (Stern–Brocot descent). */
+function simplestBetween(lo: number, hi: number): number {
+  let [a, b, c, d] = [0, 1, 1, 0]; // left a/b, right c/d
+  for (let i = 0; i < 10_000; i++) {
+    const p = a + c;
+    const q = b + d;
+    const m = p / q;
+    if (m <= lo) [a, b] = [p, q];
+    else if (m >= hi) [c, d] = [p, q];
+    else return m;
+  }
+  return (lo + hi) / 2;
+}
+
+/**
+ * MobileNetV2's width multiplier from the channel counts of a state dict, and `cifar: true`.
+ * NOTE: the architecture depends on α only through the channel counts checked here (hidden widths
+ * follow from them), so the simplest α inside the intersection of every count's α-range builds the
+ * same network — at any α the rounding can produce. The CIFAR strides cannot be read off the
+ * weights; `cifar: true` is what training builds for inputs ≤ 64 px (see `mobileNetV2UsesCifarStrides`);
+ * pass `{ cifar: false }` for ImageNet-stride weights.
  */
 function mobileNetV2Options(sd: Map<string, SafetensorEntry>, shape: (k: string) => number[], source: string): Record<string, unknown> {
   const stageOut = [16, 24, 24, 32, 32, 32, 64, 64, 64, 64, 96, 96, 96, 160, 160, 160, 320];
@@ -782,12 +839,21 @@ function mobileNetV2Options(sd: Map<string, SafetensorEntry>, shape: (k: string)
     const k = sd.has(`features.${i}.conv.2.weight`) && shape(`features.${i}.conv.2.weight`).length === 4 ? `features.${i}.conv.2.weight` : `features.${i}.conv.1.weight`;
     return shape(k)[0];
   }), shape('features.18.0.weight')[0]];
-  const expected = (a: number): number[] => [makeDivisible(32 * a), ...stageOut.map((c) => makeDivisible(c * a)), makeDivisible(1280 * Math.max(1, a))];
-  // Simplest fractions first, so 0.5 is found before 0.49 when both fit.
-  for (const d of [1, 2, 4, 20, 100, 200]) {
-    for (let k = 1; k <= 4 * d; k++) {
-      if (expected(k / d).every((c, i) => c === actual[i])) return { widthMult: k / d, cifar: true };
-    }
+  let lo = 0;
+  let hi = Infinity;
+  [32, ...stageOut].forEach((base, i) => {
+    const [a, b] = multiplierRange((v) => makeDivisible(v), base, actual[i]);
+    lo = Math.max(lo, a);
+    hi = Math.min(hi, b);
+  });
+  // The last conv has 1280·max(1, α) channels: at 1280 it only bounds α from above.
+  const [a, b] = multiplierRange((v) => makeDivisible(v), 1280, actual[actual.length - 1]);
+  if (a > 1) lo = Math.max(lo, a);
+  hi = Math.min(hi, b);
+  const expected = (m: number): number[] => [makeDivisible(32 * m), ...stageOut.map((c) => makeDivisible(c * m)), makeDivisible(1280 * Math.max(1, m))];
+  if (lo < hi) {
+    const widthMult = simplestBetween(lo, hi);
+    if (expected(widthMult).every((c, i) => c === actual[i])) return { widthMult, cifar: true };
   }
   throw new FormatError(source, `mobilenetv2: channels ${actual.join('/')} match no width multiplier`);
 }

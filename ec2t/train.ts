@@ -9,7 +9,7 @@ import { noGrad } from '../engine/tensor.js';
 import { Rng } from '../engine/rng.js';
 import { FormatError, ValueError } from '../engine/errors.js';
 import { DataLoader, type DataLoaderState } from '../datasets/loader.js';
-import type { Dataset } from '../datasets/dataset.js';
+import type { AnyDataset } from '../datasets/dataset.js';
 import type { AugmentConfig } from '../datasets/transforms.js';
 import type { Module } from '../nn/module.js';
 import { stateDictForSave } from '../nn/module.js';
@@ -81,7 +81,7 @@ export interface Evaluation {
  * fraction). The model's train/eval mode is restored afterwards.
  * @example const { accuracy } = evaluate(model, testSet, 256);
  */
-export function evaluate(model: Module, ds: Dataset, batchSize = 256, rng?: Rng): Evaluation {
+export function evaluate(model: Module, ds: AnyDataset, batchSize = 256, rng?: Rng): Evaluation {
   const wasTraining = model.training;
   model.eval();
   const loader = new DataLoader(ds, { batchSize, shuffle: false, rng: rng ?? new Rng(0), dropLast: false });
@@ -122,8 +122,8 @@ export interface BatchProgress {
 export interface PhaseOptions {
   phase: EpochMetrics['phase'];
   model: Module;
-  train: Dataset;
-  val: Dataset | null;
+  train: AnyDataset;
+  val: AnyDataset | null;
   batchSize: number;
   evalBatchSize?: number;
   /** Epochs of this phase. */

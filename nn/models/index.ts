@@ -20,7 +20,7 @@ export { CifarResNet, CifarBasicBlock, OptionAShortcut } from './resnet_cifar.js
 export type { CifarResNetOptions } from './resnet_cifar.js';
 export { ResNet, BasicBlock } from './resnet.js';
 export type { ResNetOptions } from './resnet.js';
-export { MobileNetV2, InvertedResidual, makeDivisible } from './mobilenetv2.js';
+export { MobileNetV2, InvertedResidual, makeDivisible, mobileNetV2UsesCifarStrides } from './mobilenetv2.js';
 export type { MobileNetV2Options } from './mobilenetv2.js';
 export { MicroNet, MicroNetBlock, roundFilters, roundRepeats, MICRONET_BASE_REPEATS } from './micronet.js';
 export type { MicroNetOptions } from './micronet.js';
@@ -52,9 +52,16 @@ export interface ModelOptionsByName {
   mobilenetv2: CommonModelOptions & { widthMult?: number; cifar?: boolean; dropout?: number };
   /**
    * `depth`/`width` multipliers directly, or `phi` with the base pair (`baseDepth` d̂, `baseWidth`
-   * ŵ, default 1.4 and 1.2, the authors' best CIFAR pair): `d = d̂^φ`, `w = ŵ^φ`.
+   * ŵ, default 1.4 and 1.2, the authors' best CIFAR pair): `d = d̂^φ`, `w = ŵ^φ`; or the
+   * resulting `stageChannels` / `blocksPerStage` directly.
    */
-  micronet: CommonModelOptions & { depth?: number; width?: number; phi?: number; baseDepth?: number; baseWidth?: number; dropout?: number };
+  micronet: CommonModelOptions & {
+    depth?: number; width?: number; phi?: number; baseDepth?: number; baseWidth?: number; dropout?: number;
+    /** The stage channels themselves, instead of a width (what a state dict holds). */
+    stageChannels?: readonly [number, number, number];
+    /** Blocks per stage themselves, instead of a depth. */
+    blocksPerStage?: number;
+  };
   /**
    * `imageSize`: the side "same" padding is computed for (default the variant's, 224 / 240);
    * `width`/`depth`: compound coefficients (default the variant's; smaller ones build reduced
@@ -81,7 +88,7 @@ const EXTRA_KEYS: { readonly [N in ModelName]: readonly string[] } = {
   resnet56: [],
   resnet18: [],
   mobilenetv2: ['widthMult', 'cifar', 'dropout'],
-  micronet: ['depth', 'width', 'phi', 'baseDepth', 'baseWidth', 'dropout'],
+  micronet: ['depth', 'width', 'phi', 'baseDepth', 'baseWidth', 'dropout', 'stageChannels', 'blocksPerStage'],
   'efficientnet-b0': ['imageSize', 'width', 'depth', 'dropout', 'dropConnect'],
   'efficientnet-b1': ['imageSize', 'width', 'depth', 'dropout', 'dropConnect'],
   'micronet-imagenet': ['depth', 'width', 'phi', 'baseDepth', 'baseWidth', 'dropout'],
@@ -187,7 +194,21 @@ export function createModel(name: string, options: Record<string, unknown> = {})
       if (name === 'micronet-imagenet') {
         return new ImageNetMicroNet({ rng, numClasses, inChannels, depth, width, dropout: num(name, options, 'dropout', 0.3, 'probability') });
       }
-      return new MicroNet({ rng, numClasses, inChannels, depth, width, dropout: num(name, options, 'dropout', 0.2, 'probability') });
+      if (options.stageChannels !== undefined && (options.width !== undefined || hasPhi)) {
+        throw new ValueError('createModel', 'micronet: give stageChannels or a width (width, phi), not both');
+      }
+      if (options.blocksPerStage !== undefined && (options.depth !== undefined || hasPhi)) {
+        throw new ValueError('createModel', 'micronet: give blocksPerStage or a depth (depth, phi), not both');
+      }
+      const sc = options.stageChannels;
+      if (sc !== undefined && !(Array.isArray(sc) && sc.length === 3 && sc.every((c) => Number.isInteger(c) && c >= 1))) {
+        throw new ValueError('createModel', `micronet: option stageChannels must be three positive integers, got ${JSON.stringify(sc)}`);
+      }
+      const blocksPerStage = options.blocksPerStage === undefined ? undefined : num(name, options, 'blocksPerStage', 1, 'positiveInt');
+      return new MicroNet({
+        rng, numClasses, inChannels, depth, width, dropout: num(name, options, 'dropout', 0.2, 'probability'),
+        stageChannels: sc as [number, number, number] | undefined, blocksPerStage,
+      });
     }
     case 'efficientnet-b0':
     case 'efficientnet-b1': {

@@ -85,6 +85,13 @@ export interface MicroNetOptions {
   depth?: number;
   /** Width multiplier `w` (default 1). */
   width?: number;
+  /**
+   * The three stage channel counts themselves, instead of `width`: what a state dict's shapes say
+   * (the rounding of {@link roundFilters} is many-to-one, so a width cannot always be recovered).
+   */
+  stageChannels?: readonly [number, number, number];
+  /** Blocks per stage themselves, instead of `depth`. */
+  blocksPerStage?: number;
   /** Dropout inside each block (default 0.2, the authors' CIFAR value). */
   dropout?: number;
 }
@@ -112,11 +119,16 @@ export class MicroNet extends Module {
     super();
     const { rng, numClasses = 100, inChannels = 3, depth = 1, width = 1, dropout = 0.2 } = options;
     if (!(depth > 0) || !(width > 0)) throw new ValueError('MicroNet', `depth and width multipliers must be > 0, got depth ${depth}, width ${width}`);
-    const c1 = roundFilters(16, width);
-    const c2 = roundFilters(32, width);
-    const c3 = roundFilters(64, width);
+    const given = options.stageChannels;
+    if (given !== undefined && (given.length !== 3 || !given.every((c) => Number.isInteger(c) && c >= 1))) {
+      throw new ValueError('MicroNet', `stageChannels must be three positive integers, got [${given.join(', ')}]`);
+    }
+    if (options.blocksPerStage !== undefined && !(Number.isInteger(options.blocksPerStage) && options.blocksPerStage >= 1)) {
+      throw new ValueError('MicroNet', `blocksPerStage must be a positive integer, got ${options.blocksPerStage}`);
+    }
+    const [c1, c2, c3] = given ?? [roundFilters(16, width), roundFilters(32, width), roundFilters(64, width)];
     this.stageChannels = [c1, c2, c3];
-    const blocks = roundRepeats(MICRONET_BASE_REPEATS, depth);
+    const blocks = options.blocksPerStage ?? roundRepeats(MICRONET_BASE_REPEATS, depth);
     this.blocksPerStage = blocks;
     this.conv1 = new Conv2d(inChannels, c1, 3, { rng, padding: 1, bias: false });
     this.bn1 = new BatchNorm2d(c1);

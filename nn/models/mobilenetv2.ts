@@ -73,6 +73,15 @@ function roundHalfEven(v: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
+/**
+ * The rule for MobileNetV2's strides from the input side: CIFAR strides for inputs ≤ 64 px (a 32 px
+ * input then reaches the last stage at 4×4), ImageNet strides above (224 px reaches 7×7).
+ * @example mobileNetV2UsesCifarStrides(32) // true
+ */
+export function mobileNetV2UsesCifarStrides(inputSize: number): boolean {
+  return inputSize <= 64;
+}
+
 /** Options of {@link MobileNetV2}. */
 export interface MobileNetV2Options {
   rng: Rng;

@@ -70,7 +70,20 @@ describe('ec2t export / predict / score', () => {
     assert.equal(a.code, 0, a.stderr);
     const b = ec2t(['predict', '--model', 'mobilenetv2', '--weights', w, '--input', xin, '--output', join(dir, 'mb-b.safetensors')]);
     assert.equal(b.code, 0, b.stderr);
+    assert.match(b.stderr, /note: mobilenetv2 uses CIFAR strides .* for 32 px inputs/, 'predict says which strides it chose');
     assertSameLogits(join(dir, 'mb-a.safetensors'), join(dir, 'mb-b.safetensors'));
+    // --input-size 224 keeps the ImageNet strides on a 32 px input (the last stage at 1×1): other logits, no note.
+    const c = ec2t(['predict', '--model', 'mobilenetv2', '--weights', w, '--input', xin, '--output', join(dir, 'mb-c.safetensors'), '--input-size', '224']);
+    assert.equal(c.code, 0, c.stderr);
+    assert.doesNotMatch(c.stderr, /note: mobilenetv2/);
+    const yc = loadSafetensors(join(dir, 'mb-c.safetensors')).tensors.get('output')!;
+    const yb = loadSafetensors(join(dir, 'mb-b.safetensors')).tensors.get('output')!;
+    assert.deepEqual(yc.shape, [2, 10]);
+    assert.notDeepEqual(Array.from(yc.data as Float32Array), Array.from(yb.data as Float32Array));
+    assert.match(e.stderr, /note: mobilenetv2 uses CIFAR strides/, 'export says which strides it chose');
+    const bn = ec2t(['bench', '--model', 'mobilenetv2', '--mode', 'infer', '--batch-size', '1', '--steps', '1', '--input-size', '96']);
+    assert.equal(bn.code, 0, bn.stderr);
+    assert.doesNotMatch(bn.stderr, /note: mobilenetv2/, 'an --input-size given is not a choice to announce');
     const s = ec2t(['score', '--model', 'mobilenetv2', '--weights', w, '--json']);
     assert.equal(s.code, 0, s.stderr);
     const j = JSON.parse(s.stdout);

@@ -116,7 +116,8 @@ test('program validation: pad needs four pads, mul needs a same-shape or [N, C, 
 });
 
 test('runtime pad and mul ops compute zero padding per side and the per-channel gate', () => {
-  const program: Program = { version: 1, model: 't', input: { channels: 2, height: 2, width: 2 }, outputs: 2, ops: [{ op: 'pad', pads: [1, 0, 0, 2] }, { op: 'save', dst: 'p' }, { op: 'globalavgpool', dst: 'g' }, { op: 'sigmoid', src: 'g', dst: 'g' }, { op: 'mul', other: 'g' }] };
+  // The runtime checks that a program ends in [N, outputs]: the gated [1, 2, 3, 4] map is flattened.
+  const program: Program = { version: 1, model: 't', input: { channels: 2, height: 2, width: 2 }, outputs: 24, ops: [{ op: 'pad', pads: [1, 0, 0, 2] }, { op: 'save', dst: 'p' }, { op: 'globalavgpool', dst: 'g' }, { op: 'sigmoid', src: 'g', dst: 'g' }, { op: 'mul', other: 'g' }, { op: 'flatten' }] };
   const bytes = (() => {
     const meta = { format: 'ec2t.packed/1', program: JSON.stringify(program) };
     const header = new TextEncoder().encode(JSON.stringify({ __metadata__: meta }).padEnd(8 * Math.ceil(JSON.stringify({ __metadata__: meta }).length / 8)));
@@ -128,7 +129,7 @@ test('runtime pad and mul ops compute zero padding per side and the per-channel 
   const m = loadTernaryModelBytes(bytes, 'mem');
   const x = Float32Array.of(1, 2, 3, 4, -1, -2, -3, -4);
   const y = m.predict(x, [1, 2, 2, 2]);
-  assert.deepEqual(y.shape, [1, 2, 3, 4]);
+  assert.deepEqual(y.shape, [1, 24]);
   const padded = [[0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0], [0, 0, 0, 0, -1, -2, 0, 0, -3, -4, 0, 0]];
   const want = padded.flatMap((c) => {
     const gate = 1 / (1 + Math.exp(-c.reduce((a, b) => a + b, 0) / 12));
