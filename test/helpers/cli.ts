@@ -22,7 +22,9 @@ export interface CliResult {
  * @example const r = ec2t(['train', '--help']); assert.equal(r.code, 0);
  */
 export function ec2t(args: string[], env: Record<string, string> = {}): CliResult {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
+  // A guard against hangs, not a speed check: `scale --phi --from` trains and needed over 120 s
+  // on a 2-core machine under load (CI runs two test files at once).
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 300_000 });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
