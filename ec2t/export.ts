@@ -19,7 +19,7 @@ import { stripDataParallelPrefix } from '../nn/module.js';
 import { entryToFloat32, serializeSafetensors, type SafetensorEntry } from '../nn/safetensors.js';
 import { packAssignment, unpackAssignment } from './pack.js';
 import { recognizeTernaryLayers, type RecognizedWeights } from './recognize.js';
-import { PACKED_FORMAT, PACKED_FORMAT_V1, inferShapes, parseProgram, type ConvOp, type LinearOp, type Program, type ProgramOp } from './runtime/program.js';
+import { PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, compactProgramJson, inferShapes, parseProgram, type ConvOp, type LinearOp, type Program, type ProgramOp } from './runtime/program.js';
 import type { ScoreLayer } from './score.js';
 
 /** Architectures `packModel` can build a program for. */
@@ -463,7 +463,7 @@ function emitOp(o: IROp): ProgramOp {
   const L = o.L;
   const reg = { ...(o.src !== 'x' ? { src: o.src } : {}), ...(o.dst !== 'x' ? { dst: o.dst } : {}) };
   const t = L.ternary
-    ? { nonzero: `${L.name}.nonzero_mask`, sign: `${L.name}.sign_mask`, wp: `${L.name}.w_p`, wn: `${L.name}.w_n` }
+    ? { nonzero: `${L.name}.nonzero_mask`, sign: `${L.name}.sign_mask`, centroids: `${L.name}.centroids` }
     : { weight: `${L.name}.weight` };
   const extra = { ...(L.bias ? { bias: `${L.name}.bias` } : {}), ...(L.scale ? { scale: `${L.name}.scale` } : {}) };
   const pruned = L.keptOut.length !== L.fullShape[0] || L.keptIn.length !== L.fullShape[1];
@@ -1024,8 +1024,7 @@ export function packModel(modelName: string, modelOptions: Record<string, unknow
         put(`${L.name}.nonzero_mask`, { dtype: 'U8', shape: [masks.nonzeroMask.length], data: masks.nonzeroMask });
         put(`${L.name}.sign_mask`, { dtype: 'U8', shape: [masks.signMask.length], data: masks.signMask });
         // Centroids stay float32 whatever the option: the ternary weights must unpack exactly.
-        put(`${L.name}.w_p`, { dtype: 'F32', shape: [1], data: Float32Array.of(L.wp) });
-        put(`${L.name}.w_n`, { dtype: 'F32', shape: [1], data: Float32Array.of(L.wn) });
+        put(`${L.name}.centroids`, { dtype: 'F32', shape: [2], data: Float32Array.of(L.wp, L.wn) });
       } else {
         put(`${L.name}.weight`, { dtype: fdt, shape: [...L.shape], data: L.w as Float32Array });
       }
@@ -1038,12 +1037,12 @@ export function packModel(modelName: string, modelOptions: Record<string, unknow
     }
   }
   affineParams.clear();
+  // The tensors' own dtypes say float16 or not; the program leaves out what the reader derives.
   const metadata: Record<string, string> = {
     format: PACKED_FORMAT,
     model: modelName,
     modelOptions: JSON.stringify(mo),
-    program: JSON.stringify(program),
-    floatDtype: fdt,
+    program: compactProgramJson(program),
   };
   const bytes = serializePacked(tensors, metadata);
   return { bytes, program, metadata, tensors, dead, recognized };
@@ -1087,8 +1086,9 @@ export interface UnpackedLayer {
  * @example unpackModel(loadSafetensors(p)).get('conv1').assignment
  */
 export function unpackModel(file: { tensors: Map<string, { data: unknown }>; metadata: Record<string, string> }): Map<string, UnpackedLayer> {
-  if (file.metadata.format !== PACKED_FORMAT && file.metadata.format !== PACKED_FORMAT_V1) throw new FormatError('<packed>', `not an ${PACKED_FORMAT} (or ${PACKED_FORMAT_V1}) file`);
-  const program = parseProgram(file.metadata.program, '<packed>');
+  const format = file.metadata.format;
+  if (format !== PACKED_FORMAT && format !== PACKED_FORMAT_V2 && format !== PACKED_FORMAT_V1) throw new FormatError('<packed>', `not an ${PACKED_FORMAT} (or ${PACKED_FORMAT_V2}, ${PACKED_FORMAT_V1}) file`);
+  const program = parseProgram(file.metadata.program, '<packed>', format);
   const out = new Map<string, UnpackedLayer>();
   for (const op of program.ops) {
     if ((op.op !== 'conv' && op.op !== 'linear') || op.kind !== 'ternary') continue;
@@ -1112,7 +1112,7 @@ export function unpackModel(file: { tensors: Map<string, { data: unknown }>; met
     const kout = new Set(keptOut);
     const depthwise = op.op === 'conv' && full[1] === 1 && op.groups === op.shape[0] && op.groups > 1;
     out.set(op.name, {
-      assignment: fa, shape: full, wp: get(op.wp)[0], wn: get(op.wn)[0],
+      assignment: fa, shape: full, wp: op.centroids !== undefined ? get(op.centroids)[0] : get(op.wp)[0], wn: op.centroids !== undefined ? get(op.centroids)[1] : get(op.wn)[0],
       removedIn: Array.from({ length: full[1] }, (_, c) => c).filter((c) => !kin.has(c)),
       removedGroups: depthwise ? Array.from({ length: full[0] }, (_, m) => m).filter((m) => !kout.has(m)) : [],
     });
