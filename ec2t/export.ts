@@ -1,5 +1,5 @@
 /**
- * Packing a ternary model into the deployable `ec2t.packed/2` safetensors file (docs/FORMAT.md
+ * Packing a ternary model into the deployable `ec2t.packed/3` safetensors file (docs/FORMAT.md
  * "Packed model"): per ternary layer two bitmasks and two centroids (ec2t/pack.ts), other tensors
  * float32 or float16, batch norms folded into the preceding conv/linear, dead output channels
  * removed where the graph allows, and the architecture as a small inference program that
@@ -983,7 +983,7 @@ function inputOf(modelName: string, model: Module, opts: Record<string, unknown>
 
 /**
  * Packs a ternary state dict (ternary.safetensors: PyTorch names, `weight` = Wt plus `.w_p`,
- * `.w_n`, `.assignment` siblings per ternary layer) into the `ec2t.packed/2` format.
+ * `.w_n`, `.assignment` siblings per ternary layer) into the `ec2t.packed/3` format.
  * @example const p = packModel('lenet5', {}, loadSafetensors('ternary.safetensors').tensors); writeFileAtomic(out, p.bytes)
  */
 export function packModel(modelName: string, modelOptions: Record<string, unknown>, weights: Map<string, SafetensorEntry>, options: PackOptions = {}): PackedModel {

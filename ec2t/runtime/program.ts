@@ -1,5 +1,5 @@
 /**
- * The inference program of a packed ternary model (`ec2t.packed/2`, docs/FORMAT.md "Packed model"):
+ * The inference program of a packed ternary model (`ec2t.packed/3`, docs/FORMAT.md "Packed model"):
  * a JSON list of ops over named registers, so a runtime needs no training code. Pure data and a
  * shape walk; no imports beyond the error types.
  *

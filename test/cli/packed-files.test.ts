@@ -1,6 +1,6 @@
 /**
  * The CLI on packed files from outside: an `ec2t.packed/1` file runs with a note on stderr, a
- * corrupted `ec2t.packed/2` file stops with a one-line error naming it (no stack trace).
+ * corrupted `ec2t.packed/3` file stops with a one-line error naming it (no stack trace).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
