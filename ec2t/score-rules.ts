@@ -194,6 +194,8 @@ export function scoreWithRules(layers: readonly ScoreLayer[], rules: ScoreRules)
   // The last conv/linear seen: its live outputs are what a following bn, ReLU or residual add counts.
   let lastOut = 0;
   let lastTernaryDeadOut: number[] = [];
+  // Its channel count: the quirk only applies where those rows can be this layer's input channels.
+  let lastTernaryOut = -1;
   let lastAdd = -1;
   // Parameter groups the authors' script truncates to integers one by one (quirk).
   const groupOf: Array<'float' | 'ternary' | 'linear' | null> = [];
@@ -211,9 +213,10 @@ export function scoreWithRules(layers: readonly ScoreLayer[], rules: ScoreRules)
           // The authors remove, as dead inputs, the dead outputs of the previous ternary layer in
           // the list whatever the graph says (quirk: across residual joins); corrected: only the
           // dead channels that really feed this layer.
-          const deadIn = quirks ? lastTernaryDeadOut : (l.ternary.deadInChannels ?? []);
+          const deadIn = quirks ? (lastTernaryOut === l.inChannels ? lastTernaryDeadOut : []) : (l.ternary.deadInChannels ?? []);
           c = ternaryLayer(l, deadOut, deadIn, quirks);
           lastTernaryDeadOut = deadOut;
+          lastTernaryOut = l.outChannels;
           group = 'ternary';
         } else if (l.ternary !== undefined) {
           throw new ValueError('score', `layer ${l.name}: the MicroNet rules need a ternary layer's assignment, not only its sparsity`);
