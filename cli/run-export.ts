@@ -154,7 +154,8 @@ export async function runScore(p: Parsed): Promise<number> {
     ...(recognized.length > 0 ? [`read ${recognized.length} ternary-valued layer(s) as ternary (${recognized[0]}, …)`] : []),
     '',
     `${'layer'.padEnd(24)} ${'kind'.padEnd(7)} ${'params'.padStart(10)} ${'adds'.padStart(10)} ${'mults'.padStart(10)}`,
-    ...s.layers.filter((l) => l.kind === 'conv' || l.kind === 'linear' || l.kind === 'bn').map((l) => `${l.name.padEnd(24)} ${(l.kind + (l.ternary ? '*' : '')).padEnd(7)} ${(Math.round(l.params * 10) / 10).toString().padStart(10)} ${M(l.additions).padStart(10)} ${M(l.multiplications).padStart(10)}`),
+    // The MicroNet rules also count ReLU, residual additions (and pooling): their rows make the table add up.
+    ...s.layers.filter((l) => l.kind === 'conv' || l.kind === 'linear' || l.kind === 'bn' || (rules !== 'plain' && l.flops > 0)).map((l) => `${l.name.padEnd(24)} ${(l.kind + (l.ternary ? '*' : '')).padEnd(7)} ${(Math.round(l.params * 10) / 10).toString().padStart(10)} ${M(l.additions).padStart(10)} ${M(l.multiplications).padStart(10)}`),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
