@@ -135,7 +135,7 @@ export const exportSpec: CommandSpec = {
   flags: {
     run: { type: 'string', metavar: 'DIR', help: 'a ternarize run folder' },
     model: { type: 'string', choices: MODELS, help: 'architecture (with --weights)' },
-    weights: { type: 'string', metavar: 'FILE', help: 'ternary.safetensors from a ternarize run' },
+    weights: { type: 'string', metavar: 'FILE', help: 'ternary.safetensors from a ternarize run, or a float file whose policy layers hold only {−a, 0, +b} (the authors\' release format)' },
     out: { type: 'string', required: true, metavar: 'FILE', help: 'output file' },
     float16: { type: 'boolean', help: 'store the non-ternary tensors as float16' },
     'input-size': { type: 'int', min: 8, metavar: 'H', help: 'input height/width the model was trained at; for mobilenetv2 it decides the strides (≤ 64: CIFAR strides, the default; larger: ImageNet strides), for efficientnet-b0/b1 the size its "same" padding is computed for (default 224 / 240)' },
