@@ -42,5 +42,7 @@ export { TernaryQuantizer, loadTernaryStateDict, DEFAULT_QUANTIZER_CONFIG } from
 export type { QuantizerConfig, TernaryLayer as TernaryLayerState, LayerHistogram } from './ec2t/quantizer.js';
 export * from './ec2t/pack.js';
 export * from './ec2t/score.js';
-export { packModel, unpackModel, inferModelOptions, describeForScore, EXPORT_MODELS } from './ec2t/export.js';
+export * from './ec2t/score-rules.js';
+export * from './ec2t/recognize.js';
+export { packModel, unpackModel, inferModelOptions, describeForScore, recognizeTernaryValued, EXPORT_MODELS } from './ec2t/export.js';
 export { writeReport, renderReport } from './ec2t/report/index.js';

@@ -135,7 +135,7 @@ export const exportSpec: CommandSpec = {
   flags: {
     run: { type: 'string', metavar: 'DIR', help: 'a ternarize run folder' },
     model: { type: 'string', choices: MODELS, help: 'architecture (with --weights)' },
-    weights: { type: 'string', metavar: 'FILE', help: 'ternary.safetensors from a ternarize run' },
+    weights: { type: 'string', metavar: 'FILE', help: 'ternary.safetensors from a ternarize run, or a float file whose policy layers hold only {−a, 0, +b} (the authors\' release format)' },
     out: { type: 'string', required: true, metavar: 'FILE', help: 'output file' },
     float16: { type: 'boolean', help: 'store the non-ternary tensors as float16' },
     'input-size': { type: 'int', min: 8, metavar: 'H', help: 'input height/width the model was trained at; for mobilenetv2 it decides the strides (≤ 64: CIFAR strides, the default; larger: ImageNet strides), for efficientnet-b0/b1 the size its "same" padding is computed for (default 224 / 240)' },
@@ -146,14 +146,16 @@ export const exportSpec: CommandSpec = {
 export const scoreSpec: CommandSpec = {
   name: 'score',
   summary: 'parameters, additions, multiplications and FLOPs as the MicroNet challenge counts them',
-  usage: 'ec2t score --model NAME [--weights FILE] [--input-size H] [--json]',
+  usage: 'ec2t score --model NAME [--weights FILE] [--rules plain|micronet|micronet-corrected] [--input-size H] [--json]',
   flags: {
     model: { type: 'string', required: true, metavar: 'NAME', help: 'architecture' },
-    weights: { type: 'string', metavar: 'FILE', help: 'weights; a ternary.safetensors scores as ternary' },
+    weights: { type: 'string', metavar: 'FILE', help: 'weights; a ternary.safetensors, or a float file whose policy layers hold only {−a, 0, +b}, scores as ternary' },
+    rules: { type: 'string', choices: ['plain', 'micronet', 'micronet-corrected'], default: 'plain', help: "plain = exact count; micronet = the MicroNet-challenge count of the paper's tables (the authors' script, quirks included); micronet-corrected = the same with the quirks fixed" },
     'input-size': { type: 'int', min: 1, metavar: 'H', help: 'input height = width (default: 28 for lenet5, 224 for resnet18 and micronet-imagenet, 224 / 240 for efficientnet-b0 / b1 (also the size their "same" padding is computed for), 32 otherwise); for mobilenetv2 it decides the strides (≤ 64: CIFAR strides; larger: ImageNet strides)' },
     classes: { type: 'int', min: 1, metavar: 'K', help: 'number of classes (default 10 or from weights)' },
     json: { type: 'boolean', help: 'print the score as JSON' },
   },
+  examples: ['ec2t score --model resnet20', 'ec2t score --model resnet20 --weights resnet20-authors-ec2t-sparsity45.safetensors --rules micronet'],
 };
 
 export const benchSpec: CommandSpec = {

@@ -8,7 +8,7 @@ import { Rng } from '../engine/rng.js';
 import { FormatError, IoError, ShapeError } from '../engine/errors.js';
 import { ImageFolderDataset, loadDataset, loadImageFolder, splitValidation, subset, type AnyDataset, type DatasetName } from '../datasets/index.js';
 import { createModel, type ModelName } from '../nn/models/index.js';
-import type { Module } from '../nn/module.js';
+import { stripDataParallelPrefix, type Module } from '../nn/module.js';
 import { mobileNetV2UsesCifarStrides } from '../nn/models/mobilenetv2.js';
 import { loadSafetensors, entryToTensor, type SafetensorEntry } from '../nn/safetensors.js';
 import { inferModelOptions } from '../ec2t/export.js';
@@ -163,10 +163,13 @@ export function requireFile(path: string, what: string): void {
   if (statSync(path).isDirectory()) throw new IoError(path, `cannot read the ${what}: it is a folder, not a file`);
 }
 
-/** The tensors of a weights file, with a clear error when it is missing. */
+/**
+ * The tensors of a weights file, with a clear error when it is missing; a DataParallel `module.`
+ * prefix on every key is stripped (the authors' checkpoints carry it), so shapes read by name.
+ */
 export function readWeights(path: string): Map<string, SafetensorEntry> {
   requireFile(path, 'weights file');
-  return loadSafetensors(path).tensors;
+  return new Map(stripDataParallelPrefix([...loadSafetensors(path).tensors]));
 }
 
 /**

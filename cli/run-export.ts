@@ -5,14 +5,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError } from '../engine/errors.js';
-import { buildExportModel, describeForScore, floatStateDictBytes, inferModelOptions, packModel, ternaryLayersOf } from '../ec2t/export.js';
-import { scoreNetwork } from '../ec2t/score.js';
+import { buildExportModel, describeForScore, floatStateDictBytes, inferModelOptions, packModel, recognizeTernaryValued, ternaryLayersOf } from '../ec2t/export.js';
+import { scoreWithRules, type ScoreRules } from '../ec2t/score-rules.js';
 import { MODEL_NAMES, isModelName } from '../nn/models/index.js';
 import { loadSafetensors, writeFileAtomic, type SafetensorEntry } from '../nn/safetensors.js';
 import type { Parsed } from './args.js';
 import { UsageError } from './args.js';
 import { refuseInputAsOutput } from './outputs.js';
 import { mobileNetV2Cifar, requireFile } from './common.js';
+import { stripDataParallelPrefix } from '../nn/module.js';
 import { log } from './progress.js';
 
 /** What {@link exportRun} returns. */
@@ -25,13 +26,16 @@ export interface ExportResult {
   model: string;
   /** Dead output channels removed, over all layers. */
   removedChannels: number;
+  /** Layers read as ternary from their values (a ternary-valued float checkpoint). */
+  recognized: string[];
 }
 
 const isEfficientNet = (model: string): boolean => model === 'efficientnet-b0' || model === 'efficientnet-b1';
 
 function loadWeights(path: string): { tensors: Map<string, SafetensorEntry>; metadata: Record<string, string> } {
   requireFile(path, 'weights file');
-  return loadSafetensors(path);
+  const file = loadSafetensors(path);
+  return { tensors: new Map(stripDataParallelPrefix([...file.tensors])), metadata: file.metadata };
 }
 
 /**
@@ -68,6 +72,7 @@ export function exportRun(o: { run?: string; model?: string; weights?: string; o
     path: o.out,
     model,
     removedChannels: packed.dead.reduce((a, d) => a + d.removed.length, 0),
+    recognized: packed.recognized,
   };
 }
 
@@ -84,6 +89,7 @@ export async function runExport(p: Parsed): Promise<number> {
   if (f.json) process.stdout.write(JSON.stringify({ ...r, ratio }) + '\n');
   else {
     process.stdout.write(`${r.path}: ${r.bytes} bytes on disk; float32 model ${r.floatBytes} bytes (${ratio.toFixed(1)}× smaller)\n`);
+    if (r.recognized.length > 0) log(`read ${r.recognized.length} ternary-valued layer(s) as ternary (${r.recognized[0]}, …)`);
     if (r.removedChannels > 0) log(`removed ${r.removedChannels} dead output channel(s)`);
   }
   return 0;
@@ -96,8 +102,10 @@ export async function runScore(p: Parsed): Promise<number> {
   if (!isModelName(model)) throw new UsageError(`--model ${model}: unknown model; models: ${MODEL_NAMES.join(', ')}`);
   const weightsPath = f.weights as string | undefined;
   const inputSize = f['input-size'] as number | undefined;
+  const rules = (f.rules as ScoreRules | undefined) ?? 'plain';
   let sd: Map<string, SafetensorEntry> | null = null;
   let opts: Record<string, unknown>;
+  let recognized: string[] = [];
   if (weightsPath !== undefined) {
     sd = loadWeights(weightsPath).tensors;
     opts = inferModelOptions(model, sd, weightsPath);
@@ -105,6 +113,7 @@ export async function runScore(p: Parsed): Promise<number> {
     if (model === 'mobilenetv2') opts.cifar = mobileNetV2Cifar(inputSize, 32);
     if (isEfficientNet(model) && inputSize !== undefined) opts.imageSize = inputSize;
     if (f.classes !== undefined && f.classes !== opts.numClasses) throw new UsageError(`--classes ${String(f.classes)} but the weights have ${String(opts.numClasses)} classes`);
+    ({ stateDict: sd, recognized } = recognizeTernaryValued(model, sd, opts, weightsPath));
   } else {
     opts = { numClasses: (f.classes as number | undefined) ?? 10 };
     if (model === 'lenet5') opts.inputSize = inputSize ?? 28;
@@ -112,7 +121,7 @@ export async function runScore(p: Parsed): Promise<number> {
     if (isEfficientNet(model) && inputSize !== undefined) opts.imageSize = inputSize;
   }
   const layers = describeForScore(model, opts, sd, inputSize);
-  const s = scoreNetwork(layers);
+  const s = scoreWithRules(layers, rules);
   const ternary = sd !== null && ternaryLayersOf(sd).size > 0;
   let bytes: number;
   if (ternary) bytes = packModel(model, opts, sd as Map<string, SafetensorEntry>, { source: weightsPath }).bytes.length;
@@ -120,7 +129,10 @@ export async function runScore(p: Parsed): Promise<number> {
   else bytes = floatStateDictBytes(freshStateDict(model, opts));
   const out = {
     model,
+    rules,
     ternary,
+    recognized,
+    score: s.score,
     params: s.params,
     additions: s.additions,
     multiplications: s.multiplications,
@@ -137,11 +149,13 @@ export async function runScore(p: Parsed): Promise<number> {
   }
   const M = (v: number): string => (v / 1e6).toFixed(2) + 'M';
   const lines = [
-    `${model}${ternary ? ' (ternary)' : ' (float32)'}: ${Math.round(s.params * 100) / 100} params, ${M(s.additions)} additions + ${M(s.multiplications)} multiplications = ${M(s.flops)} FLOPs`,
+    `${model}${ternary ? ' (ternary)' : ' (float32)'}, ${rules} rules: ${Math.round(s.params * 100) / 100} params, ${M(s.additions)} additions + ${M(s.multiplications)} multiplications = ${M(s.flops)} FLOPs; score ${s.score.toFixed(5)}`,
     `dense float32: ${s.dense.params} params, ${M(s.dense.flops)} FLOPs; sparsity ${(100 * s.sparsity).toFixed(1)}%; ${bytes} bytes`,
+    ...(recognized.length > 0 ? [`read ${recognized.length} ternary-valued layer(s) as ternary (${recognized[0]}, …)`] : []),
     '',
     `${'layer'.padEnd(24)} ${'kind'.padEnd(7)} ${'params'.padStart(10)} ${'adds'.padStart(10)} ${'mults'.padStart(10)}`,
-    ...s.layers.filter((l) => l.kind === 'conv' || l.kind === 'linear' || l.kind === 'bn').map((l) => `${l.name.padEnd(24)} ${(l.kind + (l.ternary ? '*' : '')).padEnd(7)} ${(Math.round(l.params * 10) / 10).toString().padStart(10)} ${M(l.additions).padStart(10)} ${M(l.multiplications).padStart(10)}`),
+    // The MicroNet rules also count ReLU, residual additions (and pooling): their rows make the table add up.
+    ...s.layers.filter((l) => l.kind === 'conv' || l.kind === 'linear' || l.kind === 'bn' || (rules !== 'plain' && l.flops > 0)).map((l) => `${l.name.padEnd(24)} ${(l.kind + (l.ternary ? '*' : '')).padEnd(7)} ${(Math.round(l.params * 10) / 10).toString().padStart(10)} ${M(l.additions).padStart(10)} ${M(l.multiplications).padStart(10)}`),
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;

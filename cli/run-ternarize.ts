@@ -9,6 +9,7 @@ import { ternaryLayerNames } from '../nn/models/index.js';
 import { RunFolder, environmentFacts } from '../ec2t/runfolder.js';
 import { TrainingPhase, evaluate, readRunCheckpoint, runToEnd, runYielding, type Updater } from '../ec2t/train.js';
 import { TernaryQuantizer, type QuantizerConfig } from '../ec2t/quantizer.js';
+import { recognizeTernaryValued } from '../ec2t/export.js';
 import type { JsonValue } from '../nn/checkpoint.js';
 import { getBackend } from '../kernels/registry.js';
 import type { FlagValue, Parsed } from './args.js';
@@ -170,7 +171,17 @@ function* ternarizeSteps(flagsIn: Record<string, FlagValue>, opts: TernarizeOpti
     centroidLr: flags['centroid-lr'] as number,
     weightDecay: flags['weight-decay'] as number,
   };
-  const q = new TernaryQuantizer(model, layers, cfg);
+  // A ternary-valued checkpoint (the authors' release format) retrains from its own ternary state.
+  const initial = new Map<string, { wp: number; wn: number; assignment: Int8Array }>();
+  if (ck === null) {
+    const r = recognizeTernaryValued(modelName, weights, arch.options, weightsPath);
+    for (const name of r.recognized.filter((n) => layers.includes(n))) {
+      const e = (k: string): SafetensorEntry => r.stateDict.get(`${name}.${k}`) as SafetensorEntry;
+      initial.set(name, { wp: (e('w_p').data as Float32Array)[0], wn: (e('w_n').data as Float32Array)[0], assignment: e('assignment').data as Int8Array });
+    }
+    if (initial.size > 0) log(`note: ${initial.size} layer(s) of ${weightsPath} hold only {−w_n, 0, +w_p}; they start from that ternary state (centroids and assignment), not from --init-scale`);
+  }
+  const q = new TernaryQuantizer(model, layers, cfg, { initial });
   const updater = new QuantizerUpdater(q);
   const mainEpochs = flags.epochs as number;
   const retrainEpochs = flags['retrain-epochs'] as number;

@@ -1,5 +1,5 @@
 /**
- * Packing a ternary model into the deployable `ec2t.packed/2` safetensors file (docs/FORMAT.md
+ * Packing a ternary model into the deployable `ec2t.packed/3` safetensors file (docs/FORMAT.md
  * "Packed model"): per ternary layer two bitmasks and two centroids (ec2t/pack.ts), other tensors
  * float32 or float16, batch norms folded into the preceding conv/linear, dead output channels
  * removed where the graph allows, and the architecture as a small inference program that
@@ -13,11 +13,13 @@ import { BatchNorm2d, Conv2d, Conv2dSame, Linear, MaxPool2d, ReLU6, Sequential }
 import type { Module } from '../nn/module.js';
 import {
   CifarResNet, EFFICIENTNET_STAGES, EFFICIENTNET_VARIANTS, EfficientNet, IMAGENET_MICRONET_STAGES, ImageNetMicroNet, InvertedResidual, LeNet5, MBConvBlock, MicroNet, MobileNetV2, ResNet,
-  createModel, isModelName, makeDivisible, roundFilters, roundRepeats, MODEL_NAMES,
+  createModel, isModelName, makeDivisible, roundFilters, roundRepeats, ternaryLayerNames, MODEL_NAMES,
 } from '../nn/models/index.js';
+import { stripDataParallelPrefix } from '../nn/module.js';
 import { entryToFloat32, serializeSafetensors, type SafetensorEntry } from '../nn/safetensors.js';
 import { packAssignment, unpackAssignment } from './pack.js';
-import { PACKED_FORMAT, PACKED_FORMAT_V1, inferShapes, parseProgram, type ConvOp, type LinearOp, type Program, type ProgramOp } from './runtime/program.js';
+import { recognizeTernaryLayers, type RecognizedWeights } from './recognize.js';
+import { PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, compactProgramJson, inferShapes, parseProgram, type ConvOp, type LinearOp, type Program, type ProgramOp } from './runtime/program.js';
 import type { ScoreLayer } from './score.js';
 
 /** Architectures `packModel` can build a program for. */
@@ -41,6 +43,8 @@ export interface PackedModel {
   tensors: Map<string, SafetensorEntry>;
   /** Dead output channels removed per layer, and dead ones kept because removal was unsafe. */
   dead: Array<{ layer: string; removed: number[]; kept: number[]; reason?: string }>;
+  /** Layers read as ternary from their values ({@link recognizeTernaryValued}). */
+  recognized: string[];
 }
 
 // ------------------------------------------------------------------ intermediate representation
@@ -459,7 +463,7 @@ function emitOp(o: IROp): ProgramOp {
   const L = o.L;
   const reg = { ...(o.src !== 'x' ? { src: o.src } : {}), ...(o.dst !== 'x' ? { dst: o.dst } : {}) };
   const t = L.ternary
-    ? { nonzero: `${L.name}.nonzero_mask`, sign: `${L.name}.sign_mask`, wp: `${L.name}.w_p`, wn: `${L.name}.w_n` }
+    ? { nonzero: `${L.name}.nonzero_mask`, sign: `${L.name}.sign_mask`, centroids: `${L.name}.centroids` }
     : { weight: `${L.name}.weight` };
   const extra = { ...(L.bias ? { bias: `${L.name}.bias` } : {}), ...(L.scale ? { scale: `${L.name}.scale` } : {}) };
   const pruned = L.keptOut.length !== L.fullShape[0] || L.keptIn.length !== L.fullShape[1];
@@ -946,6 +950,20 @@ function completeModelOptions(modelName: string, given: Record<string, unknown>,
   }
 }
 
+/**
+ * Reads a checkpoint's ternary-valued layers as ternary (ec2t/recognize.ts): the layers the
+ * model's policy would ternarize ({@link ternaryLayerNames}) whose weights hold at most
+ * {−a, 0, +b} get `.assignment`, `.w_p` and `.w_n` siblings. A DataParallel `module.` prefix is
+ * stripped first. `packModel` and `describeForScore` call it, so every command that takes weights
+ * reads such a file alike; call it to learn which layers were recognised.
+ * @example recognizeTernaryValued('resnet20', loadSafetensors('authors.safetensors').tensors).recognized.length // 18
+ */
+export function recognizeTernaryValued(modelName: string, weights: Map<string, SafetensorEntry>, modelOptions: Record<string, unknown> = {}, source = 'state dict'): RecognizedWeights {
+  const sd = new Map(stripDataParallelPrefix([...weights]));
+  const model = makeModel(modelName, completeModelOptions(modelName, modelOptions, sd, source));
+  return recognizeTernaryLayers(sd, ternaryLayerNames(model, modelName));
+}
+
 /** Builds the nn model of `modelName` with `modelOptions` (deterministic init; weights come from the state dict). */
 function makeModel(modelName: string, modelOptions: Record<string, unknown>): Module {
   if (!isModelName(modelName)) throw new ValueError('packModel', `unknown model '${modelName}'; models: ${MODEL_NAMES.join(', ')}`);
@@ -965,11 +983,12 @@ function inputOf(modelName: string, model: Module, opts: Record<string, unknown>
 
 /**
  * Packs a ternary state dict (ternary.safetensors: PyTorch names, `weight` = Wt plus `.w_p`,
- * `.w_n`, `.assignment` siblings per ternary layer) into the `ec2t.packed/2` format.
+ * `.w_n`, `.assignment` siblings per ternary layer) into the `ec2t.packed/3` format.
  * @example const p = packModel('lenet5', {}, loadSafetensors('ternary.safetensors').tensors); writeFileAtomic(out, p.bytes)
  */
-export function packModel(modelName: string, modelOptions: Record<string, unknown>, stateDict: Map<string, SafetensorEntry>, options: PackOptions = {}): PackedModel {
+export function packModel(modelName: string, modelOptions: Record<string, unknown>, weights: Map<string, SafetensorEntry>, options: PackOptions = {}): PackedModel {
   const source = options.source ?? 'state dict';
+  const { stateDict, recognized } = recognizeTernaryValued(modelName, weights, modelOptions, source);
   const pruned = prunedFloatLayersOf(stateDict);
   if (pruned.length > 0) {
     throw new FormatError(source, `layer(s) ${pruned.slice(0, 4).join(', ')}${pruned.length > 4 ? `, … (${pruned.length})` : ''} keep full-precision weights where their assignment is non-zero (an ECP run: pruning, not ternarization); the packed format stores ternary layers as two centroids and would change the model, so nothing was written. Run it with: ec2t predict --model ${modelName} --weights ${source}`);
@@ -1005,8 +1024,7 @@ export function packModel(modelName: string, modelOptions: Record<string, unknow
         put(`${L.name}.nonzero_mask`, { dtype: 'U8', shape: [masks.nonzeroMask.length], data: masks.nonzeroMask });
         put(`${L.name}.sign_mask`, { dtype: 'U8', shape: [masks.signMask.length], data: masks.signMask });
         // Centroids stay float32 whatever the option: the ternary weights must unpack exactly.
-        put(`${L.name}.w_p`, { dtype: 'F32', shape: [1], data: Float32Array.of(L.wp) });
-        put(`${L.name}.w_n`, { dtype: 'F32', shape: [1], data: Float32Array.of(L.wn) });
+        put(`${L.name}.centroids`, { dtype: 'F32', shape: [2], data: Float32Array.of(L.wp, L.wn) });
       } else {
         put(`${L.name}.weight`, { dtype: fdt, shape: [...L.shape], data: L.w as Float32Array });
       }
@@ -1019,15 +1037,15 @@ export function packModel(modelName: string, modelOptions: Record<string, unknow
     }
   }
   affineParams.clear();
+  // The tensors' own dtypes say float16 or not; the program leaves out what the reader derives.
   const metadata: Record<string, string> = {
     format: PACKED_FORMAT,
     model: modelName,
     modelOptions: JSON.stringify(mo),
-    program: JSON.stringify(program),
-    floatDtype: fdt,
+    program: compactProgramJson(program),
   };
   const bytes = serializePacked(tensors, metadata);
-  return { bytes, program, metadata, tensors, dead };
+  return { bytes, program, metadata, tensors, dead, recognized };
 }
 
 /**
@@ -1068,8 +1086,9 @@ export interface UnpackedLayer {
  * @example unpackModel(loadSafetensors(p)).get('conv1').assignment
  */
 export function unpackModel(file: { tensors: Map<string, { data: unknown }>; metadata: Record<string, string> }): Map<string, UnpackedLayer> {
-  if (file.metadata.format !== PACKED_FORMAT && file.metadata.format !== PACKED_FORMAT_V1) throw new FormatError('<packed>', `not an ${PACKED_FORMAT} (or ${PACKED_FORMAT_V1}) file`);
-  const program = parseProgram(file.metadata.program, '<packed>');
+  const format = file.metadata.format;
+  if (format !== PACKED_FORMAT && format !== PACKED_FORMAT_V2 && format !== PACKED_FORMAT_V1) throw new FormatError('<packed>', `not an ${PACKED_FORMAT} (or ${PACKED_FORMAT_V2}, ${PACKED_FORMAT_V1}) file`);
+  const program = parseProgram(file.metadata.program, '<packed>', format);
   const out = new Map<string, UnpackedLayer>();
   for (const op of program.ops) {
     if ((op.op !== 'conv' && op.op !== 'linear') || op.kind !== 'ternary') continue;
@@ -1093,7 +1112,7 @@ export function unpackModel(file: { tensors: Map<string, { data: unknown }>; met
     const kout = new Set(keptOut);
     const depthwise = op.op === 'conv' && full[1] === 1 && op.groups === op.shape[0] && op.groups > 1;
     out.set(op.name, {
-      assignment: fa, shape: full, wp: get(op.wp)[0], wn: get(op.wn)[0],
+      assignment: fa, shape: full, wp: op.centroids !== undefined ? get(op.centroids)[0] : get(op.wp)[0], wn: op.centroids !== undefined ? get(op.centroids)[1] : get(op.wn)[0],
       removedIn: Array.from({ length: full[1] }, (_, c) => c).filter((c) => !kin.has(c)),
       removedGroups: depthwise ? Array.from({ length: full[0] }, (_, m) => m).filter((m) => !kout.has(m)) : [],
     });
@@ -1126,8 +1145,9 @@ export function floatStateDictBytes(sd: Map<string, SafetensorEntry>): number {
  * `removedGroups` (and `removedChannels` on their batch norm), so they count nothing.
  * @example scoreNetwork(describeForScore('resnet20', {}, sd, 32))
  */
-export function describeForScore(modelName: string, modelOptions: Record<string, unknown>, stateDict: Map<string, SafetensorEntry> | null, inputSize?: number): ScoreLayer[] {
+export function describeForScore(modelName: string, modelOptions: Record<string, unknown>, weights: Map<string, SafetensorEntry> | null, inputSize?: number): ScoreLayer[] {
   const model = makeModel(modelName, modelOptions);
+  let stateDict = weights === null ? null : recognizeTernaryValued(modelName, weights, modelOptions).stateDict;
   // ECP layers are pruned float layers: scored as such (non-zeros at 32 bits plus a bitmask).
   const prunedLayers = stateDict === null ? [] : prunedFloatLayersOf(stateDict);
   if (stateDict !== null) stateDict = withoutTernarySiblings(stateDict, prunedLayers);
@@ -1157,7 +1177,7 @@ export function describeForScore(modelName: string, modelOptions: Record<string,
   }
   // Dead outputs of the ternary layer feeding each register (reset by residual joins); `removed`:
   // how many of them are removed depthwise groups.
-  const deadOf = new Map<string, { dead: number; perChannel: number; removed?: number }>();
+  const deadOf = new Map<string, { dead: number; perChannel: number; removed?: number; channels?: number[] }>();
   ir.forEach((o, i) => {
     const s = before[i];
     const a = after[i];
@@ -1171,11 +1191,14 @@ export function describeForScore(modelName: string, modelOptions: Record<string,
       const deadIn = feed && !dw ? feed.dead * (L.op === 'linear' ? feed.perChannel : 1) : 0;
       const dOut = L.ternary ? deadRows(L).filter((m) => !gone.has(m)).length : 0;
       const prunedNz = prunedLayers.includes(L.name) ? { pruned: { nonzeros: (sd.get(`${L.name}.weight`)?.data as Float32Array).reduce((n, v) => n + (v !== 0 ? 1 : 0), 0) } } : {};
-      const common = { name: L.name, inChannels: L.shape[1] * L.groups, outChannels: L.shape[0], bias: L.bias !== null, ...prunedNz, ...(L.ternary ? { ternary: { assignment: L.assign as Int8Array, deadIn } } : {}) };
+      // Which inputs are dead (a linear after a flatten: every feature of a dead channel).
+      const deadInChannels = feed?.channels !== undefined && !dw ? feed.channels.flatMap((m) => Array.from({ length: L.op === 'linear' ? feed.perChannel : 1 }, (_, k) => m * (L.op === 'linear' ? feed.perChannel : 1) + k)) : undefined;
+      const ternary = { assignment: L.assign as Int8Array, deadIn, wp: L.wp, wn: L.wn, ...(deadInChannels !== undefined ? { deadInChannels } : {}) };
+      const common = { name: L.name, inChannels: L.shape[1] * L.groups, outChannels: L.shape[0], bias: L.bias !== null, ...prunedNz, ...(L.ternary ? { ternary } : {}) };
       if (L.op === 'conv') layers.push({ ...common, kind: 'conv', kernel: [L.shape[2], L.shape[3]], groups: L.groups, outH: a[2], outW: a[3], ...(removedGroups.length > 0 ? { removedGroups } : {}) });
       else layers.push({ ...common, kind: 'linear' });
       if (dw && removedGroups.length + dOut > 0) deadOf.set(o.dst, { dead: removedGroups.length + dOut, perChannel: 1, removed: removedGroups.length });
-      else if (!dw && L.ternary && dOut > 0) deadOf.set(o.dst, { dead: dOut, perChannel: 1 });
+      else if (!dw && L.ternary && dOut > 0) deadOf.set(o.dst, { dead: dOut, perChannel: 1, channels: deadRows(L) });
       else deadOf.delete(o.dst);
     } else if (o.t === 'bn') {
       const prev = ir[i - 1];
@@ -1201,7 +1224,7 @@ export function describeForScore(modelName: string, modelOptions: Record<string,
       else if (p.op === 'add') layers.push({ name: `add${i}`, kind: 'add', inChannels: s[1], outChannels: s[1], outH: s[2], outW: s[3] });
       if (p.op === 'flatten') {
         const f = deadOf.get(src);
-        if (f) deadOf.set(dst, { dead: f.dead, perChannel: s.slice(2).reduce((x, y) => x * y, 1) });
+        if (f) deadOf.set(dst, { dead: f.dead, perChannel: s.slice(2).reduce((x, y) => x * y, 1), ...(f.channels !== undefined ? { channels: f.channels } : {}) });
       } else if (p.op === 'relu' || p.op === 'relu6' || p.op === 'maxpool' || p.op === 'avgpool' || p.op === 'globalavgpool') {
         // channel-wise: dead channels stay dead
       } else if (p.op === 'save') {

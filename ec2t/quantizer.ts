@@ -174,9 +174,16 @@ export class TernaryQuantizer {
   private readonly optParams: Adam;
   private readonly optBackground: Adam;
   private readonly optCentroids: Adam;
+  private readonly initial: ReadonlyMap<string, { wp: number; wn: number; assignment: Int8Array }>;
 
-  constructor(model: Module, layerNames: string[], cfg: QuantizerConfig) {
+  /**
+   * `options.initial`: layers to start from a given ternary state (a ternary-valued checkpoint's
+   * assignment and centroids, ec2t/recognize.ts) instead of the initial centroids and
+   * nearest-neighbour assignment of §3 (EC2T and ECP; TTQ starts from its own rule).
+   */
+  constructor(model: Module, layerNames: string[], cfg: QuantizerConfig, options: { initial?: ReadonlyMap<string, { wp: number; wn: number; assignment: Int8Array }> } = {}) {
     const op = 'TernaryQuantizer';
+    this.initial = options.initial ?? new Map();
     checkConfig(cfg);
     if (layerNames.length === 0) throw new ValueError(op, 'expected at least one layer name to ternarize, got none (see ternaryLayerNames)');
     if (new Set(layerNames).size !== layerNames.length) throw new ValueError(op, `layer names must be unique, got ${layerNames.join(', ')}`);
@@ -215,6 +222,11 @@ export class TernaryQuantizer {
       // TTQ starts both centroids at 1 and assigns by threshold.
       c = { wp: 1, wn: 1 };
       assignment = ttqAssign(w, this.cfg.ttqThreshold);
+    } else if (this.initial.has(name)) {
+      const given = this.initial.get(name)!;
+      if (given.assignment.length !== w.length) throw new ValueError('TernaryQuantizer', `initial state of '${name}': ${given.assignment.length} assignments for ${w.length} weights`);
+      c = { wp: given.wp, wn: given.wn };
+      assignment = Int8Array.from(given.assignment);
     } else {
       c = initMethod === 'kmeans' ? kmeansCentroids(w) : scalerCentroids(w, initScale);
       // [code] the initial quantization is nearest neighbour (quantize with Lambda = 0), no floor.

@@ -46,6 +46,11 @@ export interface TernaryDescription {
   readonly deadIn?: number;
   /** Dead output channels (all-zero filters); default: counted from the assignment, else 0. */
   readonly deadOut?: number;
+  /** The centroids (the MicroNet rules' dead-filter test of the authors' script sums the weights). */
+  readonly wp?: number;
+  readonly wn?: number;
+  /** Which input channels are dead (`deadIn` of them), when known: the MicroNet rules remove exactly these. */
+  readonly deadInChannels?: readonly number[];
 }
 
 /** One layer as the scorer sees it (the lead builds this list from a model). */

@@ -118,6 +118,17 @@ export interface LoadStateDictResult {
 
 /** The prefix `torch.nn.DataParallel` / DDP put before every key. */
 const DATA_PARALLEL_PREFIX = 'module.';
+
+/**
+ * The entries of a state dict saved from DataParallel/DDP with the `module.` prefix stripped from
+ * every key — only when all keys carry it (a model whose own names start with `module.` keeps them).
+ * Every reader of weights goes through this, so a prefixed file loads, scores and exports alike.
+ * @example stripDataParallelPrefix([['module.conv1.weight', t]]) // [['conv1.weight', t]]
+ */
+export function stripDataParallelPrefix<T>(entries: ReadonlyArray<readonly [string, T]>): Array<[string, T]> {
+  const all = entries.length > 0 && entries.every(([k]) => k.startsWith(DATA_PARALLEL_PREFIX));
+  return entries.map(([k, t]) => [all ? k.slice(DATA_PARALLEL_PREFIX.length) : k, t]);
+}
 const NUM_BATCHES_TRACKED = 'num_batches_tracked';
 
 /**
@@ -297,9 +308,7 @@ export abstract class Module {
     let entries: Array<[string, TensorLike]> = dict instanceof Map ? [...dict.entries()] : Object.entries(dict as Record<string, TensorLike>);
     const own = this.stateDict();
     const ownHasPrefix = [...own.keys()].some((k) => k.startsWith(DATA_PARALLEL_PREFIX));
-    if (!ownHasPrefix && entries.length > 0 && entries.every(([k]) => k.startsWith(DATA_PARALLEL_PREFIX))) {
-      entries = entries.map(([k, t]) => [k.slice(DATA_PARALLEL_PREFIX.length), t]);
-    }
+    if (!ownHasPrefix) entries = stripDataParallelPrefix(entries);
     const given = new Map(entries);
 
     const missingKeys: string[] = [];

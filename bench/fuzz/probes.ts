@@ -7,7 +7,7 @@ import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { packModel, serializePacked } from '../../ec2t/export.js';
-import { PACKED_FORMAT, PACKED_FORMAT_V1 } from '../../ec2t/runtime/program.js';
+import { PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, parseProgram } from '../../ec2t/runtime/program.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorEntry } from '../../nn/safetensors.js';
 import { createModel } from '../../nn/models/index.js';
 import { Rng } from '../../engine/rng.js';
@@ -38,14 +38,47 @@ export function packedResnet20(): Uint8Array {
 
 /**
  * Rewrites a packed file's program, as format 1 (no checksum: a hostile file need not carry one,
- * and the runtime before issue 18 reads it).
+ * and the runtime before issue 18 reads it). `edit` sees the full program (the compact encoding of
+ * format 3 expanded).
  */
 export function editProgram(bytes: Uint8Array, edit: (p: { input: Record<string, unknown>; outputs: unknown; ops: Array<Record<string, unknown>> }) => void): Uint8Array {
   const f = parseSafetensors(bytes);
-  const prog = JSON.parse(f.metadata.program);
+  const prog = parseProgram(f.metadata.program, 'probe', f.metadata.format) as unknown as Parameters<typeof edit>[0];
   edit(prog);
   const { dataCrc32: _c, ...metadata } = f.metadata;
   return serializeSafetensors(f.tensors, { ...metadata, format: PACKED_FORMAT_V1, program: JSON.stringify(prog) });
+}
+
+/**
+ * A format-3 packed file rewritten in an older layout, as the exporter of that version wrote it: the
+ * full program, each ternary layer's centroids as two tensors `L.w_p`, `L.w_n`, `floatDtype` in the
+ * metadata; format 2 sealed with its checksum, format 1 without.
+ */
+export function asOlderFormat(bytes: Uint8Array, format: typeof PACKED_FORMAT_V1 | typeof PACKED_FORMAT_V2): Uint8Array {
+  const f = parseSafetensors(bytes);
+  const prog = parseProgram(f.metadata.program, 'probe', f.metadata.format);
+  const tensors = new Map<string, SafetensorEntry>();
+  for (const [k, e] of f.tensors) {
+    if (!k.endsWith('.centroids')) {
+      tensors.set(k, e);
+      continue;
+    }
+    const base = k.slice(0, -'.centroids'.length);
+    const c = e.data as Float32Array;
+    tensors.set(`${base}.w_p`, { dtype: 'F32', shape: [1], data: Float32Array.of(c[0]) });
+    tensors.set(`${base}.w_n`, { dtype: 'F32', shape: [1], data: Float32Array.of(c[1]) });
+  }
+  for (const op of prog.ops) {
+    if ((op.op === 'conv' || op.op === 'linear') && op.centroids !== undefined) {
+      const base = op.centroids.slice(0, -'.centroids'.length);
+      delete op.centroids;
+      Object.assign(op, { wp: `${base}.w_p`, wn: `${base}.w_n` });
+    }
+  }
+  const { dataCrc32: _c, ...m } = f.metadata;
+  const floatDtype = [...f.tensors.values()].some((e) => e.dtype === 'F16') ? 'F16' : 'F32';
+  const metadata = { ...m, format, program: JSON.stringify(prog), floatDtype };
+  return format === PACKED_FORMAT_V1 ? serializeSafetensors(tensors, metadata) : serializePacked(tensors, metadata);
 }
 
 function file(name: string, reader: string, expect: RegExp, bytes: () => Uint8Array, ext = '.ec2t.safetensors'): Probe {

@@ -15,13 +15,13 @@ import { binaryCpu, unaryCpu } from '../../kernels/cpu/elementwise.js';
 import { batchNormForwardEvalCpu } from '../../kernels/cpu/norm.js';
 import { avgPool2dForwardCpu, maxPool2dForwardCpu } from '../../kernels/cpu/pool.js';
 import type { Conv2dGeometry, Pool2dGeometry } from '../../kernels/types.js';
-import { MAX_OPS_PER_IMAGE, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, opDst, opsPerImage, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
+import { MAX_OPS_PER_IMAGE, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, opDst, opsPerImage, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
 import { planBuffers, type PlannedStep } from './plan.js';
 import { readSafetensorsBytes, type RawTensor } from './safetensors-read.js';
 import { readFileBytes } from '../../engine/io.js';
 import { crc32Hex } from '../../engine/crc32.js';
 
-export { MAX_LAYER_WEIGHTS, MAX_OPS_PER_IMAGE, MAX_PROGRAM_DIM, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, parseProgram, inferShapes } from './program.js';
+export { MAX_LAYER_WEIGHTS, MAX_OPS_PER_IMAGE, MAX_PROGRAM_DIM, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, compactProgramJson, parseProgram, inferShapes } from './program.js';
 export type { Program, ProgramOp, ConvOp, LinearOp } from './program.js';
 export { readSafetensorsBytes, readSafetensorsFile } from './safetensors-read.js';
 
@@ -107,8 +107,15 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
   // empty mask pass for 2^40 weights (then the decoder looped 2^40 times).
   const nzMask = tensorOf(tensors, op.nonzero, file, what, ['U8'], Math.ceil(weights / 8)).data as Uint8Array;
   const signMask = tensorOf(tensors, op.sign, file, what, ['U8']).data as Uint8Array;
-  const wp = (tensorOf(tensors, op.wp, file, what, FLOATS, 1).data as Float32Array)[0];
-  const wn = (tensorOf(tensors, op.wn, file, what, FLOATS, 1).data as Float32Array)[0];
+  let wp: number;
+  let wn: number;
+  if (op.centroids !== undefined) {
+    const c = tensorOf(tensors, op.centroids, file, what, ['F32'], 2).data as Float32Array;
+    [wp, wn] = [c[0], c[1]];
+  } else {
+    wp = (tensorOf(tensors, op.wp, file, what, FLOATS, 1).data as Float32Array)[0];
+    wn = (tensorOf(tensors, op.wn, file, what, FLOATS, 1).data as Float32Array)[0];
+  }
   // Bits past the last weight must be zero (a reader rejects stray bits, docs/FORMAT.md).
   if (weights & 7 && nzMask[nzMask.length - 1] >> (weights & 7)) throw new FormatError(file, `${what}: non-zero mask has bits set past weight ${weights}`);
   const kshape = op.op === 'conv' ? op.shape : ([op.shape[0], op.shape[1]] as const);
@@ -209,17 +216,18 @@ const BOUND_CACHE = 4;
 export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryModel {
   const { tensors, metadata, dataOffset } = readSafetensorsBytes(bytes, file);
   const notes: string[] = [];
-  if (metadata.format === PACKED_FORMAT) {
+  if (metadata.format === PACKED_FORMAT || metadata.format === PACKED_FORMAT_V2) {
     const stored = metadata.dataCrc32;
     if (stored === undefined || !/^[0-9a-f]{8}$/.test(stored)) throw new FormatError(file, `metadata "dataCrc32" is ${JSON.stringify(stored)}, expected 8 lowercase hex digits (the CRC-32 of the data section)`);
     const actual = crc32Hex(bytes.subarray(dataOffset));
     if (actual !== stored) throw new FormatError(file, `data checksum mismatch: the data section's CRC-32 is ${actual}, the file says ${stored}; the file is corrupt (re-copy it or export it again)`);
+    if (metadata.format === PACKED_FORMAT_V2) notes.push(`${file}: written in the older ${PACKED_FORMAT_V2} format (a larger header); it runs as it is, \`ec2t export\` writes the smaller ${PACKED_FORMAT}`);
   } else if (metadata.format === PACKED_FORMAT_V1) {
     notes.push(`${file}: written in the older ${PACKED_FORMAT_V1} format, which carries no checksum, so corruption cannot be detected; \`ec2t export\` writes ${PACKED_FORMAT} with one`);
   } else {
-    throw new FormatError(file, `metadata format is ${JSON.stringify(metadata.format)}, expected "${PACKED_FORMAT}" or "${PACKED_FORMAT_V1}" (a packed model written by \`ec2t export\`)`);
+    throw new FormatError(file, `metadata format is ${JSON.stringify(metadata.format)}, expected "${PACKED_FORMAT}", "${PACKED_FORMAT_V2}" or "${PACKED_FORMAT_V1}" (a packed model written by \`ec2t export\`)`);
   }
-  const program = parseProgram(metadata.program, file);
+  const program = parseProgram(metadata.program, file, metadata.format);
   const compiled = new Map<number, Compiled>();
   const layers: RuntimeLayerInfo[] = [];
   const affines = new Map<number, { scale: Float32Array; shift: Float32Array }>();

@@ -1,5 +1,5 @@
 /**
- * The inference program of a packed ternary model (`ec2t.packed/2`, docs/FORMAT.md "Packed model"):
+ * The inference program of a packed ternary model (`ec2t.packed/3`, docs/FORMAT.md "Packed model"):
  * a JSON list of ops over named registers, so a runtime needs no training code. Pure data and a
  * shape walk; no imports beyond the error types.
  *
@@ -9,10 +9,15 @@
 import { FormatError, ShapeError } from '../../engine/errors.js';
 
 /**
- * Identifier of the packed format written today (metadata `format`): version 2 adds `dataCrc32`,
+ * Identifier of the packed format written today (metadata `format`). Version 3 writes the program
+ * compactly (conventional tensor names and default sizes left out, docs/FORMAT.md "Compact
+ * program") and stores a ternary layer's two centroids as one tensor; version 2 added `dataCrc32`,
  * a CRC-32 of the data section, to version 1.
  */
-export const PACKED_FORMAT = 'ec2t.packed/2';
+export const PACKED_FORMAT = 'ec2t.packed/3';
+
+/** The second packed format (full program, centroids `w_p`/`w_n` as two tensors); still read. */
+export const PACKED_FORMAT_V2 = 'ec2t.packed/2';
 
 /** The first packed format (no checksum); still read, with a note. */
 export const PACKED_FORMAT_V1 = 'ec2t.packed/1';
@@ -27,14 +32,16 @@ interface OpBase {
 
 /**
  * Tensors of a conv/linear layer. Dense: `weight` (+ `bias`). Ternary: `nonzero`, `sign` (U8
- * bitmasks, docs/FORMAT.md "Bitmasks"), `wp`, `wn` (F32 [1]), optional `bias` ([M], a folded BN
- * shift or the layer's own bias) and `scale` ([M], a folded BN scale: the effective centroids of
- * output m are `scale[m]·w_p` and `scale[m]·w_n`).
+ * bitmasks, docs/FORMAT.md "Bitmasks"), the centroids as `centroids` (F32 [2] = [w_p, w_n],
+ * version 3) or `wp`, `wn` (F32 [1] each, versions 1–2), optional `bias` ([M], a folded BN shift
+ * or the layer's own bias) and `scale` ([M], a folded BN scale: the effective centroids of output
+ * m are `scale[m]·w_p` and `scale[m]·w_n`).
  */
 export interface LayerTensors {
   weight?: string;
   nonzero?: string;
   sign?: string;
+  centroids?: string;
   wp?: string;
   wn?: string;
   bias?: string;
@@ -212,7 +219,7 @@ function isIndexList(v: unknown, below: number): v is number[] {
  * the loader). Any fault is a {@link FormatError} naming `file`.
  * @example parseProgram(metadata.program, 'model.ec2t.safetensors').ops.length
  */
-export function parseProgram(text: string | undefined, file: string): Program {
+export function parseProgram(text: string | undefined, file: string, format: string = PACKED_FORMAT): Program {
   if (text === undefined) throw new FormatError(file, 'no "program" in the metadata: not a packed ec2t model (write one with `ec2t export`)');
   let p: unknown;
   try {
@@ -226,6 +233,7 @@ export function parseProgram(text: string | undefined, file: string): Program {
   if (p === null || typeof p !== 'object' || Array.isArray(p)) bad('must be a JSON object');
   const prog = p as Program;
   if (prog.version !== 1) bad(`unsupported version ${JSON.stringify(prog.version)}; this runtime reads version 1`);
+  if (format === PACKED_FORMAT && Array.isArray(prog.ops)) prog.ops = prog.ops.map(expandCompactOp);
   const inp = prog.input as Program['input'] | undefined;
   if (!inp || typeof inp !== 'object' || !isIntArray([inp.channels, inp.height, inp.width], 3, 1)) bad(`input must be { channels, height, width }, integers in 1..${MAX_PROGRAM_DIM}`);
   if (!isDim(prog.outputs, 1)) bad(`outputs must be an integer in 1..${MAX_PROGRAM_DIM}`);
@@ -286,10 +294,77 @@ export function parseProgram(text: string | undefined, file: string): Program {
   return prog;
 }
 
+/**
+ * A version-3 op with what the compact encoding leaves out put back (docs/FORMAT.md "Compact
+ * program"): conv `stride`/`dilation` [1, 1], `padding` [0, 0], `groups` 1; a layer's required
+ * tensor names `NAME.weight`, or `NAME.nonzero_mask`, `NAME.sign_mask` and `NAME.centroids`; an
+ * optional tensor given as `true` (`bias`, `scale`) `NAME.bias` / `NAME.scale`; an affine op's
+ * `NAME.scale`, `NAME.shift`. Anything malformed is left for the validation to name.
+ */
+function expandCompactOp(op: ProgramOp): ProgramOp {
+  if (op === null || typeof op !== 'object' || Array.isArray(op)) return op;
+  const o = op as unknown as Record<string, unknown>;
+  const name = o.name;
+  if (typeof name !== 'string') return op;
+  const out: Record<string, unknown> = { ...o };
+  // Only absent fields take defaults: a null or malformed one stays for the validation to name.
+  const dflt = (k: string, v: unknown): void => {
+    if (!(k in o)) out[k] = v;
+  };
+  if (o.op === 'conv') {
+    dflt('stride', [1, 1]);
+    dflt('padding', [0, 0]);
+    dflt('dilation', [1, 1]);
+    dflt('groups', 1);
+  }
+  if (o.op === 'conv' || o.op === 'linear') {
+    if (o.kind === 'dense') dflt('weight', `${name}.weight`);
+    if (o.kind === 'ternary') {
+      dflt('nonzero', `${name}.nonzero_mask`);
+      dflt('sign', `${name}.sign_mask`);
+      if (!('wp' in o) && !('wn' in o)) dflt('centroids', `${name}.centroids`);
+    }
+    for (const k of ['bias', 'scale']) if (o[k] === true) out[k] = `${name}.${k}`;
+  }
+  if (o.op === 'affine') {
+    dflt('scale', `${name}.scale`);
+    dflt('shift', `${name}.shift`);
+  }
+  return out as unknown as ProgramOp;
+}
+
+/**
+ * The version-3 JSON of a program: the inverse of the reader's expansion, leaving out every tensor
+ * name that follows the convention and every default size.
+ * @example compactProgramJson(packModel('resnet20', {}, sd).program).length // ≈ 3.6 kB instead of 8.5 kB
+ */
+export function compactProgramJson(program: Program): string {
+  const ops = program.ops.map((op) => {
+    const o: Record<string, unknown> = { ...(op as unknown as Record<string, unknown>) };
+    const name = o.name as string;
+    const same = (a: unknown, b: readonly number[]): boolean => Array.isArray(a) && a.length === b.length && a.every((v, i) => v === b[i]);
+    if (o.op === 'conv') {
+      if (same(o.stride, [1, 1])) delete o.stride;
+      if (same(o.padding, [0, 0])) delete o.padding;
+      if (same(o.dilation, [1, 1])) delete o.dilation;
+      if (o.groups === 1) delete o.groups;
+    }
+    const conventional: Record<string, string> = o.op === 'affine'
+      ? { scale: 'scale', shift: 'shift' }
+      : o.op === 'conv' || o.op === 'linear'
+        ? { weight: 'weight', nonzero: 'nonzero_mask', sign: 'sign_mask', centroids: 'centroids' }
+        : {};
+    for (const [k, suffix] of Object.entries(conventional)) if (o[k] === `${name}.${suffix}`) delete o[k];
+    if (o.op === 'conv' || o.op === 'linear') for (const k of ['bias', 'scale']) if (o[k] === `${name}.${k}`) o[k] = true;
+    return o;
+  });
+  return JSON.stringify({ ...program, ops });
+}
+
 /** Checks the fields a conv/linear op adds: kind, tensor names, weight count, kept channels. */
 function checkLayer(op: ConvOp | LinearOp, what: string, bad: (d: string) => never): void {
   if (op.kind !== 'dense' && op.kind !== 'ternary') bad(`${what}: kind must be dense or ternary`);
-  for (const k of ['weight', 'nonzero', 'sign', 'wp', 'wn', 'bias', 'scale'] as const) if (op[k] !== undefined && typeof op[k] !== 'string') bad(`${what}: tensor name "${k}" must be a string`);
+  for (const k of ['weight', 'nonzero', 'sign', 'centroids', 'wp', 'wn', 'bias', 'scale'] as const) if (op[k] !== undefined && typeof op[k] !== 'string') bad(`${what}: tensor name "${k}" must be a string`);
   const weights = op.shape.reduce((a, b) => a * b, 1);
   if (weights > MAX_LAYER_WEIGHTS) bad(`${what}: shape [${op.shape.join(', ')}] has ${weights} weights, above the ${MAX_LAYER_WEIGHTS} a layer may have`);
   const kept = op.kept as unknown;

@@ -1,6 +1,6 @@
 /**
  * The CLI on packed files from outside: an `ec2t.packed/1` file runs with a note on stderr, a
- * corrupted `ec2t.packed/2` file stops with a one-line error naming it (no stack trace).
+ * corrupted `ec2t.packed/3` file stops with a one-line error naming it (no stack trace).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { after, describe, test } from 'node:test';
 import { Tensor } from '../../engine/tensor.js';
 import { parseSafetensors, saveSafetensors, serializeSafetensors } from '../../nn/safetensors.js';
 import { PACKED_FORMAT_V1 } from '../../ec2t/runtime/index.js';
-import { packedLenet } from '../../bench/fuzz/probes.js';
+import { asOlderFormat, packedLenet } from '../../bench/fuzz/probes.js';
 import { ec2t } from '../helpers/cli.js';
 
 describe('ec2t predict on old and corrupted packed files', () => {
@@ -20,10 +20,8 @@ describe('ec2t predict on old and corrupted packed files', () => {
   saveSafetensors(input, { input: new Tensor(new Float32Array(28 * 28).fill(0.5), [1, 1, 28, 28]) });
 
   test('format 1: runs, with a note that it carries no checksum', () => {
-    const f = parseSafetensors(packedLenet());
-    const { dataCrc32: _c, ...m } = f.metadata;
     const old = join(dir, 'old.ec2t.safetensors');
-    writeFileSync(old, serializeSafetensors(f.tensors, { ...m, format: PACKED_FORMAT_V1 }));
+    writeFileSync(old, asOlderFormat(packedLenet(), PACKED_FORMAT_V1));
     const r = ec2t(['predict', '--model', old, '--input', input, '--output', join(dir, 'out1.safetensors')]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /note: .*old\.ec2t\.safetensors.*no checksum/);

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createModel } from '../../nn/models/index.js';
 import { stateDictForSave } from '../../nn/module.js';
-import { saveSafetensors, loadSafetensors } from '../../nn/safetensors.js';
+import { saveSafetensors, loadSafetensors, serializeSafetensors } from '../../nn/safetensors.js';
+import { ternaryFixture } from '../ec2t/ternary-fixture.js';
 
 test('ternarize: run folder, --json contract, best model chosen among epochs > first, ternary siblings', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ec2t-tern-'));
@@ -130,4 +131,21 @@ test('ternarize --resume: clear usage errors for a folder that is not a resumabl
   const noModel = ec2t(['ternarize', '--weights', 'x.safetensors']);
   assert.equal(noModel.code, 2);
   assert.match(noModel.stderr, /missing required flag --model .*unless you --resume/);
+});
+
+test('ternarize --weights with a ternary-valued checkpoint (module. prefix, no siblings) starts from its assignment and centroids', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ec2t-tern-authors-'));
+  const f = ternaryFixture('lenet5', { seed: 2 });
+  const sd = new Map([...f.stateDict].filter(([k]) => !/\.(w_p|w_n|assignment)$/.test(k)).map(([k, e]) => [`module.${k}`, e]));
+  const weights = join(dir, 'authors.safetensors');
+  writeFileSync(weights, serializeSafetensors(sd));
+  const out = join(dir, 'run');
+  // No epoch: what is written is the starting state.
+  const r = ec2t(['ternarize', '--model', 'lenet5', '--weights', weights, '--dataset', 'mnist', '--limit-train', '64', '--val-size', '32', '--epochs', '0', '--retrain-epochs', '0', '--out', out, '--json']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /note: 4 layer\(s\) of .*authors\.safetensors hold only \{−w_n, 0, \+w_p\}/);
+  const t = loadSafetensors(join(out, 'ternary.safetensors')).tensors;
+  for (const layer of f.ternary) {
+    for (const k of ['assignment', 'w_p', 'w_n']) assert.deepEqual(t.get(`${layer}.${k}`)?.data, f.stateDict.get(`${layer}.${k}`)?.data, `${layer}.${k}`);
+  }
 });

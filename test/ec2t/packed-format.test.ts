@@ -8,12 +8,13 @@ import { describe, test } from 'node:test';
 import * as zlib from 'node:zlib';
 import { FormatError, ShapeError, ValueError } from '../../engine/errors.js';
 import { crc32, crc32Hex } from '../../engine/crc32.js';
-import { packModel, unpackModel } from '../../ec2t/export.js';
-import { PACKED_FORMAT, PACKED_FORMAT_V1, loadTernaryModelBytes, parseProgram, readSafetensorsBytes } from '../../ec2t/runtime/index.js';
+import { packModel, serializePacked, unpackModel } from '../../ec2t/export.js';
+import { PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, compactProgramJson, loadTernaryModelBytes, parseProgram, readSafetensorsBytes } from '../../ec2t/runtime/index.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorEntry } from '../../nn/safetensors.js';
 import { unpackAssignment } from '../../ec2t/pack.js';
 import { ternaryLayerFromMasks } from '../../kernels/ternary/layer.js';
-import { editProgram, packedFile, packedLenet } from '../../bench/fuzz/probes.js';
+import { ternaryFixture } from './ternary-fixture.js';
+import { asOlderFormat, editProgram, packedFile, packedLenet } from '../../bench/fuzz/probes.js';
 
 const dataOffset = (b: Uint8Array): number => 8 + Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true));
 
@@ -57,16 +58,26 @@ describe('packed format 2: data checksum', () => {
     }
   });
 
-  test('format 1 (no checksum) still loads, with a note, and computes the same logits', () => {
+  test('formats 1 (no checksum) and 2 (full program) still load, with a note, and compute the same logits', () => {
     const f = parseSafetensors(bytes);
     const { dataCrc32: _c, ...m } = f.metadata;
-    const v1 = loadTernaryModelBytes(serializeSafetensors(f.tensors, { ...m, format: PACKED_FORMAT_V1 }), 'old.ec2t.safetensors');
+    const old1 = asOlderFormat(bytes, PACKED_FORMAT_V1);
+    const v1 = loadTernaryModelBytes(old1, 'old.ec2t.safetensors');
     assert.equal(v1.notes.length, 1);
     assert.match(v1.notes[0], /^old\.ec2t\.safetensors: .*ec2t\.packed\/1.*no checksum/);
-    const v2 = loadTernaryModelBytes(bytes, 'new');
-    assert.deepEqual(v1.predict(x, [1, 1, 28, 28]).data, v2.predict(x, [1, 1, 28, 28]).data);
-    assert.ok(unpackModel(parseSafetensors(serializeSafetensors(f.tensors, { ...m, format: PACKED_FORMAT_V1 }))).size > 0, 'unpackModel reads format 1');
-    assert.throws(() => loadTernaryModelBytes(serializeSafetensors(f.tensors, { ...m, format: 'ec2t.packed/3' }), 'future'), /expected "ec2t\.packed\/2" or "ec2t\.packed\/1"/);
+    const old2 = asOlderFormat(bytes, PACKED_FORMAT_V2);
+    const v2 = loadTernaryModelBytes(old2, 'old2.ec2t.safetensors');
+    assert.match(v2.notes.join('\n'), /^old2\.ec2t\.safetensors: .*ec2t\.packed\/2.*ec2t\.packed\/3/);
+    const v3 = loadTernaryModelBytes(bytes, 'new');
+    assert.deepEqual(v1.predict(x, [1, 1, 28, 28]).data, v3.predict(x, [1, 1, 28, 28]).data);
+    assert.deepEqual(v2.predict(x, [1, 1, 28, 28]).data, v3.predict(x, [1, 1, 28, 28]).data);
+    const u3 = unpackModel(parseSafetensors(bytes));
+    assert.ok(u3.size > 0);
+    assert.deepEqual(unpackModel(parseSafetensors(old1)), u3, 'unpackModel reads format 1');
+    assert.deepEqual(unpackModel(parseSafetensors(old2)), u3, 'unpackModel reads format 2');
+    // The format-3 program is compact: read as format 2 it misses its tensor names and sizes.
+    assert.throws(() => loadTernaryModelBytes(serializePacked(f.tensors, { ...m, format: PACKED_FORMAT_V2 }), 'mislabelled'), FormatError);
+    assert.throws(() => loadTernaryModelBytes(serializeSafetensors(f.tensors, { ...m, format: 'ec2t.packed/4' }), 'future'), /expected "ec2t\.packed\/3", "ec2t\.packed\/2" or "ec2t\.packed\/1"/);
   });
 });
 
@@ -213,5 +224,27 @@ describe("the runtime's safetensors reader (the shared reader, restricted to F32
     bad(hand({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, [0, 0, 0, 0]), /needs 8 bytes/);
     bad(hand({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, [0, 0, 0, 0]), /invalid dim/);
     assert.throws(() => readSafetensorsBytes([1, 2, 3] as unknown as Uint8Array, 'arr'), FormatError);
+  });
+});
+
+describe('packed format 3: compact header', () => {
+  test('the compact program reads back as the full program, for every op kind a zoo model uses', () => {
+    for (const [name, opts] of [['resnet20', {}], ['micronet', { modelOptions: { numClasses: 10 } }], ['mobilenetv2', { modelOptions: { cifar: true, widthMult: 0.35 }, deadFraction: 0.3 }]] as const) {
+      const p = packModel(name, {}, ternaryFixture(name, { seed: 5, ...opts }).stateDict);
+      assert.deepEqual(parseProgram(p.metadata.program, name, PACKED_FORMAT), p.program, name);
+      assert.deepEqual(parseProgram(compactProgramJson(p.program), name, PACKED_FORMAT), p.program, name);
+    }
+  });
+
+  test('a ternary ResNet-20 at 45% sparsity packs to at most 1/14 of its float32 weights', () => {
+    // 269,722 parameters × 4 B. The data section alone is ~61 kB (masks, dense first conv and
+    // linear layer); the header must stay small for the whole file to fit 77,063 B.
+    const p = packModel('resnet20', {}, ternaryFixture('resnet20', { seed: 6, sparsity: 0.45 }).stateDict);
+    const header = Number(new DataView(p.bytes.buffer, p.bytes.byteOffset, 8).getBigUint64(0, true));
+    assert.ok(p.bytes.length * 14 <= 269_722 * 4, `${p.bytes.length} B (header ${header} B)`);
+    assert.ok(header < 14_000, `header ${header} B`);
+    // One tensor entry per ternary layer's centroids, none for conventional names in the program.
+    assert.ok(!p.metadata.program.includes('nonzero_mask') && !p.metadata.program.includes('"stride":[1,1]'));
+    assert.equal([...p.tensors.keys()].filter((k) => k.endsWith('.centroids')).length, 18);
   });
 });

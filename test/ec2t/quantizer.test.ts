@@ -459,3 +459,26 @@ describe('TernaryQuantizer: training and errors', () => {
     assert.equal(bg.groups[0].weightDecay, 0);
   });
 });
+
+describe('TernaryQuantizer: starting from a ternary-valued checkpoint', () => {
+  test('a layer given an initial state keeps its assignment and centroids (not the scaler init); others are initialised as usual', () => {
+    const model = new Toy(3);
+    const n = model.fc1.weight.data.length;
+    const assignment = Int8Array.from({ length: n }, (_, k) => [1, 0, -1, 0, 0][k % 5]);
+    const wp = Math.fround(0.0625);
+    const wn = Math.fround(0.125);
+    // The background holds the checkpoint's own values, as a ternary-valued file loads.
+    model.fc1.weight.data.set(ternaryWeights(assignment, wp, wn));
+    const q = new TernaryQuantizer(model, ['fc1', 'fc2'], cfg({ initScale: 0.3 }), { initial: new Map([['fc1', { wp, wn, assignment }]]) });
+    const [l1, l2] = q.layers;
+    assert.deepEqual(l1.assignment, assignment);
+    assert.equal(l1.wp.data[0], wp);
+    assert.equal(l1.wn.data[0], wn);
+    // The scaler init would have put w_p at 0.3 · max W = 0.01875.
+    assert.deepEqual(distinct(l1.wt), [-wn, 0, wp]);
+    // fc2: the usual scaler init, |max W|·s.
+    const w2 = model.fc2.weight.data;
+    assert.equal(l2.wp.data[0], Math.fround(Math.max(...w2) * 0.3));
+    assert.throws(() => new TernaryQuantizer(new Toy(3), ['fc1'], cfg(), { initial: new Map([['fc1', { wp, wn, assignment: new Int8Array(3) }]]) }), /3 assignments/);
+  });
+});
