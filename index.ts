@@ -43,4 +43,6 @@ export type { QuantizerConfig, TernaryLayer as TernaryLayerState, LayerHistogram
 export * from './ec2t/pack.js';
 export * from './ec2t/score.js';
 export { packModel, unpackModel, inferModelOptions, describeForScore, EXPORT_MODELS } from './ec2t/export.js';
+export { exportOnnx, programToOnnx, ONNX_OPSET, ONNX_IR_VERSION, ONNX_INPUT, ONNX_OUTPUT } from './ec2t/onnx.js';
+export type { OnnxModel, OnnxExportOptions } from './ec2t/onnx.js';
 export { writeReport, renderReport } from './ec2t/report/index.js';
