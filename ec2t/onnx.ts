@@ -7,7 +7,7 @@
  * `Mul` + `Add`, so a ternary layer's weight tensor holds exactly its three values {−w_n, 0, +w_p}.
  * The protobuf is written by engine/protobuf.ts.
  */
-import { ShapeError, ValueError } from '../engine/errors.js';
+import { FormatError, ShapeError, ValueError } from '../engine/errors.js';
 import { ProtoWriter } from '../engine/protobuf.js';
 import { entryToFloat32, type SafetensorEntry } from '../nn/safetensors.js';
 import { packModel, prunedFloatLayersOf, withoutTernarySiblings } from './export.js';
@@ -86,6 +86,8 @@ class GraphBuilder {
   readonly opTypes: Record<string, number> = {};
   private readonly used = new Set<string>([ONNX_INPUT, ONNX_OUTPUT]);
 
+  constructor(private readonly source: string) {}
+
   /** A value name not used yet, from `base`. */
   fresh(base: string): string {
     let name = base;
@@ -101,7 +103,11 @@ class GraphBuilder {
     const raw = new Uint8Array(4 * data.length);
     const dv = new DataView(raw.buffer);
     // NOTE: ONNX raw_data is little-endian whatever the host; DataView makes that explicit.
-    for (let k = 0; k < data.length; k++) dv.setFloat32(4 * k, data[k], true);
+    for (let k = 0; k < data.length; k++) {
+      // A NaN or ±Inf weight would make every output NaN in whatever runs the file: refuse it here.
+      if (!Number.isFinite(data[k])) throw new FormatError(this.source, `tensor ${base}[${k}] is ${data[k]}; a model to export needs finite weights`);
+      dv.setFloat32(4 * k, data[k], true);
+    }
     return this.tensor(base, dims, FLOAT, raw);
   }
 
@@ -188,7 +194,7 @@ export function programToOnnx(program: Program, tensors: Map<string, SafetensorE
   if (last === undefined || last.length !== 2 || last[1] !== program.outputs) {
     throw new ShapeError('onnx', `${source}: the program ends in [${(last ?? []).join(', ')}], expected [N, ${program.outputs}]`);
   }
-  const g = new GraphBuilder();
+  const g = new GraphBuilder(source);
   const ternaryLayers: string[] = [];
   const floatsOf = (name: string | undefined, what: string, count: number): Float32Array => {
     const e = name === undefined ? undefined : tensors.get(name);

@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import '../../kernels/index.js';
 import { Rng } from '../../engine/rng.js';
 import { Tensor, noGrad } from '../../engine/tensor.js';
-import { ShapeError } from '../../engine/errors.js';
+import { FormatError, ShapeError } from '../../engine/errors.js';
 import { packModel } from '../../ec2t/export.js';
 import { ONNX_INPUT, ONNX_OPSET, ONNX_OUTPUT, exportOnnx, programToOnnx, type OnnxModel } from '../../ec2t/onnx.js';
 import { loadTernaryModelBytes } from '../../ec2t/runtime/index.js';
@@ -25,7 +25,8 @@ import { ternaryFixture } from './ternary-fixture.js';
 
 /** Runs ONNX bytes in onnxruntime on one thread (the test machine is shared). */
 async function runOnnx(bytes: Uint8Array, x: Float32Array, shape: readonly number[]): Promise<{ data: Float32Array; dims: readonly number[] }> {
-  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1, graphOptimizationLevel: 'disabled' });
+  // Default graph optimisations (fusions included), as a user's session runs the file.
+  const session = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1, interOpNumThreads: 1 });
   try {
     const out = (await session.run({ [ONNX_INPUT]: new ort.Tensor('float32', x, [...shape]) }))[ONNX_OUTPUT];
     return { data: out.data as Float32Array, dims: out.dims };
@@ -78,9 +79,9 @@ function exportOptions(name: string): Record<string, unknown> {
  * NOTE: float32 logits through up to ~80 layers, computed by two engines that sum in different
  * orders (and apply batch norms differently: folded here, separate in nn); each layer adds a few
  * ulps (2^-24 ≈ 6e-8) of its output scale, more for long reductions and where large activations
- * cancel. Measured, relative to the largest logit: 1.9e-7 (lenet5) to 7.4e-6 (resnet18) and
- * 1.9e-5 (efficientnet-b1 at 34 px; there our own packed runtime is 1.3e-5 from nn too, and
- * onnxruntime is 6.4e-6 from nn on the float64-accumulating reference backend: the cpu kernels'
+ * cancel. Measured, relative to the largest logit: 1.9e-7 (lenet5) to 8.2e-6 (resnet18) and
+ * 1.7e-5 (efficientnet-b1 at 34 px; there our own packed runtime is 1.3e-5 from nn too, and
+ * onnxruntime is 2.7e-6 from nn on the float64-accumulating reference backend: the cpu kernels'
  * float32 sums are most of it). 5e-5 keeps a margin for another CPU's kernels; a wrong op (a pad on
  * the wrong side, a lost BN scale) moves the logits by 0.6 or more.
  */
@@ -275,7 +276,23 @@ test('a packed file (float16, dead channels removed) lowers too: onnxruntime rep
   const x = Float32Array.from({ length: 2 * 3 * 16 * 16 }, () => rng.normal());
   const want = loadTernaryModelBytes(packed.bytes, 'packed').predict(x, [2, 3, 16, 16]).data;
   const got = await runOnnx(onnx.bytes, x, [2, 3, 16, 16]);
-  // Same weights, same folding: only the summation order differs (measured 3.9e-7).
+  // Same weights, same folding: only the summation order differs (measured 6.4e-7).
   console.log(`# packed resnet20 → onnx: max relative error ${maxRelativeError(got.data, want).toExponential(2)}`);
   assert.ok(maxRelativeError(got.data, want) <= 2e-6, `packed → onnx: ${maxRelativeError(got.data, want)}`);
+});
+
+test('non-finite weights are refused with an error naming the file; a wrong shape names the tensor', () => {
+  const { sd } = calibrated('lenet5', {}, 28, false, 15);
+  const w = sd.get('conv2.weight')!;
+  const bad = new Map(sd);
+  const data = Float32Array.from(w.data as Float32Array);
+  data[7] = NaN;
+  bad.set('conv2.weight', { ...w, data });
+  assert.throws(() => exportOnnx('lenet5', {}, bad, { source: 'bad.safetensors' }), (e: unknown) => e instanceof FormatError && /bad\.safetensors.*conv2\.weight\[7\] is NaN/.test(e.message));
+  const inf = new Map(sd);
+  inf.set('fc3.bias', { ...sd.get('fc3.bias')!, data: Float32Array.of(...(sd.get('fc3.bias')!.data as Float32Array).slice(0, 9), -Infinity) });
+  assert.throws(() => exportOnnx('lenet5', {}, inf, { source: 'inf.safetensors' }), (e: unknown) => e instanceof FormatError && /inf\.safetensors.*fc3\.bias\[9\] is -Infinity/.test(e.message));
+  const shape = new Map(sd);
+  shape.set('fc2.weight', { dtype: 'F32', shape: [84, 119], data: new Float32Array(84 * 119) });
+  assert.throws(() => exportOnnx('lenet5', {}, shape, { source: 's.safetensors' }), (e: unknown) => e instanceof FormatError && /s\.safetensors.*fc2\.weight/.test(e.message));
 });
