@@ -71,7 +71,7 @@ export function exportOnnx(modelName: string, modelOptions: Record<string, unkno
   return programToOnnx(packed.program, packed.tensors, options);
 }
 
-type Attr = { i: number } | { f: number } | { ints: readonly number[] };
+type Attr = { i: number } | { ints: readonly number[] };
 
 const FLOAT = 1;
 const INT64 = 7;
@@ -151,8 +151,8 @@ class GraphBuilder {
     for (const [key, v] of Object.entries(attrs)) {
       const a = new ProtoWriter();
       a.string(1, key);
+      // AttributeProto: i = 3 with type INT (2); ints = 8 with type INTS (7).
       if ('i' in v) a.varint(3, v.i).varint(20, 2);
-      else if ('f' in v) a.float32(2, v.f).varint(20, 1);
       else {
         for (const x of v.ints) a.varint(8, x);
         a.varint(20, 7);
