@@ -45,4 +45,6 @@ export * from './ec2t/score.js';
 export * from './ec2t/score-rules.js';
 export * from './ec2t/recognize.js';
 export { packModel, unpackModel, inferModelOptions, describeForScore, recognizeTernaryValued, EXPORT_MODELS } from './ec2t/export.js';
+export { exportOnnx, programToOnnx, ONNX_OPSET, ONNX_IR_VERSION, ONNX_INPUT, ONNX_OUTPUT } from './ec2t/onnx.js';
+export type { OnnxModel, OnnxExportOptions } from './ec2t/onnx.js';
 export { writeReport, renderReport } from './ec2t/report/index.js';

@@ -130,17 +130,20 @@ export const ternarizeSpec: CommandSpec = {
 
 export const exportSpec: CommandSpec = {
   name: 'export',
-  summary: 'pack a ternary model into a compact .ec2t.safetensors file',
-  usage: 'ec2t export --run DIR | --model NAME --weights FILE  --out model.ec2t.safetensors',
+  summary: 'pack a ternary model into a compact .ec2t.safetensors file, or write any model as ONNX',
+  usage: 'ec2t export --run DIR | --model NAME --weights FILE  [--format packed|onnx] --out FILE',
   flags: {
     run: { type: 'string', metavar: 'DIR', help: 'a ternarize run folder' },
     model: { type: 'string', choices: MODELS, help: 'architecture (with --weights)' },
-    weights: { type: 'string', metavar: 'FILE', help: 'ternary.safetensors from a ternarize run, or a float file whose policy layers hold only {−a, 0, +b} (the authors\' release format)' },
-    out: { type: 'string', required: true, metavar: 'FILE', help: 'output file' },
-    float16: { type: 'boolean', help: 'store the non-ternary tensors as float16' },
-    'input-size': { type: 'int', min: 8, metavar: 'H', help: 'input height/width the model was trained at; for mobilenetv2 it decides the strides (≤ 64: CIFAR strides, the default; larger: ImageNet strides), for efficientnet-b0/b1 the size its "same" padding is computed for (default 224 / 240)' },
+    weights: { type: 'string', metavar: 'FILE', help: 'ternary.safetensors from a ternarize run, a float file whose policy layers hold only {−a, 0, +b} (the authors\' release format), or (for onnx) any float weights of the model' },
+    format: { type: 'string', choices: ['packed', 'onnx'], default: 'packed', help: 'packed: the ec2t.packed/3 safetensors file (docs/FORMAT.md); onnx: an ONNX opset-13 model, input "input" [N, C, H, W], output "output" [N, classes] (docs/ONNX.md)' },
+    out: { type: 'string', metavar: 'FILE', help: 'output file (default with --run: DIR/model.ec2t.safetensors, or DIR/model.onnx with --format onnx); an existing file needs --force' },
+    force: { type: 'boolean', help: 'replace an existing --out file (an input of this command is never overwritten)' },
+    float16: { type: 'boolean', help: 'packed: store the non-ternary tensors as float16' },
+    'input-size': { type: 'int', min: 8, metavar: 'H', help: 'input height/width the model was trained at; for mobilenetv2 it decides the strides (≤ 64: CIFAR strides, the default; larger: ImageNet strides), for efficientnet-b0/b1 the size its "same" padding is computed for (default 224 / 240); with --format onnx also the input side H = W the graph declares (default the model\'s: 28 for lenet5, 224 for resnet18 and micronet-imagenet, 32 for the CIFAR models)' },
     json: { type: 'boolean', help: 'print sizes as JSON' },
   },
+  examples: ['ec2t export --run runs/lenet5-ec2t --out lenet5.ec2t.safetensors', 'ec2t export --model resnet20 --weights runs/resnet20-ec2t/ternary.safetensors --format onnx --out resnet20.onnx'],
 };
 
 export const scoreSpec: CommandSpec = {

@@ -1,5 +1,5 @@
 /**
- * `ec2t export` (pack a ternary model into `.ec2t.safetensors`) and `ec2t score` (MicroNet-challenge
+ * `ec2t export` (pack a ternary model into `.ec2t.safetensors`, or write any model as ONNX) and `ec2t score` (MicroNet-challenge
  * counts of a model, dense or ternary).
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { FormatError } from '../engine/errors.js';
 import { buildExportModel, describeForScore, floatStateDictBytes, inferModelOptions, packModel, recognizeTernaryValued, ternaryLayersOf } from '../ec2t/export.js';
 import { scoreWithRules, type ScoreRules } from '../ec2t/score-rules.js';
-import { MODEL_NAMES, isModelName } from '../nn/models/index.js';
+import { exportOnnx, ONNX_OPSET } from '../ec2t/onnx.js';
+import { MODEL_NAMES, isModelName, type ModelName } from '../nn/models/index.js';
 import { loadSafetensors, writeFileAtomic, type SafetensorEntry } from '../nn/safetensors.js';
 import type { Parsed } from './args.js';
 import { UsageError } from './args.js';
-import { refuseInputAsOutput } from './outputs.js';
+import { refuseExistingOutput, refuseInputAsOutput } from './outputs.js';
 import { mobileNetV2Cifar, requireFile } from './common.js';
 import { stripDataParallelPrefix } from '../nn/module.js';
 import { log } from './progress.js';
@@ -30,6 +31,34 @@ export interface ExportResult {
   recognized: string[];
 }
 
+/** What {@link exportOnnxRun} returns. */
+export interface OnnxExportResult {
+  format: 'onnx';
+  path: string;
+  model: string;
+  /** Bytes of the ONNX file on disk. */
+  bytes: number;
+  opset: number;
+  /** The input's shape, `"N"` the dynamic batch dimension. */
+  input: [string, number, number, number];
+  output: [string, number];
+  /** Layers exported as float tensors holding their ternary values. */
+  ternaryLayers: string[];
+}
+
+/** Options of {@link exportRun} and {@link exportOnnxRun}. */
+export interface ExportOptions {
+  run?: string;
+  model?: string;
+  weights?: string;
+  /** Output file (default with `run`: DIR/model.ec2t.safetensors, or DIR/model.onnx for ONNX). */
+  out?: string;
+  /** Replace an existing `out`. */
+  force?: boolean;
+  float16?: boolean;
+  inputSize?: number;
+}
+
 const isEfficientNet = (model: string): boolean => model === 'efficientnet-b0' || model === 'efficientnet-b1';
 
 function loadWeights(path: string): { tensors: Map<string, SafetensorEntry>; metadata: Record<string, string> } {
@@ -38,11 +67,8 @@ function loadWeights(path: string): { tensors: Map<string, SafetensorEntry>; met
   return { tensors: new Map(stripDataParallelPrefix([...file.tensors])), metadata: file.metadata };
 }
 
-/**
- * Packs a ternarize run (or a model name + ternary weights) into `out`.
- * @example exportRun({ run: 'runs/lenet5-ec2t', out: 'lenet5.ec2t.safetensors' }).bytes
- */
-export function exportRun(o: { run?: string; model?: string; weights?: string; out: string; float16?: boolean; inputSize?: number }): ExportResult {
+/** The weights, model and model options an export reads (`defaultOut`: the file name in a run folder), after the output checks. */
+function exportSource(o: ExportOptions, defaultOut: string): { out: string; weights: string; model: ModelName; modelOptions: Record<string, unknown>; tensors: Map<string, SafetensorEntry> } {
   let weights = o.weights;
   let model = o.model;
   if (o.run !== undefined) {
@@ -51,7 +77,10 @@ export function exportRun(o: { run?: string; model?: string; weights?: string; o
     if (!existsSync(weights)) throw new FormatError(weights, 'no ternary.safetensors in the run folder (is it a finished `ec2t ternarize` run?)');
   }
   if (weights === undefined) throw new UsageError('give --run DIR, or --model NAME with --weights FILE');
-  refuseInputAsOutput('export', '--out', o.out, [{ flag: o.weights !== undefined ? '--weights' : '--run', path: weights }]);
+  const out = o.out ?? (o.run !== undefined ? join(o.run, defaultOut) : undefined);
+  if (out === undefined) throw new UsageError('ec2t export: give --out FILE');
+  refuseInputAsOutput('export', '--out', out, [{ flag: o.weights !== undefined ? '--weights' : '--run', path: weights }]);
+  refuseExistingOutput('export', '--out', out, o.force === true);
   const file = loadWeights(weights);
   if (model === undefined) model = file.metadata.model;
   if (model === undefined && o.run !== undefined && existsSync(join(o.run, 'config.json'))) {
@@ -64,16 +93,37 @@ export function exportRun(o: { run?: string; model?: string; weights?: string; o
   const modelOptions = model === 'mobilenetv2' ? { cifar: mobileNetV2Cifar(o.inputSize, 32) } : {};
   // EfficientNet's "same" padding is not in the weights either: computed for --input-size (default the variant's).
   if (isEfficientNet(model) && o.inputSize !== undefined) Object.assign(modelOptions, { imageSize: o.inputSize });
-  const packed = packModel(model, modelOptions, file.tensors, { float16: o.float16, source: weights });
-  writeFileAtomic(o.out, packed.bytes, { createParents: false });
+  return { out, weights, model, modelOptions, tensors: file.tensors };
+}
+
+/**
+ * Packs a ternarize run (or a model name + ternary weights) into `out`.
+ * @example exportRun({ run: 'runs/lenet5-ec2t', out: 'lenet5.ec2t.safetensors' }).bytes
+ */
+export function exportRun(o: ExportOptions): ExportResult {
+  const { out, weights, model, modelOptions, tensors } = exportSource(o, 'model.ec2t.safetensors');
+  const packed = packModel(model, modelOptions, tensors, { float16: o.float16, source: weights });
+  writeFileAtomic(out, packed.bytes, { createParents: false });
   return {
     bytes: packed.bytes.length,
-    floatBytes: floatStateDictBytes(file.tensors),
-    path: o.out,
+    floatBytes: floatStateDictBytes(tensors),
+    path: out,
     model,
     removedChannels: packed.dead.reduce((a, d) => a + d.removed.length, 0),
     recognized: packed.recognized,
   };
+}
+
+/**
+ * Writes a run's model (or a model name + float or ternary weights) as an ONNX file.
+ * @example exportOnnxRun({ model: 'resnet20', weights: 'w.safetensors', out: 'resnet20.onnx' }).ternaryLayers
+ */
+export function exportOnnxRun(o: ExportOptions): OnnxExportResult {
+  const { out, weights, model, modelOptions, tensors } = exportSource(o, 'model.onnx');
+  const onnx = exportOnnx(model, modelOptions, tensors, { source: weights, inputSize: o.inputSize });
+  writeFileAtomic(out, onnx.bytes, { createParents: false });
+  const { channels, height, width } = onnx.input;
+  return { format: 'onnx', path: out, model, bytes: onnx.bytes.length, opset: ONNX_OPSET, input: ['N', channels, height, width], output: ['N', onnx.outputs], ternaryLayers: onnx.ternaryLayers };
 }
 
 /** `ec2t export` handler. */
@@ -84,7 +134,19 @@ export async function runExport(p: Parsed): Promise<number> {
   const weights = f.weights as string | undefined;
   if (run === undefined && (model === undefined || weights === undefined)) throw new UsageError('ec2t export: give --run DIR, or --model NAME and --weights FILE');
   if (run !== undefined && weights !== undefined) throw new UsageError('ec2t export: give --run or --weights, not both');
-  const r = exportRun({ run, model, weights, out: f.out as string, float16: f.float16 === true, inputSize: f['input-size'] as number | undefined });
+  const o: ExportOptions = { run, model, weights, out: f.out as string | undefined, force: f.force === true, inputSize: f['input-size'] as number | undefined };
+  if (f.format === 'onnx') {
+    if (f.float16 === true) throw new UsageError('ec2t export: --float16 applies to --format packed; the ONNX file stores float32');
+    const r = exportOnnxRun(o);
+    if (f.json) process.stdout.write(JSON.stringify(r) + '\n');
+    else {
+      const n = r.ternaryLayers.length;
+      const layers = n === 0 ? 'float32, no ternary layers' : `${n} ternary layer${n === 1 ? '' : 's'} as float32 tensors of {−w_n, 0, +w_p}`;
+      process.stdout.write(`${r.path}: ONNX opset ${r.opset}, ${r.bytes} bytes; input [${r.input.join(', ')}], output [${r.output.join(', ')}]; ${layers}\n`);
+    }
+    return 0;
+  }
+  const r = exportRun({ ...o, float16: f.float16 === true });
   const ratio = r.floatBytes / r.bytes;
   if (f.json) process.stdout.write(JSON.stringify({ ...r, ratio }) + '\n');
   else {
