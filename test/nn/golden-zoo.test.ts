@@ -16,7 +16,7 @@ import '../../kernels/index.js';
 import { noGrad } from '../../engine/tensor.js';
 import { createModel } from '../../nn/models/index.js';
 import { expectClose, nmse } from '../helpers/check.js';
-import { goldenBound, loadForwardGolden, type ForwardGolden } from '../helpers/golden.js';
+import { formulaWeights, goldenBound, loadForwardGolden, type ForwardGolden } from '../helpers/golden.js';
 
 /** A wrong variant must be this many bounds away (measured: ≥ 3e7 bounds, MobileNetV2's CIFAR strides). */
 const WRONG_MARGIN = 1e3;
@@ -78,4 +78,22 @@ test('mobilenetv2 with CIFAR strides on the ImageNet-stride weights (same keys, 
   net.eval();
   const e = nmse(noGrad(() => net.forward(g.input)).data, g.exact!.logits);
   assert.ok(e > WRONG_MARGIN * goldenBound(g, 'eval'), `cifar strides within NMSE ${e}`);
+});
+
+test("formulaWeights gives the integers PyTorch's formula_weights gives, over ResNet-18's largest tensor", () => {
+  // Values printed by scripts/golden/common.py formula_weights(index, n, shift) with torch 1.13.
+  assert.deepEqual([...formulaWeights(0, 6, 0)], [197, -984, -434, 582, 299, 13]);
+  assert.deepEqual([...formulaWeights(41, 4, 0)], [-383, -988, 63, -245]);
+  assert.deepEqual([...formulaWeights(7, 3, 12)], [-0.197509765625, 0.038818359375, -0.12451171875]);
+  // 512·512·9 = 2,359,296 weights: the hash must stay exact (below 2^53) up to the last index.
+  const w = formulaWeights(2, 2_400_000, 0);
+  assert.equal(w[2_359_295], 973);
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of w) {
+    assert.ok(Number.isInteger(v));
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  assert.deepEqual([lo, hi], [-1023, 1023]);
 });
