@@ -19,8 +19,6 @@ import { Rng } from '../engine/rng.js';
 import { Tensor, noGrad } from '../engine/tensor.js';
 import { gemmThreads } from '../kernels/wasm/threads.js';
 import { MODEL_NAMES, createModel, type ModelName } from '../nn/models/index.js';
-import { entryToFloat32, entryToTensor, loadSafetensors } from '../nn/safetensors.js';
-import type { Module } from '../nn/module.js';
 import { maxRelativeError } from '../test/helpers/check.js';
 import { loadForwardGolden } from '../test/helpers/golden.js';
 import { randomArrays, seconds } from './util.js';
@@ -54,38 +52,14 @@ const ROWS: Row[] = [
 
 const BATCH = 8;
 
-/** Options the efficientnet.py fixtures were built with (their files carry no build options). */
-const LEGACY_OPTIONS: Record<string, [ModelName, Record<string, unknown>]> = {
-  'golden-efficientnet-b0-w0.1-s48': ['efficientnet-b0', { numClasses: 10, width: 0.1, imageSize: 48 }],
-  'golden-efficientnet-b1-w0.1-s60': ['efficientnet-b1', { numClasses: 10, width: 0.1, imageSize: 60 }],
-  'golden-micronet-imagenet-d0.5-w0.1-s48': ['micronet-imagenet', { numClasses: 10, depth: 0.5, width: 0.1 }],
-};
-
 /** Max relative error of ec2t's eval logits against one fixture. */
 function fixtureError(stem: string): number {
-  let net: Module;
-  let input: Tensor;
-  let logits: Float32Array;
-  const legacy = LEGACY_OPTIONS[stem];
-  if (legacy === undefined) {
-    const g = loadForwardGolden(`nn/fixtures/${stem}.safetensors`);
-    // The older fixtures (lenet5, resnet20) name only the model; the zoo script adds its options.
-    const name = g.metadata.zoo_model ?? g.metadata.model;
-    net = createModel(name, g.metadata.zoo_options === undefined ? {} : (JSON.parse(g.metadata.zoo_options) as Record<string, unknown>));
-    net.loadStateDict(g.stateDict, { strict: true });
-    input = g.input;
-    logits = g.logits;
-  } else {
-    const { tensors } = loadSafetensors(fileURLToPath(new URL(`../../test/nn/fixtures/${stem}.safetensors`, import.meta.url)));
-    const sd = new Map<string, Tensor>();
-    for (const [k, e] of tensors) if (!k.startsWith('__')) sd.set(k, entryToTensor(e));
-    net = createModel(legacy[0], legacy[1]);
-    net.loadStateDict(sd, { strict: true });
-    input = entryToTensor(tensors.get('__input__')!);
-    logits = entryToFloat32(tensors.get('__logits__')!);
-  }
+  const g = loadForwardGolden(`nn/fixtures/${stem}.safetensors`);
+  // The first fixtures (lenet5, resnet20) name only the model; the later scripts add its options.
+  const net = createModel(g.metadata.zoo_model ?? g.metadata.model, g.metadata.zoo_options === undefined ? {} : (JSON.parse(g.metadata.zoo_options) as Record<string, unknown>));
+  net.loadStateDict(g.stateDict, { strict: true });
   net.eval();
-  return maxRelativeError(noGrad(() => net.forward(input)).data, logits);
+  return maxRelativeError(noGrad(() => net.forward(g.input)).data, g.logits);
 }
 
 function fixturePath(stem: string): string {
