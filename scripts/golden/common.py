@@ -1,12 +1,15 @@
 """Shared steps of the golden-forward scripts: seeded random weights that survive float16 storage,
-BatchNorm statistics that look trained, and the fixture layout the TypeScript tests read.
+formula weights that need no storage, BatchNorm statistics that look trained, and the fixture
+layout the TypeScript tests read.
 
 Fixture layout (one safetensors file per network): the model's state_dict under PyTorch's exact
-names, plus under `golden.` the input, the eval-mode logits, the train-mode logits and the BN
-running statistics after one train-mode forward (see write_forward_golden). Weights and inputs are rounded to
-float16 and stored as F16 (half the bytes; the values are exactly what both sides compute with, in
-float32); logits are F32. `num_batches_tracked` stays I64 as PyTorch saves it. Metadata: `torch`
-(version), `state_dict_keys` (JSON list in PyTorch's order), and what the script adds (`model`, ...).
+names (less any formula weights), plus under `golden.` the input, the eval-mode logits, the
+train-mode logits, both again from the network run in float64, the BN running statistics after one
+train-mode forward and the eval logits of wrong variants (see write_forward_golden). Weights and
+inputs are rounded to float16 and stored as F16 (half the bytes; the values are exactly what both
+sides compute with, in float32); logits are F32 (F64 for the float64 ones). `num_batches_tracked`
+stays I64 as PyTorch saves it. Metadata: `torch` (version), `state_dict_keys` (JSON list in
+PyTorch's order), and what the script adds (`model`, `formula_weights`, ...).
 """
 import copy
 import json
