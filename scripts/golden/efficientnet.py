@@ -8,8 +8,16 @@ EfficientNet of the EC2T authors' code, which is EfficientNet-PyTorch's with sta
 7-stage ImageNet MicroNet. Reduced widths and resolutions keep the fixtures small; depths are the
 real ones (16 blocks for B0, 23 for B1, 19 for the MicroNet). Random weights; BatchNorm running
 statistics calibrated on random batches (so activations stay O(1) through the whole depth), then
-γ/β redrawn with both signs. Evaluation mode. Writes one safetensors file per network holding the
-state dict (PyTorch names) plus `__input__` and `__logits__`.
+γ/β redrawn with both signs; everything rounded to float16. Dropout is 0 (and drop-connect, a
+training-only op, left out) so that train-mode logits are deterministic. Writes one fixture per
+network in the layout of common.write_forward_golden (eval, train and float64 logits, BN statistics
+after one train-mode step), with the eval logits of deliberately wrong variants under
+`golden.wrong.<name>` and metadata `zoo_model` / `zoo_options` (how ec2t builds the same network).
+
+NOTE: the calibration here, not common.randomize_batchnorm_: that helper also perturbs the running
+mean and variance, which compounded through 16-23 squeeze-and-excitation blocks leaves these
+networks badly conditioned (B1 logits in ±240, PyTorch's own float32 train-mode logits NMSE 1.3e-4
+from float64).
 
 Also prints the parameter counts of the full-size networks at 1000 classes (B0: 5,288,548).
 
@@ -19,39 +27,14 @@ Needs PyTorch (tested with 1.13, CPU).
 import json
 import math
 import os
-import struct
 import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-
-# ----------------------------------------------------------------------------- safetensors writer
-
-DTYPES = {torch.float32: 'F32', torch.int64: 'I64'}
-
-
-def write_safetensors(path, tensors):
-    """Minimal safetensors writer (header JSON, 8-byte aligned, then raw little-endian data)."""
-    header = {}
-    blobs = []
-    offset = 0
-    for name in sorted(tensors):
-        t = tensors[name].detach().contiguous().cpu()
-        raw = t.numpy().tobytes()
-        header[name] = {'dtype': DTYPES[t.dtype], 'shape': list(t.shape), 'data_offsets': [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header, separators=(',', ':')).encode('utf8')
-    text += b' ' * ((8 - len(text) % 8) % 8)
-    tmp = path + '.tmp'
-    with open(tmp, 'wb') as f:
-        f.write(struct.pack('<Q', len(text)))
-        f.write(text)
-        for b in blobs:
-            f.write(b)
-    os.replace(tmp, path)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import round_to_f16_, write_forward_golden  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- EfficientNet
@@ -134,8 +117,9 @@ class MBConv(nn.Module):
 
 
 class EfficientNet(nn.Module):
-    def __init__(self, width, depth, image_size, num_classes, eps=1e-3, relu=False):
+    def __init__(self, width, depth, image_size, num_classes, eps=1e-3, relu=False, dropout=0.2):
         super().__init__()
+        self.dropout = dropout
         act = Swish(relu)
         self.act = act
         stem = round_filters(32, width)
@@ -158,7 +142,7 @@ class EfficientNet(nn.Module):
             x = b(x)
         x = self.act(self._bn1(self._conv_head(x)))
         x = F.adaptive_avg_pool2d(x, 1).flatten(1)
-        return self._fc(F.dropout(x, 0.2, self.training))
+        return self._fc(F.dropout(x, self.dropout, self.training))
 
 
 # ----------------------------------------------------------------------------- ImageNet MicroNet
@@ -181,8 +165,9 @@ class Block(nn.Module):
 
 
 class ImageNetMicroNet(nn.Module):
-    def __init__(self, d, w, num_classes):
+    def __init__(self, d, w, num_classes, dropout=0.3):
         super().__init__()
+        self.dropout = dropout
         c = round_filters(32, w)
         self.conv1 = nn.Conv2d(3, c, 3, 2, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(c)
@@ -206,17 +191,19 @@ class ImageNetMicroNet(nn.Module):
             out = F.relu(out)
         out = F.relu(self.bn2(self.conv2(out)))
         out = F.avg_pool2d(out, out.size()[3]).flatten(1)
-        return self.linear(F.dropout(out, 0.3, self.training))
+        return self.linear(F.dropout(out, self.dropout, self.training))
 
 
 # ----------------------------------------------------------------------------- fixtures
 
 def calibrate(model, side, gen):
-    """Running stats = averages over random batches (momentum None); then γ, β random with both signs."""
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.momentum = None
-            m.reset_running_stats()
+    """Running stats = averages over random batches (momentum None); then γ, β random with both signs.
+    Each BatchNorm's momentum is restored afterwards (the train-mode fixture step uses it)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.momentum = None
+        m.reset_running_stats()
     model.train()
     with torch.no_grad():
         # Large batches: the last maps are 2x2 or 1x1, and per-channel statistics from a few samples
@@ -228,11 +215,13 @@ def calibrate(model, side, gen):
                 sign = torch.where(torch.rand(m.num_features, generator=gen) < 0.25, -1.0, 1.0)
                 m.weight.copy_(sign * (0.5 + 0.5 * torch.rand(m.num_features, generator=gen)))
                 m.bias.copy_(0.2 * torch.randn(m.num_features, generator=gen))
+    for m, momentum in zip(bns, momenta):
+        m.momentum = momentum
     model.eval()
 
 
 def wrong_variants(model):
-    """(key, switch) per deliberately wrong variant: the test checks that ec2t does NOT match these logits."""
+    """(name, switch) per deliberately wrong variant: the test checks that ec2t does NOT match these logits."""
     if isinstance(model, EfficientNet):
         def relu(on):
             model.act.relu = on
@@ -241,30 +230,27 @@ def wrong_variants(model):
             for m in model.modules():
                 if isinstance(m, nn.BatchNorm2d):
                     m.eps = 1e-5 if on else 1e-3
-        return [('__wrong_relu__', relu), ('__wrong_eps1e-5__', eps)]
+        return [('relu_for_swish', relu), ('bn_eps_1e-5', eps)]
 
     def relu_head(on):
         model.relu_before_head = on
-    return [('__wrong_relu_before_head__', relu_head)]
+    return [('relu_before_head', relu_head)]
 
 
-def make(name, model, side, out_dir, seed):
+def make(name, zoo_model, zoo_options, model, side, out_dir, seed):
     gen = torch.Generator().manual_seed(seed)
     calibrate(model, side, gen)
-    x = torch.randn(2, 3, side, side, generator=gen)
-    with torch.no_grad():
-        y = model(x)
-    sd = {k: v for k, v in model.state_dict().items()}
-    sd['__input__'] = x
-    sd['__logits__'] = y
+    round_to_f16_(model)
+    x = torch.randn(2, 3, side, side, generator=gen).half().float()
+    path = os.path.join(out_dir, name + '.safetensors')
+    meta = {'model': name, 'zoo_model': zoo_model, 'zoo_options': json.dumps(zoo_options), 'script': 'scripts/golden/efficientnet.py'}
+    y = write_forward_golden(path, model, x, meta, wrong=wrong_variants(model))
     for key, switch in wrong_variants(model):
         switch(True)
         with torch.no_grad():
-            sd[key] = model(x)
+            w = model(x)
         switch(False)
-        print('  %s: max |logits - wrong| / max |logits| = %.3g' % (key, ((sd[key] - y).abs().max() / y.abs().max()).item()))
-    path = os.path.join(out_dir, name + '.safetensors')
-    write_safetensors(path, sd)
+        print('  %s: max |logits - wrong| / max |logits| = %.3g' % (key, ((w - y).abs().max() / y.abs().max()).item()))
     params = sum(p.numel() for p in model.parameters())
     print('%s: %d params, %d bytes, logits range [%.3f, %.3f]' % (path, params, os.path.getsize(path), y.min(), y.max()))
 
@@ -278,12 +264,14 @@ def main():
         print('%s full size, 1000 classes: %d parameters' % (label, sum(p.numel() for p in model.parameters())))
     # Reduced widths/resolutions (real depths), 10 classes. The B1 fixture's image size 60 makes its
     # static padding differ from per-layer TF padding (15x15 -> 7x7 at stage 3), as 240 does at stage 6.
+    effnet = {'numClasses': 10, 'width': 0.1, 'dropout': 0, 'dropConnect': 0}
     torch.manual_seed(1)
-    make('golden-efficientnet-b0-w0.1-s48', EfficientNet(0.1, 1.0, 48, 10), 48, out_dir, 11)
+    make('golden-efficientnet-b0-w0.1-s48', 'efficientnet-b0', {**effnet, 'imageSize': 48}, EfficientNet(0.1, 1.0, 48, 10, dropout=0), 48, out_dir, 11)
     torch.manual_seed(2)
-    make('golden-efficientnet-b1-w0.1-s60', EfficientNet(0.1, 1.1, 60, 10), 60, out_dir, 12)
+    make('golden-efficientnet-b1-w0.1-s60', 'efficientnet-b1', {**effnet, 'imageSize': 60}, EfficientNet(0.1, 1.1, 60, 10, dropout=0), 60, out_dir, 12)
     torch.manual_seed(3)
-    make('golden-micronet-imagenet-d0.5-w0.1-s48', ImageNetMicroNet(0.5, 0.1, 10), 48, out_dir, 13)
+    make('golden-micronet-imagenet-d0.5-w0.1-s48', 'micronet-imagenet', {'numClasses': 10, 'depth': 0.5, 'width': 0.1, 'dropout': 0},
+         ImageNetMicroNet(0.5, 0.1, 10, dropout=0), 48, out_dir, 13)
 
 
 if __name__ == '__main__':

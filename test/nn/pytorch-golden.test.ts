@@ -12,15 +12,7 @@ import '../../kernels/index.js';
 import { noGrad } from '../../engine/tensor.js';
 import { createModel } from '../../nn/models/index.js';
 import { expectClose } from '../helpers/check.js';
-import { loadForwardGolden } from '../helpers/golden.js';
-
-// NOTE: both sides compute in float32 from the same float16-exact values but sum in different
-// orders (PyTorch's oneDNN/im2col kernels vs ours), so results differ by accumulated float32
-// rounding (2^-24 ≈ 6e-8 per operation). Measured NMSE (Σ(a−b)²/Σb²): eval logits 4.4e-14
-// (LeNet-5, max|Δ|/max|ref| 2.6e-7) and 6.2e-14 (ResNet-20, 2.5e-7), train-mode logits 1.5e-13,
-// running statistics ≤ 5.5e-15. 1e-12 keeps a margin of ≥ 6.7 and fails on a BN ε left out of the
-// eval forward (ResNet-20 NMSE 1.4e-9) or a biased running variance.
-const NMSE_BOUND = 1e-12;
+import { GOLDEN_NMSE_BOUND, loadForwardGolden } from '../helpers/golden.js';
 
 for (const model of ['lenet5', 'resnet20'] as const) {
   describe(`${model} forward equals PyTorch's`, () => {
@@ -37,7 +29,7 @@ for (const model of ['lenet5', 'resnet20'] as const) {
       net.eval();
       const y = noGrad(() => net.forward(g.input));
       assert.deepEqual([...y.shape], g.logitsShape);
-      expectClose(y.data, g.logits, NMSE_BOUND, `${model} eval logits`);
+      expectClose(y.data, g.logits, GOLDEN_NMSE_BOUND, `${model} eval logits`);
     });
 
     test('train-mode logits (batch statistics) and the running statistics after that step', () => {
@@ -45,10 +37,10 @@ for (const model of ['lenet5', 'resnet20'] as const) {
       net.loadStateDict(g.stateDict, { strict: true });
       net.train();
       const y = noGrad(() => net.forward(g.input));
-      expectClose(y.data, g.trainLogits, NMSE_BOUND, `${model} train logits`);
+      expectClose(y.data, g.trainLogits, GOLDEN_NMSE_BOUND, `${model} train logits`);
       const sd = net.stateDict();
       assert.equal(g.afterTrain.size, [...sd.keys()].filter((k) => /running_(mean|var)$/.test(k)).length);
-      for (const [k, want] of g.afterTrain) expectClose(sd.get(k)!.data, want, NMSE_BOUND, k);
+      for (const [k, want] of g.afterTrain) expectClose(sd.get(k)!.data, want, GOLDEN_NMSE_BOUND, k);
     });
   });
 }
