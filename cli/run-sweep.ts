@@ -130,7 +130,7 @@ async function sweepStatus(dir: string, queueUrl: string | undefined, json: bool
     const s = queued.get(c.name);
     const local = storeState(dir, c.name);
     // The store's record wins for ended cells: it is what the report reads.
-    const state = r !== null ? r.status : s !== undefined && s.state !== 'not queued' ? s.state : local === 'started' ? 'started (not running)' : url !== undefined ? 'not queued' : 'not started';
+    const state = r !== null ? r.status : s !== undefined && s.state !== 'not queued' ? s.state : local === 'started' ? 'started' : url !== undefined ? 'not queued' : 'not started';
     rows.push({ cell: c.name, state, retries: s?.retries ?? (r !== null ? r.attempts - 1 : 0), accuracy: r?.accuracy, sparsity: r?.sparsity, error: r?.error ?? s?.error });
   }
   if (json) {
