@@ -101,6 +101,45 @@ test('bad specs are refused before anything is written: the cell and the field a
   assert.ok(!existsSync(out));
 });
 
+test('a cell that fails 3 times is recorded as failed with its error; the other cells finish (local pool and queue)', { skip: !redisAvailable() && 'redis-server is not installed' }, async () => {
+  const broken = join(root, 'broken.safetensors');
+  writeFileSync(broken, 'not a safetensors file');
+  const failing = join(root, 'failing.json');
+  writeFileSync(failing, JSON.stringify({
+    job: 'ternarize', options: { model: 'lenet5', dataset: 'mnist', 'limit-train': 64, 'val-size': 64, epochs: 1, 'retrain-epochs': 0, 'batch-size': 64 },
+    axes: { weights: [weights, broken] },
+  }));
+  const check = (dir: string): void => {
+    const byCell = new Map(results(dir).map((r) => [r.cell, r as { status: string; attempts: number; error?: string }]));
+    assert.equal(byCell.get('weights-fp.safetensors')?.status, 'done');
+    const bad = byCell.get('weights-broken.safetensors');
+    assert.equal(bad?.status, 'failed');
+    assert.equal(bad?.attempts, 3);
+    assert.match(bad?.error ?? '', /broken\.safetensors/);
+  };
+  const local = join(root, 'failing-local');
+  const r = ec2t(['sweep', failing, '--out', local, '--workers', '2']);
+  assert.equal(r.code, 1, 'a failed cell makes the sweep exit 1');
+  assert.match(r.stderr, /weights-broken\.safetensors: FAILED after 3 attempt\(s\): .*broken\.safetensors/);
+  assert.match(r.stderr, /1 done, 1 failed/);
+  check(local);
+  const redis = await startRedis();
+  const dir = join(root, 'failing-queued');
+  const coordinator = start(['sweep', failing, '--out', dir, '--queue', redis.url]);
+  await until('the cells to be queued', () => /on the queue at/.test(coordinator.out()), 30_000);
+  const worker = start(['worker', '--queue', redis.url, '--store', dir]);
+  try {
+    assert.equal(await coordinator.exited, 1, coordinator.out());
+    check(dir);
+    const s = ec2t(['sweep', dir, '--status']);
+    assert.match(s.stdout, /weights-broken\.safetensors +failed +3 /, s.stdout);
+  } finally {
+    worker.child.kill('SIGKILL');
+    await worker.exited;
+    await redis.stop();
+  }
+});
+
 test('unreachable Redis: a one-line error naming the URL within seconds, for sweep and worker', { skip: !redisAvailable() && 'redis-server is not installed' }, async () => {
   const port = await freePort();
   const url = `redis://127.0.0.1:${port}/3`;
