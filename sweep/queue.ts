@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { Ec2tError } from '../engine/errors.js';
 import { UsageError } from '../cli/args.js';
@@ -227,13 +227,18 @@ export async function waitForSweep(url: string, dir: string, manifest: SweepMani
   return manifest.cells.map((c) => readResult(dir, c.name)).filter((r): r is CellResult => r !== null);
 }
 
-/** Finds the sweep folder of a job in the store: the store itself, or a folder in it. */
-function sweepFolderFor(store: string, data: CellJobData): string {
-  for (const dir of [store, join(store, data.sweep)]) {
+/** Finds the sweep folder of a job in the store (the store itself, or a folder in it), or null. */
+function sweepFolderFor(store: string, data: CellJobData): string | null {
+  // A job names a folder, never a path: nothing from Redis may lead a worker outside its store.
+  const candidates = /^[A-Za-z0-9._+-]+$/.test(data.sweep) && data.sweep !== '..' ? [store, join(store, data.sweep)] : [store];
+  for (const dir of candidates) {
     if (existsSync(join(dir, 'sweep.json')) && readSweep(dir).id === data.sweepId) return dir;
   }
-  throw new UnrecoverableError(`sweep ${data.sweep} (id ${data.sweepId}) is not in this worker's store ${store}: give --store the folder the sweep wrote to (or the folder holding it), as this machine sees it`);
+  return null;
 }
+
+/** How long a job this worker's store does not hold waits before any worker takes it again. */
+const NOT_MINE_DELAY_MS = 10_000;
 
 /** Options of {@link startWorker}. */
 export interface WorkerOptions {
@@ -259,9 +264,17 @@ export async function startWorker(url: string, store: string, opts: WorkerOption
   await probeRedis(url);
   const say = opts.onLog ?? (() => {});
   const lockMs = opts.lockMs ?? DEFAULT_LOCK_MS;
-  const worker = new Worker(QUEUE_NAME, async (job: Job) => {
+  const notMine = new Set<string>();
+  const worker = new Worker(QUEUE_NAME, async (job: Job, token?: string) => {
     const data = job.data as CellJobData;
     const dir = sweepFolderFor(store, data);
+    if (dir === null) {
+      // Another worker's store may hold it: hand the job back without spending an attempt.
+      if (!notMine.has(data.sweepId)) say(`sweep ${data.sweep} (id ${data.sweepId}) is not in this worker's store ${store}; leaving its cells to other workers (give --store the folder the sweep wrote to, or the folder holding it, as this machine sees it)`);
+      notMine.add(data.sweepId);
+      await job.moveToDelayed(Date.now() + NOT_MINE_DELAY_MS, token);
+      throw new DelayedError();
+    }
     const manifest = readSweep(dir);
     const cell = manifest.cells.find((c) => c.name === data.cell);
     if (cell === undefined) throw new UnrecoverableError(`no cell ${data.cell} in ${join(dir, 'sweep.json')}`);

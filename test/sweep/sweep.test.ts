@@ -84,6 +84,12 @@ test('local pool: 6 cells on 2 worker processes, sweep.jsonl, --status; a rerun 
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stdout, /gain-0\.2_seed-3 +done +0 +\d+\.\d\d% +\d+\.\d\d%/);
   assert.match(s.stdout, /6 cells: 0 queued, 0 running, 6 done, 0 failed/);
+  const rep = ec2t(['report', dir, '--out', join(dir, 'report.html')]);
+  assert.equal(rep.code, 0, rep.stderr);
+  const html = readFileSync(join(dir, 'report.html'), 'utf8');
+  assert.match(html, /<title>Sweep report: /);
+  assert.match(html, /authors γ=0\.15/, 'a LeNet-5 / MNIST EC2T sweep shows the authors\' points');
+  assert.equal([...html.matchAll(/<td>gain-[\d.]+_seed-\d<\/td>/g)].length, 6, 'one table row per cell');
 });
 
 test('bad specs are refused before anything is written: the cell and the field are named', () => {
