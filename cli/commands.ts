@@ -173,8 +173,8 @@ export const benchSpec: CommandSpec = {
 
 export const reportSpec: CommandSpec = {
   name: 'report',
-  summary: 'write a self-contained HTML report (inline SVG) of one or more run folders',
-  usage: 'ec2t report RUN_DIR [RUN_DIR ...] --out report.html',
+  summary: 'write a self-contained HTML report (inline SVG) of one or more run folders, or of a sweep folder',
+  usage: 'ec2t report RUN_DIR [RUN_DIR ...] --out report.html\n       ec2t report SWEEP_DIR --out report.html   (accuracy–sparsity scatter with the Pareto front, a table of the cells)',
   flags: {
     out: { type: 'string', default: 'report.html', metavar: 'FILE', help: 'output HTML file (an existing file that is not an HTML report needs --force; files of the run folders are never overwritten)' },
     force: { type: 'boolean', help: 'replace an existing --out file that is not an HTML report' },
