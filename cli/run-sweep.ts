@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { UsageError, type Parsed } from './args.js';
 import { log } from './progress.js';
 import { expandCells, readSweepSpec } from '../sweep/spec.js';
-import { clearFailed, isSweepFolder, openOrCreateSweep, readResult, readSweep, rebuildJsonl, storeState, type CellResult, type SweepManifest } from '../sweep/store.js';
+import { clearFailed, isSweepFolder, lockSweep, openOrCreateSweep, readResult, readSweep, rebuildJsonl, storeState, type CellResult, type SweepManifest } from '../sweep/store.js';
+import { writeSweepReport } from './run-report.js';
 
 function pct(v: number | undefined): string {
   return typeof v === 'number' && Number.isFinite(v) ? `${(100 * v).toFixed(2)}%` : '–';
@@ -89,25 +90,37 @@ export async function runSweep(p: Parsed): Promise<number> {
     });
   } else {
     const { defaultWorkers, runLocalPool } = await import('../sweep/local.js');
-    const pending = manifest.cells.filter((c) => readResult(dir, c.name)?.status !== 'done');
-    for (const c of pending) clearFailed(dir, c.name);
-    const threads = threadsPerRun(manifest);
-    const workers = (f.workers as number | undefined) ?? defaultWorkers(threads);
-    log(`sweep ${dir}: ${total} cells, ${done0} already done, running ${pending.length} on ${Math.min(workers, Math.max(1, pending.length))} local worker process(es) × ${threads} thread(s); logs in ${join(dir, 'logs')}`);
-    await runLocalPool(dir, manifest, pending, {
-      workers, threadsPerRun: threads,
-      onEvent: (e) => {
-        if (e.kind === 'start') log(`start ${e.cell}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
-        else if (e.kind === 'retry') log(`${e.cell}: attempt ${e.attempt - 1} failed (${e.error}); trying again`);
-        else onEnd(e.result);
-      },
-    });
-    results = rebuildJsonl(dir, manifest);
+    const release = lockSweep(dir);
+    try {
+      const pending = manifest.cells.filter((c) => readResult(dir, c.name)?.status !== 'done');
+      for (const c of pending) clearFailed(dir, c.name);
+      const threads = threadsPerRun(manifest);
+      const workers = (f.workers as number | undefined) ?? defaultWorkers(threads);
+      log(`sweep ${dir}: ${total} cells, ${done0} already done, running ${pending.length} on ${Math.min(workers, Math.max(1, pending.length))} local worker process(es) × ${threads} thread(s); logs in ${join(dir, 'logs')}`);
+      await runLocalPool(dir, manifest, pending, {
+        workers, threadsPerRun: threads,
+        onEvent: (e) => {
+          if (e.kind === 'start') log(`start ${e.cell}${e.attempt > 1 ? ` (attempt ${e.attempt})` : ''}`);
+          else if (e.kind === 'retry') log(`${e.cell}: attempt ${e.attempt - 1} failed (${e.error}); trying again`);
+          else onEnd(e.result);
+        },
+      });
+    } finally {
+      release();
+    }
   }
   results = rebuildJsonl(dir, manifest);
   const failed = results.filter((r) => r.status === 'failed').length;
   process.stderr.write(resultsTable(manifest, results) + '\n');
-  log(`sweep ${dir}: ${results.length - failed} done, ${failed} failed, wall time ${((performance.now() - t0) / 1000).toFixed(0)} s; results: ${join(dir, 'sweep.jsonl')}; report: ec2t report ${dir} --out ${join(dir, 'report.html')}`);
+  // Like a run folder's report.html: the sweep's page, rewritten at every end of the sweep.
+  const report = join(dir, 'report.html');
+  let reportNote = `report: ${report}`;
+  try {
+    await writeSweepReport(dir, report);
+  } catch (e) {
+    reportNote = `report not written: ${(e as Error).message}`;
+  }
+  log(`sweep ${dir}: ${results.length - failed} done, ${failed} failed, wall time ${((performance.now() - t0) / 1000).toFixed(0)} s; results: ${join(dir, 'sweep.jsonl')}; ${reportNote}`);
   if (f.json === true) process.stdout.write(JSON.stringify(results) + '\n');
   return failed > 0 ? 1 : 0;
 }

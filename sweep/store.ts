@@ -5,7 +5,7 @@
  * `results/` so workers on different machines never append to one file at once.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FormatError } from '../engine/errors.js';
@@ -159,4 +159,40 @@ export function storeState(dir: string, cell: string): StoreState {
   const r = readResult(dir, cell);
   if (r !== null) return r.status;
   return existsSync(cellDir(dir, cell)) ? 'started' : 'not started';
+}
+
+/**
+ * Takes `DIR/sweep.lock` for a local pool, so two `ec2t sweep` processes never run the same cells at
+ * once. A lock left by a process of this host that is gone is taken over; one from another host is
+ * refused (this host cannot tell whether it still runs). Returns the release function.
+ * @example const release = lockSweep('sweeps/g'); try { ... } finally { release(); }
+ */
+export function lockSweep(dir: string): () => void {
+  const path = join(dir, 'sweep.lock');
+  const me = workerName();
+  for (let tries = 0; tries < 2; tries++) {
+    try {
+      writeFileSync(path, me + '\n', { flag: 'wx' });
+      return () => {
+        if (existsSync(path) && readFileSync(path, 'utf8').trim() === me) rmSync(path, { force: true });
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const holder = readFileSync(path, 'utf8').trim().slice(0, 300);
+    const [host, pidText] = [holder.slice(0, holder.lastIndexOf(':')), holder.slice(holder.lastIndexOf(':') + 1)];
+    const pid = Number(pidText);
+    if (host !== hostname()) throw new UsageError(`ec2t sweep: ${path} says ${holder} is running this sweep; if that process is gone, remove the file and run again`);
+    let alive = Number.isInteger(pid) && pid > 0;
+    if (alive) {
+      try {
+        process.kill(pid, 0);
+      } catch (e) {
+        alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+      }
+    }
+    if (alive) throw new UsageError(`ec2t sweep: another ec2t sweep (pid ${pid}) is running this sweep in ${dir}; wait for it, or follow it with ec2t sweep ${dir} --status`);
+    rmSync(path, { force: true }); // left by a process of this host that is gone
+  }
+  throw new UsageError(`ec2t sweep: could not take ${path}; another process keeps creating it`);
 }

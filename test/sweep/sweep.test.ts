@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CLI, ec2t, metricsLineCount } from '../helpers/cli.js';
 import { freePort, redisAvailable, startRedis } from '../helpers/redis.js';
@@ -80,6 +80,15 @@ test('local pool: 6 cells on 2 worker processes, sweep.jsonl, --status; a rerun 
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /6 cells, 6 already done, running 0/);
   assert.deepEqual(hashes(dir), reference, 'a rerun leaves finished cells alone');
+  assert.ok(existsSync(join(dir, 'report.html')), 'the sweep writes its report');
+  // A second local pool on the same folder is refused while the first (here: this test process) lives.
+  writeFileSync(join(dir, 'sweep.lock'), `${hostname()}:${process.pid}\n`);
+  const twice = ec2t(['sweep', spec, '--out', dir]);
+  assert.equal(twice.code, 2);
+  assert.match(twice.stderr, new RegExp(`another ec2t sweep \\(pid ${process.pid}\\) is running this sweep`));
+  writeFileSync(join(dir, 'sweep.lock'), `${hostname()}:2147483646\n`); // a pid that is not running
+  assert.equal(ec2t(['sweep', spec, '--out', dir]).code, 0, 'a lock left by a dead process is taken over');
+  assert.ok(!existsSync(join(dir, 'sweep.lock')), 'and released at the end');
   const s = ec2t(['sweep', dir, '--status']);
   assert.equal(s.code, 0, s.stderr);
   assert.match(s.stdout, /gain-0\.2_seed-3 +done +0 +\d+\.\d\d% +\d+\.\d\d%/);
