@@ -10,8 +10,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { FormatError } from '../engine/errors.js';
 import { writeFileAtomic } from '../engine/io.js';
-import { UsageError, type FlagValue } from '../cli/args.js';
-import type { SweepCell, SweepSpec } from './spec.js';
+import { UsageError, flagValueProblem, type FlagValue } from '../cli/args.js';
+import { SWEEP_JOBS, type SweepCell, type SweepSpec } from './spec.js';
 
 /** What `sweep.json` holds. */
 export interface SweepManifest {
@@ -102,6 +102,16 @@ export function readSweep(dir: string): SweepManifest {
   const ok = typeof m === 'object' && m !== null && typeof m.id === 'string' && typeof m.spec === 'object' && m.spec !== null &&
     Array.isArray(m.cells) && m.cells.every((c) => typeof c?.name === 'string' && /^[A-Za-z0-9.+_-]+$/.test(c.name) && typeof c.flags === 'object' && c.flags !== null);
   if (!ok) throw new FormatError(p, 'not a sweep manifest (needs id, spec and cells with safe names and flags); was it edited by hand?');
+  // The cells' flags go straight to the recipes: check them as the spec's were checked.
+  const cmd = SWEEP_JOBS[String(m.spec?.job)];
+  if (cmd === undefined) throw new FormatError(p, `unknown job ${JSON.stringify(m.spec?.job)}; was it edited by hand?`);
+  for (const c of m.cells as SweepCell[]) {
+    for (const [flag, v] of Object.entries(c.flags)) {
+      const f = cmd.flags[flag];
+      const problem = f === undefined ? `is not a flag of ec2t ${cmd.name}` : flagValueProblem(f, v);
+      if (problem !== null) throw new FormatError(p, `cell ${c.name}: flag "${flag}" ${problem}; was it edited by hand?`);
+    }
+  }
   return m as SweepManifest;
 }
 
@@ -118,6 +128,8 @@ function resultPath(dir: string, cell: string): string {
 export function readResult(dir: string, cell: string): CellResult | null {
   const p = resultPath(dir, cell);
   if (!existsSync(p)) return null;
+  const size = statSync(p).size;
+  if (size > MAX_MANIFEST_BYTES) throw new FormatError(p, `${size} bytes; a cell result is at most ${MAX_MANIFEST_BYTES}`);
   try {
     const r = JSON.parse(readFileSync(p, 'utf8')) as CellResult;
     return r.status === 'done' || r.status === 'failed' ? r : null;
