@@ -178,8 +178,8 @@ export const benchSpec: CommandSpec = {
 
 export const reportSpec: CommandSpec = {
   name: 'report',
-  summary: 'write a self-contained HTML report (inline SVG) of one or more run folders',
-  usage: 'ec2t report RUN_DIR [RUN_DIR ...] --out report.html',
+  summary: 'write a self-contained HTML report (inline SVG) of one or more run folders, or of a sweep folder',
+  usage: 'ec2t report RUN_DIR [RUN_DIR ...] --out report.html\n       ec2t report SWEEP_DIR --out report.html   (accuracy–sparsity scatter with the Pareto front, a table of the cells)',
   flags: {
     out: { type: 'string', default: 'report.html', metavar: 'FILE', help: 'output HTML file (an existing file that is not an HTML report needs --force; files of the run folders are never overwritten)' },
     force: { type: 'boolean', help: 'replace an existing --out file that is not an HTML report' },
@@ -224,5 +224,36 @@ export const demoSpec: CommandSpec = {
   },
 };
 
+export const sweepSpec: CommandSpec = {
+  name: 'sweep',
+  summary: 'run a grid of train / ternarize / scale jobs (a local pool, or BullMQ/Redis workers on many machines); --status shows where it stands',
+  usage: 'ec2t sweep SPEC.json --out DIR [--workers N | --queue redis://HOST:PORT[/DB] [--detach]]\n       ec2t sweep DIR --status [--queue URL]',
+  flags: {
+    out: { type: 'string', metavar: 'DIR', help: 'sweep folder: one run folder per cell, sweep.json, sweep.jsonl; rerunning the same spec there skips finished cells and resumes the others' },
+    workers: { type: 'int', min: 1, max: 256, metavar: 'N', help: 'local worker processes (default: cores ÷ threads per run; threads per run: the spec\'s "threads", else 1)' },
+    queue: { type: 'string', metavar: 'URL', help: 'put the cells on a BullMQ queue at redis://HOST:PORT[/DB] for `ec2t worker`s, and wait until every cell has ended' },
+    detach: { type: 'boolean', help: 'with --queue: only enqueue, do not wait' },
+    status: { type: 'boolean', help: 'show queued / running / done / failed per cell of the sweep folder given, with retries' },
+    json: { type: 'boolean', help: 'print the cells\' results (or, with --status, their states) as JSON' },
+  },
+  positionals: { name: 'SPEC.json|DIR', min: 1, max: 1 },
+  examples: [
+    'ec2t sweep grid.json --out sweeps/lenet5-grid --workers 2',
+    'ec2t sweep grid.json --out /nfs/sweeps/g --queue redis://10.0.0.5:6379 --detach',
+    'ec2t sweep /nfs/sweeps/g --status',
+  ],
+};
+
+export const workerSpec: CommandSpec = {
+  name: 'worker',
+  summary: 'run sweep cells from a BullMQ/Redis queue until stopped (Ctrl-C finishes the current cell)',
+  usage: 'ec2t worker --queue redis://HOST:PORT[/DB] --store DIR',
+  flags: {
+    queue: { type: 'string', required: true, metavar: 'URL', help: 'the Redis the sweep was queued on, redis://HOST:PORT[/DB]' },
+    store: { type: 'string', required: true, metavar: 'DIR', help: 'the run store every worker sees (e.g. a network filesystem): a sweep folder, or a folder holding sweep folders' },
+  },
+  examples: ['ec2t worker --queue redis://10.0.0.5:6379 --store /nfs/sweeps'],
+};
+
 /** Every command, in the order `ec2t --help` lists them. */
-export const COMMANDS: readonly CommandSpec[] = [demoSpec, trainSpec, evalSpec, predictSpec, ternarizeSpec, exportSpec, scoreSpec, benchSpec, reportSpec, scaleSpec];
+export const COMMANDS: readonly CommandSpec[] = [demoSpec, trainSpec, evalSpec, predictSpec, ternarizeSpec, exportSpec, scoreSpec, benchSpec, reportSpec, scaleSpec, sweepSpec, workerSpec];

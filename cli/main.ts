@@ -23,6 +23,8 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   bench: async () => (await import('./run-bench.js')).runBench,
   report: async () => (await import('./run-report.js')).runReport,
   scale: async () => (await import('./run-scale.js')).runScale,
+  sweep: async () => (await import('./run-sweep.js')).runSweep,
+  worker: async () => (await import('./run-sweep.js')).runWorker,
 };
 
 function topHelp(): string {

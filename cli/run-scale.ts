@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommand, UsageError, type Parsed, type FlagValue } from './args.js';
 import { trainSpec } from './commands.js';
-import { trainCommand } from './run-train.js';
+import { trainCommandAsync } from './run-train.js';
 import { buildModel, defaultRunDir, loadWeightsInto, seedStreams } from './common.js';
 import { RunFolder } from '../ec2t/runfolder.js';
 import { createModel, MicroNet } from '../nn/models/index.js';
@@ -67,9 +67,20 @@ export function growFromRun(dir: string, dataset: string, seed: number, opts: Re
     `${report.copied.length} tensors copied, ${report.widened.length} widened, ${report.newBlocks.length} new identity blocks; saved ${file}`;
 }
 
-/** `ec2t scale` handler. */
-export async function runScale(p: Parsed): Promise<number> {
-  const f = p.flags;
+/** What {@link scaleCommandAsync} returns (and `ec2t scale --json` prints). */
+export interface ScaleSummary {
+  rows: ScaleRow[];
+  best: { depth: number; width: number };
+  out: string;
+}
+
+/**
+ * Trains every candidate of a scale run (the grid, or the φ-scaled network) into `flags.out`;
+ * the library entry of `ec2t scale` and of sweep workers. Yields to the event loop after every
+ * batch, so a queue worker keeps its lock while it runs.
+ * @example const s = await scaleCommandAsync(parseCommand(scaleSpec, ['--grid', '1,1.4', '--epochs', '1']).flags);
+ */
+export async function scaleCommandAsync(f: Record<string, FlagValue>, opts: { quiet?: boolean } = {}): Promise<ScaleSummary> {
   const out = (f.out as string | undefined) ?? defaultRunDir(['micronet-scale', f.dataset as string]);
   let candidates: Array<{ label: string; opts: Record<string, unknown>; depth: number; width: number }>;
   if (f.from !== undefined && f.phi === undefined) throw new UsageError('--from DIR grows the --phi network from a smaller run; give --phi P --base d,w too');
@@ -104,11 +115,18 @@ export async function runScale(p: Parsed): Promise<number> {
       ...(f['skip-bad-images'] === true ? ['--skip-bad-images'] : []),
       ...(grown !== undefined ? ['--weights', grown] : []),
     ];
-    const s = trainCommand(parseCommand(trainSpec, argv).flags, { modelOptions: c.opts });
+    const s = await trainCommandAsync(parseCommand(trainSpec, argv).flags, { modelOptions: c.opts, quiet: opts.quiet });
     const params = createModel('micronet', { ...c.opts, numClasses: 10 }).numParameters();
     rows.push({ depth: c.depth, width: c.width, params, valAccuracy: s.bestValAccuracy, testAccuracy: s.testAccuracy, seconds: s.seconds, out: dir });
   }
   const best = rows.reduce((a, b) => ((b.valAccuracy ?? b.testAccuracy) > (a.valAccuracy ?? a.testAccuracy) ? b : a));
+  return { rows, best: { depth: best.depth, width: best.width }, out };
+}
+
+/** `ec2t scale` handler. */
+export async function runScale(p: Parsed): Promise<number> {
+  const f = p.flags;
+  const { rows, best } = await scaleCommandAsync(f);
   const table = [
     '| d | w | params (10 classes) | best val acc | test acc | seconds |',
     '|---:|---:|---:|---:|---:|---:|',

@@ -510,7 +510,8 @@ interface Ctx {
   ids: Map<RunData, string>;
 }
 
-const CSS = `
+/** The stylesheet every report page inlines (run reports and sweep reports). */
+export const REPORT_CSS = `
 :root { color-scheme: light; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color: #1a1a1a; background: #fff; margin: 0 auto; padding: 16px 24px 48px; max-width: 1400px; }
 h1 { font-size: 24px; margin: 8px 0 4px; }
@@ -590,7 +591,7 @@ export function renderReportDetailed(runs: readonly RunData[], generator = 'ec2t
 <meta charset="utf-8" />
 <meta name="viewport" content="width=device-width, initial-scale=1" />
 <title>${esc(title)}</title>
-<style>${CSS}</style>
+<style>${REPORT_CSS}</style>
 </head>
 <body>
 ${body.join('\n')}

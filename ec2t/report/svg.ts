@@ -652,3 +652,140 @@ export function hBarChart(o: HBarOptions): string {
   f.parts.push('</svg>');
   return f.parts.join('');
 }
+
+/** A point of a {@link paretoChart}. */
+export interface ParetoPoint {
+  x: number;
+  y: number;
+  color: string;
+  /** `dot` (a run of the sweep) or `diamond` (a reference point, e.g. a paper's). */
+  shape?: 'dot' | 'diamond';
+  /** Text next to the mark; drawn only where it overlaps no other label or mark. */
+  label?: string;
+  /** Points with the same key share one label (e.g. seeds of one configuration): only the first placed is drawn. */
+  labelKey?: string;
+  tip: string;
+  /** On the Pareto front: drawn larger and joined by the front line. */
+  front?: boolean;
+}
+
+/** Options of {@link paretoChart}. */
+export interface ParetoOptions extends ChartBase {
+  points: readonly ParetoPoint[];
+  xLabel?: string;
+  yLabel?: string;
+  xTickFormat?: TickFormat;
+  yTickFormat?: TickFormat;
+  /** Keep both axes inside [0, 1] (fractions such as accuracy and sparsity). */
+  fractions?: boolean;
+  /** Legend drawn in the chart's right margin (so the SVG explains its colours on its own). */
+  legend?: ReadonlyArray<{ name: string; color: string; shape?: 'dot' | 'diamond' }>;
+}
+
+/** NOTE: 6.6 px per character: 6.1 px (an average 11 px sans-serif glyph) let labels of the
+ * rendered LeNet-5 sweep touch their neighbours in rsvg-convert; a box a little too wide only moves a label. */
+const LABEL_CHAR_PX = 6.6;
+const LABEL_HEIGHT_PX = 11;
+
+interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+function overlaps(a: Box, b: Box): boolean {
+  return a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+}
+
+/**
+ * Accuracy–sparsity scatter with the Pareto front drawn as a line through its points. Labels are
+ * placed greedily (front points first, in x order) at the first of eight spots around the mark
+ * (of ten) that overlaps no placed label, no mark, no stretch of the front line and stays inside the plot; a label with no free spot is
+ * left out (the tooltip and the report's table still carry it). Font size and family are set on
+ * the `<svg>` itself, so the chart renders the same outside the report page.
+ *
+ * @example paretoChart({ title: 'Sweep', points: [{ x: 0.9, y: 0.98, color: PALETTE[0], tip: 'γ=0', label: 'γ=0', front: true }] })
+ */
+export function paretoChart(o: ParetoOptions): { svg: string; unlabelled: number } {
+  const pts = o.points.filter((p) => isNum(p.x) && isNum(p.y));
+  const xe = extent(pts.map((p) => p.x)) ?? [0, 1];
+  const ye = extent(pts.map((p) => p.y)) ?? [0, 1];
+  const px = (xe[1] - xe[0]) * 0.12 || 0.02;
+  const py = (ye[1] - ye[0]) * 0.12 || 0.01;
+  const lo = (v: number): number => (o.fractions ? Math.max(0, v) : v);
+  const hi = (v: number): number => (o.fractions ? Math.min(1, v) : v);
+  const legendWidth = o.legend && o.legend.length > 0 ? 14 + LABEL_CHAR_PX * Math.max(...o.legend.map((l) => l.name.length)) : 0;
+  const f = frame(
+    o,
+    { domain: [lo(xe[0] - px), hi(xe[1] + px)], label: o.xLabel, exact: o.fractions, ...tickFmt(o.xTickFormat) },
+    { domain: [lo(ye[0] - py), hi(ye[1] + py)], label: o.yLabel, exact: o.fractions, ...tickFmt(o.yTickFormat) },
+    { width: 720 + legendWidth, height: 440, left: 60, rightPad: 20 + legendWidth },
+  );
+  (o.legend ?? []).forEach((l, i) => {
+    const lx = f.right + 14;
+    const ly = f.top + 8 + 16 * i;
+    const mark = l.shape === 'diamond' ? `<path d="M${r(lx)} ${r(ly - 5)}L${r(lx + 5)} ${r(ly)}L${r(lx)} ${r(ly + 5)}L${r(lx - 5)} ${r(ly)}Z" fill="${l.color}" />` : `<circle cx="${r(lx)}" cy="${r(ly)}" r="4.5" fill="${l.color}"${l.color === "#fff" ? ' stroke="#222" stroke-width="1.5"' : ''} />`;
+    f.parts.push(`<g class="lg">${mark}<text x="${r(lx + 9)}" y="${r(ly + 4)}">${escapeXml(l.name)}</text></g>`);
+  });
+  f.parts[0] = f.parts[0].replace('<svg ', '<svg xmlns="http://www.w3.org/2000/svg" font-size="11" font-family="sans-serif" ');
+  const front = pts.filter((p) => p.front).sort((a, b) => a.x - b.x);
+  if (front.length > 1) {
+    f.parts.push(`<polyline class="front" fill="none" stroke="#555" stroke-width="1.5" stroke-dasharray="5 3" points="${front.map((p) => `${r(f.x(p.x))},${r(f.y(p.y))}`).join(' ')}" />`);
+  }
+  const marks: Box[] = pts.map((p) => ({ x0: f.x(p.x) - 6, y0: f.y(p.y) - 6, x1: f.x(p.x) + 6, y1: f.y(p.y) + 6 }));
+  // The front line counts as marks too: small boxes every 4 px along each segment.
+  for (let i = 1; i < front.length; i++) {
+    const [x0, y0, x1, y1] = [f.x(front[i - 1].x), f.y(front[i - 1].y), f.x(front[i].x), f.y(front[i].y)];
+    const steps = Math.ceil(Math.hypot(x1 - x0, y1 - y0) / 4);
+    for (let k = 0; k <= steps; k++) {
+      const x = x0 + ((x1 - x0) * k) / steps;
+      const y = y0 + ((y1 - y0) * k) / steps;
+      marks.push({ x0: x - 1.5, y0: y - 1.5, x1: x + 1.5, y1: y + 1.5 });
+    }
+  }
+  const placed: Box[] = [];
+  const labelledKeys = new Set<string>();
+  const labels: string[] = [];
+  let unlabelled = 0;
+  const order = [...pts].sort((a, b) => Number(b.front === true) - Number(a.front === true) || Number(b.shape === 'diamond') - Number(a.shape === 'diamond') || a.x - b.x);
+  for (const p of order) {
+    if (p.label === undefined || p.label === '') continue;
+    if (p.labelKey !== undefined && labelledKeys.has(p.labelKey)) continue;
+    const cx = f.x(p.x);
+    const cy = f.y(p.y);
+    const w = p.label.length * LABEL_CHAR_PX;
+    const h = LABEL_HEIGHT_PX;
+    // Right, left, above, below, the four diagonals, then one row further above and below.
+    const spots: Array<[number, number, 'start' | 'end' | 'middle']> = [
+      [cx + 9, cy + 4, 'start'], [cx - 9, cy + 4, 'end'], [cx, cy - 10, 'middle'], [cx, cy + 18, 'middle'],
+      [cx + 7, cy - 8, 'start'], [cx - 7, cy - 8, 'end'], [cx + 7, cy + 16, 'start'], [cx - 7, cy + 16, 'end'],
+      [cx, cy - 24, 'middle'], [cx, cy + 32, 'middle'],
+    ];
+    let done = false;
+    for (const [tx, ty, anchor] of spots) {
+      const x0 = anchor === 'start' ? tx : anchor === 'end' ? tx - w : tx - w / 2;
+      const box: Box = { x0, y0: ty - h + 2, x1: x0 + w, y1: ty + 2 };
+      if (box.x0 < f.left + 2 || box.x1 > f.right - 2 || box.y0 < f.top || box.y1 > f.bottom - 2) continue;
+      if (placed.some((b) => overlaps(b, box)) || marks.some((b) => overlaps(b, box))) continue;
+      placed.push(box);
+      if (p.labelKey !== undefined) labelledKeys.add(p.labelKey);
+      labels.push(`<text x="${r(tx)}" y="${r(ty)}"${anchor === 'start' ? '' : ` text-anchor="${anchor}"`}>${escapeXml(p.label)}</text>`);
+      done = true;
+      break;
+    }
+    if (!done) unlabelled++;
+  }
+  for (const p of pts) {
+    const cx = f.x(p.x);
+    const cy = f.y(p.y);
+    const size = p.front ? 6 : 4.5;
+    const mark = p.shape === 'diamond'
+      ? `<path d="M${r(cx)} ${r(cy - size - 1)}L${r(cx + size + 1)} ${r(cy)}L${r(cx)} ${r(cy + size + 1)}L${r(cx - size - 1)} ${r(cy)}Z" fill="${p.color}" stroke="#fff" stroke-width="1" />`
+      : `<circle cx="${r(cx)}" cy="${r(cy)}" r="${size}" fill="${p.color}" stroke="${p.front ? '#222' : '#fff'}" stroke-width="${p.front ? 1.5 : 1}" />`;
+    f.parts.push(`<g class="pt"><title>${escapeXml(p.tip)}</title>${mark}</g>`);
+  }
+  f.parts.push(`<g class="labels" stroke="#fff" stroke-width="3" paint-order="stroke" stroke-linejoin="round">${labels.join('')}</g>`);
+  f.parts.push('</svg>');
+  return { svg: f.parts.join(''), unlabelled };
+}
