@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../base/io.js';
 import { cpus, homedir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { ValueError } from '../base/errors.js';
 // Every built-in backend registers itself on import; calibration must see them all (the CLI configures
 // the backend before a command imports its kernels).

@@ -137,8 +137,3 @@ export function ternaryLayerDense(layer: TernaryLayer, out?: Float32Array): Floa
   }
   return w;
 }
-
-/** Number of non-zero weights of the layer. */
-export function ternaryLayerNonzeros(layer: TernaryLayer): number {
-  return layer.posTaps.length + layer.negTaps.length;
-}

@@ -21,7 +21,7 @@
  */
 import { KernelError } from '../../base/errors.js';
 import type { Conv2dGeometry } from '../types.js';
-import { F32, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory, type WasmModule, forRange } from './assembler.js';
+import { F32, I32, ModuleBuilder, V128, type WasmMemory, type WasmModule, forRange } from './assembler.js';
 import { KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn, gemmModuleBytes, packA, requireWasm, runTiles, useFma, wasmSimdAvailable } from './gemm.js';
 import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from './pool.js';
 import { gemmThreads } from './threads.js';
