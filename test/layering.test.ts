@@ -11,7 +11,8 @@
  * ```
  *
  * A file may import its own floor and the floors below it, never a floor above. Only bench/ (and
- * the tests themselves, which are not checked) may import test/ helpers. The inference runtime
+ * the tests themselves, which are not checked) may import test/ helpers. Every top-level folder
+ * with TypeScript sources (besides test/ and scripts/) must have a floor in {@link FLOORS}. The inference runtime
  * (ec2t/runtime/) has a stricter rule: nothing it reaches, directly or through other files, may lie
  * in engine/ (tensors, autodiff, ops), nn/ (modules, optimizers), datasets/ or the shells, so a
  * packed model runs without the training stack. Every relative import counts: `import … from`,
@@ -138,6 +139,17 @@ describe('layering', () => {
   });
 
   const graph = importGraph();
+
+  test('every top-level source folder has a floor', () => {
+    // A new folder outside FLOORS would go unchecked; give it a floor here first.
+    const NOT_SHIPPED = new Set(['node_modules', 'dist', 'test', 'scripts']);
+    const holdsTs = (dir: string): boolean =>
+      readdirSync(join(ROOT, dir)).some((n) => (statSync(join(ROOT, dir, n)).isDirectory() ? holdsTs(`${dir}/${n}`) : n.endsWith('.ts') && !n.endsWith('.d.ts')));
+    const unplaced = readdirSync(ROOT)
+      .filter((n) => !n.startsWith('.') && !NOT_SHIPPED.has(n) && statSync(join(ROOT, n)).isDirectory() && holdsTs(n))
+      .filter((n) => FLOORS[n] === undefined);
+    assert.deepEqual(unplaced, []);
+  });
 
   test('the scan reads the whole tree', () => {
     // Guards against a scan that finds nothing and so passes vacuously.
