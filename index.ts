@@ -39,7 +39,7 @@ export type { Updater, Evaluation, PhaseOptions, PhaseResult, BatchProgress } fr
 export { growMicroNet } from './nn/models/grow.js';
 export type { GrowReport } from './nn/models/grow.js';
 export { TernaryQuantizer, loadTernaryStateDict, DEFAULT_QUANTIZER_CONFIG } from './ec2t/quantizer.js';
-export type { QuantizerConfig, TernaryLayer as TernaryLayerState, LayerHistogram } from './ec2t/quantizer.js';
+export type { QuantizerConfig, TernaryLayerState, LayerHistogram } from './ec2t/quantizer.js';
 export * from './ec2t/pack.js';
 export * from './ec2t/score.js';
 export * from './ec2t/score-rules.js';

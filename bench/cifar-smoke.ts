@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const { values } = parseArgs({ options: { train: { type: 'string', default: '2000' }, out: { type: 'string', default: 'runs/cifar-smoke' } } });

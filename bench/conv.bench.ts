@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import '../kernels/index.js';
 import { benchModel } from '../cli/run-bench.js';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { setConvWasm } from '../kernels/cpu/conv.js';
 import { setConvThreads, shutdownConvThreads } from '../kernels/wasm/conv.js';
 import { setGemmThreads, shutdownThreads } from '../kernels/wasm/threads.js';

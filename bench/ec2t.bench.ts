@@ -9,7 +9,7 @@
  *   npx tsc -p . && node dist/bench/ec2t.bench.js [--batch 128] [--quick]
  */
 import '../kernels/index.js';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { crossEntropy } from '../engine/ops/loss.js';
 import { randn } from '../engine/tensor.js';
 import { createModel, ternaryLayerNames } from '../nn/models/index.js';

@@ -6,7 +6,7 @@
  *     npx tsc -p . && node dist/bench/elementwise.bench.js        # EC2T_BENCH_QUICK=1: shorter runs
  */
 import '../kernels/index.js';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { kernelFor } from '../kernels/registry.js';
 import type { BatchNormGeometry } from '../kernels/types.js';
 import { setElementwiseWasm } from '../kernels/wasm/elementwise.js';

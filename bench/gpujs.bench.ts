@@ -9,7 +9,7 @@
  */
 import os from 'node:os';
 import '../kernels/index.js';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { clearGpujsCache, gpujsKernelStats, gpujsKernels, listGpujsModes } from '../kernels/gpujs/index.js';
 import type { GpujsKernels } from '../kernels/gpujs/index.js';
 import { hasKernel, kernelFor } from '../kernels/registry.js';

@@ -6,7 +6,7 @@
  *   npx tsc -p . && node dist/bench/kernels.bench.js
  */
 import '../kernels/index.js';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { gemm } from '../kernels/cpu/gemm.js';
 import { kernelFor } from '../kernels/registry.js';
 import { conv2dGeometry } from '../kernels/types.js';

@@ -14,7 +14,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import '../kernels/index.js';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { Tensor, noGrad } from '../engine/tensor.js';
 import { describeForScore, inferModelOptions, packModel, recognizeTernaryValued } from '../ec2t/export.js';
 import { SCORE_RULES, scoreWithRules } from '../ec2t/score-rules.js';

@@ -108,7 +108,7 @@ async function oursChild(): Promise<void> {
   const conv: ConvRates = {};
   if (ONLY !== 'models') {
     await import('../kernels/index.js');
-    const { Rng } = await import('../engine/rng.js');
+    const { Rng } = await import('../base/rng.js');
     const { kernelFor } = await import('../kernels/registry.js');
     const { conv2dGeometry } = await import('../kernels/types.js');
     const rng = new Rng(7);

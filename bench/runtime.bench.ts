@@ -10,7 +10,7 @@
  *   npx tsc -p . && node dist/bench/runtime.bench.js [--quick] [--batches 1,32,128] [--rounds 4]
  */
 import '../kernels/index.js';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { Tensor, noGrad } from '../engine/tensor.js';
 import { packModel } from '../ec2t/export.js';
 import { loadTernaryModelBytes } from '../ec2t/runtime/index.js';

@@ -15,7 +15,7 @@
 import { loadavg } from 'node:os';
 import '../kernels/index.js';
 import '../kernels/ternary/index.js';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { kernelFor } from '../kernels/registry.js';
 import { setTernarySimd } from '../kernels/ternary/cpu.js';
 import { setTernaryJit, ternaryThreads } from '../kernels/ternary/simd.js';

@@ -3,7 +3,7 @@
  * closures, and markdown tables, so every `bench/*.bench.ts` measures and prints the same way.
  */
 import { Bench } from 'tinybench';
-import type { Rng } from '../engine/rng.js';
+import type { Rng } from '../base/rng.js';
 import { kernelFor } from '../kernels/registry.js';
 import type { Backend, Conv2dBackwardInputKernel, Conv2dBackwardWeightKernel, Conv2dForwardKernel, Conv2dGeometry } from '../kernels/types.js';
 

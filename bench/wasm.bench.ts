@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import '../kernels/index.js';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { gemm } from '../kernels/cpu/gemm.js';
 import { kernelFor } from '../kernels/registry.js';
 import { conv2dGeometry } from '../kernels/types.js';

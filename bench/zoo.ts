@@ -15,7 +15,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import '../kernels/index.js';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { Tensor, noGrad } from '../engine/tensor.js';
 import { gemmThreads } from '../kernels/wasm/threads.js';
 import { MODEL_NAMES, createModel, type ModelName } from '../nn/models/index.js';

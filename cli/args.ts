@@ -4,7 +4,7 @@
  * flag and the valid choices (exit code 2).
  */
 import { parseArgs } from 'node:util';
-import { Ec2tError } from '../engine/errors.js';
+import { Ec2tError } from '../base/errors.js';
 
 /** A usage mistake: unknown flag, bad value, missing required flag. The CLI exits with code 2. */
 export class UsageError extends Ec2tError {}

@@ -4,10 +4,10 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Rng } from '../engine/rng.js';
-import { FormatError, IoError, ShapeError } from '../engine/errors.js';
+import { Rng } from '../base/rng.js';
+import { FormatError, IoError, ShapeError } from '../base/errors.js';
 import { ImageFolderDataset, loadDataset, loadImageFolder, splitValidation, subset, type AnyDataset, type DatasetName } from '../datasets/index.js';
-import { createModel, type ModelName } from '../nn/models/index.js';
+import { createModel, isModelName, type ModelName } from '../nn/models/index.js';
 import { stripDataParallelPrefix, type Module } from '../nn/module.js';
 import { mobileNetV2UsesCifarStrides } from '../nn/models/mobilenetv2.js';
 import { loadSafetensors, entryToTensor, type SafetensorEntry } from '../nn/safetensors.js';
@@ -161,6 +161,16 @@ export function architectureOfWeights(name: string, sd: Map<string, SafetensorEn
 export function requireFile(path: string, what: string): void {
   if (!existsSync(path)) throw new FormatError(path, `${what} not found`);
   if (statSync(path).isDirectory()) throw new IoError(path, `cannot read the ${what}: it is a folder, not a file`);
+}
+
+/**
+ * Whether a `--model` value names a packed ternary model file rather than an architecture: a
+ * `.safetensors` name, or an existing file whose name is not a model name (so a stray file called
+ * `lenet5` in the working folder does not hide the architecture). `predict` and `bench` both ask here.
+ * @example isPackedModelPath('lenet5.ec2t.safetensors') // true
+ */
+export function isPackedModelPath(model: string): boolean {
+  return model.endsWith('.safetensors') || (existsSync(model) && !isModelName(model));
 }
 
 /**

@@ -4,8 +4,8 @@
  */
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { Ec2tError } from '../engine/errors.js';
-import { ioErrorFrom } from '../engine/io.js';
+import { Ec2tError } from '../base/errors.js';
+import { ioErrorFrom } from '../base/io.js';
 import { UsageError, formatHelp, parseCommand, suggest, type Parsed } from './args.js';
 import { COMMANDS } from './commands.js';
 

@@ -5,7 +5,7 @@
  */
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
-import { isTempName } from '../engine/io.js';
+import { isTempName } from '../base/io.js';
 import { UsageError } from './args.js';
 import { log } from './progress.js';
 

@@ -2,16 +2,16 @@
  * `ec2t bench`: training-step or inference throughput of a model on this machine, on random
  * inputs (warm-up of at least 3 steps and 1 s, then `--steps` timed steps).
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { randn, noGrad } from '../engine/tensor.js';
 import { crossEntropy } from '../engine/ops/loss.js';
 import { SGD } from '../nn/optim.js';
 import { getBackend, resolveBackend } from '../kernels/registry.js';
 import type { Parsed } from './args.js';
 import { UsageError } from './args.js';
-import { buildModel } from './common.js';
+import { buildModel, isPackedModelPath, requireFile } from './common.js';
+import { loadTernaryModel } from '../ec2t/runtime/index.js';
 import { MODEL_NAMES, isModelName } from '../nn/models/index.js';
 import { log } from './progress.js';
 
@@ -75,15 +75,33 @@ export function timeSteps(step: () => void, steps: number): number {
   return (performance.now() - t0) / steps;
 }
 
+/**
+ * Times the runtime on a packed model with random inputs of its export size (after a warm-up of at
+ * least 3 calls and 1 s).
+ * @example benchPacked('lenet5.ec2t.safetensors', 32, 5).imagesPerSecond
+ */
+export function benchPacked(path: string, batchSize: number, steps: number): BenchResult {
+  requireFile(path, 'packed model file');
+  const m = loadTernaryModel(path);
+  for (const n of m.notes) log(`note: ${n}`);
+  const { channels, height, width } = m.program.input;
+  const shape: [number, number, number, number] = [batchSize, channels, height, width];
+  const rng = new Rng(0);
+  const x = new Float32Array(batchSize * channels * height * width);
+  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
+  const ms = timeSteps(() => m.predict(x, shape), steps);
+  const threads = Number(process.env.EC2T_THREADS ?? availableParallelism());
+  return { model: path, mode: 'infer', batchSize, threads, backend: 'ternary-runtime', msPerStep: ms, imagesPerSecond: (batchSize * 1000) / ms };
+}
+
 /** `ec2t bench` handler. */
 export async function runBench(p: Parsed): Promise<number> {
   const f = p.flags;
   const model = f.model as string;
   const mode = f.mode as 'train' | 'infer';
   let r: BenchResult;
-  if (model.endsWith('.safetensors') || existsSync(model)) {
+  if (isPackedModelPath(model)) {
     if (mode !== 'infer') throw new UsageError('a packed ternary model can only be benchmarked with --mode infer');
-    const { benchPacked } = await import('./run-predict.js');
     r = benchPacked(model, f['batch-size'] as number, f.steps as number);
   } else {
     if (!isModelName(model)) throw new UsageError(`--model ${model}: not a model name or an existing file; models: ${MODEL_NAMES.join(', ')}`);

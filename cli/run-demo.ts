@@ -5,7 +5,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCommand, UsageError, type Parsed } from './args.js';
-import { isTempName } from '../engine/io.js';
+import { isTempName } from '../base/io.js';
 import { trainSpec, ternarizeSpec } from './commands.js';
 import { trainCommandAsync } from './run-train.js';
 import { ternarizeCommandAsync } from './run-ternarize.js';

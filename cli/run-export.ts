@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FormatError } from '../engine/errors.js';
+import { FormatError } from '../base/errors.js';
 import { buildExportModel, describeForScore, floatStateDictBytes, inferModelOptions, packModel, recognizeTernaryValued, ternaryLayersOf } from '../ec2t/export.js';
 import { scoreWithRules, type ScoreRules } from '../ec2t/score-rules.js';
 import { exportOnnx, ONNX_OPSET } from '../ec2t/onnx.js';

@@ -1,27 +1,20 @@
 /**
  * `ec2t predict`: runs a model in eval mode on the tensor named `input` of a safetensors file and
  * writes the tensor `output` — a float model through nn (`--model NAME --weights FILE`) or a packed
- * ternary model through the runtime (`--model FILE.ec2t.safetensors`). Also `benchPacked` for
- * `ec2t bench --model FILE.ec2t.safetensors --mode infer`.
+ * ternary model through the runtime (`--model FILE.ec2t.safetensors`).
  */
 import { existsSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
-import { FormatError, ShapeError } from '../engine/errors.js';
-import { Rng } from '../engine/rng.js';
+import { FormatError, ShapeError } from '../base/errors.js';
+import { Rng } from '../base/rng.js';
 import { Tensor, noGrad } from '../engine/tensor.js';
 import { loadTernaryModel } from '../ec2t/runtime/index.js';
 import { MODEL_NAMES, isModelName } from '../nn/models/index.js';
 import { entryToFloat32, loadSafetensors, saveSafetensors } from '../nn/safetensors.js';
 import type { Parsed } from './args.js';
 import { UsageError } from './args.js';
-import { architectureOfWeights, buildModel, loadWeightsInto, readWeights, requireFile } from './common.js';
+import { architectureOfWeights, buildModel, isPackedModelPath, loadWeightsInto, readWeights, requireFile } from './common.js';
 import { refuseInputAsOutput } from './outputs.js';
-import { timeSteps, type BenchResult } from './run-bench.js';
 import { log } from './progress.js';
-
-function isPackedPath(model: string): boolean {
-  return model.endsWith('.safetensors') || (existsSync(model) && !isModelName(model));
-}
 
 function readInput(path: string): { data: Float32Array; shape: [number, number, number, number] } {
   requireFile(path, 'input file');
@@ -42,7 +35,7 @@ export async function runPredict(p: Parsed): Promise<number> {
   ]);
   const x = readInput(f.input as string);
   let out: { data: Float32Array; shape: number[] };
-  if (isPackedPath(model)) {
+  if (isPackedModelPath(model)) {
     if (f.weights !== undefined) throw new UsageError('--weights is not used with a packed model file (the weights are inside it)');
     requireFile(model, 'packed model file');
     const m = loadTernaryModel(model);
@@ -69,23 +62,4 @@ export async function runPredict(p: Parsed): Promise<number> {
   saveSafetensors(outPath, { output: new Tensor(out.data, out.shape) });
   log(`wrote ${outPath}: output [${out.shape.join(', ')}]`);
   return 0;
-}
-
-/**
- * Times the runtime on a packed model with random inputs of its export size (after a warm-up of at
- * least 3 calls and 1 s).
- * @example benchPacked('lenet5.ec2t.safetensors', 32, 5).imagesPerSecond
- */
-export function benchPacked(path: string, batchSize: number, steps: number): BenchResult {
-  requireFile(path, 'packed model file');
-  const m = loadTernaryModel(path);
-  for (const n of m.notes) log(`note: ${n}`);
-  const { channels, height, width } = m.program.input;
-  const shape: [number, number, number, number] = [batchSize, channels, height, width];
-  const rng = new Rng(0);
-  const x = new Float32Array(batchSize * channels * height * width);
-  for (let i = 0; i < x.length; i++) x[i] = rng.normal();
-  const ms = timeSteps(() => m.predict(x, shape), steps);
-  const threads = Number(process.env.EC2T_THREADS ?? availableParallelism());
-  return { model: path, mode: 'infer', batchSize, threads, backend: 'ternary-runtime', msPerStep: ms, imagesPerSecond: (batchSize * 1000) / ms };
 }

@@ -28,7 +28,7 @@ export async function writeSweepReport(dir: string, out: string): Promise<{ cell
   const { readSweep, readResult, rebuildJsonl } = await import('../sweep/store.js');
   const { renderSweepReport, AUTHORS_LENET5 } = await import('../ec2t/report/sweep.js');
   const { packageVersion } = await import('../ec2t/runfolder.js');
-  const { writeFileAtomic } = await import('../engine/io.js');
+  const { writeFileAtomic } = await import('../base/io.js');
   const m = readSweep(dir);
   rebuildJsonl(dir, m);
   const cells = m.cells.map((c) => {

@@ -1,7 +1,7 @@
 /**
  * `ec2t train` and `ec2t eval`.
  */
-import { Rng } from '../engine/rng.js';
+import { Rng } from '../base/rng.js';
 import { entryToTensor, saveSafetensors } from '../nn/safetensors.js';
 import { stateDictForSave } from '../nn/module.js';
 import { SGD, Adam } from '../nn/optim.js';
@@ -9,7 +9,7 @@ import { LrScheduler, cosineAnnealing, stepDecay, constantSchedule } from '../nn
 import { CIFAR_AUGMENT, type AugmentConfig } from '../datasets/transforms.js';
 import { RunFolder, environmentFacts } from '../ec2t/runfolder.js';
 import { OptimizerUpdater, TrainingPhase, evaluate, firstNonFinite, readRunCheckpoint, runToEnd, runYielding } from '../ec2t/train.js';
-import { FormatError } from '../engine/errors.js';
+import { FormatError } from '../base/errors.js';
 import { getBackend } from '../kernels/registry.js';
 import type { Parsed, FlagValue } from './args.js';
 import { UsageError } from './args.js';

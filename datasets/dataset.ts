@@ -5,8 +5,8 @@
  * batch in the {@link DataLoader}, so a 50 000-image CIFAR train set costs 150 MB, not 600 MB.
  */
 import { createHash } from 'node:crypto';
-import { FormatError, ValueError } from '../engine/errors.js';
-import type { Rng } from '../engine/rng.js';
+import { FormatError, ValueError } from '../base/errors.js';
+import type { Rng } from '../base/rng.js';
 
 /**
  * A corrupt, truncated, mismatched or missing dataset file. `file` names it; the message says

@@ -7,8 +7,8 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ValueError } from '../engine/errors.js';
-import type { Rng } from '../engine/rng.js';
+import { ValueError } from '../base/errors.js';
+import type { Rng } from '../base/rng.js';
 import { DatasetError, type StreamingDataset } from './dataset.js';
 import { MAX_IMAGE_FILE_BYTES, decodeImage, evalTransform, trainTransform } from './images.js';
 

@@ -7,7 +7,7 @@
  */
 import jpeg from 'jpeg-js';
 import pngjs from 'pngjs';
-import type { Rng } from '../engine/rng.js';
+import type { Rng } from '../base/rng.js';
 import { DatasetError } from './dataset.js';
 
 /** Largest width or height accepted (checked from the header, before decoding). */

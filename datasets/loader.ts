@@ -5,8 +5,8 @@
  * the exact next batch after a resume without replaying the epoch, and the same seed gives
  * identical batches.
  */
-import { ValueError } from '../engine/errors.js';
-import { Rng } from '../engine/rng.js';
+import { ValueError } from '../base/errors.js';
+import { Rng } from '../base/rng.js';
 import { Tensor } from '../engine/tensor.js';
 import ndarray from 'ndarray';
 import { isStreaming, type AnyDataset } from './dataset.js';

@@ -5,8 +5,8 @@
  * from an explicit {@link Rng}.
  */
 import ndarray from 'ndarray';
-import { ValueError } from '../engine/errors.js';
-import type { Rng } from '../engine/rng.js';
+import { ValueError } from '../base/errors.js';
+import type { Rng } from '../base/rng.js';
 import type { Dataset } from './dataset.js';
 
 /** Per-channel mean and standard deviation of pixels scaled to [0, 1]. */

@@ -16,7 +16,7 @@
  * CPU division `count / numel`; PyTorch's CUDA kernel computes `count · (1/numel)` instead, which
  * can differ in the last bit.
  */
-import { ValueError } from '../engine/errors.js';
+import { ValueError } from '../base/errors.js';
 
 const f = Math.fround;
 

@@ -5,10 +5,10 @@
  * removed where the graph allows, and the architecture as a small inference program that
  * ec2t/runtime interprets without training code.
  */
-import { f16ToF32, f32BitsToF16 } from '../engine/float16.js';
-import { crc32Hex } from '../engine/crc32.js';
-import { FormatError, ValueError } from '../engine/errors.js';
-import { Rng } from '../engine/rng.js';
+import { f16ToF32, f32BitsToF16 } from '../base/float16.js';
+import { crc32Hex } from '../base/crc32.js';
+import { FormatError, ValueError } from '../base/errors.js';
+import { Rng } from '../base/rng.js';
 import { BatchNorm2d, Conv2d, Conv2dSame, Linear, MaxPool2d, ReLU6, Sequential } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import {

@@ -5,7 +5,7 @@
  * `G` is `∂L/∂Wt`, the gradient of the loss with respect to the ternary weights the network
  * computed with; assignments use the codes of `assign.ts` (−1 n, 0 zero, +1 p).
  */
-import { ValueError } from '../engine/errors.js';
+import { ValueError } from '../base/errors.js';
 import { ASSIGN_N, ASSIGN_P, type Ec2tVariant } from './assign.js';
 
 const f = Math.fround;

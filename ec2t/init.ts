@@ -2,7 +2,7 @@
  * Initial centroids of a ternarized layer (`docs/METHOD.md` §3) and the centroid floor
  * applied after every optimizer step (§4.6).
  */
-import { ValueError } from '../engine/errors.js';
+import { ValueError } from '../base/errors.js';
 import { ASSIGN_N, ASSIGN_P, nearestTernary } from './assign.js';
 
 const f = Math.fround;

@@ -5,10 +5,10 @@
  * so there is one walk over each architecture's forward. Batch norms are folded as in the packed
  * file: into the weights and bias of a float layer, and after a ternary layer into a per-channel
  * `Mul` + `Add`, so a ternary layer's weight tensor holds exactly its three values {−w_n, 0, +w_p}.
- * The protobuf is written by engine/protobuf.ts.
+ * The protobuf is written by base/protobuf.ts.
  */
-import { FormatError, ShapeError, ValueError } from '../engine/errors.js';
-import { ProtoWriter } from '../engine/protobuf.js';
+import { FormatError, ShapeError, ValueError } from '../base/errors.js';
+import { ProtoWriter } from '../base/protobuf.js';
 import { entryToFloat32, type SafetensorEntry } from '../nn/safetensors.js';
 import { packModel, prunedFloatLayersOf, withoutTernarySiblings } from './export.js';
 import { masksToDense } from './pack.js';

@@ -3,7 +3,7 @@
  * one bit per weight and a sign mask with one bit per non-zero weight only, both LSB-first within
  * each byte, weights in row-major order of the weight tensor. Lossless both ways.
  */
-import { ShapeError, ValueError } from '../engine/errors.js';
+import { ShapeError, ValueError } from '../base/errors.js';
 import { ASSIGN_N, ASSIGN_P, ASSIGN_ZERO } from './assign.js';
 
 /** The two bitmasks of one ternary layer. */

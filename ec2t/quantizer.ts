@@ -19,11 +19,11 @@
  * previous step's λ and, when it is exactly 0, uses plain nearest-neighbour assignment and returns
  * λ = 0 again — so a layer whose λ once came out 0 stays nearest-neighbour for the rest of the
  * phase; otherwise the entropy-constrained assignment runs with the λ computed from the current
- * step's statistics (§5.8). `reference` reproduces that latch ({@link TernaryLayer.ecActive});
+ * step's statistics (§5.8). `reference` reproduces that latch ({@link TernaryLayerState.ecActive});
  * `corrected` always runs the entropy-constrained assignment (with γ = 0 or a degenerate λ_max it
  * reduces to nearest neighbour anyway, but a one-off λ = 0 does not switch the constraint off for good).
  */
-import { ValueError } from '../engine/errors.js';
+import { ValueError } from '../base/errors.js';
 import { Tensor, makeResult } from '../engine/tensor.js';
 import { Conv2d, Linear } from '../nn/layers.js';
 import { Parameter, stateDictForSave, type Module } from '../nn/module.js';
@@ -81,7 +81,7 @@ export const DEFAULT_QUANTIZER_CONFIG: QuantizerConfig = {
 };
 
 /** State of one ternarized layer (mutated by the quantizer only; read it, do not write it). */
-export interface TernaryLayer {
+export interface TernaryLayerState {
   /** Module name (`layer1.0.conv1`). */
   readonly name: string;
   readonly module: Conv2d | Linear;
@@ -166,7 +166,7 @@ function gradTensor(v: number): Tensor {
  * q.zeroGrad(); const loss = crossEntropy(model.forward(x), y); loss.backward(); q.step();
  */
 export class TernaryQuantizer {
-  readonly layers: TernaryLayer[];
+  readonly layers: TernaryLayerState[];
   private frozenFlag = false;
   private readonly cfg: QuantizerConfig;
   private readonly model: Module;
@@ -213,7 +213,7 @@ export class TernaryQuantizer {
     for (const l of this.layers) this.attach(l);
   }
 
-  private initLayer(name: string, module: Conv2d | Linear, largest: number): TernaryLayer {
+  private initLayer(name: string, module: Conv2d | Linear, largest: number): TernaryLayerState {
     const w = module.weight.data;
     const { method, initMethod, initScale } = this.cfg;
     let c: { wp: number; wn: number };
@@ -232,7 +232,7 @@ export class TernaryQuantizer {
       // [code] the initial quantization is nearest neighbour (quantize with Lambda = 0), no floor.
       assignment = nearestTernary(w, c.wp, c.wn);
     }
-    const layer: TernaryLayer = {
+    const layer: TernaryLayerState = {
       name,
       module,
       background: module.weight,
@@ -251,7 +251,7 @@ export class TernaryQuantizer {
     return layer;
   }
 
-  private attach(layer: TernaryLayer): void {
+  private attach(layer: TernaryLayerState): void {
     const bg = layer.background;
     layer.module.weightFn = () =>
       makeResult('ternaryWeight', layer.wt, bg.shape, [bg], (g) => {
@@ -262,7 +262,7 @@ export class TernaryQuantizer {
       });
   }
 
-  private rebuild(layer: TernaryLayer): void {
+  private rebuild(layer: TernaryLayerState): void {
     // A fresh buffer each time: a Wt tensor handed out before the step keeps its values.
     layer.wt =
       this.cfg.method === 'ecp'
@@ -270,7 +270,7 @@ export class TernaryQuantizer {
         : ternaryWeights(layer.assignment, layer.wp.data[0], layer.wn.data[0]);
   }
 
-  private reassign(layer: TernaryLayer): void {
+  private reassign(layer: TernaryLayerState): void {
     const w = layer.background.data;
     const wp = layer.wp.data[0];
     const wn = layer.wn.data[0];

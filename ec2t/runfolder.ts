@@ -8,8 +8,8 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FormatError } from '../engine/errors.js';
-import { cleanStaleTemps, writeFileAtomic } from '../engine/io.js';
+import { FormatError } from '../base/errors.js';
+import { cleanStaleTemps, writeFileAtomic } from '../base/io.js';
 
 /** One line of `metrics.jsonl`. Optional fields appear when the run has them (EC2T statistics). */
 export interface EpochMetrics {

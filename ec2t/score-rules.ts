@@ -20,7 +20,7 @@
  * - ReLU counts one multiplication per output element of the conv before it;
  * - all-zero filters are removed together with the matching input channel of the next layer.
  */
-import { ValueError } from '../engine/errors.js';
+import { ValueError } from '../base/errors.js';
 import { scoreNetwork, type LayerScore, type NetworkScore, type ScoreLayer } from './score.js';
 
 /** The rule sets of `ec2t score --rules`. */

@@ -31,7 +31,7 @@
  *   `{ countElementwise: true }` to count residual additions (1 add per element) and average
  *   pooling (adds + 1 multiplication per output).
  */
-import { ValueError } from '../engine/errors.js';
+import { ValueError } from '../base/errors.js';
 
 /** Kinds of layers the scorer knows. */
 export type ScoreLayerKind = 'conv' | 'linear' | 'bn' | 'relu' | 'maxpool' | 'avgpool' | 'add' | 'swish' | 'sigmoid' | 'mul';

@@ -2,7 +2,7 @@
  * Per-layer and network statistics logged every epoch (`docs/METHOD.md` §8), as plain
  * JSON-able records (they become the `layers` array of `metrics.jsonl` lines; keep field names).
  */
-import { ValueError, fmtShape } from '../engine/errors.js';
+import { ValueError, fmtShape } from '../base/errors.js';
 import { ASSIGN_N, ASSIGN_P, ASSIGN_ZERO } from './assign.js';
 
 /** Statistics of one ternarized layer. Field names are a file format: do not rename. */

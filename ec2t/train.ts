@@ -6,8 +6,8 @@
  */
 import { crossEntropy, accuracyCount } from '../engine/ops/loss.js';
 import { noGrad } from '../engine/tensor.js';
-import { Rng } from '../engine/rng.js';
-import { FormatError, ValueError } from '../engine/errors.js';
+import { Rng } from '../base/rng.js';
+import { FormatError, ValueError } from '../base/errors.js';
 import { DataLoader, type DataLoaderState } from '../datasets/loader.js';
 import type { AnyDataset } from '../datasets/dataset.js';
 import type { AugmentConfig } from '../datasets/transforms.js';

@@ -4,8 +4,8 @@
  */
 import '../kernels/index.js';
 
-export * from './errors.js';
-export { Rng } from './rng.js';
+export * from '../base/errors.js';
+export { Rng } from '../base/rng.js';
 export {
   Tensor, noGrad, isGradEnabled, makeResult, needsGrad, numelOf, stridesOf,
   zeros, ones, full, arange, tensor, uniform, rand, randn,

@@ -4,7 +4,7 @@
  * into contiguous row-major float32.
  */
 import ndarray from 'ndarray';
-import { ValueError } from './errors.js';
+import { ValueError } from '../base/errors.js';
 import { Tensor, numelOf } from './tensor.js';
 
 /**

@@ -8,8 +8,8 @@
  * training steps.
  */
 import { contiguousStrides } from '../kernels/reference/util.js';
-import { GradError, ShapeError, ValueError, fmtShape } from './errors.js';
-import type { Rng } from './rng.js';
+import { GradError, ShapeError, ValueError, fmtShape } from '../base/errors.js';
+import type { Rng } from '../base/rng.js';
 
 /** Backward closure: given dL/d(output), returns dL/d(input_i) (null where an input needs none). */
 export type BackwardFn = (gradOut: Float32Array) => ReadonlyArray<Float32Array | null>;

@@ -6,10 +6,10 @@
  * machine facts (cpu model, cores, node version, gpu.js mode), so later runs reuse it unmeasured.
  */
 import { readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../engine/io.js';
+import { writeFileAtomic } from '../base/io.js';
 import { cpus, homedir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { ValueError } from '../engine/errors.js';
+import { join } from 'node:path';
+import { ValueError } from '../base/errors.js';
 // Every built-in backend registers itself on import; calibration must see them all (the CLI configures
 // the backend before a command imports its kernels).
 import './index.js';

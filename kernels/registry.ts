@@ -3,7 +3,7 @@
  * never imports a backend directly, so the backend can be forced (API, `EC2T_BACKEND`, CLI flag)
  * or chosen per op and size (`auto`).
  */
-import { KernelError } from '../engine/errors.js';
+import { KernelError } from '../base/errors.js';
 import type { Backend, BackendChoice, KernelMap, KernelName } from './types.js';
 
 const table = new Map<KernelName, Map<Backend, KernelMap[KernelName]>>();

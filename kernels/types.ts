@@ -242,12 +242,34 @@ export type SoftmaxCrossEntropyBackwardKernel = (
 // ---------------------------------------------------------------- ternary (kernels/ternary/)
 
 /**
+ * A ternary layer ready for the kernels (built from bitmasks or an assignment by
+ * kernels/ternary/layer.ts): `W[m, tap] = w_p` for taps in P(m), `−w_n` in N(m), else 0.
+ */
+export interface TernaryLayer {
+  readonly outChannels: number;
+  /** Weight dim 1: input channels per group (conv) or input features (linear). */
+  readonly inPerGroup: number;
+  readonly kernelHeight: number;
+  readonly kernelWidth: number;
+  /** Positive centroid magnitude (`+w_p` weights). */
+  readonly wp: number;
+  /** Negative centroid magnitude (weights are `−w_n`). */
+  readonly wn: number;
+  /** Taps of output m with weight +w_p: `posTaps[posStart[m] .. posStart[m+1])`, ascending. */
+  readonly posStart: Int32Array;
+  readonly posTaps: Int32Array;
+  /** Taps of output m with weight −w_n: `negTaps[negStart[m] .. negStart[m+1])`, ascending. */
+  readonly negStart: Int32Array;
+  readonly negTaps: Int32Array;
+}
+
+/**
  * Ternary conv: out = w_p·Σ_P x − w_n·Σ_N x + bias per output (additions plus two multiplications);
- * the layer is the preprocessed form of the bitmasks (kernels/ternary/layer.ts). Overwrites out.
+ * the layer is the preprocessed form of the bitmasks ({@link TernaryLayer}). Overwrites out.
  */
 export type TernaryConv2dKernel = (
   x: Float32Array,
-  layer: import('./ternary/layer.js').TernaryLayer,
+  layer: TernaryLayer,
   bias: Float32Array | null,
   out: Float32Array,
   g: Conv2dGeometry,
@@ -255,7 +277,7 @@ export type TernaryConv2dKernel = (
 /** Ternary linear: x [batch, in] → out [batch, out], batch = x.length / in. Overwrites out. */
 export type TernaryLinearKernel = (
   x: Float32Array,
-  layer: import('./ternary/layer.js').TernaryLayer,
+  layer: TernaryLayer,
   bias: Float32Array | null,
   out: Float32Array,
 ) => void;
@@ -319,7 +341,7 @@ export function convOutSize(inSize: number, kernel: number, stride: number, pad:
 
 /**
  * Builds a validated {@link Conv2dGeometry} from NCHW input and OIHW weight shapes.
- * Throws a plain `Error` subclass from engine/errors via the callback-free check below; the
+ * Throws a plain `Error` subclass from base/errors via the callback-free check below; the
  * engine wraps it with the op name.
  * @example conv2dGeometry([32, 16, 32, 32], [16, 16, 3, 3], { padding: 1 }).outHeight // 32
  */

@@ -4,8 +4,8 @@
  * RNG state, user extra) in the string metadata. Written atomically, so an interrupted save
  * leaves the previous checkpoint intact.
  */
-import { FormatError, ValueError } from '../engine/errors.js';
-import { Rng } from '../engine/rng.js';
+import { FormatError, ValueError } from '../base/errors.js';
+import { Rng } from '../base/rng.js';
 import { Tensor } from '../engine/tensor.js';
 import { Optimizer, optimizerStateFromSafetensors, optimizerStateToSafetensors, type OptimizerStateDict, type ParamGroupBase } from './optim.js';
 import { entryToTensor, loadSafetensors, saveSafetensors, type SafetensorEntry, type SafetensorInput } from './safetensors.js';

@@ -2,8 +2,8 @@
  * Weight initialisers with PyTorch's `torch.nn.init` formulas. Each fills a tensor in place from
  * an explicit {@link Rng} and returns it. Import as a namespace: `import * as init from './init.js'`.
  */
-import { ValueError, fmtShape } from '../engine/errors.js';
-import type { Rng } from '../engine/rng.js';
+import { ValueError, fmtShape } from '../base/errors.js';
+import type { Rng } from '../base/rng.js';
 import type { Tensor } from '../engine/tensor.js';
 
 /** Non-linearities `calculateGain` knows (PyTorch's names). */

@@ -7,7 +7,7 @@ import {
   ShapeError, ValueError, fmtShape,
   avgPool2d, batchNorm, conv2d, conv2dPadded, dropout, samePadding, flatten, globalAvgPool2d, linear, maxPool2d, relu, relu6, reshape, sigmoid, silu,
 } from '../engine/index.js';
-import type { Rng } from '../engine/rng.js';
+import type { Rng } from '../base/rng.js';
 import type { Tensor } from '../engine/tensor.js';
 import * as init from './init.js';
 import { BufferTensor, Module, Parameter } from './module.js';

@@ -13,7 +13,7 @@
  * that is exactly what {@link Sequential}-style containers need, but a module must not mix integer
  * keys with named ones when the order matters.
  */
-import { Ec2tError, ValueError, fmtShape } from '../engine/errors.js';
+import { Ec2tError, ValueError, fmtShape } from '../base/errors.js';
 import { Tensor } from '../engine/tensor.js';
 
 /** A trainable tensor: a leaf with `requiresGrad = true` that a module registers as a parameter. */

@@ -8,7 +8,7 @@
  * State (step counts, momentum buffers, exp_avg/exp_avg_sq) is keyed by the parameter's index in
  * group order, as in PyTorch's `state_dict()`, and converts to safetensors tensors + JSON.
  */
-import { ValueError } from '../engine/errors.js';
+import { ValueError } from '../base/errors.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { SafetensorEntry } from './safetensors.js';
 

@@ -10,21 +10,21 @@
  * no overlaps). The writer orders tensors like the reference (larger dtypes first, then by name)
  * so every tensor is naturally aligned, and writes files atomically (temp file, fsync, rename).
  *
- * The reader is engine/safetensors-read.ts (re-exported here): every malformed input becomes a
+ * The reader is base/safetensors-read.ts (re-exported here): every malformed input becomes a
  * FormatError naming the file and the fault, raised before any allocation larger than twice the
  * input and without reading out of bounds.
  */
-import { writeFileAtomic } from '../engine/io.js';
-import { ValueError } from '../engine/errors.js';
+import { writeFileAtomic } from '../base/io.js';
+import { ValueError } from '../base/errors.js';
 import { Tensor } from '../engine/tensor.js';
 
-/** Re-exported from `engine/io.ts` (its one home) so existing `nn/safetensors` imports keep working. */
+/** Re-exported from `base/io.ts` (its one home) so existing `nn/safetensors` imports keep working. */
 export { writeFileAtomic };
 
-// The reader and its types live in engine/safetensors-read.ts (shared with the inference runtime).
-export { MAX_HEADER_BYTES, entryToFloat32, loadSafetensors, parseSafetensors } from '../engine/safetensors-read.js';
-export type { ReadOptions, SafetensorData, SafetensorDtype, SafetensorEntry, SafetensorsFile } from '../engine/safetensors-read.js';
-import { ITEM_BYTES, LITTLE_ENDIAN_HOST, entryToFloat32, loadSafetensors, type SafetensorData, type SafetensorDtype, type SafetensorEntry } from '../engine/safetensors-read.js';
+// The reader and its types live in base/safetensors-read.ts (shared with the inference runtime).
+export { MAX_HEADER_BYTES, entryToFloat32, loadSafetensors, parseSafetensors } from '../base/safetensors-read.js';
+export type { ReadOptions, SafetensorData, SafetensorDtype, SafetensorEntry, SafetensorsFile } from '../base/safetensors-read.js';
+import { ITEM_BYTES, LITTLE_ENDIAN_HOST, entryToFloat32, loadSafetensors, type SafetensorData, type SafetensorDtype, type SafetensorEntry } from '../base/safetensors-read.js';
 
 /** What the writer accepts per name: a float32 `Tensor` or an explicit entry. */
 export type SafetensorInput = Tensor | SafetensorEntry;
@@ -43,9 +43,9 @@ const DTYPE_RANK: Record<SafetensorDtype, number> = {
 
 const WRITABLE: ReadonlySet<SafetensorDtype> = new Set<SafetensorDtype>(['F32', 'F16', 'BF16', 'I64', 'U64', 'I32', 'U32', 'I16', 'U16', 'I8', 'U8', 'BOOL']);
 
-// Half-precision conversions live in engine/float16.ts (shared with the runtime and the exporter).
-export { f32BitsToF16, f16BitsToF32, f32BitsToBf16 } from '../engine/float16.js';
-import { f32BitsToF16, f32BitsToBf16 } from '../engine/float16.js';
+// Half-precision conversions live in base/float16.ts (shared with the runtime and the exporter).
+export { f32BitsToF16, f16BitsToF32, f32BitsToBf16 } from '../base/float16.js';
+import { f32BitsToF16, f32BitsToBf16 } from '../base/float16.js';
 
 /** An entry as a float32 {@link Tensor} (shares the data when it is already float32). */
 export function entryToTensor(entry: SafetensorEntry): Tensor {

@@ -4,7 +4,7 @@
  * steps (per epoch or per iteration — the caller decides when to call `step()`) and writes the
  * scheduled value into every optimizer group's `lr`.
  */
-import { ValueError } from '../engine/errors.js';
+import { ValueError } from '../base/errors.js';
 
 /** A serialisable description of a schedule. */
 export type ScheduleSpec =

@@ -5,8 +5,8 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { isTempName } from '../engine/io.js';
-import { Ec2tError } from '../engine/errors.js';
+import { isTempName } from '../base/io.js';
+import { Ec2tError } from '../base/errors.js';
 import type { FlagValue } from '../cli/args.js';
 import { cellDir, readResult, workerName, writeResult, type CellResult, type SweepManifest } from './store.js';
 import type { SweepCell } from './spec.js';

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { DelayedError, Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { Ec2tError } from '../engine/errors.js';
+import { Ec2tError } from '../base/errors.js';
 import { UsageError } from '../cli/args.js';
 import { recordFailure } from './cell.js';
 import { MAX_ATTEMPTS, runCellProcess } from './local.js';

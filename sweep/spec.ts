@@ -6,7 +6,7 @@
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { FormatError } from '../engine/errors.js';
+import { FormatError } from '../base/errors.js';
 import { UsageError, flagValueProblem, suggest, type CommandSpec, type FlagValue } from '../cli/args.js';
 import { scaleSpec, ternarizeSpec, trainSpec } from '../cli/commands.js';
 

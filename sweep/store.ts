@@ -8,8 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { FormatError } from '../engine/errors.js';
-import { writeFileAtomic } from '../engine/io.js';
+import { FormatError } from '../base/errors.js';
+import { writeFileAtomic } from '../base/io.js';
 import { UsageError, flagValueProblem, type FlagValue } from '../cli/args.js';
 import { SWEEP_JOBS, type SweepCell, type SweepSpec } from './spec.js';
 

@@ -1,11 +1,11 @@
 /**
- * Library calls with wrong arguments throw the project's typed errors (engine/errors.ts) with a
+ * Library calls with wrong arguments throw the project's typed errors (base/errors.ts) with a
  * message saying what was expected, never a bare TypeError/RangeError from deep inside; and NaN or
  * Inf inputs give NaN outputs (as PyTorch), not normal-looking ones, in nn and in the runtime.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { Ec2tError, ValueError } from '../engine/errors.js';
+import { Ec2tError, ValueError } from '../base/errors.js';
 import { Rng, avgPool2d, maxPool2d, noGrad, randn, zeros, Tensor } from '../engine/index.js';
 import { createModel } from '../nn/models/index.js';
 import { packModel } from '../ec2t/export.js';

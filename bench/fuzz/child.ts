@@ -2,7 +2,7 @@
  * Child process of ./runner.ts: runs one reader per message and answers with the outcome and its
  * memory, so the parent can time each file out (a hang) and read peak RSS per process.
  */
-import { Ec2tError } from '../../engine/errors.js';
+import { Ec2tError } from '../../base/errors.js';
 import { READERS } from './readers.js';
 
 /** A job: which reader, on which path. */

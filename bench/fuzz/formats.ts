@@ -10,7 +10,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { serializePacked, packModel } from '../../ec2t/export.js';
 import { PACKED_FORMAT, PACKED_FORMAT_V1 } from '../../ec2t/runtime/program.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorEntry } from '../../nn/safetensors.js';

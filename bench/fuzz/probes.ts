@@ -10,7 +10,7 @@ import { packModel, serializePacked } from '../../ec2t/export.js';
 import { PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, parseProgram } from '../../ec2t/runtime/program.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorEntry } from '../../nn/safetensors.js';
 import { createModel } from '../../nn/models/index.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { ternaryFixture } from '../../test/ec2t/ternary-fixture.js';
 
 /** A hostile file: where to write it and which reader must refuse it. */

@@ -3,13 +3,13 @@
  * take on that file (load, and for models one forward pass at the declared size) and returns or
  * throws. Used by the child process of ./runner.ts.
  */
-import { loadSafetensors } from '../../engine/safetensors-read.js';
+import { loadSafetensors } from '../../base/safetensors-read.js';
 import { readSafetensorsFile, loadTernaryModel } from '../../ec2t/runtime/index.js';
 import { inferModelOptions } from '../../ec2t/export.js';
 import { loadMnist } from '../../datasets/mnist.js';
 import { loadCifar10, loadCifar100 } from '../../datasets/cifar.js';
 import { loadRun, renderReport } from '../../ec2t/report/index.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { buildModel, loadWeightsInto } from '../../cli/common.js';
 
 /** Reader names and what they run on a path (a file, or a folder for datasets and runs). */

@@ -4,12 +4,12 @@
  */
 import { statSync } from 'node:fs';
 import { packageVersion } from '../runfolder.js';
-import { writeFileAtomic } from '../../engine/io.js';
+import { writeFileAtomic } from '../../base/io.js';
 import { loadRuns, type RunData } from './load.js';
-import { renderReport, renderReportDetailed } from './render.js';
+import { renderReportDetailed } from './render.js';
 
 export { loadRun, loadRuns, runParams, configValue, flatten } from './load.js';
-export type { RunData, LayerHistogram, ReportLayerStats, RunParams } from './load.js';
+export type { RunData, StoredLayerHistogram, ReportLayerStats, RunParams } from './load.js';
 export { renderReport, renderReportDetailed, runLabel } from './render.js';
 export type { RenderResult } from './render.js';
 

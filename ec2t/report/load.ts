@@ -5,9 +5,9 @@
  */
 import { existsSync, statSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { FormatError } from '../../engine/errors.js';
+import { FormatError } from '../../base/errors.js';
 import { RunFolder, type EpochMetrics } from '../runfolder.js';
-import type { LayerHistogram as QuantizerHistogram } from '../quantizer.js';
+import type { LayerHistogram } from '../quantizer.js';
 import { isNum } from './svg.js';
 
 /** Per-layer statistics of one epoch as a report reads them (`LayerStats` of `ec2t/stats.ts`, fields optional). */
@@ -27,8 +27,8 @@ export interface ReportLayerStats {
   deadChannels?: number;
 }
 
-/** One layer of `histograms.json` as written by `TernaryQuantizer.histograms`; λ may be absent in files of other tools. */
-export type LayerHistogram = Omit<QuantizerHistogram, 'lambda'> & { lambda?: number };
+/** One layer of `histograms.json` as a report reads it: a quantizer {@link LayerHistogram}, λ optional (absent in files of other tools). */
+export type StoredLayerHistogram = Omit<LayerHistogram, 'lambda'> & { lambda?: number };
 
 /** Everything a report needs from one run folder. */
 export interface RunData {
@@ -43,7 +43,7 @@ export interface RunData {
   summary: Record<string, unknown> | null;
   metrics: EpochMetrics[];
   /** `null` when the run has no histograms.json. */
-  histograms: LayerHistogram[] | null;
+  histograms: StoredLayerHistogram[] | null;
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -76,7 +76,7 @@ function checkMetrics(metrics: EpochMetrics[], file: string): void {
   });
 }
 
-function parseHistograms(v: unknown, file: string): LayerHistogram[] {
+function parseHistograms(v: unknown, file: string): StoredLayerHistogram[] {
   if (!isObject(v) || !Array.isArray(v.layers)) throw new FormatError(file, 'expected { "layers": [ { name, bins, lo, hi, wn, wp, lambda, boundaries } ] }');
   return v.layers.map((l, i) => {
     const where = `layers[${i}]`;

@@ -5,7 +5,7 @@
  * boundaries, an accuracy-vs-sparsity comparison across runs, and config/manifest tables.
  */
 import type { EpochMetrics } from '../runfolder.js';
-import { flatten, runParams, type LayerHistogram, type ReportLayerStats, type RunData } from './load.js';
+import { flatten, runParams, type StoredLayerHistogram, type ReportLayerStats, type RunData } from './load.js';
 import {
   CLUSTER_COLORS,
   PALETTE,
@@ -327,7 +327,7 @@ function finalSparsitySection(run: RunData, ctx: Ctx): string {
   return `<section><h3>Where the sparsity is</h3><p>A dead channel (a filter whose weights are all zero) is removed whole, together with the matching input channel of the next layer; the other zeros are single weights skipped by a sparse kernel.</p>${leg}<figure>${chart}</figure>${note}</section>`;
 }
 
-function histogramFigure(h: LayerHistogram, big: boolean): string {
+function histogramFigure(h: StoredLayerHistogram, big: boolean): string {
   const { negZero, zeroPos } = h.boundaries;
   const region = (c: number): 'n' | 'zero' | 'p' => (c <= negZero ? 'n' : c >= zeroPos ? 'p' : 'zero');
   return histogramChart({
@@ -357,7 +357,7 @@ function histogramFigure(h: LayerHistogram, big: boolean): string {
 }
 
 /** Fraction of a histogram's weights inside the zero band (by bin centre). */
-function bandShare(h: LayerHistogram): number {
+function bandShare(h: StoredLayerHistogram): number {
   const w = (h.hi - h.lo) / h.bins.length;
   let inBand = 0;
   let total = 0;
@@ -373,7 +373,7 @@ function histogramSection(run: RunData, ctx: Ctx): string {
   const hs = run.histograms;
   if (!hs || hs.length === 0) return '';
   // Feature the layer with the most weights: the one EC2T pushes hardest (largest decay δ).
-  const total = (h: LayerHistogram): number => h.bins.reduce((a, b) => a + b, 0);
+  const total = (h: StoredLayerHistogram): number => h.bins.reduce((a, b) => a + b, 0);
   const featured = hs.reduce((a, b) => (total(b) > total(a) ? b : a));
   const rest = hs.filter((h) => h !== featured);
   ctx.charts += hs.length;

@@ -6,9 +6,10 @@
  * Its import graph holds no autodiff, optimizer, model-zoo or dataset code (test/ec2t/runtime.test.ts
  * walks it): only kernels, the error types and a small safetensors reader.
  */
-import { FormatError, ShapeError, ValueError } from '../../engine/errors.js';
+import { FormatError, ShapeError, ValueError } from '../../base/errors.js';
 import { ternaryConv2dCpu, ternaryLinearCpu } from '../../kernels/ternary/cpu.js';
-import { ternaryLayerFromMasks, type TernaryLayer } from '../../kernels/ternary/layer.js';
+import { ternaryLayerFromMasks } from '../../kernels/ternary/layer.js';
+import type { TernaryLayer } from '../../kernels/types.js';
 import { conv2dForwardCpu } from '../../kernels/cpu/conv.js';
 import { gemm } from '../../kernels/cpu/gemm.js';
 import { binaryCpu, unaryCpu } from '../../kernels/cpu/elementwise.js';
@@ -18,8 +19,8 @@ import type { Conv2dGeometry, Pool2dGeometry } from '../../kernels/types.js';
 import { MAX_OPS_PER_IMAGE, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, opDst, opsPerImage, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
 import { planBuffers, type PlannedStep } from './plan.js';
 import { readSafetensorsBytes, type RawTensor } from './safetensors-read.js';
-import { readFileBytes } from '../../engine/io.js';
-import { crc32Hex } from '../../engine/crc32.js';
+import { readFileBytes } from '../../base/io.js';
+import { crc32Hex } from '../../base/crc32.js';
 
 export { MAX_LAYER_WEIGHTS, MAX_OPS_PER_IMAGE, MAX_PROGRAM_DIM, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, compactProgramJson, parseProgram, inferShapes } from './program.js';
 export type { Program, ProgramOp, ConvOp, LinearOp } from './program.js';

@@ -6,7 +6,7 @@
  * Registers hold NCHW (or `[N, F]` after `flatten`) float tensors. Every op reads `src` and writes
  * `dst` (both default `"x"`, the input and the output register).
  */
-import { FormatError, ShapeError } from '../../engine/errors.js';
+import { FormatError, ShapeError } from '../../base/errors.js';
 
 /**
  * Identifier of the packed format written today (metadata `format`). Version 3 writes the program

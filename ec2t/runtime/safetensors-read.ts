@@ -1,12 +1,12 @@
 /**
- * The runtime's view of a safetensors file: the shared reader (engine/safetensors-read.ts, the same
+ * The runtime's view of a safetensors file: the shared reader (base/safetensors-read.ts, the same
  * one nn/ uses, with no tensor/autodiff imports) restricted to the dtypes a packed model holds — F32,
  * F16 (widened to float32), U8 and I8. Every fault is a {@link FormatError} naming the file; the
  * header is validated as a whole (bounds, exact tiling, no aliased entries) before any tensor is
  * decoded.
  */
-import { readFileBytes } from '../../engine/io.js';
-import { parseSafetensors, type SafetensorDtype } from '../../engine/safetensors-read.js';
+import { readFileBytes } from '../../base/io.js';
+import { parseSafetensors, type SafetensorDtype } from '../../base/safetensors-read.js';
 
 /** One tensor: float data as Float32Array (F16 widened), U8 as Uint8Array, I8 as Int8Array. */
 export interface RawTensor {

@@ -3,7 +3,7 @@
  * and the reduction of an output-shaped gradient back to an input's shape.
  */
 import { kernel } from '../../kernels/registry.js';
-import { ShapeError, fmtShape } from '../errors.js';
+import { ShapeError, fmtShape } from '../../base/errors.js';
 import { stridesOf } from '../tensor.js';
 
 /**

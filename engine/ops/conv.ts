@@ -4,7 +4,7 @@
  */
 import { kernel } from '../../kernels/registry.js';
 import { type Conv2dGeometry, type Conv2dOptions, conv2dGeometry } from '../../kernels/types.js';
-import { ShapeError, ValueError, fmtShape } from '../errors.js';
+import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
 import { Tensor, makeResult, needsGrad } from '../tensor.js';
 import { pad } from './movement.js';
 

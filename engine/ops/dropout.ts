@@ -3,8 +3,8 @@
  * scaled by 1/(1−p), so evaluation needs no rescaling.
  */
 import { kernel } from '../../kernels/registry.js';
-import { ValueError } from '../errors.js';
-import type { Rng } from '../rng.js';
+import { ValueError } from '../../base/errors.js';
+import type { Rng } from '../../base/rng.js';
 import { Tensor, makeResult, stridesOf } from '../tensor.js';
 import { mul } from './elementwise.js';
 

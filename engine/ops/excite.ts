@@ -3,7 +3,7 @@
  * the channel means, composed from differentiable ops (global average pool, two 1×1 convs with
  * bias, swish, sigmoid, broadcast multiply), so its backward is theirs.
  */
-import { ShapeError, fmtShape } from '../errors.js';
+import { ShapeError, fmtShape } from '../../base/errors.js';
 import type { Tensor } from '../tensor.js';
 import { conv2d } from './conv.js';
 import { mul, sigmoid, swish } from './elementwise.js';

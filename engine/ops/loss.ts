@@ -3,7 +3,7 @@
  * and NLL: forward keeps the softmax, backward is (softmax − target)·scale in one pass.
  */
 import { kernel } from '../../kernels/registry.js';
-import { ShapeError, ValueError, fmtShape } from '../errors.js';
+import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
 import { Tensor, makeResult, needsGrad } from '../tensor.js';
 import { exp } from './elementwise.js';
 import { permute } from './movement.js';

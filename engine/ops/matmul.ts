@@ -4,7 +4,7 @@
  */
 import { kernel } from '../../kernels/registry.js';
 import type { MatmulGeometry } from '../../kernels/types.js';
-import { ShapeError, fmtShape } from '../errors.js';
+import { ShapeError, fmtShape } from '../../base/errors.js';
 import { Tensor, makeResult, needsGrad } from '../tensor.js';
 
 function geom(batch: number, m: number, k: number, n: number, transA: boolean, transB: boolean, batchA: number, batchB: number): MatmulGeometry {

@@ -3,7 +3,7 @@
  * slice and concat, each with its adjoint as backward.
  */
 import { kernel } from '../../kernels/registry.js';
-import { ShapeError, ValueError, fmtShape } from '../errors.js';
+import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
 import { Tensor, makeResult } from '../tensor.js';
 
 function normAxis(axis: number, ndim: number, op: string): number {

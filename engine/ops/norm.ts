@@ -5,7 +5,7 @@
  */
 import { kernel } from '../../kernels/registry.js';
 import type { BatchNormGeometry } from '../../kernels/types.js';
-import { ShapeError, ValueError, fmtShape } from '../errors.js';
+import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
 import { Tensor, makeResult, needsGrad } from '../tensor.js';
 
 /** Options of {@link batchNorm}. */

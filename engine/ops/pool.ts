@@ -4,7 +4,7 @@
  */
 import { kernel } from '../../kernels/registry.js';
 import { type Pool2dGeometry, convOutSize } from '../../kernels/types.js';
-import { ShapeError, ValueError, fmtShape } from '../errors.js';
+import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
 import { Tensor, makeResult } from '../tensor.js';
 
 /** Options of {@link maxPool2d}; scalars apply to both spatial dims. */

@@ -3,7 +3,7 @@
  * the first maximum) and variance (composed from mean, sub, mul and sum).
  */
 import { kernel } from '../../kernels/registry.js';
-import { ValueError, fmtShape } from '../errors.js';
+import { ValueError, fmtShape } from '../../base/errors.js';
 import { Tensor, makeResult, needsGrad, stridesOf } from '../tensor.js';
 import { mul, scale, sub } from './elementwise.js';
 

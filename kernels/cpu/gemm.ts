@@ -37,13 +37,7 @@ function growA(size: number): void {
 }
 
 const WASM_OK = wasmSimdAvailable().available;
-let useWasm = process.env.EC2T_WASM !== '0';
-
-/** Turns the WebAssembly SIMD path of {@link gemm} on or off (for tests and benchmarks); returns whether it is available. */
-export function setGemmWasm(on: boolean): boolean {
-  useWasm = on;
-  return WASM_OK;
-}
+const useWasm = process.env.EC2T_WASM !== '0';
 
 /**
  * C[m×n] (+)= op(A)[m×k]·op(B)[k×n]. `op(A)` is A, or Aᵀ when `transA` (then A is stored k×m with

@@ -7,7 +7,7 @@
  * import { registerGpujsKernels } from './kernels/gpujs/index.js';
  * const mode = registerGpujsKernels(); // EC2T_GPUJS_MODE, else headlessgl → webasm → cpu
  */
-import { KernelError } from '../../engine/errors.js';
+import { KernelError } from '../../base/errors.js';
 import { registerKernel } from '../registry.js';
 import type { Conv2dBackwardInputKernel, Conv2dBackwardWeightKernel, Conv2dForwardKernel, MatmulKernel } from '../types.js';
 import { makeConv2dBackwardInput, makeConv2dBackwardWeight, makeConv2dForward } from './conv.js';

@@ -9,7 +9,7 @@
  * available: its kernels only return Promises and our kernel signatures are synchronous.
  */
 import { createRequire } from 'node:module';
-import { KernelError } from '../../engine/errors.js';
+import { KernelError } from '../../base/errors.js';
 
 /** gpu.js modes this backend knows about, in default preference order. */
 export const GPUJS_MODES = ['headlessgl', 'webasm', 'cpu', 'webgpu'] as const;

@@ -16,9 +16,8 @@
  * These JS loops are the fallback: where WebAssembly SIMD and shared memory exist, the conv runs the
  * multi-threaded wasm path of ./simd.ts (same layout idea, every stride), see `setTernarySimd`.
  */
-import { ShapeError } from '../../engine/errors.js';
-import type { Conv2dGeometry } from '../types.js';
-import type { TernaryLayer } from './layer.js';
+import { ShapeError } from '../../base/errors.js';
+import type { Conv2dGeometry, TernaryLayer } from '../types.js';
 import { ternaryConv2dSimd, ternarySimdAvailable } from './simd.js';
 
 /** Offsets of every tap for one (layer, geometry): same order as posTaps/negTaps. */

@@ -4,9 +4,8 @@
  * and probes GL on load), so nothing here runs until {@link loadTernaryConvGpujs} is awaited.
  * In Node without GL the usable modes are `webasm` (WebAssembly + SIMD) and `cpu`.
  */
-import { KernelError } from '../../engine/errors.js';
-import type { Conv2dGeometry, TernaryConv2dKernel } from '../types.js';
-import type { TernaryLayer } from './layer.js';
+import { KernelError } from '../../base/errors.js';
+import type { Conv2dGeometry, TernaryConv2dKernel, TernaryLayer } from '../types.js';
 
 /** gpu.js modes this module can ask for. */
 export type GpujsMode = 'gpu' | 'webgl2' | 'webgl' | 'headlessgl' | 'webasm' | 'cpu';

@@ -9,26 +9,8 @@
  * `[out, inPerGroup, KH, KW]` is bit `k & 7` (LSB first) of byte `k >> 3` of the non-zero mask; the
  * sign mask has one bit per non-zero weight, in the same order, 1 = negative.
  */
-import { ShapeError, ValueError, fmtShape } from '../../engine/errors.js';
-
-/** A ternary layer ready for the kernels: `W[m, tap] = w_p` for taps in P(m), `−w_n` in N(m), else 0. */
-export interface TernaryLayer {
-  readonly outChannels: number;
-  /** Weight dim 1: input channels per group (conv) or input features (linear). */
-  readonly inPerGroup: number;
-  readonly kernelHeight: number;
-  readonly kernelWidth: number;
-  /** Positive centroid magnitude (`+w_p` weights). */
-  readonly wp: number;
-  /** Negative centroid magnitude (weights are `−w_n`). */
-  readonly wn: number;
-  /** Taps of output m with weight +w_p: `posTaps[posStart[m] .. posStart[m+1])`, ascending. */
-  readonly posStart: Int32Array;
-  readonly posTaps: Int32Array;
-  /** Taps of output m with weight −w_n: `negTaps[negStart[m] .. negStart[m+1])`, ascending. */
-  readonly negStart: Int32Array;
-  readonly negTaps: Int32Array;
-}
+import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
+import type { TernaryLayer } from '../types.js';
 
 /** Weight shape `[out, inPerGroup, KH, KW]`, or `[out, in]` for a linear layer. */
 export type TernaryWeightShape = readonly [number, number, number, number] | readonly [number, number];
@@ -154,9 +136,4 @@ export function ternaryLayerDense(layer: TernaryLayer, out?: Float32Array): Floa
     for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) w[m * per + layer.negTaps[t]] = -layer.wn;
   }
   return w;
-}
-
-/** Number of non-zero weights of the layer. */
-export function ternaryLayerNonzeros(layer: TernaryLayer): number {
-  return layer.posTaps.length + layer.negTaps.length;
 }

@@ -28,11 +28,10 @@
  * every unit is computed by the same instruction sequence whichever thread takes it, so results are
  * bit-identical for any thread count and scheduling.
  */
-import type { Conv2dGeometry } from '../types.js';
+import type { Conv2dGeometry, TernaryLayer } from '../types.js';
 import { F32, I32, ModuleBuilder, V128, uleb, webAssembly, type WasmMemory, type WasmModule, forRange } from '../wasm/assembler.js';
 import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, releasePoolFamily, runJob, shutdownPool, withWorkerRecovery } from '../wasm/pool.js';
 import { gemmThreads } from '../wasm/threads.js';
-import type { TernaryLayer } from './layer.js';
 
 /** Grid points per chunk (two accumulators of this size stay in L1). */
 export const SIMD_CHUNK = 2048;

@@ -19,9 +19,9 @@
  * Depthwise convs (multiplier 1) run the same tap walkers with a weight per tap, one sample at a time.
  * Other grouped convs are not handled here (kernels/cpu/conv.ts keeps them).
  */
-import { KernelError } from '../../engine/errors.js';
+import { KernelError } from '../../base/errors.js';
 import type { Conv2dGeometry } from '../types.js';
-import { F32, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory, type WasmModule, forRange } from './assembler.js';
+import { F32, I32, ModuleBuilder, V128, type WasmMemory, type WasmModule, forRange } from './assembler.js';
 import { KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn, gemmModuleBytes, packA, requireWasm, runTiles, useFma, wasmSimdAvailable } from './gemm.js';
 import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from './pool.js';
 import { gemmThreads } from './threads.js';

@@ -53,7 +53,6 @@ const shuffle = (f: FuncBuilder, lanes: readonly number[]): FuncBuilder => simd(
 const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 /** Low 8 bytes of the first operand, then low 8 bytes of the second: two demoted pairs → one f32x4. */
 const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-const f64Load = (f: FuncBuilder, offset = 0): FuncBuilder => f.raw(0x2b, 3, offset);
 const f64Store = (f: FuncBuilder, offset = 0): FuncBuilder => f.raw(0x39, 3, offset);
 const f64Add = (f: FuncBuilder): FuncBuilder => f.raw(0xa0);
 const f64Sub = (f: FuncBuilder): FuncBuilder => f.raw(0xa1);
@@ -371,11 +370,6 @@ const MAX_BYTES = 1 << 30;
 export function setElementwiseWasm(on: boolean): boolean {
   enabled = on;
   return AVAILABLE;
-}
-
-/** Whether the WASM elementwise path runs now (available, on). */
-export function elementwiseWasmOn(): boolean {
-  return enabled && AVAILABLE;
 }
 
 function instance(bytes: number): Inst {

@@ -13,7 +13,7 @@
  * (C = accumulator for the first block when overwriting). So a partition of the rows/columns over
  * threads (kernels/wasm/threads.ts) gives results bit-identical to one thread.
  */
-import { KernelError } from '../../engine/errors.js';
+import { KernelError } from '../../base/errors.js';
 import { I32, ModuleBuilder, V128, type WasmApi, type WasmMemory, relaxedSimdSupported, simdSupported, webAssembly } from './assembler.js';
 
 /** Rows of a register tile. */

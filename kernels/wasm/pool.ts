@@ -17,7 +17,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort, Worker, type WorkerOptions, receiveMessageOnPort } from 'node:worker_threads';
-import { KernelError, ValueError } from '../../engine/errors.js';
+import { KernelError, ValueError } from '../../base/errors.js';
 import type { WasmMemory, WasmModule } from './assembler.js';
 
 /** Most threads one job may use (the main thread plus 63 workers). */

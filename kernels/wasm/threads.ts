@@ -9,7 +9,7 @@
  * in the same order whichever block it falls in (see kernels/wasm/gemm.ts), so results are
  * bit-identical run to run and to the single-thread {@link wasmGemm}.
  */
-import { ValueError } from '../../engine/errors.js';
+import { ValueError } from '../../base/errors.js';
 import type { WasmMemory } from './assembler.js';
 import {
   KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn,

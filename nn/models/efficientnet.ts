@@ -18,7 +18,7 @@
  * - Init: PyTorch's defaults (the authors' code does not re-initialise).
  */
 import { ValueError, add, dropConnect, flatten, globalAvgPool2d, squeezeExcitation, swish } from '../../engine/index.js';
-import type { Rng } from '../../engine/rng.js';
+import type { Rng } from '../../base/rng.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { BatchNorm2d, Conv2dSame, Dropout, Linear, Sequential } from '../layers.js';
 import { Module } from '../module.js';

@@ -26,7 +26,7 @@
  *   the big one), a dimension that shrinks, different kernel sizes, classes or input channels —
  *   is an error listing every problem.
  */
-import { ValueError } from '../../engine/errors.js';
+import { ValueError } from '../../base/errors.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { Module, type StateDictInput, type TensorLike } from '../module.js';
 import { MicroNet } from './micronet.js';

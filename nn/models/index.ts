@@ -2,8 +2,8 @@
  * Model zoo: build a model by name with validated options, and each model's default set of
  * layers to ternarize (docs/METHOD.md §2).
  */
-import { ValueError } from '../../engine/errors.js';
-import { Rng } from '../../engine/rng.js';
+import { ValueError } from '../../base/errors.js';
+import { Rng } from '../../base/rng.js';
 import { Conv2d } from '../layers.js';
 import type { Module } from '../module.js';
 import { CifarResNet } from './resnet_cifar.js';

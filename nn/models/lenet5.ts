@@ -4,7 +4,7 @@
  * initialisation. State-dict keys: `conv1`, `conv2`, `fc1`, `fc2`, `fc3` (`.weight`, `.bias`).
  */
 import { ValueError, flatten, relu } from '../../engine/index.js';
-import type { Rng } from '../../engine/rng.js';
+import type { Rng } from '../../base/rng.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { Conv2d, Linear, MaxPool2d } from '../layers.js';
 import { Module } from '../module.js';

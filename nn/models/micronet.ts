@@ -16,7 +16,7 @@
  * linear bias PyTorch default, BN weight 1 / bias 0.
  */
 import { ValueError, add, flatten, globalAvgPool2d, relu } from '../../engine/index.js';
-import type { Rng } from '../../engine/rng.js';
+import type { Rng } from '../../base/rng.js';
 import type { Tensor } from '../../engine/tensor.js';
 import * as init from '../init.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, ReLU, Sequential } from '../layers.js';

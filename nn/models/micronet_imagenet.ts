@@ -14,7 +14,6 @@
  * (fan_in) on every conv and linear weight, PyTorch's default linear bias, BN 1/0, ε 1e-5.
  */
 import { ValueError, flatten, globalAvgPool2d, relu } from '../../engine/index.js';
-import type { Rng } from '../../engine/rng.js';
 import type { Tensor } from '../../engine/tensor.js';
 import * as init from '../init.js';
 import { BatchNorm2d, Conv2d, Dropout, Linear, Sequential } from '../layers.js';

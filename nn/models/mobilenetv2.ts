@@ -15,7 +15,7 @@
  * counts are unchanged.
  */
 import { add, flatten } from '../../engine/index.js';
-import type { Rng } from '../../engine/rng.js';
+import type { Rng } from '../../base/rng.js';
 import type { Tensor } from '../../engine/tensor.js';
 import * as init from '../init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Dropout, Linear, ReLU6, Sequential } from '../layers.js';

@@ -8,7 +8,7 @@
  * relu)`, BN weight 1 / bias 0, `fc` PyTorch default.
  */
 import { add, flatten, relu } from '../../engine/index.js';
-import type { Rng } from '../../engine/rng.js';
+import type { Rng } from '../../base/rng.js';
 import type { Tensor } from '../../engine/tensor.js';
 import * as init from '../init.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Linear, MaxPool2d, ReLU, Sequential } from '../layers.js';

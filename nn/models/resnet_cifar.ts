@@ -9,7 +9,7 @@
  * every conv and linear weight; linear bias PyTorch default; BatchNorm weight 1, bias 0.
  */
 import { add, pad, relu, slice, flatten, globalAvgPool2d } from '../../engine/index.js';
-import type { Rng } from '../../engine/rng.js';
+import type { Rng } from '../../base/rng.js';
 import type { Tensor } from '../../engine/tensor.js';
 import * as init from '../init.js';
 import { BatchNorm2d, Conv2d, Linear, Sequential } from '../layers.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DataLoader, loadMnist } from '../../datasets/index.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { saveSafetensors, loadSafetensors, entryToFloat32 } from '../../nn/safetensors.js';
 import { assertMatchesNn } from '../ec2t/ternary-fixture.js';
 

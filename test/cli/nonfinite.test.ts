@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ec2t } from '../helpers/cli.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { createModel } from '../../nn/models/index.js';
 import { stateDictForSave } from '../../nn/module.js';
 import { saveSafetensors } from '../../nn/safetensors.js';

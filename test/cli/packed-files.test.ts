@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { Tensor } from '../../engine/tensor.js';
-import { parseSafetensors, saveSafetensors, serializeSafetensors } from '../../nn/safetensors.js';
+import { saveSafetensors } from '../../nn/safetensors.js';
 import { PACKED_FORMAT_V1 } from '../../ec2t/runtime/index.js';
 import { asOlderFormat, packedLenet } from '../../bench/fuzz/probes.js';
 import { ec2t } from '../helpers/cli.js';

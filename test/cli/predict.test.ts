@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { Tensor } from '../../engine/tensor.js';
 import { loadSafetensors, saveSafetensors } from '../../nn/safetensors.js';
 import { assertMatchesNn, ternaryFixture } from '../ec2t/ternary-fixture.js';

@@ -8,7 +8,7 @@ import { ec2t } from '../helpers/cli.js';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { MicroNet } from '../../nn/models/index.js';
 import { stateDictForSave } from '../../nn/module.js';
 import { loadSafetensors, saveSafetensors } from '../../nn/safetensors.js';

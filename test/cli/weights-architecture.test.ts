@@ -10,9 +10,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../../kernels/index.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { Tensor, noGrad } from '../../engine/tensor.js';
-import { FormatError } from '../../engine/errors.js';
+import { FormatError } from '../../base/errors.js';
 import { createModel, roundFilters, type MicroNet } from '../../nn/models/index.js';
 import { BatchNorm2d } from '../../nn/layers.js';
 import { stateDictForSave, type Module } from '../../nn/module.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DatasetError } from '../../datasets/dataset.js';
-import { FormatError } from '../../engine/errors.js';
+import { FormatError } from '../../base/errors.js';
 
 /** A fresh temp folder; `cleanup` removes it. */
 export function tempDir(): { dir: string; cleanup: () => void } {

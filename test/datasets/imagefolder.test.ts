@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import pngjs from 'pngjs';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { DatasetError } from '../../datasets/dataset.js';
 import { DataLoader, type Batch } from '../../datasets/loader.js';
 import { ImageFolderDataset, loadImageFolder } from '../../datasets/imagefolder.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { createDataset, splitValidation, subset, type Dataset } from '../../datasets/dataset.js';
 import { DataLoader, type Batch } from '../../datasets/loader.js';
 import { CIFAR_AUGMENT } from '../../datasets/transforms.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import ndarray from 'ndarray';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { createDataset } from '../../datasets/dataset.js';
 import {
   computeNormalization, cropInto, cutout, horizontalFlip, imageView, normalizationTable, randomCrop,

@@ -17,7 +17,7 @@ import {
   ttqAssign,
   type Ec2tVariant,
 } from '../../ec2t/assign.js';
-import { ValueError } from '../../engine/errors.js';
+import { ValueError } from '../../base/errors.js';
 
 const f = Math.fround;
 const close = (got: number, want: number, tol = 1e-6, what = 'value'): void =>

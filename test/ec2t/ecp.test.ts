@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../../kernels/index.js';
-import { FormatError } from '../../engine/errors.js';
-import { Rng } from '../../engine/rng.js';
+import { FormatError } from '../../base/errors.js';
+import { Rng } from '../../base/rng.js';
 import { describeForScore, packModel, prunedFloatLayersOf } from '../../ec2t/export.js';
 import { scoreNetwork } from '../../ec2t/score.js';
 import type { SafetensorEntry } from '../../nn/safetensors.js';

@@ -6,9 +6,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import '../../kernels/index.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { Tensor, noGrad } from '../../engine/tensor.js';
-import { FormatError, ValueError } from '../../engine/errors.js';
+import { FormatError, ValueError } from '../../base/errors.js';
 import { floatStateDictBytes, inferModelOptions, packModel, unpackModel } from '../../ec2t/export.js';
 import { Conv2d } from '../../nn/layers.js';
 import { loadTernaryModelBytes } from '../../ec2t/runtime/index.js';

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ternaryWeights } from '../../ec2t/assign.js';
 import { backgroundGradient, centroidGradients, ecpBackgroundGradient } from '../../ec2t/gradients.js';
-import { ValueError } from '../../engine/errors.js';
+import { ValueError } from '../../base/errors.js';
 
 const f = Math.fround;
 const SEED = 0x96ad;

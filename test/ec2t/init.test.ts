@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ASSIGN_N, ASSIGN_P, nearestTernary } from '../../ec2t/assign.js';
 import { applyCentroidFloor, besselStd, kmeansCentroids, scalerCentroids } from '../../ec2t/init.js';
-import { ValueError } from '../../engine/errors.js';
+import { ValueError } from '../../base/errors.js';
 
 const f = Math.fround;
 const SEED = 0x1417;

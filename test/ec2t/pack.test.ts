@@ -7,7 +7,7 @@ import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { ternaryWeights } from '../../ec2t/assign.js';
 import { countBits, maskStats, masksToDense, packAssignment, unpackAssignment } from '../../ec2t/pack.js';
-import { ShapeError, ValueError } from '../../engine/errors.js';
+import { ShapeError, ValueError } from '../../base/errors.js';
 import { ternaryLayerDense, ternaryLayerFromMasks } from '../../kernels/ternary/layer.js';
 
 const assignments = fc.array(fc.constantFrom(-1, 0, 1, 0), { maxLength: 200 }).map((v) => Int8Array.from(v));

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as zlib from 'node:zlib';
-import { FormatError, ShapeError, ValueError } from '../../engine/errors.js';
-import { crc32, crc32Hex } from '../../engine/crc32.js';
+import { FormatError, ShapeError, ValueError } from '../../base/errors.js';
+import { crc32, crc32Hex } from '../../base/crc32.js';
 import { packModel, serializePacked, unpackModel } from '../../ec2t/export.js';
 import { PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, compactProgramJson, loadTernaryModelBytes, parseProgram, readSafetensorsBytes } from '../../ec2t/runtime/index.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorEntry } from '../../nn/safetensors.js';

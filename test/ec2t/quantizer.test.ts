@@ -14,7 +14,7 @@ import { parseSafetensors, serializeSafetensors, type SafetensorEntry } from '..
 import { DEFAULT_QUANTIZER_CONFIG, TernaryQuantizer, loadTernaryStateDict, type QuantizerConfig } from '../../ec2t/quantizer.js';
 import { ecpWeights, ternaryWeights, ttqAssign } from '../../ec2t/assign.js';
 import { besselStd } from '../../ec2t/init.js';
-import { ValueError } from '../../engine/errors.js';
+import { ValueError } from '../../base/errors.js';
 
 const f = Math.fround;
 

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import '../../kernels/index.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { Tensor, noGrad } from '../../engine/tensor.js';
 import { describeForScore, packModel, recognizeTernaryValued, ternaryLayersOf } from '../../ec2t/export.js';
 import { recognizeTernaryLayers, ternaryValuesOf } from '../../ec2t/recognize.js';

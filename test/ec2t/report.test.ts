@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { FormatError } from '../../engine/errors.js';
+import { FormatError } from '../../base/errors.js';
 import { loadRun, loadRuns, renderReport, runLabel, runParams, writeReport } from '../../ec2t/report/index.js';
 import { escapeXml, fmtNum, niceScale } from '../../ec2t/report/svg.js';
 import type { EpochMetrics } from '../../ec2t/runfolder.js';

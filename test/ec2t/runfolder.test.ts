@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { IoError } from '../../engine/errors.js';
-import { STALE_TEMP_ALIVE_MS, STALE_TEMP_DEAD_MS, cleanStaleTemps, ioErrorFrom, isTempName, tempPathFor, writeFileAtomic } from '../../engine/io.js';
+import { IoError } from '../../base/errors.js';
+import { STALE_TEMP_ALIVE_MS, STALE_TEMP_DEAD_MS, cleanStaleTemps, ioErrorFrom, isTempName, tempPathFor, writeFileAtomic } from '../../base/io.js';
 import { RunFolder, environmentFacts, packageVersion } from '../../ec2t/runfolder.js';
 
 test('environmentFacts runs no git (an untrusted repository around the package could run code) and records the package version', () => {

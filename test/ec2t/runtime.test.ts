@@ -7,7 +7,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
-import { FormatError, ShapeError } from '../../engine/errors.js';
+import { FormatError, ShapeError } from '../../base/errors.js';
 import { packModel } from '../../ec2t/export.js';
 import { loadTernaryModelBytes } from '../../ec2t/runtime/index.js';
 import { planBuffers } from '../../ec2t/runtime/plan.js';

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ValueError } from '../../engine/errors.js';
+import { ValueError } from '../../base/errors.js';
 import { adderTreeWeight, microNetScore, scoreWithRules, ternaryStorageParams } from '../../ec2t/score-rules.js';
 import { scoreNetwork, type ScoreLayer } from '../../ec2t/score.js';
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { type ScoreLayer, scoreLayer, scoreNetwork } from '../../ec2t/score.js';
 import { describeForScore, packModel } from '../../ec2t/export.js';
-import { ValueError } from '../../engine/errors.js';
+import { ValueError } from '../../base/errors.js';
 import type { SafetensorEntry } from '../../nn/safetensors.js';
 import { ternaryFixture } from './ternary-fixture.js';
 

@@ -10,7 +10,7 @@ import {
   networkSparsity,
   removableInputChannels,
 } from '../../ec2t/stats.js';
-import { ValueError } from '../../engine/errors.js';
+import { ValueError } from '../../base/errors.js';
 
 describe('layer statistics', () => {
   // shape [3, 2, 2] (3 output filters of 2×2): filter 1 all zero.

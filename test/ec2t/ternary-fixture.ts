@@ -4,7 +4,7 @@
  * `.w_p`, `.w_n`, `.assignment` siblings), together with the nn model holding the same weights.
  */
 import assert from 'node:assert/strict';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { BatchNorm2d, Conv2d } from '../../nn/layers.js';
 import { Parameter } from '../../nn/module.js';
 import { createModel, ternaryLayerNames } from '../../nn/models/index.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../../kernels/index.js';
-import { GradError } from '../../engine/errors.js';
-import { Rng } from '../../engine/rng.js';
+import { GradError } from '../../base/errors.js';
+import { Rng } from '../../base/rng.js';
 import { Tensor, noGrad, randn, tensor } from '../../engine/tensor.js';
 import { add, exp, mul, relu, sub, tanh } from '../../engine/ops/elementwise.js';
 import { mean, sum } from '../../engine/ops/reduce.js';

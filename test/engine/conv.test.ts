@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../../kernels/index.js';
-import { ShapeError, ValueError } from '../../engine/errors.js';
+import { ShapeError, ValueError } from '../../base/errors.js';
 import { conv2d } from '../../engine/ops/conv.js';
 import { zeros } from '../../engine/tensor.js';
 import { conv2dForwardReference } from '../../kernels/reference/conv.js';

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../../kernels/index.js';
-import { ValueError } from '../../engine/errors.js';
-import { Rng } from '../../engine/rng.js';
+import { ValueError } from '../../base/errors.js';
+import { Rng } from '../../base/rng.js';
 import { Tensor, ones, randn } from '../../engine/tensor.js';
 import { dropout } from '../../engine/ops/dropout.js';
 

@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../../kernels/index.js';
-import { ValueError } from '../../engine/errors.js';
+import { ValueError } from '../../base/errors.js';
 import { conv2dPadded, samePadding } from '../../engine/ops/conv.js';
 import { dropConnect } from '../../engine/ops/dropout.js';
 import { squeezeExcitation } from '../../engine/ops/excite.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { Tensor, ones, randn } from '../../engine/tensor.js';
 import { conv2dForwardReference } from '../../kernels/reference/conv.js';
 import { conv2dGeometry } from '../../kernels/types.js';

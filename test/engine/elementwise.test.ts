@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import '../../kernels/index.js';
 import { kernelFor } from '../../kernels/registry.js';
 import type { BinaryOp, UnaryOp } from '../../kernels/types.js';
-import { ShapeError } from '../../engine/errors.js';
-import { Rng } from '../../engine/rng.js';
+import { ShapeError } from '../../base/errors.js';
+import { Rng } from '../../base/rng.js';
 import { Tensor, tensor } from '../../engine/tensor.js';
 import {
   abs, add, div, exp, log, maximum, minimum, mul, neg, pow, relu, relu6, scale, sigmoid, silu, sqrt, sub, swish, tanh,

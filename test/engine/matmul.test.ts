@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../../kernels/index.js';
-import { ShapeError } from '../../engine/errors.js';
+import { ShapeError } from '../../base/errors.js';
 import { linear, matmul } from '../../engine/ops/matmul.js';
 import { Tensor, zeros } from '../../engine/tensor.js';
 import { matmulReference } from '../../kernels/reference/matmul.js';

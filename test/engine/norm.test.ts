@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../../kernels/index.js';
-import { ShapeError, ValueError } from '../../engine/errors.js';
+import { ShapeError, ValueError } from '../../base/errors.js';
 import { batchNorm } from '../../engine/ops/norm.js';
 import { Tensor, tensor, zeros } from '../../engine/tensor.js';
 import { batchNormForwardEvalReference, batchNormForwardTrainReference } from '../../kernels/reference/norm.js';

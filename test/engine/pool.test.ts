@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import '../../kernels/index.js';
-import { ShapeError, ValueError } from '../../engine/errors.js';
+import { ShapeError, ValueError } from '../../base/errors.js';
 import { type AvgPool2dOptions, avgPool2d, globalAvgPool2d, maxPool2d } from '../../engine/ops/pool.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { tensor, zeros } from '../../engine/tensor.js';
 import { avgPool2dForwardReference, maxPool2dForwardReference } from '../../kernels/reference/pool.js';
 import { type Pool2dGeometry, convOutSize } from '../../kernels/types.js';

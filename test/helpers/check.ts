@@ -7,7 +7,7 @@
  * - {@link poison}: fill outputs with NaN before a kernel runs, so an unwritten element fails.
  */
 import assert from 'node:assert/strict';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { Tensor } from '../../engine/tensor.js';
 
 /** Either precision; reference kernels accept both and compute in float64. */

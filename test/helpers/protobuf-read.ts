@@ -1,6 +1,6 @@
 /**
  * A protobuf wire-format reader for tests: decodes one message level into its fields, so tests can
- * check what engine/protobuf.ts and ec2t/onnx.ts wrote without a generated ONNX schema. Strict:
+ * check what base/protobuf.ts and ec2t/onnx.ts wrote without a generated ONNX schema. Strict:
  * truncated or malformed bytes throw.
  */
 

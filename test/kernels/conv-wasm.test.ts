@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
 import '../../kernels/index.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { setConvWasm } from '../../kernels/cpu/conv.js';
 import { setConvMemoryCap, setConvThreads, shutdownConvThreads, wasmConvFits } from '../../kernels/wasm/conv.js';
 import { kernelFor } from '../../kernels/registry.js';

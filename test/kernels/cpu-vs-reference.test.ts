@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import '../../kernels/index.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { gemm } from '../../kernels/cpu/gemm.js';
 import { kernelFor } from '../../kernels/registry.js';
 import { type Conv2dGeometry, type Pool2dGeometry, conv2dGeometry, convOutSize } from '../../kernels/types.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import '../../kernels/index.js';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { kernelFor } from '../../kernels/registry.js';
 import { setElementwiseWasm, wasmUnary } from '../../kernels/wasm/elementwise.js';
 import type { BatchNormGeometry, UnaryOp } from '../../kernels/types.js';

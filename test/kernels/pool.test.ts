@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { after, describe, test } from 'node:test';
-import { KernelError, ValueError } from '../../engine/errors.js';
-import { Rng } from '../../engine/rng.js';
+import { KernelError, ValueError } from '../../base/errors.js';
+import { Rng } from '../../base/rng.js';
 import '../../kernels/index.js';
 import { kernelFor } from '../../kernels/registry.js';
 import { setTernarySimd, ternaryConv2dCpu } from '../../kernels/ternary/cpu.js';

@@ -2,7 +2,7 @@
  * Shared by the ternary kernel tests: random assignments at an exact sparsity and the dense
  * float64 reference maths (plain loops over the dense ternary weights, no tricks).
  */
-import type { Rng } from '../../engine/rng.js';
+import type { Rng } from '../../base/rng.js';
 import type { Conv2dGeometry } from '../../kernels/types.js';
 
 /** An assignment of `n` weights with exactly `round(sparsity·n)` zeros, the rest ±1 at random. */

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { setTernarySimd, ternaryConv2dCpu } from '../../kernels/ternary/cpu.js';
 import { ternaryLayerFromAssignment } from '../../kernels/ternary/layer.js';
 import { poisonTernaryScratch, setTernaryJit, setTernaryThreads, shutdownTernaryThreads, ternarySimdAvailable } from '../../kernels/ternary/simd.js';

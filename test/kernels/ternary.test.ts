@@ -8,12 +8,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
-import { Rng } from '../../engine/rng.js';
-import { ShapeError } from '../../engine/errors.js';
+import { Rng } from '../../base/rng.js';
+import { ShapeError } from '../../base/errors.js';
 import { hasKernel, kernelFor } from '../../kernels/registry.js';
 import '../../kernels/ternary/index.js';
+import type { TernaryLayer } from '../../kernels/types.js';
 import {
-  type TernaryLayer,
   ternaryLayerDense,
   ternaryLayerFromAssignment,
   ternaryLayerFromMasks,

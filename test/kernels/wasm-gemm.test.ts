@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 import { KC, MC_STRIPS, MR, NC_STRIPS, NR, wasmGemm, wasmSimdAvailable } from '../../kernels/wasm/gemm.js';
 import { partition, shutdownThreads, threadedGemm } from '../../kernels/wasm/threads.js';
 import { expectClose } from '../helpers/check.js';

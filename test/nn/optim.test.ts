@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ValueError } from '../../engine/errors.js';
-import { Rng } from '../../engine/rng.js';
+import { ValueError } from '../../base/errors.js';
+import { Rng } from '../../base/rng.js';
 import { Tensor, randn } from '../../engine/tensor.js';
 import { Adam, AdamW, SGD, fma32, optimizerStateFromSafetensors, optimizerStateToSafetensors, type OptimizerStateDict, type ParamGroupBase, type Optimizer } from '../../nn/optim.js';
 import { parseSafetensors, serializeSafetensors } from '../../nn/safetensors.js';

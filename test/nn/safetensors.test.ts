@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { FormatError, ValueError } from '../../engine/errors.js';
+import { FormatError, ValueError } from '../../base/errors.js';
 import { Tensor } from '../../engine/tensor.js';
 import {
   MAX_HEADER_BYTES, entryToFloat32, f16BitsToF32, f32BitsToBf16, f32BitsToF16, loadSafetensors, loadSafetensorsAsTensors, parseSafetensors, saveSafetensors,

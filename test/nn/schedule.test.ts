@@ -1,7 +1,7 @@
 /** Schedule tests: closed forms of PyTorch's schedulers, warm-up wrapping, optimizer lr updates, state round trip. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ValueError } from '../../engine/errors.js';
+import { ValueError } from '../../base/errors.js';
 import { Tensor } from '../../engine/tensor.js';
 import { SGD } from '../../nn/optim.js';
 import { LrScheduler, constantSchedule, cosineAnnealing, exponentialDecay, linearWarmup, multiStep, scheduleFromSpec, stepDecay } from '../../nn/schedule.js';

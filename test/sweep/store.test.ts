@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FormatError } from '../../engine/errors.js';
+import { FormatError } from '../../base/errors.js';
 import { UsageError } from '../../cli/args.js';
 import { expandCells, parseSweepSpec } from '../../sweep/spec.js';
 import { openOrCreateSweep, readSweep } from '../../sweep/store.js';

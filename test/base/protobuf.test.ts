@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { ValueError } from '../../engine/errors.js';
-import { MAX_FIELD_NUMBER, ProtoWriter, encodeVarint } from '../../engine/protobuf.js';
+import { ValueError } from '../../base/errors.js';
+import { MAX_FIELD_NUMBER, ProtoWriter, encodeVarint } from '../../base/protobuf.js';
 import { asInt64, decodeMessage } from '../helpers/protobuf-read.js';
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { Rng } from '../../engine/rng.js';
+import { Rng } from '../../base/rng.js';
 
 const draws = (rng: Rng, n: number): number[] => Array.from({ length: n }, () => rng.nextUint32());
 
