@@ -1,7 +1,7 @@
 /**
  * ONNX export (docs/ONNX.md): a zoo model, float or ternary, as an ONNX opset-13 model with one
  * input `input` [N, C, H, W] (N dynamic) and one output `output` [N, classes]. The graph is lowered
- * from the same inference program the packed export builds (ec2t/export.ts → ec2t/runtime/program.ts),
+ * from the same inference program the packed export builds (ec2t/export/ → ec2t/runtime/program.ts),
  * so there is one walk over each architecture's forward. Batch norms are folded as in the packed
  * file: into the weights and bias of a float layer, and after a ternary layer into a per-channel
  * `Mul` + `Add`, so a ternary layer's weight tensor holds exactly its three values {−w_n, 0, +w_p}.
