@@ -7,5 +7,6 @@ export { describeForScore } from './export/describe.js';
 export { LOWERINGS, lowerModel, type IRBuilder, type ModelLowering } from './export/lower.js';
 export { EXPORT_MODELS, makeModel as buildExportModel, recognizeTernaryValued } from './export/model.js';
 export { inferModelOptions } from './export/options.js';
+export type { DeadChannelReport } from './export/dead.js';
 export { floatStateDictBytes, packModel, serializePacked, unpackModel, type PackOptions, type PackedModel, type UnpackedLayer } from './export/pack.js';
 export { prunedFloatLayersOf, ternaryLayersOf, withoutTernarySiblings } from './export/siblings.js';

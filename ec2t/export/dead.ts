@@ -6,7 +6,6 @@
 import { f16ToF32, f32BitsToF16 } from '../../base/float16.js';
 import type { ProgramOp } from '../runtime/program.js';
 import { isDepthwise, isPadded, type IRLayer, type IROp } from './ir.js';
-import type { PackedModel } from './pack.js';
 
 /** Row m of a layer's current weights is all zero. */
 export function deadRows(L: IRLayer): number[] {
@@ -152,9 +151,17 @@ function dropInputs(C: IRLayer, rm: ReadonlySet<number>, S: number): void {
   C.shape[1] = keepIn.length;
 }
 
+/** Dead output channels of one layer: removed, and kept because removal was unsafe (with the reason). */
+export interface DeadChannelReport {
+  layer: string;
+  removed: number[];
+  kept: number[];
+  reason?: string;
+}
+
 /** Removes dead output channels of ternary layers where exact (see docs/FORMAT.md). */
-export function pruneDeadChannels(ops: IROp[], before: number[][], float16: boolean): PackedModel['dead'] {
-  const report: PackedModel['dead'] = [];
+export function pruneDeadChannels(ops: IROp[], before: number[][], float16: boolean): DeadChannelReport[] {
+  const report: DeadChannelReport[] = [];
   const round = float16 ? roundF16 : Math.fround;
   const layerAt = (j: number): IRLayer => (ops[j] as Extract<IROp, { t: 'layer' }>).L;
   for (let i = 0; i < ops.length; i++) {

@@ -6,7 +6,7 @@ import type { SafetensorEntry } from '../../nn/safetensors.js';
 import { inferShapes } from '../runtime/program.js';
 import type { ScoreLayer } from '../score.js';
 import { deadRows } from './dead.js';
-import { Reader, isDepthwise, provisionalProgram, type IROp } from './ir.js';
+import { Reader, isDepthwise, provisionalProgram, regsOf, type IROp } from './ir.js';
 import { lowerModel } from './lower.js';
 import { inputOf, makeModel, recognizeTernaryValued } from './model.js';
 import { packModel } from './pack.js';
@@ -36,7 +36,7 @@ export function describeForScore(modelName: string, modelOptions: Record<string,
   const side = inputSize ?? base.height;
   const input = { channels: base.channels, height: side, width: side };
   // Shapes with every batch norm as a (channel-preserving) affine op.
-  const shapeOps: IROp[] = ir.map((o) => (o.t === 'bn' ? { t: 'plain', op: { op: 'relu', ...(o.src !== 'x' ? { src: o.src } : {}), ...(o.dst !== 'x' ? { dst: o.dst } : {}) } } : o));
+  const shapeOps: IROp[] = ir.map((o) => (o.t === 'bn' ? { t: 'plain', op: { op: 'relu', ...regsOf(o.src, o.dst) } } : o));
   const last = ir[ir.length - 1] as Extract<IROp, { t: 'layer' }>;
   const { before, after } = inferShapes(provisionalProgram(modelName, shapeOps, input, last.L.shape[0]), [1, input.channels, side, side]);
   const layers: ScoreLayer[] = [];

@@ -3,7 +3,7 @@
  * layer's bias (and, for a ternary layer, a per-channel scale; a dense layer's weights are scaled);
  * any other batch norm becomes an `affine` op with its own scale and shift.
  */
-import type { IROp, Reader } from './ir.js';
+import { regsOf, type IROp, type Reader } from './ir.js';
 
 /** BN eval as per-channel scale s = γ/√(var+ε) and shift t = β − mean·s, in float64. */
 function bnAffine(r: Reader, name: string, eps: number, C: number): { s: Float64Array; t: Float64Array } {
@@ -77,7 +77,7 @@ export function foldBatchNorms(ops: IROp[], r: Reader, inputChannels: number): {
     const C = channelsOf(ops, i, o.src, inputChannels);
     const { s, t } = bnAffine(r, o.name, o.eps, C);
     affine.set(o.name, { s, t });
-    out.push({ t: 'plain', op: { op: 'affine', name: o.name, channels: C, scale: `${o.name}.scale`, shift: `${o.name}.shift`, ...(o.src !== 'x' ? { src: o.src } : {}), ...(o.dst !== 'x' ? { dst: o.dst } : {}) } });
+    out.push({ t: 'plain', op: { op: 'affine', name: o.name, channels: C, scale: `${o.name}.scale`, shift: `${o.name}.shift`, ...regsOf(o.src, o.dst) } });
   }
   return { ops: out, affine };
 }

@@ -10,6 +10,7 @@ import { entryToFloat32, type SafetensorEntry } from '../../nn/safetensors.js';
 import type { ConvOp, LinearOp, Program, ProgramOp } from '../runtime/program.js';
 import { ternaryLayersOf } from './siblings.js';
 
+/** A conv or linear layer being packed: weights in their current (possibly pruned) shape, folded bias and scale. */
 export interface IRLayer {
   name: string;
   op: 'conv' | 'linear';
@@ -33,11 +34,13 @@ export interface IRLayer {
   keptIn: number[];
 }
 
+/** One step of the forward pass: a layer, a batch norm not yet folded, or a weightless program op; `src`/`dst` name registers (`x` the main one). */
 export type IROp =
   | { t: 'layer'; L: IRLayer; src: string; dst: string }
   | { t: 'bn'; name: string; eps: number; src: string; dst: string }
   | { t: 'plain'; op: ProgramOp };
 
+/** Reads a state dict's tensors by PyTorch name, checking shapes; errors name `source`. */
 export class Reader {
   readonly ternary: Set<string>;
   constructor(
@@ -79,6 +82,7 @@ export function samePadRest(m: Conv2dSame): [number, number, number, number] {
   return [t - h, b - h, l - w, r - w];
 }
 
+/** The IR of conv/linear module `name`, its weights (dense or ternary siblings, checked) read through `r`. */
 export function layerIR(r: Reader, name: string, m: Module): IRLayer {
   const isConv = m instanceof Conv2d;
   if (!isConv && !(m instanceof Linear)) throw new ValueError('packModel', `module ${name} is not a Conv2d or Linear`);
@@ -109,6 +113,12 @@ export function layerIR(r: Reader, name: string, m: Module): IRLayer {
   return L;
 }
 
+/** The register fields of an op: only those other than the main register `x` (the program leaves `x` implicit). */
+export function regsOf(src: string, dst: string): { src?: string; dst?: string } {
+  return { ...(src !== 'x' ? { src } : {}), ...(dst !== 'x' ? { dst } : {}) };
+}
+
+/** The runtime program op of an IR op (a layer names its tensors `<layer>.weight`, `.nonzero_mask`, ...). */
 export function emitOp(o: IROp): ProgramOp {
   if (o.t === 'plain') return o.op;
   if (o.t === 'bn') {
@@ -116,7 +126,7 @@ export function emitOp(o: IROp): ProgramOp {
     return { op: 'affine', name: o.name, channels: C, scale: `${o.name}.scale`, shift: `${o.name}.shift` };
   }
   const L = o.L;
-  const reg = { ...(o.src !== 'x' ? { src: o.src } : {}), ...(o.dst !== 'x' ? { dst: o.dst } : {}) };
+  const reg = regsOf(o.src, o.dst);
   const t = L.ternary
     ? { nonzero: `${L.name}.nonzero_mask`, sign: `${L.name}.sign_mask`, centroids: `${L.name}.centroids` }
     : { weight: `${L.name}.weight` };
@@ -134,6 +144,7 @@ export function emitOp(o: IROp): ProgramOp {
   return op;
 }
 
+/** The program of `ops` as they stand (packing emits it once to infer shapes, again after dead-channel removal). */
 export function provisionalProgram(modelName: string, ops: IROp[], input: Program['input'], outputs: number): Program {
   return { version: 1, model: modelName, input, outputs, ops: ops.map(emitOp) };
 }
@@ -143,6 +154,7 @@ export function isDepthwise(L: IRLayer): boolean {
   return L.op === 'conv' && L.groups > 1 && L.shape[1] === 1 && L.shape[0] === L.groups;
 }
 
+/** A conv with zero padding: a constant input channel is not constant at its borders. */
 export function isPadded(L: IRLayer): boolean {
   return L.op === 'conv' && (L.padding[0] > 0 || L.padding[1] > 0);
 }

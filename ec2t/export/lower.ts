@@ -8,7 +8,7 @@ import { BatchNorm2d, Conv2d, Conv2dSame, ReLU6, Sequential, type MaxPool2d } fr
 import type { Module } from '../../nn/module.js';
 import { CifarResNet, EfficientNet, IMAGENET_MICRONET_STAGES, ImageNetMicroNet, InvertedResidual, LeNet5, MBConvBlock, MicroNet, MobileNetV2, ResNet } from '../../nn/models/index.js';
 import type { ProgramOp } from '../runtime/program.js';
-import { layerIR, samePadRest, type IROp, type Reader } from './ir.js';
+import { layerIR, regsOf, samePadRest, type IROp, type Reader } from './ir.js';
 import { EXPORT_MODELS } from './model.js';
 
 /** What a lowering emits with: each call appends one IR op (or two for a padded {@link IRBuilder.sameLayer}). */
@@ -221,7 +221,6 @@ export const LOWERINGS: readonly ModelLowering[] = [
 export function lowerModel(modelName: string, model: Module, r: Reader): IROp[] {
   const mods = new Map(model.namedModules());
   const ops: IROp[] = [];
-  const regs = (src: string, dst: string): { src?: string; dst?: string } => ({ ...(src !== 'x' ? { src } : {}), ...(dst !== 'x' ? { dst } : {}) });
   const b: IRBuilder = {
     layer(name, src = 'x', dst = src) {
       ops.push({ t: 'layer', L: layerIR(r, name, mods.get(name) as Module), src, dst });
@@ -231,7 +230,7 @@ export function lowerModel(modelName: string, model: Module, r: Reader): IROp[] 
       if (!(m instanceof Conv2dSame)) throw new ValueError('packModel', `module ${name} is not a Conv2dSame`);
       const rest = samePadRest(m);
       if (rest.some((v) => v > 0)) {
-        b.plain({ op: 'pad', pads: rest, ...regs(src, dst) });
+        b.plain({ op: 'pad', pads: rest, ...regsOf(src, dst) });
         src = dst;
       }
       b.layer(name, src, dst);

@@ -10,7 +10,7 @@ import { FormatError, ValueError } from '../../base/errors.js';
 import { entryToFloat32, serializeSafetensors, type SafetensorEntry } from '../../nn/safetensors.js';
 import { packAssignment, unpackAssignment } from '../pack.js';
 import { PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, compactProgramJson, inferShapes, parseProgram, type Program } from '../runtime/program.js';
-import { pruneDeadChannels } from './dead.js';
+import { pruneDeadChannels, type DeadChannelReport } from './dead.js';
 import { foldBatchNorms } from './fold.js';
 import { Reader, provisionalProgram, type IROp } from './ir.js';
 import { lowerModel } from './lower.js';
@@ -35,7 +35,7 @@ export interface PackedModel {
   metadata: Record<string, string>;
   tensors: Map<string, SafetensorEntry>;
   /** Dead output channels removed per layer, and dead ones kept because removal was unsafe. */
-  dead: Array<{ layer: string; removed: number[]; kept: number[]; reason?: string }>;
+  dead: DeadChannelReport[];
   /** Layers read as ternary from their values ({@link recognizeTernaryValued}). */
   recognized: string[];
 }

@@ -5,8 +5,10 @@
  */
 import type { SafetensorEntry } from '../../nn/safetensors.js';
 
+/** The keys a ternary layer adds next to its `weight`. */
 export const SIBLINGS = ['w_p', 'w_n', 'assignment'];
 
+/** True when `key` is a ternary sibling of one of the `ternary` layers. */
 export function isSibling(key: string, ternary: Set<string>): boolean {
   const dot = key.lastIndexOf('.');
   return ternary.has(key.slice(0, dot)) && SIBLINGS.includes(key.slice(dot + 1));
