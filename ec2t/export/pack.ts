@@ -40,8 +40,6 @@ export interface PackedModel {
   recognized: string[];
 }
 
-// ------------------------------------------------------------------ packing
-
 /**
  * Packs a ternary state dict (ternary.safetensors: PyTorch names, `weight` = Wt plus `.w_p`,
  * `.w_n`, `.assignment` siblings per ternary layer) into the `ec2t.packed/3` format.
