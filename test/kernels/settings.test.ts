@@ -9,6 +9,8 @@ import '../../kernels/index.js';
 import { ValueError } from '../../base/errors.js';
 import { formatKernelTrace } from '../../kernels/calibrate.js';
 import { setConvWasm } from '../../kernels/cpu/conv.js';
+import { unaryCpu } from '../../kernels/cpu/elementwise.js';
+import { setElementwiseWasm } from '../../kernels/wasm/elementwise.js';
 import { getBackend, kernel, kernelTrace, setBackend, setKernelTrace } from '../../kernels/registry.js';
 import { ENV_VARS, backendSettings, parseBackendEnv, resetBackendSettings, setBackendFlags, setBackendSettings, settingSource } from '../../kernels/settings.js';
 import { setTernarySimd, ternaryConv2dCpu } from '../../kernels/ternary/cpu.js';
@@ -161,6 +163,17 @@ describe('the kernel trace names the implementation that ran', () => {
     ternaryConv2dCpu(x, layer, null, out, g);
     assert.deepEqual(kernelTrace(), { 'ternaryConv2d: typescript': 1, 'ternaryConv2d: wasm-simd generic, 1 thread': 1 });
     setKernelTrace(false);
+  });
+
+  test('elementwise: WebAssembly or TypeScript, per call', (t) => {
+    setKernelTrace(true);
+    if (!setElementwiseWasm(true)) return t.skip('no WebAssembly SIMD here');
+    const v = new Float32Array(1024).fill(-1);
+    unaryCpu('relu', v, new Float32Array(1024));
+    unaryCpu('exp', v, new Float32Array(1024)); // no WASM loop for exp
+    setElementwiseWasm(false);
+    unaryCpu('relu', v, new Float32Array(1024));
+    assert.deepEqual(kernelTrace(), { 'unary: typescript': 2, 'unary: wasm-simd': 1 });
   });
 
   test('EC2T_TRACE_KERNELS=1 on the command line prints the implementation under its backend', () => {
