@@ -8,7 +8,8 @@ const MODELS = ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resne
 const DATASETS = ['mnist', 'cifar10', 'cifar100', 'imagefolder'] as const;
 
 const common: Record<string, FlagSpec> = {
-  backend: { type: 'string', choices: ['auto', 'cpu', 'gpujs', 'reference'], help: 'kernel backend (default: env EC2T_BACKEND, else auto)' },
+  // The default is recorded in config.json; it overrides EC2T_BACKEND only when written (cli/main.ts).
+  backend: { type: 'string', choices: ['auto', 'cpu', 'gpujs', 'reference'], default: 'auto', help: 'kernel backend (env EC2T_BACKEND when not given)' },
   threads: { type: 'int', min: 1, max: 64, metavar: 'T', help: 'threads for cpu kernels, 1..64 (default: env EC2T_THREADS, else available cores, at most 64)' },
 };
 

@@ -64,7 +64,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (spec.flags.backend !== undefined) {
       const { configureBackend } = await import('./backend.js');
-      await configureBackend(parsed.flags.backend as string | undefined, parsed.flags.threads as number | undefined);
+      // Only a written --backend is a flag-level setting: its default must not hide EC2T_BACKEND.
+      const backend = parsed.given?.has('backend') === false ? undefined : (parsed.flags.backend as string | undefined);
+      await configureBackend(backend, parsed.flags.threads as number | undefined);
     }
     const handler = await HANDLERS[name]();
     return await handler(parsed);

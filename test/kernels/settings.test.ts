@@ -91,6 +91,16 @@ describe('precedence: API > flag > environment > default', () => {
     });
   });
 
+  test('command line: EC2T_BACKEND holds unless --backend is written (its default does not hide the variable)', () => {
+    const run = (extra: string[]): unknown => {
+      const r = ec2t(['bench', '--model', 'lenet5', '--mode', 'infer', '--batch-size', '1', '--steps', '1', '--json', ...extra], { EC2T_BACKEND: 'reference' });
+      assert.equal(r.code, 0, r.stderr);
+      return (JSON.parse(r.stdout) as { backend: unknown }).backend;
+    };
+    assert.equal(run([]), 'reference');
+    assert.equal(run(['--backend', 'cpu']), 'cpu');
+  });
+
   test('a bad value given through the API or a flag is a ValueError naming the level and setting', () => {
     assert.throws(() => setBackendSettings({ threads: 0 }), (e: unknown) => e instanceof ValueError && /^setBackendSettings threads: /.test(e.message));
     assert.throws(() => setBackendFlags({ backend: 'tpu' as 'cpu' }), (e: unknown) => e instanceof ValueError && /^flag backend: 'tpu' is not a backend/.test(e.message));
