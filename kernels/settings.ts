@@ -67,7 +67,8 @@ export interface BackendSettings {
 /** Where a setting's current value came from. */
 export type SettingSource = 'api' | 'flag' | 'env' | 'default';
 
-type Partial_ = { -readonly [K in keyof BackendSettings]?: BackendSettings[K] };
+/** One level of settings (API, flag or environment): only the keys set there. */
+type Layer = { -readonly [K in keyof BackendSettings]?: BackendSettings[K] };
 
 const DEFAULTS: BackendSettings = {
   backend: 'auto', threads: undefined, convThreads: undefined, ternaryThreads: undefined,
@@ -85,9 +86,9 @@ export const ENV_VARS = {
 const BACKENDS: readonly BackendChoice[] = ['auto', 'cpu', 'gpujs', 'reference'];
 const JIT_MODES: readonly TernaryJitMode[] = ['lazy', 'eager', 'off'];
 
-let envLayer: Partial_ | undefined;
-let flagLayer: Partial_ = {};
-let apiLayer: Partial_ = {};
+let envLayer: Layer | undefined;
+let flagLayer: Layer = {};
+let apiLayer: Layer = {};
 let resolved: BackendSettings | undefined;
 
 function flag01(name: string, v: string): boolean {
@@ -98,7 +99,7 @@ function flag01(name: string, v: string): boolean {
 
 /** Parses the `EC2T_*` variables of `env`; throws a {@link ValueError} naming the first malformed one. */
 export function parseBackendEnv(env: Readonly<Record<string, string | undefined>>): Partial<BackendSettings> {
-  const out: Partial_ = {};
+  const out: Layer = {};
   const get = (k: keyof typeof ENV_VARS): string | undefined => {
     const v = env[ENV_VARS[k]];
     return v === undefined || v === '' ? undefined : v;
@@ -127,7 +128,7 @@ export function parseBackendEnv(env: Readonly<Record<string, string | undefined>
   return out;
 }
 
-function check(level: string, s: Partial_): void {
+function check(level: string, s: Layer): void {
   if (s.backend !== undefined && !BACKENDS.includes(s.backend)) throw new ValueError(`${level} backend`, `'${s.backend}' is not a backend; valid: ${BACKENDS.join(', ')}`);
   for (const k of ['threads', 'convThreads', 'ternaryThreads'] as const) {
     const t = s[k];
@@ -136,8 +137,8 @@ function check(level: string, s: Partial_): void {
   if (s.ternaryJit !== undefined && !JIT_MODES.includes(s.ternaryJit)) throw new ValueError(`${level} ternaryJit`, `'${s.ternaryJit}' is not a mode; valid: ${JIT_MODES.join(', ')}`);
 }
 
-function merge(layer: Partial_, patch: Partial<BackendSettings>): Partial_ {
-  const next: Partial_ = { ...layer };
+function merge(layer: Layer, patch: Partial<BackendSettings>): Layer {
+  const next: Layer = { ...layer };
   for (const [k, v] of Object.entries(patch) as [keyof BackendSettings, unknown][]) {
     if (v === undefined) delete next[k];
     else (next as Record<string, unknown>)[k] = v;
