@@ -16,6 +16,8 @@ export {
   setAutoChooser, setKernelTrace, kernelTrace,
 } from './kernels/registry.js';
 export type { Backend, BackendChoice, KernelMap, KernelName, Conv2dGeometry, Conv2dOptions, MatmulGeometry, Pool2dGeometry } from './kernels/types.js';
+export { backendSettings, setBackendSettings, settingSource, defaultThreads, ENV_VARS as BACKEND_ENV_VARS, MAX_THREADS } from './kernels/settings.js';
+export type { BackendSettings, SettingSource, TernaryJitMode, PackBMode } from './kernels/settings.js';
 
 export * from './nn/module.js';
 export * from './nn/layers.js';

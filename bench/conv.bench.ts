@@ -18,7 +18,7 @@ import { benchModel } from '../cli/run-bench.js';
 import { Rng } from '../base/rng.js';
 import { setConvWasm } from '../kernels/cpu/conv.js';
 import { setConvThreads, shutdownConvThreads } from '../kernels/wasm/conv.js';
-import { setGemmThreads, shutdownThreads } from '../kernels/wasm/threads.js';
+import { setGemmThreads, shutdownThreads } from '../kernels/wasm/threaded-gemm.js';
 import { type Conv2dOptions, conv2dGeometry } from '../kernels/types.js';
 import { type TimingOptions, convFlops, convKernels, convWork, gflops, randomArrays, seconds } from './util.js';
 

@@ -18,7 +18,7 @@ import { kernelFor } from '../kernels/registry.js';
 import { conv2dGeometry } from '../kernels/types.js';
 import { relaxedSimdSupported } from '../kernels/wasm/assembler.js';
 import { useFma, wasmGemm, wasmSimdAvailable } from '../kernels/wasm/gemm.js';
-import { shutdownThreads, threadedGemm } from '../kernels/wasm/threads.js';
+import { shutdownThreads, threadedGemm } from '../kernels/wasm/threaded-gemm.js';
 import { gflops, markdownTable, randomArrays, seconds } from './util.js';
 
 const rng = new Rng(7);

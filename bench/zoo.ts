@@ -17,7 +17,7 @@ import { parseArgs } from 'node:util';
 import '../kernels/index.js';
 import { Rng } from '../base/rng.js';
 import { Tensor, noGrad } from '../engine/tensor.js';
-import { gemmThreads } from '../kernels/wasm/threads.js';
+import { gemmThreads } from '../kernels/wasm/threaded-gemm.js';
 import { MODEL_NAMES, createModel, type ModelName } from '../nn/models/index.js';
 import { maxRelativeError } from '../test/helpers/check.js';
 import { loadForwardGolden } from '../test/helpers/golden.js';

@@ -42,6 +42,8 @@ export type FlagValue = string | number | boolean | string[] | undefined;
 /** Parsed flags keyed by flag name (kebab-case as typed), plus positionals. */
 export interface Parsed {
   flags: Record<string, FlagValue>;
+  /** Flags written on the command line (the others hold their defaults); absent when built in code. */
+  given?: ReadonlySet<string>;
   positionals: string[];
   help: boolean;
 }
@@ -137,7 +139,7 @@ export function parseCommand(cmd: CommandSpec, argv: readonly string[]): Parsed 
     if (pspec.max === 0) throw new UsageError(`ec2t ${cmd.name}: unexpected argument ${JSON.stringify(pos[0])}; flags start with --. See ec2t ${cmd.name} --help`);
     throw new UsageError(`ec2t ${cmd.name}: expected ${pspec.min === pspec.max ? pspec.min : `${pspec.min}–${pspec.max}`} ${pspec.name} argument(s), got ${pos.length}`);
   }
-  return { flags, positionals: pos, help };
+  return { flags, positionals: pos, help, given: new Set(Object.keys(cmd.flags).filter((name) => raw.values[name] !== undefined)) };
 }
 
 function convert(cmdName: string, name: string, f: FlagSpec, v: unknown): FlagValue {

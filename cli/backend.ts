@@ -1,26 +1,32 @@
 /**
- * Applies `--backend` and `--threads` before a command runs. gpu.js is loaded only when asked
- * for (it costs start-up time). Under `auto`, a calibration cache (kernels/calibrate.ts) that
- * matches this machine is loaded; `EC2T_CALIBRATE=1` measures (or reuses the cache) and prints the table.
+ * Maps `--backend` and `--threads` onto the backend settings (kernels/settings.ts, flag level:
+ * above `EC2T_*`, below API calls) before a command runs. gpu.js is loaded only when asked for (it
+ * costs start-up time). Under `auto`, a calibration cache (kernels/calibrate.ts) that matches this
+ * machine is loaded; the `calibrate` setting (`EC2T_CALIBRATE=1`) measures (or reuses the cache)
+ * and prints the table.
  */
-import { setAutoChooser, setBackend } from '../kernels/registry.js';
+import { setAutoChooser } from '../kernels/registry.js';
+import { backendSettings, setBackendFlags } from '../kernels/settings.js';
 import type { BackendChoice } from '../kernels/types.js';
 
-/** Sets the kernel backend for the process; registers gpu.js kernels when `gpujs` is chosen. */
-export async function configureBackend(choice: string, threads?: number): Promise<void> {
-  setBackend(choice as BackendChoice);
-  if (choice === 'gpujs') {
+/**
+ * Applies the `--backend` flag (undefined: not given, so `EC2T_BACKEND` or `auto` holds) and
+ * `--threads`; registers gpu.js kernels when `gpujs` is in force.
+ */
+export async function configureBackend(choice: string | undefined, threads?: number): Promise<void> {
+  setBackendFlags({ backend: choice as BackendChoice | undefined, threads });
+  const backend = backendSettings().backend;
+  if (backend === 'gpujs') {
     const gpujs = (await import('../kernels/gpujs/index.js')) as { registerGpujsKernels: () => unknown };
     gpujs.registerGpujsKernels();
   }
-  if (threads !== undefined) process.env.EC2T_THREADS = String(threads);
-  if (choice === 'auto') await configureAuto();
+  if (backend === 'auto') await configureAuto();
 }
 
-/** `auto`: install the measured chooser from `EC2T_CALIBRATE=1` or an existing matching cache. */
+/** `auto`: install the measured chooser from the `calibrate` setting or an existing matching cache. */
 async function configureAuto(): Promise<void> {
   const cal = await import('../kernels/calibrate.js');
-  const path = process.env.EC2T_CALIBRATION_FILE || cal.defaultCalibrationPath();
+  const path = backendSettings().calibrationFile ?? cal.defaultCalibrationPath();
   const registerGpujs = async (): Promise<void> => {
     try {
       const gpujs = (await import('../kernels/gpujs/index.js')) as { registerGpujsKernels: () => unknown };
@@ -29,7 +35,7 @@ async function configureAuto(): Promise<void> {
       process.stderr.write(`calibration: gpu.js backend not available, skipped (${(e as Error).message})\n`);
     }
   };
-  if (process.env.EC2T_CALIBRATE === '1') {
+  if (backendSettings().calibrate) {
     await registerGpujs();
     const table = await cal.calibrateBackends({ cachePath: path });
     process.stderr.write(cal.formatCalibration(table));

@@ -8,8 +8,9 @@ const MODELS = ['lenet5', 'resnet20', 'resnet32', 'resnet44', 'resnet56', 'resne
 const DATASETS = ['mnist', 'cifar10', 'cifar100', 'imagefolder'] as const;
 
 const common: Record<string, FlagSpec> = {
-  backend: { type: 'string', choices: ['auto', 'cpu', 'gpujs', 'reference'], default: 'auto', help: 'kernel backend (env EC2T_BACKEND)' },
-  threads: { type: 'int', min: 1, max: 64, metavar: 'T', help: 'threads for cpu kernels, 1..64 (default: available cores, at most 64)' },
+  // The default is recorded in config.json; it overrides EC2T_BACKEND only when written (cli/main.ts).
+  backend: { type: 'string', choices: ['auto', 'cpu', 'gpujs', 'reference'], default: 'auto', help: 'kernel backend (env EC2T_BACKEND when not given)' },
+  threads: { type: 'int', min: 1, max: 64, metavar: 'T', help: 'threads for cpu kernels, 1..64 (default: env EC2T_THREADS, else available cores, at most 64)' },
 };
 
 const dataFlags: Record<string, FlagSpec> = {

@@ -62,9 +62,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(formatHelp(spec) + '\n');
       return 0;
     }
-    const backend = parsed.flags.backend;
-    if (typeof backend === 'string') {
+    if (spec.flags.backend !== undefined) {
       const { configureBackend } = await import('./backend.js');
+      // Only a written --backend is a flag-level setting: its default must not hide EC2T_BACKEND.
+      const backend = parsed.given?.has('backend') === false ? undefined : (parsed.flags.backend as string | undefined);
       await configureBackend(backend, parsed.flags.threads as number | undefined);
     }
     const handler = await HANDLERS[name]();
@@ -107,7 +108,14 @@ if (isEntry()) {
   main(process.argv.slice(2)).then(
     async (code) => {
       process.exitCode = code;
-      if (process.env.EC2T_TRACE_KERNELS === '1') {
+      const { backendSettings } = await import('../kernels/settings.js');
+      let trace = false;
+      try {
+        trace = backendSettings().traceKernels;
+      } catch {
+        // A malformed EC2T_* variable was already reported by the command.
+      }
+      if (trace) {
         const { kernelTrace } = await import('../kernels/registry.js');
         const { formatKernelTrace } = await import('../kernels/calibrate.js');
         process.stderr.write(formatKernelTrace(kernelTrace()));

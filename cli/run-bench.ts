@@ -2,7 +2,7 @@
  * `ec2t bench`: training-step or inference throughput of a model on this machine, on random
  * inputs (warm-up of at least 3 steps and 1 s, then `--steps` timed steps).
  */
-import { availableParallelism } from 'node:os';
+import { defaultThreads } from '../kernels/settings.js';
 import { Rng } from '../base/rng.js';
 import { randn, noGrad } from '../engine/tensor.js';
 import { crossEntropy } from '../engine/ops/loss.js';
@@ -56,7 +56,7 @@ export function benchModel(model: string, mode: 'train' | 'infer', batchSize: nu
         noGrad(() => net.forward(x));
       };
   const ms = timeSteps(step, steps);
-  const threads = Number(process.env.EC2T_THREADS ?? availableParallelism());
+  const threads = defaultThreads();
   const backend = getBackend() === 'auto' ? `auto(conv:${resolveBackend('conv2dForward', 1e9)})` : getBackend();
   return { model, mode, batchSize, threads, backend, msPerStep: ms, imagesPerSecond: (batchSize * 1000) / ms };
 }
@@ -90,7 +90,7 @@ export function benchPacked(path: string, batchSize: number, steps: number): Ben
   const x = new Float32Array(batchSize * channels * height * width);
   for (let i = 0; i < x.length; i++) x[i] = rng.normal();
   const ms = timeSteps(() => m.predict(x, shape), steps);
-  const threads = Number(process.env.EC2T_THREADS ?? availableParallelism());
+  const threads = defaultThreads();
   return { model: path, mode: 'infer', batchSize, threads, backend: 'ternary-runtime', msPerStep: ms, imagesPerSecond: (batchSize * 1000) / ms };
 }
 

@@ -13,6 +13,7 @@ import { ValueError } from '../base/errors.js';
 // Every built-in backend registers itself on import; calibration must see them all (the CLI configures
 // the backend before a command imports its kernels).
 import './index.js';
+import { backendSettings } from './settings.js';
 import { type AutoChooser, kernelBackends, kernelFor, setAutoChooser } from './registry.js';
 import { type Backend, type Conv2dGeometry, type KernelName, type MatmulGeometry, conv2dGeometry } from './types.js';
 
@@ -74,7 +75,7 @@ export function defaultCalibrationPath(): string {
 }
 
 /** Facts of this machine and process. @example machineFacts().cores */
-export function machineFacts(gpujsMode = process.env.EC2T_GPUJS_MODE || 'auto'): MachineFacts {
+export function machineFacts(gpujsMode = backendSettings().gpujsMode ?? 'auto'): MachineFacts {
   const c = cpus();
   return { cpuModel: c[0]?.model.trim() ?? 'unknown', cores: c.length, node: process.version, gpujsMode };
 }
@@ -271,15 +272,29 @@ export function formatCalibration(table: CalibrationTable): string {
 }
 
 /**
- * The kernel trace (`kernelTrace()`: `{ 'op@backend': calls }`) as a small text table, one row per
- * op and backend, for `EC2T_TRACE_KERNELS=1`.
+ * The kernel trace (`kernelTrace()`: `{ 'op@backend': calls, 'op: implementation': calls }`) as a
+ * small text table for `EC2T_TRACE_KERNELS=1`: one row per op and backend, each followed by the
+ * implementations that ran inside it (rows `op  > wasm-simd, 2 threads  calls`).
  * @example process.stderr.write(formatKernelTrace(kernelTrace()));
  */
 export function formatKernelTrace(trace: Readonly<Record<string, number>>): string {
-  const rows = Object.entries(trace).map(([key, calls]) => {
+  const entries = Object.entries(trace);
+  const impls = entries.filter(([key]) => key.includes(': '));
+  const rows: string[][] = [];
+  const shown = new Set<string>();
+  for (const [key, calls] of entries) {
+    if (key.includes(': ')) continue;
     const at = key.lastIndexOf('@');
-    return [key.slice(0, at), key.slice(at + 1), String(calls)];
-  });
+    const op = key.slice(0, at);
+    rows.push([op, key.slice(at + 1), String(calls)]);
+    if (shown.has(op)) continue;
+    shown.add(op);
+    for (const [ikey, icalls] of impls) if (ikey.startsWith(`${op}: `)) rows.push([op, `> ${ikey.slice(op.length + 2)}`, String(icalls)]);
+  }
+  for (const [ikey, icalls] of impls) {
+    const op = ikey.slice(0, ikey.indexOf(': '));
+    if (!shown.has(op)) rows.push([op, `> ${ikey.slice(op.length + 2)}`, String(icalls)]);
+  }
   if (rows.length === 0) return 'kernel trace: no kernels ran\n';
   return 'kernel trace:\n' + textTable(['op', 'backend', 'calls'], rows);
 }

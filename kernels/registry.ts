@@ -4,6 +4,7 @@
  * or chosen per op and size (`auto`).
  */
 import { KernelError } from '../base/errors.js';
+import { backendSettings, setBackendSettings } from './settings.js';
 import type { Backend, BackendChoice, KernelMap, KernelName } from './types.js';
 
 const table = new Map<KernelName, Map<Backend, KernelMap[KernelName]>>();
@@ -17,16 +18,8 @@ export type AutoChooser = (op: KernelName, sizeHint: number, available: readonly
 /** Default preference of `auto` when no chooser decides: fast cpu first, the spec last. */
 const AUTO_ORDER: readonly Backend[] = ['cpu', 'gpujs', 'reference'];
 
-let choice: BackendChoice = parseChoice(process.env.EC2T_BACKEND);
 let chooser: AutoChooser | undefined;
-let traceEnabled = process.env.EC2T_TRACE_KERNELS === '1';
 const trace = new Map<string, number>();
-
-function parseChoice(v: string | undefined): BackendChoice {
-  if (v === undefined || v === '') return 'auto';
-  if (v === 'auto' || v === 'reference' || v === 'cpu' || v === 'gpujs') return v;
-  throw new KernelError(`EC2T_BACKEND=${v} is not a backend; valid: auto, cpu, gpujs, reference`);
-}
 
 /**
  * Registers `impl` as the `backend` kernel for `op`. Registering the same pair twice throws: two
@@ -73,6 +66,7 @@ export function kernelFor<K extends KernelName>(op: K, backend: Backend): Kernel
 export function resolveBackend(op: KernelName, sizeHint = 0): Backend {
   const available = kernelBackends(op);
   if (available.length === 0) throw new KernelError(`no kernel registered for op ${op}`);
+  const choice = backendSettings().backend;
   if (choice !== 'auto') {
     if (available.includes(choice)) return choice;
     // NOTE: a forced backend that lacks an op falls back to cpu, then reference, so forcing
@@ -87,25 +81,37 @@ export function resolveBackend(op: KernelName, sizeHint = 0): Backend {
 
 /**
  * The kernel the engine should run for `op` now. `sizeHint` (FLOPs or elements) lets `auto`
- * pick per size. When tracing is on, records which backend ran.
+ * pick per size. When tracing is on, records which backend ran; a backend whose families pick an
+ * implementation (cpu: TypeScript or WebAssembly, threads) records that too ({@link traceImplementation}).
  */
 export function kernel<K extends KernelName>(op: K, sizeHint = 0): KernelMap[K] {
   const backend = resolveBackend(op, sizeHint);
-  if (traceEnabled) {
+  if (backendSettings().traceKernels) {
     const key = `${op}@${backend}`;
     trace.set(key, (trace.get(key) ?? 0) + 1);
   }
   return kernelFor(op, backend);
 }
 
-/** Forces a backend for every op (`auto` restores per-op selection). */
-export function setBackend(b: BackendChoice): void {
-  choice = parseChoice(b);
+/**
+ * Records that `what` ran as the implementation of `op` (e.g. `traceImplementation('conv2dForward',
+ * 'wasm-simd, 2 threads')`), when tracing is on. Called by the families that choose again inside
+ * a backend, so the trace names the code that ran, not only the registry backend.
+ */
+export function traceImplementation(op: string, what: string): void {
+  if (!backendSettings().traceKernels) return;
+  const key = `${op}: ${what}`;
+  trace.set(key, (trace.get(key) ?? 0) + 1);
 }
 
-/** The current backend choice. */
+/** Forces a backend for every op (`auto` restores per-op selection); the API level of the `backend` setting. */
+export function setBackend(b: BackendChoice): void {
+  setBackendSettings({ backend: b });
+}
+
+/** The current backend choice (kernels/settings.ts `backend`). */
 export function getBackend(): BackendChoice {
-  return choice;
+  return backendSettings().backend;
 }
 
 /** Installs the chooser `auto` consults (from calibration or a measured table). */
@@ -113,13 +119,17 @@ export function setAutoChooser(c: AutoChooser | undefined): void {
   chooser = c;
 }
 
-/** Turns the kernel trace on or off; see {@link kernelTrace}. */
+/** Turns the kernel trace on or off (the API level of the `traceKernels` setting); see {@link kernelTrace}. */
 export function setKernelTrace(on: boolean): void {
-  traceEnabled = on;
+  setBackendSettings({ traceKernels: on });
   if (!on) trace.clear();
 }
 
-/** Which kernel ran for each op since tracing started: `{ 'conv2dForward@cpu': 12, ... }`. */
+/**
+ * Which kernel ran for each op since tracing started: the registry's pick as `op@backend`, and
+ * the implementation a family chose inside it as `op: implementation`:
+ * `{ 'conv2dForward@cpu': 12, 'conv2dForward: wasm-simd, 2 threads': 12, ... }`.
+ */
 export function kernelTrace(): Record<string, number> {
   return Object.fromEntries([...trace.entries()].sort());
 }

@@ -14,7 +14,7 @@ import { packModel } from '../ec2t/export.js';
 import { TernaryQuantizer } from '../ec2t/quantizer.js';
 
 test('the package root exports every name the issues make public', () => {
-  for (const name of ['createModel', 'loadSafetensors', 'saveSafetensors', 'crossEntropy', 'Tensor', 'SGD', 'Adam', 'AdamW', 'assignTernary', 'noGrad', 'conv2d', 'DataLoader', 'loadMnist', 'TernaryQuantizer', 'setBackend', 'kernelTrace', 'writeReport', 'scoreNetwork', 'packAssignment']) {
+  for (const name of ['createModel', 'loadSafetensors', 'saveSafetensors', 'crossEntropy', 'Tensor', 'SGD', 'Adam', 'AdamW', 'assignTernary', 'noGrad', 'conv2d', 'DataLoader', 'loadMnist', 'TernaryQuantizer', 'setBackend', 'setBackendSettings', 'backendSettings', 'kernelTrace', 'writeReport', 'scoreNetwork', 'packAssignment']) {
     assert.ok(name in ec2t, `ec2t exports ${name}`);
   }
 });

@@ -8,35 +8,52 @@
  * (one input channel per group) use direct loops: their GEMMs would be 1-row products.
  * The im2col scratch is module-level and grown on demand.
  */
-import { registerKernel } from '../registry.js';
+import { registerKernel, traceImplementation } from '../registry.js';
+import { backendSettings, setBackendSettings } from '../settings.js';
 import type { Conv2dGeometry } from '../types.js';
 import { gemm } from './gemm.js';
 import {
   wasmConv2dBackwardInput, wasmConv2dBackwardWeight, wasmConv2dForward, wasmConvAvailable, wasmConvFits,
-  wasmDepthwiseBackwardInput, wasmDepthwiseBackwardWeight, wasmDepthwiseForward, wasmDepthwiseFits,
+  wasmDepthwiseBackwardInput, wasmDepthwiseBackwardWeight, wasmDepthwiseForward, wasmDepthwiseFits, wasmConvThreads,
 } from '../wasm/conv.js';
 
 const WASM_OK = wasmConvAvailable();
-let useWasm = process.env.EC2T_WASM !== '0';
 
 /**
  * Turns the WebAssembly SIMD conv path (kernels/wasm/conv.ts, dense convs) on or off, for tests and
- * benchmarks; returns whether it is available here. Off (or unavailable): im2col + `gemm` in TypeScript.
+ * benchmarks (the API level of the `wasmConv` backend setting); returns whether it is available
+ * here. Off (or unavailable): im2col + `gemm` in TypeScript.
  * @example setConvWasm(false); // measure the TypeScript path
  */
 export function setConvWasm(on: boolean): boolean {
-  useWasm = on;
+  setBackendSettings({ wasmConv: on });
   return WASM_OK;
+}
+
+function useWasm(): boolean {
+  const s = backendSettings();
+  return s.wasm && s.wasmConv;
+}
+
+/** Names the implementation that runs `op` for the kernel trace (only when tracing). */
+function traceConv(op: string, g: Conv2dGeometry, path: 'wasm' | 'wasm-depthwise' | 'ts' | 'ts-depthwise'): void {
+  if (!backendSettings().traceKernels) return;
+  if (path === 'ts' || path === 'ts-depthwise') traceImplementation(op, path === 'ts' ? 'typescript im2col+gemm' : 'typescript depthwise');
+  else {
+    // NOTE: the depthwise kernels run one sample at a time on the calling thread.
+    const t = path === 'wasm' ? wasmConvThreads(g) : 1;
+    traceImplementation(op, `${path === 'wasm' ? 'wasm-simd' : 'wasm-simd depthwise'}, ${t} thread${t === 1 ? '' : 's'}`);
+  }
 }
 
 /** Depthwise convs with multiplier 1 go to the WASM depthwise kernels when available and on. */
 function wasmDepthwise(g: Conv2dGeometry): boolean {
-  return useWasm && WASM_OK && wasmDepthwiseFits(g);
+  return useWasm() && WASM_OK && wasmDepthwiseFits(g);
 }
 
 /** Dense convs go to the WASM conv when it is available, on, and one sample's work fits its memory. */
 function wasmDense(g: Conv2dGeometry): boolean {
-  return useWasm && WASM_OK && g.groups === 1 && wasmConvFits(g);
+  return useWasm() && WASM_OK && g.groups === 1 && wasmConvFits(g);
 }
 
 let colScratch = new Float32Array(1 << 16);
@@ -140,14 +157,21 @@ function gemmPlan(g: Conv2dGeometry): { cpg: number; opg: number; kdim: number; 
 /** Cpu {@link Conv2dForwardKernel}. */
 export function conv2dForwardCpu(x: Float32Array, weight: Float32Array, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
   if (isDepthwise(g)) {
-    if (wasmDepthwise(g)) wasmDepthwiseForward(x, weight, bias, out, g);
-    else depthwiseForward(x, weight, bias, out, g);
+    if (wasmDepthwise(g)) {
+      traceConv('conv2dForward', g, 'wasm-depthwise');
+      wasmDepthwiseForward(x, weight, bias, out, g);
+    } else {
+      traceConv('conv2dForward', g, 'ts-depthwise');
+      depthwiseForward(x, weight, bias, out, g);
+    }
     return;
   }
   if (wasmDense(g)) {
+    traceConv('conv2dForward', g, 'wasm');
     wasmConv2dForward(x, weight, bias, out, g);
     return;
   }
+  traceConv('conv2dForward', g, 'ts');
   const { cpg, opg, kdim, ohw, hw, pointwise, col } = gemmPlan(g);
   for (let n = 0; n < g.batch; n++) {
     for (let grp = 0; grp < g.groups; grp++) {
@@ -173,14 +197,21 @@ export function conv2dForwardCpu(x: Float32Array, weight: Float32Array, bias: Fl
 /** Cpu {@link Conv2dBackwardInputKernel}. */
 export function conv2dBackwardInputCpu(gradOut: Float32Array, weight: Float32Array, gradX: Float32Array, g: Conv2dGeometry): void {
   if (isDepthwise(g)) {
-    if (wasmDepthwise(g)) wasmDepthwiseBackwardInput(gradOut, weight, gradX, g);
-    else depthwiseBackwardInput(gradOut, weight, gradX, g);
+    if (wasmDepthwise(g)) {
+      traceConv('conv2dBackwardInput', g, 'wasm-depthwise');
+      wasmDepthwiseBackwardInput(gradOut, weight, gradX, g);
+    } else {
+      traceConv('conv2dBackwardInput', g, 'ts-depthwise');
+      depthwiseBackwardInput(gradOut, weight, gradX, g);
+    }
     return;
   }
   if (wasmDense(g)) {
+    traceConv('conv2dBackwardInput', g, 'wasm');
     wasmConv2dBackwardInput(gradOut, weight, gradX, g);
     return;
   }
+  traceConv('conv2dBackwardInput', g, 'ts');
   const { cpg, opg, kdim, ohw, hw, pointwise, col } = gemmPlan(g);
   if (!pointwise) gradX.fill(0);
   for (let n = 0; n < g.batch; n++) {
@@ -201,14 +232,21 @@ export function conv2dBackwardInputCpu(gradOut: Float32Array, weight: Float32Arr
 /** Cpu {@link Conv2dBackwardWeightKernel}. */
 export function conv2dBackwardWeightCpu(x: Float32Array, gradOut: Float32Array, gradW: Float32Array, g: Conv2dGeometry): void {
   if (isDepthwise(g)) {
-    if (wasmDepthwise(g)) wasmDepthwiseBackwardWeight(x, gradOut, gradW, g);
-    else depthwiseBackwardWeight(x, gradOut, gradW, g);
+    if (wasmDepthwise(g)) {
+      traceConv('conv2dBackwardWeight', g, 'wasm-depthwise');
+      wasmDepthwiseBackwardWeight(x, gradOut, gradW, g);
+    } else {
+      traceConv('conv2dBackwardWeight', g, 'ts-depthwise');
+      depthwiseBackwardWeight(x, gradOut, gradW, g);
+    }
     return;
   }
   if (wasmDense(g)) {
+    traceConv('conv2dBackwardWeight', g, 'wasm');
     wasmConv2dBackwardWeight(x, gradOut, gradW, g);
     return;
   }
+  traceConv('conv2dBackwardWeight', g, 'ts');
   const { cpg, opg, kdim, ohw, hw, pointwise, col } = gemmPlan(g);
   if (g.batch === 0) gradW.fill(0);
   for (let n = 0; n < g.batch; n++) {

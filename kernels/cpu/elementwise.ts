@@ -3,15 +3,23 @@
  * per-element dispatch); broadcast binaries run one loop per innermost collapsed row, so same-shape
  * ops are a single flat loop and scalar/row/channel broadcasts read the small operand with stride 0.
  */
-import { registerKernel } from '../registry.js';
+import { registerKernel, traceImplementation } from '../registry.js';
+import { backendSettings } from '../settings.js';
 import type { BinaryOp, UnaryOp } from '../types.js';
 import { collapseDims } from './strided.js';
 import { wasmAdd, wasmUnary, wasmUnaryBackward } from '../wasm/elementwise.js';
 
+/** Names the implementation of `op` for the kernel trace (only when tracing). */
+function ran(op: string, wasm: boolean): void {
+  if (backendSettings().traceKernels) traceImplementation(op, wasm ? 'wasm-simd' : 'typescript');
+}
+
 /** Cpu {@link UnaryKernel}. */
 export function unaryCpu(op: UnaryOp, x: Float32Array, out: Float32Array): void {
   // relu/relu6: branch-free WASM SIMD masks (bit-identical); the TS ternary mispredicts on random signs.
-  if ((op === 'relu' || op === 'relu6') && wasmUnary(op, x, out)) return;
+  const wasm = (op === 'relu' || op === 'relu6') && wasmUnary(op, x, out);
+  ran('unary', wasm);
+  if (wasm) return;
   const n = x.length;
   switch (op) {
     case 'neg': for (let i = 0; i < n; i++) out[i] = -x[i]; return;
@@ -30,7 +38,9 @@ export function unaryCpu(op: UnaryOp, x: Float32Array, out: Float32Array): void 
 
 /** Cpu {@link UnaryBackwardKernel}. */
 export function unaryBackwardCpu(op: UnaryOp, x: Float32Array, y: Float32Array, g: Float32Array, gx: Float32Array): void {
-  if ((op === 'relu' || op === 'relu6') && wasmUnaryBackward(op, x, g, gx)) return;
+  const wasm = (op === 'relu' || op === 'relu6') && wasmUnaryBackward(op, x, g, gx);
+  ran('unaryBackward', wasm);
+  if (wasm) return;
   const n = x.length;
   switch (op) {
     case 'neg': for (let i = 0; i < n; i++) gx[i] = -g[i]; return;
@@ -81,7 +91,9 @@ export function binaryCpu(
   const inner = shape[nd - 1];
   const rows = out.length / inner;
   // Same-shape add (residual sums): one contiguous f32x4 add in WASM, bit-identical.
-  if (rows === 1 && op === 'add' && sa[nd - 1] === 1 && sb[nd - 1] === 1 && wasmAdd(a, b, out)) return;
+  const wasm = rows === 1 && op === 'add' && sa[nd - 1] === 1 && sb[nd - 1] === 1 && wasmAdd(a, b, out);
+  ran('binary', wasm);
+  if (wasm) return;
   if (rows === 1) return binaryRow(op, a, 0, sa[nd - 1], b, 0, sb[nd - 1], out, 0, inner);
   const idx = new Int32Array(nd);
   let ia = 0;

@@ -10,8 +10,10 @@
  * shape measured (3×4, 4×3, 2×8, 4×8 similar or slower; 4×8 spills the 16 xmm registers).
  * Pack buffers are module-level and grown on demand, so steady-state calls allocate nothing.
  */
+import { traceImplementation } from '../registry.js';
+import { backendSettings } from '../settings.js';
 import { gemmEmpty, wasmGemm, wasmSimdAvailable } from '../wasm/gemm.js';
-import { threadedGemm, gemmThreads } from '../wasm/threads.js';
+import { threadedGemm, gemmThreads } from '../wasm/threaded-gemm.js';
 
 const MR = 4;
 const NR = 4;
@@ -37,7 +39,6 @@ function growA(size: number): void {
 }
 
 const WASM_OK = wasmSimdAvailable().available;
-const useWasm = process.env.EC2T_WASM !== '0';
 
 /**
  * C[m×n] (+)= op(A)[m×k]·op(B)[k×n]. `op(A)` is A, or Aᵀ when `transA` (then A is stored k×m with
@@ -56,11 +57,15 @@ export function gemm(
   // 16³, 5× at 64³, 8–12× at 512³+); an 8-wide tile wastes most of its lanes when n < 4. Worker
   // threads pay off from ~256³ of work. Results are bit-identical across thread counts.
   const work = m * n * k;
-  if (WASM_OK && useWasm && n >= 4 && work >= 4096) {
-    if (work >= 1 << 24 && gemmThreads() > 1) threadedGemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
+  const s = backendSettings();
+  if (WASM_OK && s.wasm && n >= 4 && work >= 4096) {
+    const threaded = work >= 1 << 24 && gemmThreads() > 1;
+    if (s.traceKernels) traceImplementation('gemm', threaded ? `wasm-simd, ${gemmThreads()} threads` : 'wasm-simd, 1 thread');
+    if (threaded) threadedGemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
     else wasmGemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
     return;
   }
+  if (s.traceKernels) traceImplementation('gemm', 'typescript');
   gemmTs(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
 }
 

@@ -4,16 +4,24 @@
  * scale/shift writes. Where WASM SIMD runs, kernels/wasm/elementwise.ts does the same passes with
  * f64x2 accumulators (identical per-element formulas; sums in lane order).
  */
-import { registerKernel } from '../registry.js';
+import { registerKernel, traceImplementation } from '../registry.js';
+import { backendSettings } from '../settings.js';
 import type { BatchNormGeometry } from '../types.js';
 import { wasmBatchNormBackward, wasmBatchNormForwardEval, wasmBatchNormForwardTrain } from '../wasm/elementwise.js';
+
+/** Names the implementation of `op` for the kernel trace (only when tracing). */
+function ran(op: string, wasm: boolean): void {
+  if (backendSettings().traceKernels) traceImplementation(op, wasm ? 'wasm-simd' : 'typescript');
+}
 
 /** Cpu {@link BatchNormForwardTrainKernel}. */
 export function batchNormForwardTrainCpu(
   x: Float32Array, weight: Float32Array | null, bias: Float32Array | null, eps: number,
   out: Float32Array, saveMean: Float32Array, saveVar: Float32Array, g: BatchNormGeometry,
 ): void {
-  if (wasmBatchNormForwardTrain(x, weight, bias, eps, out, saveMean, saveVar, g)) return;
+  const wasm = wasmBatchNormForwardTrain(x, weight, bias, eps, out, saveMean, saveVar, g);
+  ran('batchNormForwardTrain', wasm);
+  if (wasm) return;
   const { batch, channels, spatial } = g;
   const count = batch * spatial;
   for (let c = 0; c < channels; c++) {
@@ -48,7 +56,9 @@ export function batchNormForwardEvalCpu(
   x: Float32Array, weight: Float32Array | null, bias: Float32Array | null, mean: Float32Array, invstd: Float32Array,
   out: Float32Array, g: BatchNormGeometry,
 ): void {
-  if (wasmBatchNormForwardEval(x, weight, bias, mean, invstd, out, g)) return;
+  const wasm = wasmBatchNormForwardEval(x, weight, bias, mean, invstd, out, g);
+  ran('batchNormForwardEval', wasm);
+  if (wasm) return;
   const { batch, channels, spatial } = g;
   for (let c = 0; c < channels; c++) {
     const scale = (weight === null ? 1 : weight[c]) * invstd[c];
@@ -65,7 +75,9 @@ export function batchNormBackwardCpu(
   x: Float32Array, gradOut: Float32Array, weight: Float32Array | null, mean: Float32Array, invstd: Float32Array, batchStats: boolean,
   gradX: Float32Array | null, gradWeight: Float32Array | null, gradBias: Float32Array | null, g: BatchNormGeometry,
 ): void {
-  if (wasmBatchNormBackward(x, gradOut, weight, mean, invstd, batchStats, gradX, gradWeight, gradBias, g)) return;
+  const wasm = wasmBatchNormBackward(x, gradOut, weight, mean, invstd, batchStats, gradX, gradWeight, gradBias, g);
+  ran('batchNormBackward', wasm);
+  if (wasm) return;
   const { batch, channels, spatial } = g;
   const count = batch * spatial;
   for (let c = 0; c < channels; c++) {

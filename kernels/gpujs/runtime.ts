@@ -10,6 +10,7 @@
  */
 import { createRequire } from 'node:module';
 import { KernelError } from '../../base/errors.js';
+import { backendSettings, settingSource } from '../settings.js';
 
 /** gpu.js modes this backend knows about, in default preference order. */
 export const GPUJS_MODES = ['headlessgl', 'webasm', 'cpu', 'webgpu'] as const;
@@ -198,13 +199,13 @@ function isMode(v: string): v is GpujsMode {
 }
 
 /**
- * Picks the gpu.js mode: `requested`, else `EC2T_GPUJS_MODE`, else the first available of
+ * Picks the gpu.js mode: `requested`, else the `gpujsMode` backend setting (API, `EC2T_GPUJS_MODE`), else the first available of
  * headlessgl → webasm → cpu. Throws a {@link KernelError} naming the reason when the requested
  * mode cannot run.
  * @example resolveGpujsMode('webasm') // 'webasm'
  */
 export function resolveGpujsMode(requested?: string): GpujsMode {
-  const want = requested ?? (process.env.EC2T_GPUJS_MODE || undefined);
+  const want = requested ?? backendSettings().gpujsMode;
   const modes = listGpujsModes();
   const avail = modes.filter((m) => m.available).map((m) => m.mode);
   if (want === undefined || want === 'auto') {
@@ -213,7 +214,7 @@ export function resolveGpujsMode(requested?: string): GpujsMode {
     }
     return avail[0];
   }
-  const src = requested !== undefined ? 'requested' : 'EC2T_GPUJS_MODE';
+  const src = requested !== undefined ? 'requested' : settingSource('gpujsMode') === 'env' ? 'EC2T_GPUJS_MODE' : 'gpujsMode setting';
   if (!isMode(want)) throw new KernelError(`${src} gpu.js mode "${want}" is not a mode; valid: auto, ${GPUJS_MODES.join(', ')}`);
   const info = modes.find((m) => m.mode === want);
   if (info === undefined || !info.available) {

@@ -18,6 +18,8 @@
  */
 import { ShapeError } from '../../base/errors.js';
 import type { Conv2dGeometry, TernaryLayer } from '../types.js';
+import { traceImplementation } from '../registry.js';
+import { backendSettings, setBackendSettings } from '../settings.js';
 import { ternaryConv2dSimd, ternarySimdAvailable } from './simd.js';
 
 /** Offsets of every tap for one (layer, geometry): same order as posTaps/negTaps. */
@@ -38,16 +40,15 @@ let posScratch = new Float32Array(1 << 12);
 let negScratch = new Float32Array(1 << 12);
 let rowScratch = new Int32Array(256);
 
-let simdOn = ternarySimdAvailable();
-
 /**
- * Turns the WebAssembly SIMD inner loop on or off (tests run both paths); returns whether it is now
- * on (false when the engine has no wasm SIMD, whatever was asked).
+ * Turns the WebAssembly SIMD inner loop on or off (tests run both paths; the API level of the
+ * `ternaryWasm` backend setting); returns whether it is now on (false when the engine has no wasm
+ * SIMD, whatever was asked).
  * @example setTernarySimd(false) // force the pure-JS loops
  */
 export function setTernarySimd(on: boolean): boolean {
-  simdOn = on && ternarySimdAvailable();
-  return simdOn;
+  setBackendSettings({ ternaryWasm: on });
+  return ternarySimdAvailable();
 }
 
 /** Target positions per chunk: two accumulators of this size stay in L1. */
@@ -233,7 +234,8 @@ function grow(n: number): void {
 export function ternaryConv2dCpu(x: Float32Array, layer: TernaryLayer, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): void {
   checkConv(x, layer, bias, out, g, 'ternaryConv2d');
   // The wasm SIMD path (threads, any stride) unless off or too big for its shared memory.
-  if (simdOn && ternaryConv2dSimd(x, layer, bias, out, g)) return;
+  if (ternarySimdAvailable() && ternaryConv2dSimd(x, layer, bias, out, g)) return;
+  if (backendSettings().traceKernels) traceImplementation('ternaryConv2d', 'typescript');
   const p = planFor(layer, g);
   const xp = padInput(x, g, p);
   const { batch: N, outChannels: M, outHeight: OH, outWidth: OW } = g;

@@ -1,6 +1,6 @@
 /**
  * Multi-threaded WebAssembly SIMD path of the ternary conv (any stride), on the shared kernel worker
- * pool (kernels/wasm/pool.ts): one shared `WebAssembly.Memory` that every pool worker instantiates
+ * pool (kernels/wasm/worker-pool.ts): one shared `WebAssembly.Memory` that every pool worker instantiates
  * this file's modules over; calls stay synchronous.
  *
  * Layout: x is copied in once and gathered (a wasm job split over the threads) into padded planes.
@@ -28,10 +28,12 @@
  * every unit is computed by the same instruction sequence whichever thread takes it, so results are
  * bit-identical for any thread count and scheduling.
  */
+import { traceImplementation } from '../registry.js';
+import { type TernaryJitMode, backendSettings, setBackendSettings } from '../settings.js';
 import type { Conv2dGeometry, TernaryLayer } from '../types.js';
 import { F32, I32, ModuleBuilder, V128, uleb, webAssembly, type WasmMemory, type WasmModule, forRange } from '../wasm/assembler.js';
-import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, releasePoolFamily, runJob, shutdownPool, withWorkerRecovery } from '../wasm/pool.js';
-import { gemmThreads } from '../wasm/threads.js';
+import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, releasePoolFamily, runJob, shutdownPool, withWorkerRecovery } from '../wasm/worker-pool.js';
+import { gemmThreads } from '../wasm/threaded-gemm.js';
 
 /** Grid points per chunk (two accumulators of this size stay in L1). */
 export const SIMD_CHUNK = 2048;
@@ -661,9 +663,9 @@ function instance(): Instance | null {
   return inst;
 }
 
-/** Is the wasm SIMD ternary path available in this engine (and not disabled by EC2T_TERNARY_WASM=0)? */
+/** Is the wasm SIMD ternary path available in this engine and on (the `ternaryWasm` backend setting, `EC2T_TERNARY_WASM`)? */
 export function ternarySimdAvailable(): boolean {
-  return process.env.EC2T_TERNARY_WASM !== '0' && instance() !== null;
+  return backendSettings().ternaryWasm && instance() !== null;
 }
 
 /**
@@ -676,11 +678,9 @@ export function poisonTernaryScratch(): void {
   if (I !== null) new Float32Array(I.memory.buffer).fill(Number.NaN);
 }
 
-let threadOverride: number | undefined;
-
-/** Threads the ternary conv uses: {@link setTernaryThreads}, else the GEMM's default (`setGemmThreads`, `EC2T_THREADS`, available parallelism). */
+/** Threads the ternary conv uses: the `ternaryThreads` backend setting ({@link setTernaryThreads}), else the `threads` one (`setGemmThreads`, `--threads`, `EC2T_THREADS`, available parallelism). */
 export function ternaryThreads(): number {
-  return threadOverride ?? gemmThreads();
+  return backendSettings().ternaryThreads ?? gemmThreads();
 }
 
 /**
@@ -689,18 +689,12 @@ export function ternaryThreads(): number {
  */
 export function setTernaryThreads(threads: number | undefined): void {
   checkThreadCount('setTernaryThreads', threads);
-  threadOverride = threads;
+  setBackendSettings({ ternaryThreads: threads });
 }
 
-/**
- * When a layer gets generated code: `lazy` (default) on its third call with an input geometry (the
- * first two run the generic kernel, so a one-off call never pays code generation, 5–200 ms a
- * layer); `eager` on its first call; `off` never (every layer on the generic kernel, as layers above
- * the size limit always are). The generic and generated kernels sum every output in the same order,
- * so the mode changes speed only, never a bit of the result.
- */
-export type TernaryJitMode = 'lazy' | 'eager' | 'off';
-let jitMode: TernaryJitMode = 'lazy';
+// NOTE: generated code costs 5–200 ms a layer, hence `lazy` by default; layers above the size limit
+// always stay on the generic kernel. Both sum every output in the same order (bit-identical results).
+export type { TernaryJitMode };
 /** Calls of a (layer, geometry) on the generic kernel before `lazy` mode generates its code. */
 const LAZY_CALLS = 2;
 
@@ -709,13 +703,13 @@ const LAZY_CALLS = 2;
  * @example const was = setTernaryJit('eager'); … setTernaryJit(was);
  */
 export function setTernaryJit(mode: TernaryJitMode): TernaryJitMode {
-  const was = jitMode;
-  jitMode = mode;
+  const was = backendSettings().ternaryJit;
+  setBackendSettings({ ternaryJit: mode });
   return was;
 }
 
 /**
- * Stops the shared kernel worker pool (kernels/wasm/pool.ts; workers are `unref()`'d, tests call
+ * Stops the shared kernel worker pool (kernels/wasm/worker-pool.ts; workers are `unref()`'d, tests call
  * this to release them promptly).
  * @example await shutdownTernaryThreads();
  */
@@ -798,8 +792,9 @@ function offsetsFor(layer: TernaryLayer, p: SimdPlan, N: number): { posOff: Int3
 
 /** Generated kernels of a layer (or its call count so far, in lazy mode), per plan key (the same layer may serve several geometries). */
 const jits = new WeakMap<TernaryLayer, Map<string, Jit | number>>();
-/** The layer's generated kernel for this geometry, or null while {@link jitMode} says not (yet). */
+/** The layer's generated kernel for this geometry, or null while the `ternaryJit` setting says not (yet). */
 function jitFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): Jit | null {
+  const jitMode = backendSettings().ternaryJit;
   if (jitMode === 'off' || layer.posTaps.length + layer.negTaps.length > JIT_MAX_NONZEROS) return null;
   let per = jits.get(layer);
   if (per === undefined) jits.set(layer, (per = new Map()));
@@ -928,6 +923,7 @@ function ternaryConv2dSimdOnce(x: Float32Array, layer: TernaryLayer, bias: Float
   const jit = jitFor(layer, p, g);
   const { bytes, at: P, jitWords } = layoutFor(layer, g, p, T, jit);
   if (bytes > MAX_PAGES * PAGE) return false;
+  if (backendSettings().traceKernels) traceImplementation('ternaryConv2d', `wasm-simd ${jit === null ? 'generic' : 'generated'}, ${T} thread${T === 1 ? '' : 's'}`);
   const have = I.memory.buffer.byteLength;
   if (have < bytes) I.memory.grow(Math.ceil((bytes - have) / PAGE));
   const buf = I.memory.buffer;

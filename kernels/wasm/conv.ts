@@ -11,7 +11,7 @@
  *   scatter-add into padded dxp) → un-padded into dX;
  * - weight gradient: dW (+)= dY·colᵀ with a dot-product kernel (`dotNT`) reading both operands
  *   along the contiguous pixel axis, so neither needs a transposing pack.
- * Threads: the shared kernel pool's workers (kernels/wasm/pool.ts) instantiate the module over its
+ * Threads: the shared kernel pool's workers (kernels/wasm/worker-pool.ts) instantiate the module over its
  * shared memory and take chunks from the job's shared counter (each with
  * its own scratch slot); every chunk's result, including its weight-gradient partial (the partials
  * are added in chunk order), is the same whoever computes it, so all results are bit-identical for
@@ -20,11 +20,12 @@
  * Other grouped convs are not handled here (kernels/cpu/conv.ts keeps them).
  */
 import { KernelError } from '../../base/errors.js';
+import { backendSettings, setBackendSettings } from '../settings.js';
 import type { Conv2dGeometry } from '../types.js';
 import { F32, I32, ModuleBuilder, V128, type WasmMemory, type WasmModule, forRange } from './assembler.js';
 import { KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn, gemmModuleBytes, packA, requireWasm, runTiles, useFma, wasmSimdAvailable } from './gemm.js';
-import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from './pool.js';
-import { gemmThreads } from './threads.js';
+import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from './worker-pool.js';
+import { gemmThreads } from './threaded-gemm.js';
 
 /** Rows of A (output channels) per `dotNT` register tile. NOTE: 2×3 (9 accumulators) measured 15–30 % faster than 4×3, which spills the 16 xmm registers; 4×2 and 2×4 in between. */
 const DM = 2;
@@ -459,7 +460,7 @@ function params(g: Conv2dGeometry, slots: number): ConvParams {
 
 const MAX_THREADS = MAX_POOL_THREADS;
 
-/** The conv job runner's source for the shared pool (kernels/wasm/pool.ts). */
+/** The conv job runner's source for the shared pool (kernels/wasm/worker-pool.ts). */
 function convRunnerFactory(): string {
   return `const keys = ${JSON.stringify(PARAM_KEYS)};
 ${runTiles.toString()}
@@ -471,23 +472,32 @@ return function (E, memory, params, op, index, threads, next) {
 };`;
 }
 
-let threadOverride: number | undefined;
-
 /**
- * Sets the conv's thread count (undefined: the GEMM's, `EC2T_THREADS` or available parallelism).
+ * Sets the conv's thread count, the API level of the `convThreads` backend setting (undefined: the
+ * `threads` setting, i.e. `setGemmThreads`, `--threads`, `EC2T_THREADS` or available parallelism).
  * Results are deterministic for a given count; the weight gradient's summation order depends on it.
  * @example setConvThreads(1)
  */
 export function setConvThreads(threads: number | undefined): void {
   checkThreadCount('setConvThreads', threads);
-  threadOverride = threads;
+  setBackendSettings({ convThreads: threads });
 }
 
 /** Below this many forward FLOPs a conv runs on one thread (waking workers costs ~0.1 ms). */
 const THREAD_MIN_FLOPS = 1 << 23;
 
+/**
+ * Threads the WASM conv uses for geometry `g` (1 without shared memory or below the work worth
+ * waking workers for, unless `convThreads` is set); the kernel trace reports it.
+ * @example wasmConvThreads(g) // 2
+ */
+export function wasmConvThreads(g: Conv2dGeometry): number {
+  return threadsFor(g);
+}
+
 function threadsFor(g: Conv2dGeometry): number {
   if (!SHARED) return 1;
+  const threadOverride = backendSettings().convThreads;
   const want = Math.min(threadOverride ?? gemmThreads(), MAX_THREADS, g.batch);
   if (want <= 1) return 1;
   const flops = 2 * g.batch * g.outChannels * g.outHeight * g.outWidth * g.inChannels * g.kernelHeight * g.kernelWidth;
@@ -512,7 +522,7 @@ function runOp(I: Inst, P: ConvParams, op: number, threads: number): void {
 }
 
 /**
- * Stops the shared kernel worker pool (kernels/wasm/pool.ts; a later threaded conv starts it
+ * Stops the shared kernel worker pool (kernels/wasm/worker-pool.ts; a later threaded conv starts it
  * again). Workers are `unref()`'d, so a process exits without this; tests call it to release
  * threads promptly.
  * @example await shutdownConvThreads();

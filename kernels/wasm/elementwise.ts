@@ -20,6 +20,7 @@
  * L2-sized chunks; batch norm runs channel by channel so a channel's planes stay in cache across its
  * passes. No allocation per call beyond the first growth of the memory.
  */
+import { backendSettings, setBackendSettings } from '../settings.js';
 import { F32, F64, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory, forRange } from './assembler.js';
 import { PAGE, requireWasm, wasmSimdAvailable } from './gemm.js';
 
@@ -351,8 +352,6 @@ interface Exports {
 interface Inst { memory: WasmMemory; f32: Float32Array; f64: Float64Array; E: Exports }
 
 const AVAILABLE = wasmSimdAvailable().available;
-// `EC2T_WASM_ELEMENTWISE=0` turns only this path off (to measure it against the TypeScript loops).
-let enabled = process.env.EC2T_WASM !== '0' && process.env.EC2T_WASM_ELEMENTWISE !== '0';
 let inst: Inst | undefined;
 
 /** Elements per chunk of the flat ops: input + operand stay in L2 (2 × 256 KiB). */
@@ -368,8 +367,14 @@ const MAX_BYTES = 1 << 30;
  * @example setElementwiseWasm(false); // measure the TypeScript path
  */
 export function setElementwiseWasm(on: boolean): boolean {
-  enabled = on;
+  setBackendSettings({ wasmElementwise: on });
   return AVAILABLE;
+}
+
+// `wasmElementwise: false` (`EC2T_WASM_ELEMENTWISE=0`) turns only this path off, to measure it against the TypeScript loops.
+function on(): boolean {
+  const s = backendSettings();
+  return s.wasm && s.wasmElementwise;
 }
 
 function instance(bytes: number): Inst {
@@ -398,7 +403,7 @@ const up16 = (floats: number): number => Math.ceil(floats / 16) * 16;
  * @example if (!wasmUnary('relu', x, out)) unaryTs('relu', x, out);
  */
 export function wasmUnary(op: string, x: Float32Array, out: Float32Array): boolean {
-  if (!enabled || !AVAILABLE || (op !== 'relu' && op !== 'relu6') || x.length < MIN_ELEMENTS) return false;
+  if (!AVAILABLE || !on() || (op !== 'relu' && op !== 'relu6') || x.length < MIN_ELEMENTS) return false;
   const I = instance(CHUNK * 4);
   const fn = op === 'relu' ? I.E.relu : I.E.relu6;
   const n = x.length;
@@ -416,7 +421,7 @@ export function wasmUnary(op: string, x: Float32Array, out: Float32Array): boole
  * @example if (!wasmUnaryBackward('relu', x, g, gx)) ...
  */
 export function wasmUnaryBackward(op: string, x: Float32Array, g: Float32Array, gx: Float32Array): boolean {
-  if (!enabled || !AVAILABLE || (op !== 'relu' && op !== 'relu6') || x.length < MIN_ELEMENTS) return false;
+  if (!AVAILABLE || !on() || (op !== 'relu' && op !== 'relu6') || x.length < MIN_ELEMENTS) return false;
   const I = instance(2 * CHUNK * 4);
   const fn = op === 'relu' ? I.E.reluBwd : I.E.relu6Bwd;
   const n = x.length;
@@ -436,7 +441,7 @@ export function wasmUnaryBackward(op: string, x: Float32Array, g: Float32Array, 
  */
 export function wasmAdd(a: Float32Array, b: Float32Array, out: Float32Array): boolean {
   const n = out.length;
-  if (!enabled || !AVAILABLE || n < MIN_ELEMENTS) return false;
+  if (!AVAILABLE || !on() || n < MIN_ELEMENTS) return false;
   const I = instance(2 * CHUNK * 4);
   for (let o = 0; o < n; o += CHUNK) {
     const m = Math.min(CHUNK, n - o);
@@ -452,7 +457,7 @@ export function wasmAdd(a: Float32Array, b: Float32Array, out: Float32Array): bo
 interface BnGeometry { readonly batch: number; readonly channels: number; readonly spatial: number }
 
 function bnFits(n: number, arrays: number): boolean {
-  return enabled && AVAILABLE && n >= MIN_ELEMENTS && (arrays * up16(n) + 16) * 4 <= MAX_BYTES;
+  return AVAILABLE && on() && n >= MIN_ELEMENTS && (arrays * up16(n) + 16) * 4 <= MAX_BYTES;
 }
 
 /**

@@ -11,9 +11,10 @@
  * Determinism: every element of C is computed the same way whatever tile or thread it lands in:
  * for each KC block in order, a fresh accumulator sums p = 0..kc-1 in order, then C += accumulator
  * (C = accumulator for the first block when overwriting). So a partition of the rows/columns over
- * threads (kernels/wasm/threads.ts) gives results bit-identical to one thread.
+ * threads (kernels/wasm/threaded-gemm.ts) gives results bit-identical to one thread.
  */
 import { KernelError } from '../../base/errors.js';
+import { backendSettings } from '../settings.js';
 import { I32, ModuleBuilder, V128, type WasmApi, type WasmMemory, relaxedSimdSupported, simdSupported, webAssembly } from './assembler.js';
 
 /** Rows of a register tile. */
@@ -34,9 +35,14 @@ export const NC_STRIPS = 64;
  * NOTE: packing costs about as much per B element as 2·m flops of micro-kernel, so for small m
  * (conv forward: m = out channels) the plain row copy wins (16×1024×144: 23 vs 10 GFLOP/s); for
  * large m the packed strips' locality wins (1024³: 36 vs 25). Measured crossover near m = 64–128.
- * `EC2T_WASM_PACK_B=1` always packs, `=0` always copies (for measurement).
+ * The `packB` backend setting (`EC2T_WASM_PACK_B=1`: always pack, `=0`: always copy) overrides it, for measurement.
  */
-export const ROW_MAJOR_B_MAX_M = process.env.EC2T_WASM_PACK_B === '1' ? 0 : process.env.EC2T_WASM_PACK_B === '0' ? Infinity : 64;
+export const ROW_MAJOR_B_MAX_M = 64;
+
+function rowMajorBMaxM(): number {
+  const mode = backendSettings().packB;
+  return mode === 'pack' ? 0 : mode === 'copy' ? Infinity : ROW_MAJOR_B_MAX_M;
+}
 
 /** Bytes per WebAssembly page. */
 export const PAGE = 65536;
@@ -177,7 +183,7 @@ export function gemmLayout(m: number, n: number, k: number): GemmLayout {
 /**
  * Runs the tile loops for row strips [isStart, isEnd) × column strips [jsStart, jsEnd) over all KC
  * blocks, in a fixed order. NOTE: self-contained (no closure over module scope) because
- * kernels/wasm/threads.ts ships its source text to the workers.
+ * kernels/wasm/threaded-gemm.ts ships its source text to the workers.
  */
 export function runTiles(
   tiles: TilesFn, aBase: number, bBase: number, cBase: number, mPad: number, nPad: number, k: number,
@@ -293,7 +299,7 @@ export function copyBRowMajor(n: number, k: number, b: Float32Array, bOff: numbe
 
 /** Loads B into WASM memory, packed or row-major; returns whether it is row-major (for {@link runTiles}). */
 export function loadB(transB: boolean, m: number, n: number, k: number, b: Float32Array, bOff: number, ldb: number, mem: Float32Array, base: number, nPad: number, nStrips: number): boolean {
-  if (!transB && m <= ROW_MAJOR_B_MAX_M) {
+  if (!transB && m <= rowMajorBMaxM()) {
     copyBRowMajor(n, k, b, bOff, ldb, mem, base, nPad);
     return true;
   }
@@ -311,9 +317,9 @@ export function copyCOut(m: number, n: number, c: Float32Array, cOff: number, ld
   for (let i = i0; i < Math.min(i1, m); i++) c.set(mem.subarray(base + i * nPad, base + i * nPad + n), cOff + i * ldc);
 }
 
-/** Should the generated kernels use relaxed-SIMD FMA? Where the runtime validates it, unless `EC2T_WASM_FMA=0`. */
+/** Should the generated kernels use relaxed-SIMD FMA? Where the runtime validates it, unless the `fma` backend setting is off (`EC2T_WASM_FMA=0`). */
 export function useFma(): boolean {
-  return process.env.EC2T_WASM_FMA !== '0' && relaxedSimdSupported();
+  return backendSettings().fma && relaxedSimdSupported();
 }
 
 /**

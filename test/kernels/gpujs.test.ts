@@ -13,6 +13,7 @@ import { Rng } from '../../base/rng.js';
 import { clearGpujsCache, gpujsKernelStats, gpujsKernels, listGpujsModes, registerGpujsKernels, resolveGpujsMode } from '../../kernels/gpujs/index.js';
 import type { GpujsKernels, GpujsModeInfo } from '../../kernels/gpujs/index.js';
 import { hasKernel, kernelFor, resolveBackend, setBackend } from '../../kernels/registry.js';
+import { reloadBackendEnv } from '../../kernels/settings.js';
 import { type Conv2dGeometry, type MatmulGeometry, conv2dGeometry } from '../../kernels/types.js';
 import { expectClose, poison } from '../helpers/check.js';
 
@@ -129,18 +130,22 @@ test('resolveGpujsMode: option beats EC2T_GPUJS_MODE; bad or unavailable modes t
   const saved = process.env.EC2T_GPUJS_MODE;
   try {
     process.env.EC2T_GPUJS_MODE = 'cpu';
+    reloadBackendEnv();
     assert.equal(resolveGpujsMode(), 'cpu');
     assert.equal(resolveGpujsMode('cpu'), 'cpu');
     delete process.env.EC2T_GPUJS_MODE;
+    reloadBackendEnv();
     assert.equal(resolveGpujsMode(), modes.find((m) => m.available)?.mode);
     assert.throws(() => resolveGpujsMode('vulkan'), (e: unknown) => e instanceof KernelError && /not a mode; valid/.test(e.message));
     process.env.EC2T_GPUJS_MODE = 'nope';
+    reloadBackendEnv();
     assert.throws(() => resolveGpujsMode(), (e: unknown) => e instanceof KernelError && /EC2T_GPUJS_MODE/.test(e.message));
     const webgpu = modes.find((m) => m.mode === 'webgpu') as GpujsModeInfo;
     assert.throws(() => resolveGpujsMode('webgpu'), (e: unknown) => e instanceof KernelError && e.message.includes(webgpu.reason));
   } finally {
     if (saved === undefined) delete process.env.EC2T_GPUJS_MODE;
     else process.env.EC2T_GPUJS_MODE = saved;
+    reloadBackendEnv();
   }
 });
 

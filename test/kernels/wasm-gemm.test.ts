@@ -9,7 +9,7 @@ import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { Rng } from '../../base/rng.js';
 import { KC, MC_STRIPS, MR, NC_STRIPS, NR, wasmGemm, wasmSimdAvailable } from '../../kernels/wasm/gemm.js';
-import { partition, shutdownThreads, threadedGemm } from '../../kernels/wasm/threads.js';
+import { partition, shutdownThreads, threadedGemm } from '../../kernels/wasm/threaded-gemm.js';
 import { expectClose } from '../helpers/check.js';
 
 const SEED = 20240613;

@@ -1,5 +1,5 @@
 /**
- * Multi-core WASM SIMD GEMM on the shared kernel worker pool (kernels/wasm/pool.ts): one shared
+ * Multi-core WASM SIMD GEMM on the shared kernel worker pool (kernels/wasm/worker-pool.ts): one shared
  * WebAssembly.Memory, which every pool worker instantiates the GEMM module over. The main thread packs A and B into
  * the shared memory, hands each worker a fixed block of row strips (or column strips when there are
  * fewer row strips than threads), computes block 0 itself, and waits with `Atomics.wait` — so
@@ -10,12 +10,13 @@
  * bit-identical run to run and to the single-thread {@link wasmGemm}.
  */
 import { ValueError } from '../../base/errors.js';
+import { setBackendSettings } from '../settings.js';
 import type { WasmMemory } from './assembler.js';
 import {
   KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn,
   copyCIn, copyCOut, gemmLayout, gemmModuleBytes, loadB, packA, requireWasm, runTiles, useFma, wasmGemm,
 } from './gemm.js';
-import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, poolDefaultThreads, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from './pool.js';
+import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, poolDefaultThreads, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from './worker-pool.js';
 
 /** Largest shared memory: 2 GiB (32768 pages); bigger problems fall back to the single-thread path. */
 const MAX_PAGES = 32768;
@@ -64,21 +65,23 @@ interface Gemm {
 }
 
 let gemm: Gemm | undefined;
-let defaultThreads: number | undefined;
-
 /**
  * Thread count used when {@link threadedGemm} is not given one (and the default of the conv and
- * ternary kernels): {@link setGemmThreads}, else `EC2T_THREADS` if set, else
- * `os.availableParallelism()`.
+ * ternary kernels): the `threads` backend setting ({@link setGemmThreads}, `--threads`,
+ * `EC2T_THREADS`), else `os.availableParallelism()`.
  */
 export function gemmThreads(): number {
-  return defaultThreads ?? poolDefaultThreads();
+  return poolDefaultThreads();
 }
 
-/** Sets the default thread count (undefined: back to `EC2T_THREADS` / available parallelism). */
+/**
+ * Sets the default thread count, the API level of the `threads` backend setting (undefined: back
+ * to `--threads` / `EC2T_THREADS` / available parallelism).
+ * @example setGemmThreads(2)
+ */
 export function setGemmThreads(threads: number | undefined): void {
   checkThreadCount('setGemmThreads', threads);
-  defaultThreads = threads;
+  setBackendSettings({ threads });
 }
 
 function getGemm(): Gemm {
@@ -146,7 +149,7 @@ export function threadedGemm(
 }
 
 /**
- * Stops the shared kernel worker pool (kernels/wasm/pool.ts; a later threaded call starts a new one).
+ * Stops the shared kernel worker pool (kernels/wasm/worker-pool.ts; a later threaded call starts a new one).
  * Workers are `unref()`'d, so a process exits without this; tests call it to release threads promptly.
  * @example await shutdownThreads();
  */

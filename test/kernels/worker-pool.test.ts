@@ -1,5 +1,5 @@
 /**
- * The shared kernel worker pool (kernels/wasm/pool.ts): GEMM, dense conv and ternary conv share one
+ * The shared kernel worker pool (kernels/wasm/worker-pool.ts): GEMM, dense conv and ternary conv share one
  * set of workers (at most threads − 1 of them, not one pool per kernel family); a worker that throws
  * surfaces as a KernelError carrying its message and the pool restarts cleanly afterwards; the
  * thread-count setters reject bad counts.
@@ -18,8 +18,8 @@ import { conv2dGeometry } from '../../kernels/types.js';
 import { ModuleBuilder, webAssembly } from '../../kernels/wasm/assembler.js';
 import { setConvThreads } from '../../kernels/wasm/conv.js';
 import { wasmSimdAvailable } from '../../kernels/wasm/gemm.js';
-import { poolDegradedReason, poolWorkerCount, registerPoolFamily, releasePoolFamily, resetPoolDegraded, runJob, setPoolWorkerFactory, shutdownPool } from '../../kernels/wasm/pool.js';
-import { setGemmThreads, threadedGemm } from '../../kernels/wasm/threads.js';
+import { poolDegradedReason, poolWorkerCount, registerPoolFamily, releasePoolFamily, resetPoolDegraded, runJob, setPoolWorkerFactory, shutdownPool } from '../../kernels/wasm/worker-pool.js';
+import { setGemmThreads, threadedGemm } from '../../kernels/wasm/threaded-gemm.js';
 import { randomAssignment } from './ternary-fixtures.js';
 
 const skip = !wasmSimdAvailable().available || typeof SharedArrayBuffer === 'undefined' ? 'no WebAssembly SIMD / shared memory here' : false;
@@ -84,7 +84,7 @@ describe('kernel worker pool', () => {
 
   test('a worker that calls process.exit fails its job with a WorkerDiedError; later jobs run on one thread with the same results', { skip }, () => {
     // In a child process: before the fix the main thread waited forever in Atomics.wait.
-    const poolUrl = new URL('../../kernels/wasm/pool.js', import.meta.url).href;
+    const poolUrl = new URL('../../kernels/wasm/worker-pool.js', import.meta.url).href;
     const asmUrl = new URL('../../kernels/wasm/assembler.js', import.meta.url).href;
     const script = `
       const { registerPoolFamily, runJob, withWorkerRecovery, WorkerDiedError, poolDegradedReason, resetPoolDegraded } = await import(${JSON.stringify(poolUrl)});

@@ -15,13 +15,13 @@
  * of the problem (or, with {@link PoolNext}, chunks whose results do not depend on who computes
  * them), so results are bit-identical for any thread count.
  */
-import { availableParallelism } from 'node:os';
 import { MessageChannel, type MessagePort, Worker, type WorkerOptions, receiveMessageOnPort } from 'node:worker_threads';
 import { KernelError, ValueError } from '../../base/errors.js';
+import { MAX_THREADS, defaultThreads } from '../settings.js';
 import type { WasmMemory, WasmModule } from './assembler.js';
 
 /** Most threads one job may use (the main thread plus 63 workers). */
-export const MAX_POOL_THREADS = 64;
+export const MAX_POOL_THREADS = MAX_THREADS;
 /** Most Int32 parameter words one job may pass. */
 export const MAX_JOB_PARAMS = 96;
 
@@ -267,17 +267,12 @@ function slot(p: Pool, index: number): Slot {
 }
 
 /**
- * Default thread count: `EC2T_THREADS` if set, else `os.availableParallelism()`.
- * @example poolDefaultThreads() // 2 on a 2-core machine without EC2T_THREADS
+ * Default thread count: the `threads` backend setting (API, `--threads`, `EC2T_THREADS`), else
+ * `os.availableParallelism()` (kernels/settings.ts).
+ * @example poolDefaultThreads() // 2 on a 2-core machine with no setting
  */
 export function poolDefaultThreads(): number {
-  const env = process.env.EC2T_THREADS;
-  if (env !== undefined && env !== '') {
-    const t = Number(env);
-    if (!Number.isInteger(t) || t < 1 || t > MAX_POOL_THREADS) throw new ValueError('EC2T_THREADS', `expected an integer thread count in 1..${MAX_POOL_THREADS}, got '${env}'; unset it or set e.g. EC2T_THREADS=2`);
-    return t;
-  }
-  return Math.min(MAX_POOL_THREADS, Math.max(1, availableParallelism()));
+  return defaultThreads();
 }
 
 /**
