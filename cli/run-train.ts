@@ -1,14 +1,12 @@
 /**
- * `ec2t train` and `ec2t eval`.
+ * `ec2t train` and `ec2t eval`: flags to the {@link trainModel} recipe, and printing.
  */
 import { Rng } from '../base/rng.js';
-import { entryToTensor, saveSafetensors } from '../nn/safetensors.js';
-import { stateDictForSave } from '../nn/module.js';
-import { SGD, Adam } from '../nn/optim.js';
-import { LrScheduler, cosineAnnealing, stepDecay, constantSchedule } from '../nn/schedule.js';
 import { CIFAR_AUGMENT, type AugmentConfig } from '../datasets/transforms.js';
 import { RunFolder, environmentFacts } from '../ec2t/runfolder.js';
-import { OptimizerUpdater, TrainingPhase, evaluate, firstNonFinite, readRunCheckpoint, runToEnd, runYielding } from '../ec2t/train.js';
+import { evaluate, firstNonFinite, readRunCheckpoint } from '../ec2t/train.js';
+import { trainModel } from '../ec2t/recipes/train.js';
+import type { RecipeProgress } from '../ec2t/recipes/events.js';
 import { FormatError } from '../base/errors.js';
 import { getBackend } from '../kernels/registry.js';
 import type { Parsed, FlagValue } from './args.js';
@@ -33,16 +31,30 @@ export interface TrainSummary {
   interrupted: boolean;
 }
 
-/** Installs a SIGINT handler that asks the loop to checkpoint and stop; a second Ctrl-C exits at once. */
-export function interruptFlag(): { flag: { interrupted: boolean }; dispose: () => void } {
-  const flag = { interrupted: false };
+/**
+ * Ctrl-C as an abort: the first SIGINT aborts the returned signal (the recipe checkpoints after the
+ * current batch and returns); a second one exits at once.
+ */
+export function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
+  const controller = new AbortController();
   const handler = (): void => {
-    if (flag.interrupted) process.exit(130);
-    flag.interrupted = true;
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
     log('\ninterrupt: saving a checkpoint at the next batch (Ctrl-C again to quit without saving)');
   };
   process.on('SIGINT', handler);
-  return { flag, dispose: () => process.off('SIGINT', handler) };
+  return { signal: controller.signal, dispose: () => process.off('SIGINT', handler) };
+}
+
+/** The recipes' progress events as the CLI shows them: a bar (or log lines) per batch, phase results. */
+export function recipeProgressPrinter(quiet = false): (e: RecipeProgress) => void {
+  const bar = progressPrinter(quiet);
+  return (e) => {
+    if (e.kind === 'batch') bar(e);
+    else if (e.kind === 'phase' && e.phase === 'ec2t' && e.completed) {
+      log(`EC2T phase: best validation accuracy ${((e.bestValAccuracy ?? 0) * 100).toFixed(2)}% at epoch ${e.bestEpoch}`);
+    }
+  };
 }
 
 function augmentFor(flags: Record<string, FlagValue>, dataset: string): AugmentConfig | undefined {
@@ -53,38 +65,23 @@ function augmentFor(flags: Record<string, FlagValue>, dataset: string): AugmentC
   return { ...(on ? CIFAR_AUGMENT : {}), ...(cut > 0 ? { cutout: { holes: 1, length: cut } } : {}) };
 }
 
-/** Options of {@link trainCommand} / {@link trainCommandAsync}. */
+/** Options of {@link trainCommandAsync}. */
 export interface TrainOptions {
   quiet?: boolean;
   modelOptions?: Record<string, unknown>;
   /**
    * Install a SIGINT handler: Ctrl-C (or the `EC2T_INTERRUPT_AFTER_STEPS` test hook) checkpoints
-   * after the current batch and the summary comes back with `interrupted: true`. Only useful with
-   * {@link trainCommandAsync}: a synchronous run never lets the handler run, so it would swallow Ctrl-C.
+   * after the current batch and the summary comes back with `interrupted: true`.
    */
   interruptible?: boolean;
 }
 
 /**
- * Trains a float model (library entry used by `ec2t scale`). Synchronous: a real
- * Ctrl-C is only seen by {@link trainCommandAsync}, which `ec2t train` uses.
- * @returns the summary printed by `--json`
- */
-export function trainCommand(flagsIn: Record<string, FlagValue>, opts: TrainOptions = {}): TrainSummary {
-  return runToEnd(trainSteps(flagsIn, opts));
-}
-
-/**
- * {@link trainCommand} that lets the event loop turn after every batch, so the SIGINT handler runs
- * and the run stops after that batch with a checkpoint.
+ * `ec2t train` from its flags: maps them to {@link trainModel}'s options, runs it on the run folder
+ * and writes the folder's records (config, manifest, summary).
  * @example const s = await trainCommandAsync({ model: 'lenet5', dataset: 'mnist', epochs: 1 });
  */
-export function trainCommandAsync(flagsIn: Record<string, FlagValue>, opts: TrainOptions = {}): Promise<TrainSummary> {
-  return runYielding(trainSteps(flagsIn, opts));
-}
-
-/** The training run as a generator that yields after every batch. */
-function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Generator<void, TrainSummary, void> {
+export async function trainCommandAsync(flagsIn: Record<string, FlagValue>, opts: TrainOptions = {}): Promise<TrainSummary> {
   const t0 = performance.now();
   let flags = flagsIn;
   const resumeDir = flags.resume as string | undefined;
@@ -118,20 +115,6 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
   const net = buildModel(model, data.train, streams.model, opts.modelOptions, inputSize);
   if (startWeights !== null) loadWeightsInto(net, flags.weights as string, startWeights);
 
-  const params = net.parameters();
-  const lr = flags.lr as number;
-  const wd = flags['weight-decay'] as number;
-  const optimizer = flags.optimizer === 'adam'
-    ? new Adam({ params, lr, weightDecay: wd })
-    : new SGD({ params, lr, momentum: flags.momentum as number, nesterov: flags.nesterov === true, weightDecay: wd });
-  const schedule = flags.schedule === 'cosine'
-    ? cosineAnnealing({ tMax: epochs })
-    : flags.schedule === 'step'
-      ? stepDecay({ stepSize: (flags['step-size'] as number | undefined) ?? Math.max(1, Math.floor(epochs / 3)), gamma: 0.1 })
-      : constantSchedule();
-  const scheduler = new LrScheduler(optimizer, schedule);
-  const updater = new OptimizerUpdater(optimizer, scheduler);
-
   const run = new RunFolder(out);
   if (resumeDir === undefined) {
     run.writeJson('config.json', { command: 'train', flags, modelOptions: opts.modelOptions ?? {} });
@@ -150,38 +133,31 @@ function* trainSteps(flagsIn: Record<string, FlagValue>, opts: TrainOptions): Ge
       argv: process.argv.slice(2),
       startedAt: new Date().toISOString(),
     });
-    run.writeMetrics([]);
   }
-  const interrupt = opts.interruptible ? interruptFlag() : null;
-  const phase = new TrainingPhase({
-    phase: 'train', model: net, train: data.train, val: data.val, batchSize: flags['batch-size'] as number, epochs,
-    augment: augmentFor(flags, dataset), loaderRng: streams.loader, modelRng: streams.model, updater, run,
-    onBest: () => saveSafetensors(run.bestWeights, stateDictForSave(net), { format: 'pt', model }),
-    onProgress: progressPrinter(opts.quiet), interrupt: interrupt?.flag,
-  });
-  if (resumeDir !== undefined) {
-    const ck = readRunCheckpoint(run.checkpoint);
-    const tensors = new Map([...ck.model].map(([k, e]) => [k, entryToTensor(e)]));
-    net.loadStateDict(tensors, { strict: true });
-    phase.resume(ck.all, ck.extra);
-    log(`resuming ${resumeDir} after ${ck.epoch} completed epoch(s)`);
-  }
+  const checkpoint = resumeDir === undefined ? undefined : readRunCheckpoint(run);
+  if (checkpoint !== undefined) log(`resuming ${resumeDir} after ${checkpoint.epoch} completed epoch(s)`);
+  const interrupt = opts.interruptible ? interruptSignal() : null;
   let result;
   try {
-    result = yield* phase.iterate();
+    result = await trainModel({
+      model: net, modelName: model, train: data.train, val: data.val, test: data.test, epochs,
+      batchSize: flags['batch-size'] as number, optimizer: flags.optimizer as 'sgd' | 'adam', lr: flags.lr as number,
+      momentum: flags.momentum as number, nesterov: flags.nesterov === true, weightDecay: flags['weight-decay'] as number,
+      schedule: flags.schedule as 'cosine' | 'step' | 'none', stepSize: flags['step-size'] as number | undefined,
+      augment: augmentFor(flags, dataset), loaderRng: streams.loader, modelRng: streams.model, store: run, checkpoint,
+      onProgress: recipeProgressPrinter(opts.quiet), signal: interrupt?.signal,
+    });
   } finally {
     interrupt?.dispose();
   }
-  saveSafetensors(run.lastWeights, stateDictForSave(net), { format: 'pt', model });
-  const test = evaluate(net, data.test);
   const summary: TrainSummary = {
-    model, dataset, epochs: result.metrics.length, testAccuracy: test.accuracy, testLoss: test.loss,
+    model, dataset, epochs: result.epochs, testAccuracy: result.testAccuracy, testLoss: result.testLoss,
     bestValAccuracy: result.bestValAccuracy, bestEpoch: result.bestEpoch,
-    seconds: (performance.now() - t0) / 1000, out, interrupted: !result.completed,
+    seconds: (performance.now() - t0) / 1000, out, interrupted: result.interrupted,
   };
   run.writeJson('summary.json', summary);
   reportSkippedImages(data);
-  if (!result.completed) log(`stopped; resume with: ec2t train --resume ${out}`);
+  if (result.interrupted) log(`stopped; resume with: ec2t train --resume ${out}`);
   return summary;
 }
 

@@ -9,29 +9,10 @@ import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FormatError } from '../base/errors.js';
-import { cleanStaleTemps, writeFileAtomic } from '../base/io.js';
+import { cleanStaleTemps, readFileBytes, writeFileAtomic } from '../base/io.js';
+import { jsonFileText, metricsFileText, parseMetrics, type EpochMetrics, type RunStore } from './runstore.js';
 
-/** One line of `metrics.jsonl`. Optional fields appear when the run has them (EC2T statistics). */
-export interface EpochMetrics {
-  epoch: number;
-  /** `train` (float training), `ec2t` (main ternarization phase), `frozen` (frozen-assignment retraining). */
-  phase: 'train' | 'ec2t' | 'frozen';
-  lr: number;
-  trainLoss: number;
-  trainAccuracy: number;
-  valLoss: number | null;
-  valAccuracy: number | null;
-  imagesPerSecond: number;
-  seconds: number;
-  /** Zeros among all parameters / all parameters. */
-  overallSparsity?: number;
-  /** Zeros among the ternarized layers' weights / their weights. */
-  sparsity?: number;
-  /** Mean entropy (bits) over ternarized layers, weighted by size. */
-  entropy?: number;
-  layers?: unknown[];
-  [extra: string]: unknown;
-}
+export { parseMetrics, type EpochMetrics };
 
 /** Root of the installed package (where package.json is). */
 export function packageRoot(): string {
@@ -63,8 +44,8 @@ export function environmentFacts(): Record<string, unknown> {
   };
 }
 
-/** Handle on a run folder. */
-export class RunFolder {
+/** Handle on a run folder: the {@link RunStore} of a run on disk. */
+export class RunFolder implements RunStore {
   readonly dir: string;
 
   /** Opens (and creates) the folder, removing temp files that a killed earlier run left in it. */
@@ -92,7 +73,7 @@ export class RunFolder {
 
   /** Writes `name` as pretty JSON, atomically. */
   writeJson(name: string, value: unknown): void {
-    writeFileAtomic(this.path(name), JSON.stringify(value, null, 2) + '\n');
+    writeFileAtomic(this.path(name), jsonFileText(value));
   }
 
   /** Reads a JSON file of the run, with a clear error when missing or malformed. */
@@ -111,7 +92,29 @@ export class RunFolder {
    * crash never leaves a torn line and a resumed run can drop epochs past its checkpoint.
    */
   writeMetrics(lines: readonly EpochMetrics[]): void {
-    writeFileAtomic(this.path('metrics.jsonl'), lines.map((l) => JSON.stringify(l)).join('\n') + (lines.length ? '\n' : ''));
+    writeFileAtomic(this.path('metrics.jsonl'), metricsFileText(lines));
+  }
+
+  /** The folder path (what messages name). */
+  get location(): string {
+    return this.dir;
+  }
+
+  /** Writes a file of the run atomically. */
+  writeBytes(name: string, bytes: Uint8Array): void {
+    writeFileAtomic(this.path(name), bytes, { createParents: false });
+  }
+
+  /** Reads a file of the run (size-capped), with a clear error when missing. */
+  readBytes(name: string): Uint8Array {
+    const p = this.path(name);
+    if (!existsSync(p)) throw new FormatError(p, `missing; is ${this.dir} a run folder written by ec2t train/ternarize?`);
+    return readFileBytes(p);
+  }
+
+  /** Whether the folder holds `name`. */
+  has(name: string): boolean {
+    return existsSync(this.path(name));
   }
 
   /** Parses `metrics.jsonl` (empty when absent). Malformed lines are an error naming the line. */
@@ -122,23 +125,3 @@ export class RunFolder {
   }
 }
 
-/** Parses metrics.jsonl text; errors name the file and line. */
-export function parseMetrics(text: string, file: string): EpochMetrics[] {
-  const out: EpochMetrics[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (line === '') continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      throw new FormatError(file, `line ${i + 1} is not valid JSON (${(e as Error).message})`);
-    }
-    if (typeof v !== 'object' || v === null || typeof (v as EpochMetrics).epoch !== 'number') {
-      throw new FormatError(file, `line ${i + 1} is not an epoch record (needs a numeric "epoch")`);
-    }
-    out.push(v as EpochMetrics);
-  }
-  return out;
-}

@@ -15,9 +15,9 @@ import type { Module } from '../nn/module.js';
 import { stateDictForSave } from '../nn/module.js';
 import { Optimizer, optimizerStateFromSafetensors, optimizerStateToSafetensors, type ParamGroupBase } from '../nn/optim.js';
 import type { LrScheduler, SchedulerState } from '../nn/schedule.js';
-import { loadCheckpoint, saveCheckpoint, type JsonValue } from '../nn/checkpoint.js';
+import { parseCheckpoint, serializeCheckpoint, type JsonValue } from '../nn/checkpoint.js';
 import type { SafetensorEntry, SafetensorInput } from '../nn/safetensors.js';
-import type { EpochMetrics, RunFolder } from './runfolder.js';
+import { RUN_FILES, type EpochMetrics, type RunStore } from './runstore.js';
 
 /** Owns the parameter update of a training phase (a plain optimizer, or the EC2T quantizer). */
 export interface Updater {
@@ -112,6 +112,8 @@ export interface BatchProgress {
   epochs: number;
   batch: number;
   batches: number;
+  /** Optimizer steps of the run so far (across phases). */
+  step: number;
   loss: number;
   accuracy: number;
   imagesPerSecond: number;
@@ -134,7 +136,8 @@ export interface PhaseOptions {
   /** Generator the model draws from (dropout); saved in checkpoints. */
   modelRng: Rng;
   updater: Updater;
-  run: RunFolder;
+  /** Where metrics and the checkpoint go (a {@link RunFolder} on disk, or a store in memory). */
+  run: RunStore;
   /** Extra fields of each epoch's metrics line (EC2T statistics). */
   epochExtras?: () => Partial<EpochMetrics>;
   /** Called when validation accuracy improves (epoch > 0 for EC2T). */
@@ -145,6 +148,8 @@ export interface PhaseOptions {
    */
   skipFirstEpochForBest?: boolean;
   onProgress?: (p: BatchProgress) => void;
+  /** Called with each epoch's metrics line once it is written. */
+  onEpoch?: (m: EpochMetrics) => void;
   /** Set `.interrupted = true` (e.g. on SIGINT) to checkpoint at the next batch and stop. */
   interrupt?: { interrupted: boolean };
   /** Extra JSON kept in checkpoints (the command's config). */
@@ -285,7 +290,7 @@ export class TrainingPhase {
           const ips = this.acc.seen / Math.max(this.acc.seconds, 1e-9);
           const remainingImages = (batches - done) * o.batchSize + (o.epochs - this.epochsDone - 1) * o.train.size;
           o.onProgress({
-            phase: o.phase, epoch, epochs: this.metricsBeforePhase() + o.epochs, batch: done, batches,
+            phase: o.phase, epoch, epochs: this.metricsBeforePhase() + o.epochs, batch: done, batches, step: this.step,
             loss: this.acc.lossSum / this.acc.seen, accuracy: this.acc.correct / this.acc.seen,
             imagesPerSecond: ips, etaSeconds: remainingImages / ips,
           });
@@ -325,6 +330,7 @@ export class TrainingPhase {
     };
     this.metrics.push(line);
     o.run.writeMetrics(this.metrics);
+    o.onEpoch?.(line);
     this.epochsDone++;
     this.acc = { lossSum: 0, correct: 0, seen: 0, seconds: 0 };
     o.updater.endEpoch();
@@ -362,7 +368,7 @@ export class TrainingPhase {
       updater: o.updater.stateJson(),
       config: o.checkpointExtra ?? null,
     };
-    saveCheckpoint(o.run.checkpoint, { model, epoch: this.metrics.length, step: this.step, rng: o.loaderRng, extra: extra as unknown as JsonValue });
+    o.run.writeBytes(RUN_FILES.checkpoint, serializeCheckpoint({ model, epoch: this.metrics.length, step: this.step, rng: o.loaderRng, extra: extra as unknown as JsonValue }));
   }
 }
 
@@ -430,10 +436,11 @@ const PHASES: ReadonlyArray<EpochMetrics['phase']> = ['train', 'ec2t', 'frozen']
 
 /**
  * A run folder's checkpoint split into model tensors and the rest, for resuming.
- * @example const ck = readRunCheckpoint(run.checkpoint); model.loadStateDict(...); phase.resume(ck.all, ck.extra);
+ * @example const ck = readRunCheckpoint(run); model.loadStateDict(...); phase.resume(ck.all, ck.extra);
  */
-export function readRunCheckpoint(path: string): RunCheckpoint {
-  const c = loadCheckpoint(path);
+export function readRunCheckpoint(store: RunStore): RunCheckpoint {
+  const path = store.path(RUN_FILES.checkpoint);
+  const c = parseCheckpoint(store.readBytes(RUN_FILES.checkpoint), path);
   const model = new Map<string, SafetensorEntry>();
   for (const [k, v] of c.model) if (!k.startsWith(UPDATER_PREFIX)) model.set(k, v);
   const phase = (c.extra as { phase?: unknown } | null)?.phase;

@@ -8,7 +8,7 @@ import { FormatError, ValueError } from '../base/errors.js';
 import { Rng } from '../base/rng.js';
 import { Tensor } from '../engine/tensor.js';
 import { Optimizer, optimizerStateFromSafetensors, optimizerStateToSafetensors, type OptimizerStateDict, type ParamGroupBase } from './optim.js';
-import { entryToTensor, loadSafetensors, saveSafetensors, type SafetensorEntry, type SafetensorInput } from './safetensors.js';
+import { entryToTensor, loadSafetensors, parseSafetensors, saveSafetensors, serializeSafetensors, type SafetensorEntry, type SafetensorInput, type SafetensorsFile } from './safetensors.js';
 import { LrScheduler, scheduleFromSpec, type SchedulerState } from './schedule.js';
 
 /** Metadata value identifying our checkpoint files. */
@@ -55,6 +55,21 @@ export interface Checkpoint {
  * @example saveCheckpoint('run/ckpt.safetensors', { model: stateDictForSave(model), optimizer: opt, scheduler: sched, epoch, step, rng });
  */
 export function saveCheckpoint(path: string, c: CheckpointInput): void {
+  const { tensors, metadata } = checkpointContents(c);
+  saveSafetensors(path, tensors, metadata);
+}
+
+/**
+ * A checkpoint as safetensors bytes, the same bytes {@link saveCheckpoint} writes, for stores that
+ * are not a file system (a run kept in memory).
+ * @example const bytes = serializeCheckpoint({ model: stateDictForSave(model), epoch: 1, step: 10 });
+ */
+export function serializeCheckpoint(c: CheckpointInput): Uint8Array {
+  const { tensors, metadata } = checkpointContents(c);
+  return serializeSafetensors(tensors, metadata);
+}
+
+function checkpointContents(c: CheckpointInput): { tensors: Map<string, SafetensorInput>; metadata: Record<string, string> } {
   for (const [name, v] of [['epoch', c.epoch], ['step', c.step]] as const) {
     if (!Number.isInteger(v) || v < 0) throw new ValueError('saveCheckpoint', `${name} = ${v}; it must be an integer >= 0`);
   }
@@ -75,7 +90,7 @@ export function saveCheckpoint(path: string, c: CheckpointInput): void {
     metadata.rng = JSON.stringify(state.map((x) => (Number.isNaN(x) ? null : x)));
   }
   if (c.extra !== undefined) metadata.extra = JSON.stringify(c.extra);
-  saveSafetensors(path, tensors, metadata);
+  return { tensors, metadata };
 }
 
 function parseJson(path: string, key: string, text: string): unknown {
@@ -93,7 +108,18 @@ function parseJson(path: string, key: string, text: string): unknown {
  * @example const ckpt = loadCheckpoint('run/ckpt.safetensors');
  */
 export function loadCheckpoint(path: string): Checkpoint {
-  const file = loadSafetensors(path);
+  return checkpointFromFile(loadSafetensors(path), path);
+}
+
+/**
+ * {@link loadCheckpoint} over bytes already in memory; `name` is what errors call the source.
+ * @example const ckpt = parseCheckpoint(store.readBytes('checkpoint.safetensors'), 'memory:run/checkpoint.safetensors');
+ */
+export function parseCheckpoint(bytes: Uint8Array, name: string): Checkpoint {
+  return checkpointFromFile(parseSafetensors(bytes, name), name);
+}
+
+function checkpointFromFile(file: SafetensorsFile, path: string): Checkpoint {
   const meta = file.metadata;
   if (meta.format !== CHECKPOINT_FORMAT) throw new FormatError(path, `not an ec2t checkpoint: metadata "format" is ${JSON.stringify(meta.format)}, expected ${JSON.stringify(CHECKPOINT_FORMAT)} (a plain weights file? load it with loadSafetensors)`);
   const intField = (key: string): number => {
