@@ -266,7 +266,10 @@ export class TrainingPhase {
         const labels = batch.labels.subarray(0, batch.size);
         const loss = crossEntropy(logits, labels);
         const lossValue = loss.item();
-        const where = `epoch ${epoch}, batch ${this.loader.getState().batch}`;
+        // The loader advances before it hands a batch out and rolls over to batch 0 after the
+        // epoch's last one, so its position is this batch's 1-based number, or 0 for the last.
+        const done = this.loader.getState().batch || batches;
+        const where = `epoch ${epoch}, batch ${done}`;
         if (!Number.isFinite(lossValue)) {
           const bad = firstNonFinite(o.model);
           if (bad !== null) throw new ValueError('train', `the weights hold non-finite values before ${where} (${bad}): the starting weights or checkpoint are damaged; nothing was saved over the last checkpoint`);
@@ -286,7 +289,6 @@ export class TrainingPhase {
         this.acc.seconds += (now - t0) / 1000;
         t0 = now;
         if (o.onProgress) {
-          const done = this.loader.getState().batch;
           const ips = this.acc.seen / Math.max(this.acc.seconds, 1e-9);
           const remainingImages = (batches - done) * o.batchSize + (o.epochs - this.epochsDone - 1) * o.train.size;
           o.onProgress({
