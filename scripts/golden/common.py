@@ -20,6 +20,17 @@ import torch
 from safetensors_io import write_safetensors
 
 
+def round_filters(c, w):
+    """Channels `c` scaled by the width multiplier `w` and rounded as the authors' EfficientNet and
+    MicroNet code rounds them: to the nearest multiple of 8 (at least 8), plus 8 when rounding lost
+    more than 10%."""
+    c *= w
+    r = max(8, int(c + 4) // 8 * 8)
+    if r < 0.9 * c:
+        r += 8
+    return int(r)
+
+
 def round_to_f16_(module):
     """Rounds every parameter and float buffer of `module` to float16-representable values (in place)."""
     with torch.no_grad():

@@ -34,18 +34,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import round_to_f16_, write_forward_golden  # noqa: E402
+from common import round_filters, round_to_f16_, write_forward_golden  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- EfficientNet
-
-def round_filters(c, w):
-    c *= w
-    r = max(8, int(c + 4) // 8 * 8)
-    if r < 0.9 * c:
-        r += 8
-    return int(r)
-
 
 def round_repeats(r, d):
     return int(math.ceil(d * r))

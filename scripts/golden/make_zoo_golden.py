@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import randomize_batchnorm_, round_to_f16_, set_formula_weights_, write_forward_golden  # noqa: E402
+from common import randomize_batchnorm_, round_filters, round_to_f16_, set_formula_weights_, write_forward_golden  # noqa: E402
 from make_forward_golden import BasicBlock as CifarBasicBlock, CifarResNet  # noqa: E402
 from safetensors_io import read_safetensors  # noqa: E402
 
@@ -151,14 +151,6 @@ class MobileNetV2(nn.Module):
 
 
 # ----------------------------------------------------------------------------- CIFAR MicroNet
-
-def round_filters(c, w):
-    c *= w
-    r = max(8, int(c + 4) // 8 * 8)
-    if r < 0.9 * c:
-        r += 8
-    return int(r)
-
 
 class MicroBlock(nn.Module):
     """BN → conv3×3 → BN → ReLU → Dropout → conv3×3 → BN, plus the shortcut (1×1 conv + BN when the
