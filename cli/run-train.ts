@@ -5,7 +5,7 @@ import { Rng } from '../base/rng.js';
 import { CIFAR_AUGMENT, type AugmentConfig } from '../datasets/transforms.js';
 import { RunFolder, environmentFacts } from '../ec2t/runfolder.js';
 import { evaluate, firstNonFinite, readRunCheckpoint } from '../ec2t/train.js';
-import { trainModel } from '../ec2t/recipes/train.js';
+import { trainModel, type TrainResult } from '../ec2t/recipes/train.js';
 import type { RecipeProgress } from '../ec2t/recipes/events.js';
 import { FormatError } from '../base/errors.js';
 import { getBackend } from '../kernels/registry.js';
@@ -17,18 +17,11 @@ import { prepareRunFolder } from './outputs.js';
 import { log, progressPrinter } from './progress.js';
 import { writeRunReport } from './run-report.js';
 
-/** What `ec2t train --json` prints. */
-export interface TrainSummary {
+/** What `ec2t train --json` prints: the recipe's result, plus where and on what it ran. */
+export interface TrainSummary extends TrainResult {
   model: string;
   dataset: string;
-  epochs: number;
-  testAccuracy: number;
-  testLoss: number;
-  bestValAccuracy: number | null;
-  bestEpoch: number | null;
-  seconds: number;
   out: string;
-  interrupted: boolean;
 }
 
 /**
