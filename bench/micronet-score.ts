@@ -20,6 +20,7 @@ import { describeForScore, inferModelOptions, packModel, recognizeTernaryValued 
 import { SCORE_RULES, scoreWithRules } from '../ec2t/score-rules.js';
 import { loadTernaryModelBytes } from '../ec2t/runtime/index.js';
 import { createModel } from '../nn/models/index.js';
+import { maxRelativeError } from '../test/helpers/check.js';
 import { entryToTensor, loadSafetensors, serializeSafetensors, type SafetensorEntry } from '../nn/safetensors.js';
 
 const args = process.argv.slice(2);
@@ -65,13 +66,7 @@ function forwardError(sd: Map<string, SafetensorEntry>, packed: Uint8Array): num
   const x = Float32Array.from({ length: 8 * 3 * 32 * 32 }, () => rng.normal());
   const ref = noGrad(() => m.forward(new Tensor(Float32Array.from(x), shape))).data;
   const y = loadTernaryModelBytes(packed, 'packed').predict(x, shape).data;
-  let d = 0;
-  let s = 0;
-  for (let i = 0; i < ref.length; i++) {
-    d = Math.max(d, Math.abs(y[i] - ref[i]));
-    s = Math.max(s, Math.abs(ref[i]));
-  }
-  return d / s;
+  return maxRelativeError(y, ref);
 }
 
 const FLOAT32_BYTES = 269_722 * 4;
