@@ -4,8 +4,9 @@
  *
  * Scope: one module with an imported memory (optionally shared, for worker threads), a few
  * functions with i32/f32/v128 params and locals, exported by name, and the handful of opcodes the
- * GEMM kernels use: i32 arithmetic and comparisons, loads/stores, block/loop/br/br_if/if, and the
- * f32x4 operations (load/store/splat/load32_splat/add/mul, relaxed madd).
+ * kernels use: i32 arithmetic and comparisons, f32/f64 scalar arithmetic, loads/stores,
+ * block/loop/br/br_if/if/select, the f32x4 operations (load/store/splat/load32_splat/add/mul/compares,
+ * relaxed madd), the f64x2 lane-pair arithmetic and conversions, and the v128 bitwise ops.
  * Encodings follow the WebAssembly core spec §5 (binary format) and the SIMD / relaxed-SIMD
  * proposals' opcode tables.
  */
@@ -127,6 +128,8 @@ export class FuncBuilder {
   brIf(depth: number): this { return this.raw(0x0d, ...uleb(depth)); }
   return(): this { return this.raw(0x0f); }
   drop(): this { return this.raw(0x1a); }
+  /** `select`: pops c, b, a and pushes c ≠ 0 ? a : b. */
+  select(): this { return this.raw(0x1b); }
 
   // --- variables -------------------------------------------------------------------------
   get(index: number): this { return this.raw(0x20, ...uleb(index)); }
@@ -158,8 +161,25 @@ export class FuncBuilder {
     const b = new Uint8Array(new Float32Array([v]).buffer);
     return this.raw(0x43, ...b);
   }
+  /** `f64.store`; alignment hint 8 bytes. */
+  f64Store(offset = 0): this { return this.mem(0x39, 3, offset); }
+  f64Const(v: number): this {
+    const b = new Uint8Array(new Float64Array([v]).buffer);
+    return this.raw(0x44, ...b);
+  }
+  f32Lt(): this { return this.raw(0x5d); }
+  f32Gt(): this { return this.raw(0x5e); }
+  f32Le(): this { return this.raw(0x5f); }
+  f32Ge(): this { return this.raw(0x60); }
   f32Add(): this { return this.raw(0x92); }
   f32Mul(): this { return this.raw(0x94); }
+  f64Add(): this { return this.raw(0xa0); }
+  f64Sub(): this { return this.raw(0xa1); }
+  f64Mul(): this { return this.raw(0xa2); }
+  /** `f32.demote_f64`: round to nearest float32. */
+  f32DemoteF64(): this { return this.raw(0xb6); }
+  /** `f64.promote_f32`: exact. */
+  f64PromoteF32(): this { return this.raw(0xbb); }
 
   // --- SIMD (f32x4 lanes) ----------------------------------------------------------------
   /** `v128.load`; alignment hint 4 bytes since packed panels are only float-aligned in general. */
@@ -172,11 +192,35 @@ export class FuncBuilder {
     const b = new Uint8Array(new Float32Array([v, v, v, v]).buffer);
     return this.simd(0x0c, ...b);
   }
+  /** `i8x16.shuffle` with 16 byte-lane indices (0–15 pick from the first operand, 16–31 from the second). */
+  i8x16Shuffle(lanes: readonly number[]): this {
+    if (lanes.length !== 16) throw new RangeError(`i8x16Shuffle: expected 16 lane indices, got ${lanes.length}`);
+    return this.simd(0x0d, ...lanes);
+  }
   f32x4Splat(): this { return this.simd(0x13); }
+  f64x2Splat(): this { return this.simd(0x14); }
   f32x4ExtractLane(lane: number): this { return this.simd(0x1f, lane); }
+  f64x2ExtractLane(lane: number): this { return this.simd(0x21, lane); }
+  /** Lane-wise compares: all-ones where true (a NaN lane compares false). */
+  f32x4Lt(): this { return this.simd(0x43); }
+  f32x4Gt(): this { return this.simd(0x44); }
+  f32x4Le(): this { return this.simd(0x45); }
+  f32x4Ge(): this { return this.simd(0x46); }
+  v128And(): this { return this.simd(0x4e); }
+  /** `v128.andnot(a, b)` = a & ~b. */
+  v128Andnot(): this { return this.simd(0x4f); }
+  /** `v128.bitselect(a, b, mask)`: a where mask bits are 1, b elsewhere. */
+  v128Bitselect(): this { return this.simd(0x52); }
+  /** `f32x4.demote_f64x2_zero`: two f64 lanes rounded into the low f32 lanes, high lanes 0. */
+  f32x4DemoteF64x2Zero(): this { return this.simd(0x5e); }
+  /** `f64x2.promote_low_f32x4`: the low two f32 lanes widened (exactly) to f64. */
+  f64x2PromoteLowF32x4(): this { return this.simd(0x5f); }
   f32x4Add(): this { return this.simd(0xe4); }
   f32x4Sub(): this { return this.simd(0xe5); }
   f32x4Mul(): this { return this.simd(0xe6); }
+  f64x2Add(): this { return this.simd(0xf0); }
+  f64x2Sub(): this { return this.simd(0xf1); }
+  f64x2Mul(): this { return this.simd(0xf2); }
   /** Relaxed SIMD `f32x4.relaxed_madd(a, b, c)` = a·b + c, fused or not depending on the hardware. */
   f32x4RelaxedMadd(): this { return this.simd(0x105); }
 }

@@ -24,49 +24,10 @@ import { backendSettings, setBackendSettings } from '../settings.js';
 import { F32, F64, I32, ModuleBuilder, V128, type FuncBuilder, type WasmMemory, forRange } from './assembler.js';
 import { PAGE, requireWasm, wasmSimdAvailable } from './gemm.js';
 
-// ---------------------------------------------------------------- opcodes the assembler lacks (spec §5.4, SIMD proposal)
-
-const simd = (f: FuncBuilder, op: number, ...imm: number[]): FuncBuilder => {
-  f.raw(0xfd);
-  // uleb of op (all ops here are < 0x4000)
-  if (op < 0x80) f.raw(op);
-  else f.raw((op & 0x7f) | 0x80, op >> 7);
-  return f.raw(...imm);
-};
-const f32x4Gt = (f: FuncBuilder): FuncBuilder => simd(f, 0x44);
-const f32x4Lt = (f: FuncBuilder): FuncBuilder => simd(f, 0x43);
-const f32x4Le = (f: FuncBuilder): FuncBuilder => simd(f, 0x45);
-const f32x4Ge = (f: FuncBuilder): FuncBuilder => simd(f, 0x46);
-const v128And = (f: FuncBuilder): FuncBuilder => simd(f, 0x4e);
-/** `a & ~b`. */
-const v128Andnot = (f: FuncBuilder): FuncBuilder => simd(f, 0x4f);
-const v128Bitselect = (f: FuncBuilder): FuncBuilder => simd(f, 0x52);
-const f64x2PromoteLow = (f: FuncBuilder): FuncBuilder => simd(f, 0x5f);
-const f32x4DemoteZero = (f: FuncBuilder): FuncBuilder => simd(f, 0x5e);
-const f64x2Add = (f: FuncBuilder): FuncBuilder => simd(f, 0xf0);
-const f64x2Sub = (f: FuncBuilder): FuncBuilder => simd(f, 0xf1);
-const f64x2Mul = (f: FuncBuilder): FuncBuilder => simd(f, 0xf2);
-const f64x2Splat = (f: FuncBuilder): FuncBuilder => simd(f, 0x14);
-const f64x2Lane = (f: FuncBuilder, lane: number): FuncBuilder => simd(f, 0x21, lane);
-/** `i8x16.shuffle` with 16 lane indices (0–15 first operand, 16–31 second). */
-const shuffle = (f: FuncBuilder, lanes: readonly number[]): FuncBuilder => simd(f, 0x0d, ...lanes);
 /** Bytes 8–15 of a v128 moved to 0–7 (the high two f32 lanes, ready for promote_low). */
 const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 /** Low 8 bytes of the first operand, then low 8 bytes of the second: two demoted pairs → one f32x4. */
 const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
-const f64Store = (f: FuncBuilder, offset = 0): FuncBuilder => f.raw(0x39, 3, offset);
-const f64Add = (f: FuncBuilder): FuncBuilder => f.raw(0xa0);
-const f64Sub = (f: FuncBuilder): FuncBuilder => f.raw(0xa1);
-const f64Mul = (f: FuncBuilder): FuncBuilder => f.raw(0xa2);
-const f64Const0 = (f: FuncBuilder): FuncBuilder => f.raw(0x44, 0, 0, 0, 0, 0, 0, 0, 0);
-const f64PromoteF32 = (f: FuncBuilder): FuncBuilder => f.raw(0xbb);
-const f32DemoteF64 = (f: FuncBuilder): FuncBuilder => f.raw(0xb6);
-const f32Gt = (f: FuncBuilder): FuncBuilder => f.raw(0x5e);
-const f32Lt = (f: FuncBuilder): FuncBuilder => f.raw(0x5d);
-const f32Le = (f: FuncBuilder): FuncBuilder => f.raw(0x5f);
-const f32Ge = (f: FuncBuilder): FuncBuilder => f.raw(0x60);
-const select = (f: FuncBuilder): FuncBuilder => f.raw(0x1b);
-const i32And = (f: FuncBuilder): FuncBuilder => f.raw(0x71);
 
 // ---------------------------------------------------------------- flat elementwise (in place over the first array)
 
@@ -96,21 +57,21 @@ function emitFlat(mod: ModuleBuilder, op: FlatOp): void {
     switch (op) {
       case 'relu':
         // v & ~(v <= 0): a NaN lane compares false and is kept.
-        f.get(a).get(a).v128Load().tee(v).get(v).f32x4Const(0); f32x4Le(f); v128Andnot(f); f.v128Store();
+        f.get(a).get(a).v128Load().tee(v).get(v).f32x4Const(0).f32x4Le().v128Andnot().v128Store();
         break;
       case 'relu6':
         f.get(a);
-        f.f32x4Const(6).get(a).v128Load().tee(v).get(v).f32x4Const(6); f32x4Ge(f); v128Bitselect(f);
-        f.get(v).f32x4Const(0); f32x4Le(f); v128Andnot(f); f.v128Store();
+        f.f32x4Const(6).get(a).v128Load().tee(v).get(v).f32x4Const(6).f32x4Ge().v128Bitselect();
+        f.get(v).f32x4Const(0).f32x4Le().v128Andnot().v128Store();
         break;
       case 'reluBwd':
-        f.get(b).get(b).v128Load().get(a).v128Load().f32x4Const(0); f32x4Gt(f); v128And(f); f.v128Store();
+        f.get(b).get(b).v128Load().get(a).v128Load().f32x4Const(0).f32x4Gt().v128And().v128Store();
         break;
       case 'relu6Bwd':
         f.get(b).get(b).v128Load();
-        f.get(a).v128Load().tee(v).f32x4Const(0); f32x4Gt(f);
-        f.get(v).f32x4Const(6); f32x4Lt(f); v128And(f);
-        v128And(f); f.v128Store();
+        f.get(a).v128Load().tee(v).f32x4Const(0).f32x4Gt();
+        f.get(v).f32x4Const(6).f32x4Lt().v128And();
+        f.v128And().v128Store();
         break;
       case 'add':
         f.get(a).get(a).v128Load().get(b).v128Load().f32x4Add().v128Store();
@@ -121,21 +82,21 @@ function emitFlat(mod: ModuleBuilder, op: FlatOp): void {
     addrs();
     switch (op) {
       case 'relu':
-        f.get(a).f32Const(0).get(a).f32Load().tee(s).get(s).f32Const(0); f32Le(f); select(f); f.f32Store();
+        f.get(a).f32Const(0).get(a).f32Load().tee(s).get(s).f32Const(0).f32Le().select().f32Store();
         break;
       case 'relu6':
         f.get(a).f32Const(0);
-        f.f32Const(6).get(a).f32Load().tee(s).get(s).f32Const(6); f32Ge(f); select(f);
-        f.get(s).f32Const(0); f32Le(f); select(f); f.f32Store();
+        f.f32Const(6).get(a).f32Load().tee(s).get(s).f32Const(6).f32Ge().select();
+        f.get(s).f32Const(0).f32Le().select().f32Store();
         break;
       case 'reluBwd':
-        f.get(b).get(b).f32Load().f32Const(0).get(a).f32Load().f32Const(0); f32Gt(f); select(f); f.f32Store();
+        f.get(b).get(b).f32Load().f32Const(0).get(a).f32Load().f32Const(0).f32Gt().select().f32Store();
         break;
       case 'relu6Bwd':
         f.get(b).get(b).f32Load().f32Const(0);
-        f.get(a).f32Load().tee(s).f32Const(0); f32Gt(f);
-        f.get(s).f32Const(6); f32Lt(f); i32And(f);
-        select(f); f.f32Store();
+        f.get(a).f32Load().tee(s).f32Const(0).f32Gt();
+        f.get(s).f32Const(6).f32Lt().i32And();
+        f.select().f32Store();
         break;
       case 'add':
         f.get(a).get(a).f32Load().get(b).f32Load().f32Add().f32Store();
@@ -185,21 +146,21 @@ function accLocals(f: FuncBuilder): Acc {
 }
 function accZero(f: FuncBuilder, a: Acc): void {
   f.f32x4Const(0).set(a.lo).f32x4Const(0).set(a.hi);
-  f64Const0(f).set(a.s);
+  f.f64Const(0).set(a.s);
 }
 /** Pushes the accumulated sum: ((lo0 + lo1) + (hi0 + hi1)) + tail, a fixed order. */
 function accTotal(f: FuncBuilder, a: Acc): void {
-  f.get(a.lo); f64x2Lane(f, 0); f.get(a.lo); f64x2Lane(f, 1); f64Add(f);
-  f.get(a.hi); f64x2Lane(f, 0); f.get(a.hi); f64x2Lane(f, 1); f64Add(f); f64Add(f);
-  f.get(a.s); f64Add(f);
+  f.get(a.lo).f64x2ExtractLane(0).get(a.lo).f64x2ExtractLane(1).f64Add();
+  f.get(a.hi).f64x2ExtractLane(0).get(a.hi).f64x2ExtractLane(1).f64Add().f64Add();
+  f.get(a.s).f64Add();
 }
 /**
  * Adds the f64x2 pair `lo`/`hi` (computed by `term` from the promoted low / high halves pushed on
  * the stack) into the accumulator.
  */
 function accVec(f: FuncBuilder, a: Acc, src: number, term: (half: 'lo' | 'hi') => void): void {
-  f.get(a.lo).get(src); f64x2PromoteLow(f); term('lo'); f64x2Add(f); f.set(a.lo);
-  f.get(a.hi).get(src).get(src); shuffle(f, HIGH_HALF); f64x2PromoteLow(f); term('hi'); f64x2Add(f); f.set(a.hi);
+  f.get(a.lo).get(src).f64x2PromoteLowF32x4(); term('lo'); f.f64x2Add().set(a.lo);
+  f.get(a.hi).get(src).get(src).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4(); term('hi'); f.f64x2Add().set(a.hi);
 }
 
 function emitBatchNorm(mod: ModuleBuilder): void {
@@ -210,7 +171,7 @@ function emitBatchNorm(mod: ModuleBuilder): void {
     emitPlanes(mod, 'bnSum', 1, [], [F64], {
       pre: (f) => { acc = accLocals(f); t.v = f.local(V128); accZero(f, acc); },
       vec: (f, [x]) => { f.get(x).v128Load().set(t.v); accVec(f, acc, t.v, () => {}); },
-      scalar: (f, [x]) => { f.get(acc.s).get(x).f32Load(); f64PromoteF32(f); f64Add(f); f.set(acc.s); },
+      scalar: (f, [x]) => { f.get(acc.s).get(x).f32Load().f64PromoteF32().f64Add().set(acc.s); },
       post: (f) => accTotal(f, acc),
     });
   }
@@ -222,14 +183,14 @@ function emitBatchNorm(mod: ModuleBuilder): void {
     emitPlanes(mod, 'bnSqDev', 1, [F64], [F64], {
       pre: (f) => {
         acc = accLocals(f); l.v = f.local(V128); l.m = f.local(V128); l.d = f.local(V128); l.ds = f.local(F64);
-        accZero(f, acc); f.get(mean); f64x2Splat(f); f.set(l.m);
+        accZero(f, acc); f.get(mean).f64x2Splat().set(l.m);
       },
       vec: (f, [x]) => {
         f.get(x).v128Load().set(l.v);
-        accVec(f, acc, l.v, () => { f.get(l.m); f64x2Sub(f); f.tee(l.d).get(l.d); f64x2Mul(f); });
+        accVec(f, acc, l.v, () => { f.get(l.m).f64x2Sub().tee(l.d).get(l.d).f64x2Mul(); });
       },
       scalar: (f, [x]) => {
-        f.get(acc.s).get(x).f32Load(); f64PromoteF32(f); f.get(mean); f64Sub(f); f.tee(l.ds).get(l.ds); f64Mul(f); f64Add(f); f.set(acc.s);
+        f.get(acc.s).get(x).f32Load().f64PromoteF32().get(mean).f64Sub().tee(l.ds).get(l.ds).f64Mul().f64Add().set(acc.s);
       },
       post: (f) => accTotal(f, acc),
     });
@@ -242,24 +203,24 @@ function emitBatchNorm(mod: ModuleBuilder): void {
     emitPlanes(mod, withShift ? 'bnAffine' : 'bnScale', 2, withShift ? [F64, F64] : [F64], [], {
       pre: (f) => {
         l.v = f.local(V128); l.sc = f.local(V128); l.sh = f.local(V128); l.lo = f.local(V128);
-        f.get(scale); f64x2Splat(f); f.set(l.sc);
-        if (withShift) { f.get(shift); f64x2Splat(f); f.set(l.sh); }
+        f.get(scale).f64x2Splat().set(l.sc);
+        if (withShift) { f.get(shift).f64x2Splat().set(l.sh); }
       },
       vec: (f, [x, y]) => {
         f.get(y);
-        f.get(x).v128Load().tee(l.v); f64x2PromoteLow(f); f.get(l.sc); f64x2Mul(f);
-        if (withShift) { f.get(l.sh); f64x2Add(f); }
-        f32x4DemoteZero(f);
-        f.get(l.v).get(l.v); shuffle(f, HIGH_HALF); f64x2PromoteLow(f); f.get(l.sc); f64x2Mul(f);
-        if (withShift) { f.get(l.sh); f64x2Add(f); }
-        f32x4DemoteZero(f);
-        shuffle(f, JOIN_LOW);
+        f.get(x).v128Load().tee(l.v).f64x2PromoteLowF32x4().get(l.sc).f64x2Mul();
+        if (withShift) { f.get(l.sh).f64x2Add(); }
+        f.f32x4DemoteF64x2Zero();
+        f.get(l.v).get(l.v).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().get(l.sc).f64x2Mul();
+        if (withShift) { f.get(l.sh).f64x2Add(); }
+        f.f32x4DemoteF64x2Zero();
+        f.i8x16Shuffle(JOIN_LOW);
         f.v128Store();
       },
       scalar: (f, [x, y]) => {
-        f.get(y).get(x).f32Load(); f64PromoteF32(f); f.get(scale); f64Mul(f);
-        if (withShift) { f.get(shift); f64Add(f); }
-        f32DemoteF64(f); f.f32Store();
+        f.get(y).get(x).f32Load().f64PromoteF32().get(scale).f64Mul();
+        if (withShift) { f.get(shift).f64Add(); }
+        f.f32DemoteF64().f32Store();
       },
     });
   }
@@ -271,24 +232,24 @@ function emitBatchNorm(mod: ModuleBuilder): void {
     emitPlanes(mod, 'bnBwdSums', 2, [I32, F64], [F64], {
       pre: (f) => {
         a1 = accLocals(f); a2 = accLocals(f); l.vx = f.local(V128); l.vd = f.local(V128); l.m = f.local(V128); l.ts = f.local(F64);
-        accZero(f, a1); accZero(f, a2); f.get(mu); f64x2Splat(f); f.set(l.m);
+        accZero(f, a1); accZero(f, a2); f.get(mu).f64x2Splat().set(l.m);
       },
       vec: (f, [x, dy]) => {
         f.get(dy).v128Load().set(l.vd);
         f.get(x).v128Load().set(l.vx);
         accVec(f, a1, l.vd, () => {});
         // Σ dy·(x − mu): the promoted dy half times the promoted x half minus mu.
-        f.get(a2.lo).get(l.vd); f64x2PromoteLow(f); f.get(l.vx); f64x2PromoteLow(f); f.get(l.m); f64x2Sub(f); f64x2Mul(f); f64x2Add(f); f.set(a2.lo);
-        f.get(a2.hi).get(l.vd).get(l.vd); shuffle(f, HIGH_HALF); f64x2PromoteLow(f);
-        f.get(l.vx).get(l.vx); shuffle(f, HIGH_HALF); f64x2PromoteLow(f); f.get(l.m); f64x2Sub(f); f64x2Mul(f); f64x2Add(f); f.set(a2.hi);
+        f.get(a2.lo).get(l.vd).f64x2PromoteLowF32x4().get(l.vx).f64x2PromoteLowF32x4().get(l.m).f64x2Sub().f64x2Mul().f64x2Add().set(a2.lo);
+        f.get(a2.hi).get(l.vd).get(l.vd).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4();
+        f.get(l.vx).get(l.vx).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().get(l.m).f64x2Sub().f64x2Mul().f64x2Add().set(a2.hi);
       },
       scalar: (f, [x, dy]) => {
-        f.get(dy).f32Load(); f64PromoteF32(f); f.tee(l.ts);
-        f.get(a1.s); f64Add(f); f.set(a1.s); // NOTE: dy + s equals s + dy (IEEE add commutes)
-        f.get(a2.s).get(l.ts).get(x).f32Load(); f64PromoteF32(f); f.get(mu); f64Sub(f); f64Mul(f); f64Add(f); f.set(a2.s);
+        f.get(dy).f32Load().f64PromoteF32().tee(l.ts);
+        f.get(a1.s).f64Add().set(a1.s); // NOTE: dy + s equals s + dy (IEEE add commutes)
+        f.get(a2.s).get(l.ts).get(x).f32Load().f64PromoteF32().get(mu).f64Sub().f64Mul().f64Add().set(a2.s);
       },
       post: (f) => {
-        f.get(out); accTotal(f, a2); f64Store(f);
+        f.get(out); accTotal(f, a2); f.f64Store();
         accTotal(f, a1);
       },
     });
@@ -298,32 +259,32 @@ function emitBatchNorm(mod: ModuleBuilder): void {
     const l = { vx: 0, vd: 0, k: 0, md: 0, m: 0, p: 0 };
     const [k, meanDy, mu, proj] = [7, 8, 9, 10];
     const half = (f: FuncBuilder, hi: boolean): void => {
-      const load = (v: number): void => { f.get(v); if (hi) { f.get(v); shuffle(f, HIGH_HALF); } f64x2PromoteLow(f); };
+      const load = (v: number): void => { f.get(v); if (hi) { f.get(v).i8x16Shuffle(HIGH_HALF); } f.f64x2PromoteLowF32x4(); };
       f.get(l.k);
-      load(l.vd); f.get(l.md); f64x2Sub(f);
-      load(l.vx); f.get(l.m); f64x2Sub(f); f.get(l.p); f64x2Mul(f);
-      f64x2Sub(f); f64x2Mul(f); f32x4DemoteZero(f);
+      load(l.vd); f.get(l.md).f64x2Sub();
+      load(l.vx); f.get(l.m).f64x2Sub().get(l.p).f64x2Mul();
+      f.f64x2Sub().f64x2Mul().f32x4DemoteF64x2Zero();
     };
     emitPlanes(mod, 'bnBwdDx', 3, [F64, F64, F64, F64], [], {
       pre: (f) => {
         l.vx = f.local(V128); l.vd = f.local(V128); l.k = f.local(V128); l.md = f.local(V128); l.m = f.local(V128); l.p = f.local(V128);
-        f.get(k); f64x2Splat(f); f.set(l.k);
-        f.get(meanDy); f64x2Splat(f); f.set(l.md);
-        f.get(mu); f64x2Splat(f); f.set(l.m);
-        f.get(proj); f64x2Splat(f); f.set(l.p);
+        f.get(k).f64x2Splat().set(l.k);
+        f.get(meanDy).f64x2Splat().set(l.md);
+        f.get(mu).f64x2Splat().set(l.m);
+        f.get(proj).f64x2Splat().set(l.p);
       },
       vec: (f, [x, dy, dx]) => {
         f.get(dx);
         f.get(dy).v128Load().set(l.vd);
         f.get(x).v128Load().set(l.vx);
-        half(f, false); half(f, true); shuffle(f, JOIN_LOW);
+        half(f, false); half(f, true); f.i8x16Shuffle(JOIN_LOW);
         f.v128Store();
       },
       scalar: (f, [x, dy, dx]) => {
         f.get(dx).get(k);
-        f.get(dy).f32Load(); f64PromoteF32(f); f.get(meanDy); f64Sub(f);
-        f.get(x).f32Load(); f64PromoteF32(f); f.get(mu); f64Sub(f); f.get(proj); f64Mul(f);
-        f64Sub(f); f64Mul(f); f32DemoteF64(f); f.f32Store();
+        f.get(dy).f32Load().f64PromoteF32().get(meanDy).f64Sub();
+        f.get(x).f32Load().f64PromoteF32().get(mu).f64Sub().get(proj).f64Mul();
+        f.f64Sub().f64Mul().f32DemoteF64().f32Store();
       },
     });
   }

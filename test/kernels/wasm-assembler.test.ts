@@ -168,3 +168,44 @@ test('builder details: locals in runs of types, raw bytes, exports by name', () 
   assert.equal((new wa.Instance(new wa.Module(bytes), { env: { memory } }).exports.mix as (x: number) => number)(40), 40);
   assert.throws(() => new ModuleBuilder({ initialPages: 1, shared: true }).bytes(), RangeError);
 });
+
+test('named scalar, f64x2 and bitwise opcodes encode as the spec tables give them', () => {
+  const code = (emit: (f: FuncBuilder) => void): number[] => {
+    const f = new FuncBuilder('t', [], []);
+    emit(f);
+    return f.code;
+  };
+  // Core spec §5.4 (numeric, parametric, memory) and the SIMD proposal's opcode table (prefix 0xfd, uleb opcode).
+  assert.deepEqual(code((f) => f.select()), [0x1b]);
+  assert.deepEqual(code((f) => f.f32Lt().f32Gt().f32Le().f32Ge()), [0x5d, 0x5e, 0x5f, 0x60]);
+  assert.deepEqual(code((f) => f.f64Add().f64Sub().f64Mul().f32DemoteF64().f64PromoteF32()), [0xa0, 0xa1, 0xa2, 0xb6, 0xbb]);
+  assert.deepEqual(code((f) => f.f64Store(0)), [0x39, 3, 0]);
+  assert.deepEqual(code((f) => f.f64Const(0)), [0x44, 0, 0, 0, 0, 0, 0, 0, 0]);
+  assert.deepEqual(code((f) => f.f64Const(1)), [0x44, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f]);
+  assert.deepEqual(code((f) => f.f32x4Lt().f32x4Gt().f32x4Le().f32x4Ge()), [0xfd, 0x43, 0xfd, 0x44, 0xfd, 0x45, 0xfd, 0x46]);
+  assert.deepEqual(code((f) => f.v128And().v128Andnot().v128Bitselect()), [0xfd, 0x4e, 0xfd, 0x4f, 0xfd, 0x52]);
+  assert.deepEqual(code((f) => f.f64x2Splat().f64x2ExtractLane(1)), [0xfd, 0x14, 0xfd, 0x21, 1]);
+  assert.deepEqual(code((f) => f.f32x4DemoteF64x2Zero().f64x2PromoteLowF32x4()), [0xfd, 0x5e, 0xfd, 0x5f]);
+  // Opcodes ≥ 0x80 take two uleb bytes.
+  assert.deepEqual(code((f) => f.f64x2Add().f64x2Sub().f64x2Mul()), [0xfd, 0xf0, 0x01, 0xfd, 0xf1, 0x01, 0xfd, 0xf2, 0x01]);
+  const lanes = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+  assert.deepEqual(code((f) => f.i8x16Shuffle(lanes)), [0xfd, 0x0d, ...lanes]);
+  assert.throws(() => code((f) => f.i8x16Shuffle([0, 1])), RangeError);
+});
+
+test('f64x2 lane-pair arithmetic and f32x4 compares compute what their names say', { skip: simdSupported() ? false : 'WebAssembly SIMD unavailable' }, () => {
+  // widen(x)·2 + 1 per low lane pair, demoted back, and the mask of x > 0: f32 values exact in both widths.
+  const mod = new ModuleBuilder({ initialPages: 1 });
+  const f = mod.func('run', [I32], []);
+  f.get(0).i32Const(16).i32Add();
+  f.get(0).v128Load().f64x2PromoteLowF32x4().f64Const(2).f64x2Splat().f64x2Mul().f64Const(1).f64x2Splat().f64x2Add().f32x4DemoteF64x2Zero();
+  f.v128Store();
+  f.get(0).i32Const(32).i32Add().get(0).v128Load().f32x4Const(0).f32x4Gt().v128Store();
+  const memory = new wa.Memory({ initial: 1 });
+  const run = new wa.Instance(new wa.Module(mod.bytes()), { env: { memory } }).exports.run as (p: number) => void;
+  const f32 = new Float32Array(memory.buffer);
+  f32.set([1.5, -3, 7, -0.25], 0);
+  run(0);
+  assert.deepEqual(Array.from(f32.subarray(4, 8)), [4, -5, 0, 0]);
+  assert.deepEqual(Array.from(new Int32Array(memory.buffer, 32, 4)), [-1, 0, -1, 0]);
+});
