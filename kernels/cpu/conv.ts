@@ -1,6 +1,6 @@
 /**
  * Fast cpu 2-D convolution. Where WebAssembly SIMD runs (and unless `setConvWasm(false)` or
- * `EC2T_WASM=0`), dense convs and depthwise convs with multiplier 1 go to kernels/wasm/conv.ts
+ * `EC2T_WASM=0`), dense convs go to kernels/wasm/conv.ts and depthwise convs with multiplier 1 to kernels/wasm/depthwise.ts
  * (im2col/col2im and the GEMM in generated WASM, batch over worker threads). The TypeScript path
  * below is the fallback and handles every other geometry. Dense and grouped convs lower to GEMM per (sample, group):
  * forward = W·im2col(x), input gradient = col2im(Wᵀ·dY), weight gradient = Σ dY·im2col(x)ᵀ;
@@ -13,9 +13,9 @@ import { backendSettings, setBackendSettings } from '../settings.js';
 import type { Conv2dGeometry } from '../types.js';
 import { gemm } from './gemm.js';
 import {
-  wasmConv2dBackwardInput, wasmConv2dBackwardWeight, wasmConv2dForward, wasmConvAvailable, wasmConvFits,
-  wasmDepthwiseBackwardInput, wasmDepthwiseBackwardWeight, wasmDepthwiseForward, wasmDepthwiseFits, wasmConvThreads,
+  wasmConv2dBackwardInput, wasmConv2dBackwardWeight, wasmConv2dForward, wasmConvAvailable, wasmConvFits, wasmConvThreads,
 } from '../wasm/conv.js';
+import { wasmDepthwiseBackwardInput, wasmDepthwiseBackwardWeight, wasmDepthwiseForward, wasmDepthwiseFits } from '../wasm/depthwise.js';
 
 const WASM_OK = wasmConvAvailable();
 
