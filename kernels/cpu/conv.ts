@@ -15,6 +15,8 @@ import { gemm } from './gemm.js';
 import {
   wasmConv2dBackwardInput, wasmConv2dBackwardWeight, wasmConv2dForward, wasmConvAvailable, wasmConvFits, wasmConvThreads,
 } from '../wasm/conv.js';
+import { wasmConvFma } from '../wasm/conv-module.js';
+import { wasmSimdLabel } from '../wasm/gemm.js';
 import { wasmDepthwiseBackwardInput, wasmDepthwiseBackwardWeight, wasmDepthwiseForward, wasmDepthwiseFits } from '../wasm/depthwise.js';
 
 const WASM_OK = wasmConvAvailable();
@@ -42,7 +44,8 @@ function traceConv(op: string, g: Conv2dGeometry, path: 'wasm' | 'wasm-depthwise
   else {
     // NOTE: the depthwise kernels run one sample at a time on the calling thread.
     const t = path === 'wasm' ? wasmConvThreads(g) : 1;
-    traceImplementation(op, `${path === 'wasm' ? 'wasm-simd' : 'wasm-simd depthwise'}, ${t} thread${t === 1 ? '' : 's'}`);
+    // NOTE: the depthwise tap walkers use no FMA; the dense conv's `tiles` and `dotNT` do when the module has it.
+    traceImplementation(op, `${path === 'wasm' ? wasmSimdLabel(wasmConvFma()) : 'wasm-simd depthwise'}, ${t} thread${t === 1 ? '' : 's'}`);
   }
 }
 

@@ -12,8 +12,8 @@
  */
 import { traceImplementation } from '../registry.js';
 import { backendSettings } from '../settings.js';
-import { gemmEmpty, wasmGemm, wasmSimdAvailable } from '../wasm/gemm.js';
-import { threadedGemm, gemmThreads } from '../wasm/threaded-gemm.js';
+import { gemmEmpty, wasmGemm, wasmGemmFma, wasmSimdAvailable, wasmSimdLabel } from '../wasm/gemm.js';
+import { threadedGemm, threadedGemmFma, gemmThreads } from '../wasm/threaded-gemm.js';
 
 const MR = 4;
 const NR = 4;
@@ -60,7 +60,7 @@ export function gemm(
   const s = backendSettings();
   if (WASM_OK && s.wasm && n >= 4 && work >= 4096) {
     const threaded = work >= 1 << 24 && gemmThreads() > 1;
-    if (s.traceKernels) traceImplementation('gemm', threaded ? `wasm-simd, ${gemmThreads()} threads` : 'wasm-simd, 1 thread');
+    if (s.traceKernels) traceImplementation('gemm', threaded ? `${wasmSimdLabel(threadedGemmFma())}, ${gemmThreads()} threads` : `${wasmSimdLabel(wasmGemmFma())}, 1 thread`);
     if (threaded) threadedGemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
     else wasmGemm(transA, transB, m, n, k, a, aOff, lda, b, bOff, ldb, c, cOff, ldc, accumulate);
     return;

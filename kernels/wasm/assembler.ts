@@ -328,12 +328,34 @@ export function simdSupported(): boolean {
   return webAssembly !== undefined && webAssembly.validate(probe((f) => f.get(0).get(0).f32x4Add()));
 }
 
+/** V8's switch for relaxed SIMD, off by default before V8 11.4 (Node 20); later V8s ship it on. */
+const RELAXED_SIMD_FLAG = '--experimental-wasm-relaxed-simd';
+let relaxedSimd: boolean | undefined;
+
 /**
- * Does this runtime accept relaxed SIMD (`f32x4.relaxed_madd`)? Node 20 needs
- * `--experimental-wasm-relaxed-simd`; later V8s ship it by default.
+ * Does this runtime accept relaxed SIMD (`f32x4.relaxed_madd`)? Browsers and Node ≥ 22 do. On Node 20
+ * (≥ 20.16, which has `process.getBuiltinModule`) the first call turns V8's
+ * `--experimental-wasm-relaxed-simd` on through `v8.setFlagsFromString`, so FMA needs no
+ * command-line flag: V8 reads its WebAssembly feature flags when it validates or compiles a module,
+ * so every module compiled afterwards (and instantiated by worker threads) may use the opcodes.
+ * The answer is cached.
+ * @example if (relaxedSimdSupported()) f.f32x4RelaxedMadd();
  */
 export function relaxedSimdSupported(): boolean {
-  return webAssembly !== undefined && webAssembly.validate(probe((f) => f.get(0).get(0).get(0).f32x4RelaxedMadd()));
+  if (relaxedSimd !== undefined) return relaxedSimd;
+  if (webAssembly === undefined) return (relaxedSimd = false);
+  const bytes = probe((f) => f.get(0).get(0).get(0).f32x4RelaxedMadd());
+  if (!webAssembly.validate(bytes)) enableRelaxedSimdFlag();
+  relaxedSimd = webAssembly.validate(bytes);
+  return relaxedSimd;
+}
+
+/** Sets V8's relaxed-SIMD flag where the runtime is Node with `process.getBuiltinModule`; elsewhere nothing. */
+function enableRelaxedSimdFlag(): void {
+  type V8 = { setFlagsFromString?: (flags: string) => void };
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const v8 = proc?.getBuiltinModule?.('node:v8') as V8 | undefined;
+  v8?.setFlagsFromString?.(RELAXED_SIMD_FLAG);
 }
 
 /** A one-function module `(v128) -> v128` whose body `emit` writes, for feature detection. */

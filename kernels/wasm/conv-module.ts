@@ -22,6 +22,8 @@ export interface Inst {
   E: ConvExports;
   /** The pool registration (shared memory only). */
   family: PoolFamily | undefined;
+  /** Whether the module was compiled with relaxed-SIMD FMA. */
+  fma: boolean;
 }
 let inst: Inst | undefined;
 
@@ -30,14 +32,15 @@ export function instance(bytes: number): Inst {
   if (inst === undefined) {
     const wa = requireWasm();
     const memory = new wa.Memory(SHARED ? { initial: 1, maximum: MAX_PAGES, shared: true } : { initial: 1 });
-    const module = new wa.Module(convModuleBytes(useFma(), SHARED));
+    const fma = useFma();
+    const module = new wa.Module(convModuleBytes(fma, SHARED));
     const e = new wa.Instance(module, { env: { memory } }).exports;
     const E: ConvExports = {
       tiles: e.tiles as TilesFn, fill0: e.fill0 as Fill0, copy2d: e.copy2d as Copy2d, im2col: e.im2col as Im2col, col2im: e.col2im as Im2col, dotNT: e.dotNT as DotNT,
       dwFwd: e.dwFwd as DwTaps, dwBwdIn: e.dwBwdIn as DwTaps, dwBwdW: e.dwBwdW as DwTaps,
     };
     const family = SHARED ? registerPoolFamily('wasm conv', module, memory, convRunnerFactory()) : undefined;
-    inst = { module, memory, view: new Float32Array(memory.buffer), E, family };
+    inst = { module, memory, view: new Float32Array(memory.buffer), E, family, fma };
   }
   const have = inst.memory.buffer.byteLength;
   if (have < bytes) {
@@ -46,6 +49,11 @@ export function instance(bytes: number): Inst {
   }
   if (inst.view.buffer !== inst.memory.buffer || inst.view.length * 4 !== inst.memory.buffer.byteLength) inst.view = new Float32Array(inst.memory.buffer);
   return inst;
+}
+
+/** Whether the conv module runs (or, not compiled yet, will run) its FMA kernels (`tiles`, `dotNT`). */
+export function wasmConvFma(): boolean {
+  return inst?.fma ?? useFma();
 }
 
 /** `v` rounded up to a multiple of `m`. */

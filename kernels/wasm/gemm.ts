@@ -323,6 +323,23 @@ export function useFma(): boolean {
 }
 
 /**
+ * Whether the single-thread WASM GEMM runs (or, not compiled yet, will run) the FMA kernel: the
+ * module is compiled once, with {@link useFma} as it was then.
+ */
+export function wasmGemmFma(): boolean {
+  return single?.fma ?? useFma();
+}
+
+/**
+ * The kernel trace's name of a generated-SIMD implementation: `wasm-simd`, or `wasm-simd fma` when
+ * its module uses relaxed-SIMD fused multiply-add.
+ * @example traceImplementation('gemm', `${wasmSimdLabel(wasmGemmFma())}, 1 thread`)
+ */
+export function wasmSimdLabel(fma: boolean): string {
+  return fma ? 'wasm-simd fma' : 'wasm-simd';
+}
+
+/**
  * Can this runtime run the WASM SIMD GEMM? A runtime without WebAssembly or without SIMD reports why,
  * so callers fall back to the TypeScript GEMM.
  * @example if (wasmSimdAvailable().available) wasmGemm(...);
@@ -341,15 +358,16 @@ export function requireWasm(): WasmApi {
 }
 
 /** Lazily built single-thread instance over its own (non-shared) memory. */
-let single: { tiles: TilesFn; memory: WasmMemory; view: Float32Array } | undefined;
+let single: { tiles: TilesFn; memory: WasmMemory; view: Float32Array; fma: boolean } | undefined;
 
 function instance(bytes: number): { tiles: TilesFn; memory: WasmMemory; view: Float32Array } {
   if (single === undefined) {
     const wa = requireWasm();
     const memory = new wa.Memory({ initial: 1 });
-    const module = new wa.Module(gemmModuleBytes({ shared: false, fma: useFma() }));
+    const fma = useFma();
+    const module = new wa.Module(gemmModuleBytes({ shared: false, fma }));
     const inst = new wa.Instance(module, { env: { memory } });
-    single = { tiles: inst.exports.tiles as TilesFn, memory, view: new Float32Array(memory.buffer) };
+    single = { tiles: inst.exports.tiles as TilesFn, memory, view: new Float32Array(memory.buffer), fma };
   }
   const have = single.memory.buffer.byteLength;
   if (have < bytes) {

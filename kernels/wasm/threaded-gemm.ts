@@ -62,9 +62,16 @@ interface Gemm {
   memory: WasmMemory;
   view: Float32Array;
   tiles: TilesFn;
+  /** Whether the module was compiled with relaxed-SIMD FMA. */
+  fma: boolean;
 }
 
 let gemm: Gemm | undefined;
+
+/** Whether the threaded GEMM runs (or, not compiled yet, will run) the FMA kernel. */
+export function threadedGemmFma(): boolean {
+  return gemm?.fma ?? useFma();
+}
 /**
  * Thread count used when {@link threadedGemm} is not given one (and the default of the conv and
  * ternary kernels): the `threads` backend setting ({@link setGemmThreads}, `--threads`,
@@ -88,9 +95,10 @@ function getGemm(): Gemm {
   if (gemm === undefined) {
     const wa = requireWasm();
     const memory = new wa.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
-    const module = new wa.Module(gemmModuleBytes({ shared: true, fma: useFma(), maximumPages: MAX_PAGES }));
+    const fma = useFma();
+    const module = new wa.Module(gemmModuleBytes({ shared: true, fma, maximumPages: MAX_PAGES }));
     const tiles = new wa.Instance(module, { env: { memory } }).exports.tiles as TilesFn;
-    gemm = { family: registerPoolFamily('threadedGemm', module, memory, gemmRunnerFactory()), memory, view: new Float32Array(memory.buffer), tiles };
+    gemm = { family: registerPoolFamily('threadedGemm', module, memory, gemmRunnerFactory()), memory, view: new Float32Array(memory.buffer), tiles, fma };
   }
   return gemm;
 }

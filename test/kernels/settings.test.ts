@@ -18,7 +18,9 @@ import { ternaryLayerFromAssignment } from '../../kernels/ternary/layer.js';
 import { shutdownTernaryThreads, ternarySimdAvailable, ternaryThreads } from '../../kernels/ternary/simd.js';
 import { conv2dGeometry } from '../../kernels/types.js';
 import { setConvThreads, shutdownConvThreads, wasmConvAvailable } from '../../kernels/wasm/conv.js';
+import { useFma } from '../../kernels/wasm/gemm.js';
 import { gemmThreads, setGemmThreads } from '../../kernels/wasm/threaded-gemm.js';
+import { relaxedSimdSupported } from '../../kernels/wasm/assembler.js';
 import { ec2t } from '../helpers/cli.js';
 
 /** Runs `body` with `vars` set in process.env (and re-read by the settings), then restores both. */
@@ -150,14 +152,16 @@ describe('the kernel trace names the implementation that ran', () => {
     kernel('conv2dForward')(x, w, null, out, g);
     setConvWasm(false);
     kernel('conv2dForward')(x, w, null, out, g);
+    // The generated modules use relaxed-SIMD FMA unless the `fma` setting is off or the runtime lacks it.
+    const simd = useFma() ? 'wasm-simd fma' : 'wasm-simd';
     assert.deepEqual(kernelTrace(), {
       'conv2dForward: typescript im2col+gemm': 1,
-      'conv2dForward: wasm-simd, 2 threads': 1,
+      [`conv2dForward: ${simd}, 2 threads`]: 1,
       'conv2dForward@cpu': 2,
       // The TypeScript conv lowers onto the GEMM, which reports its own choice (16×1024×144 stays on one thread).
-      'gemm: wasm-simd, 1 thread': 8,
+      [`gemm: ${simd}, 1 thread`]: 8,
     });
-    assert.match(formatKernelTrace(kernelTrace()), /\nconv2dForward\s+cpu\s+2\nconv2dForward\s+> typescript im2col\+gemm\s+1\nconv2dForward\s+> wasm-simd, 2 threads\s+1\n/);
+    assert.match(formatKernelTrace(kernelTrace()), new RegExp(`\\nconv2dForward\\s+cpu\\s+2\\nconv2dForward\\s+> typescript im2col\\+gemm\\s+1\\nconv2dForward\\s+> ${simd}, 2 threads\\s+1\\n`));
     setKernelTrace(false);
     assert.deepEqual(kernelTrace(), {});
   });
@@ -189,6 +193,19 @@ describe('the kernel trace names the implementation that ran', () => {
   test('EC2T_TRACE_KERNELS=1 on the command line prints the implementation under its backend', () => {
     const r = ec2t(['bench', '--model', 'lenet5', '--mode', 'infer', '--batch-size', '2', '--steps', '1', '--backend', 'cpu'], { EC2T_TRACE_KERNELS: '1', EC2T_WASM: '' });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /\nconv2dForward\s+cpu\s+\d+\nconv2dForward\s+> (wasm-simd, 1 thread|typescript im2col\+gemm)\s+\d+\n/);
+    assert.match(r.stderr, /\nconv2dForward\s+cpu\s+\d+\nconv2dForward\s+> (wasm-simd( fma)?, 1 thread|typescript im2col\+gemm)\s+\d+\n/);
+  });
+
+  test('FMA without a command-line flag where the runtime has relaxed SIMD (Node 20 included); EC2T_WASM_FMA=0 turns it off', (t) => {
+    if (!wasmConvAvailable()) return t.skip('no WebAssembly SIMD here');
+    const args = ['bench', '--model', 'lenet5', '--mode', 'infer', '--batch-size', '2', '--steps', '1', '--backend', 'cpu'];
+    const on = ec2t(args, { EC2T_TRACE_KERNELS: '1', EC2T_WASM: '', EC2T_WASM_FMA: '' });
+    assert.equal(on.code, 0, on.stderr);
+    // relaxedSimdSupported() turns V8's flag on in this process too, so it answers for the child as well.
+    assert.match(on.stderr, relaxedSimdSupported() ? /\nconv2dForward\s+> wasm-simd fma, 1 thread\s+\d+\n/ : /\nconv2dForward\s+> wasm-simd, 1 thread\s+\d+\n/);
+    const off = ec2t(args, { EC2T_TRACE_KERNELS: '1', EC2T_WASM: '', EC2T_WASM_FMA: '0' });
+    assert.equal(off.code, 0, off.stderr);
+    assert.match(off.stderr, /\nconv2dForward\s+> wasm-simd, 1 thread\s+\d+\n/);
+    assert.doesNotMatch(off.stderr, /fma/);
   });
 });

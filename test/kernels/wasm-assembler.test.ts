@@ -209,3 +209,14 @@ test('f64x2 lane-pair arithmetic and f32x4 compares compute what their names say
   assert.deepEqual(Array.from(f32.subarray(4, 8)), [4, -5, 0, 0]);
   assert.deepEqual(Array.from(new Int32Array(memory.buffer, 32, 4)), [-1, 0, -1, 0]);
 });
+
+test('relaxed SIMD needs no command-line flag on Node with process.getBuiltinModule (Node ≥ 20.16)', (t) => {
+  const hasBuiltin = typeof (process as { getBuiltinModule?: unknown }).getBuiltinModule === 'function';
+  if (!hasBuiltin) return t.skip('this Node has no process.getBuiltinModule');
+  assert.ok(!process.execArgv.includes('--experimental-wasm-relaxed-simd'), 'run without the flag to test this');
+  assert.equal(relaxedSimdSupported(), true);
+  // The opcode validates in a fresh module too, not only in the probe.
+  const mod = new ModuleBuilder({ initialPages: 0 });
+  mod.func('madd', [V128, V128, V128], [V128]).get(0).get(1).get(2).f32x4RelaxedMadd();
+  assert.equal(wa.validate(mod.bytes()), true);
+});
