@@ -5,7 +5,7 @@
 import { kernel } from '../../kernels/registry.js';
 import { type Conv2dGeometry, type Conv2dOptions, conv2dGeometry } from '../../kernels/types.js';
 import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
-import { Tensor, makeResult, needsGrad } from '../tensor.js';
+import { Tensor, gradBuffer, makeResult, needsGrad } from '../tensor.js';
 import { pad } from './movement.js';
 
 export type { Conv2dOptions } from '../../kernels/types.js';
@@ -71,11 +71,11 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     let gw: Float32Array | null = null;
     let gb: Float32Array | null = null;
     if (x.tracked) {
-      gx = new Float32Array(x.size);
+      gx = gradBuffer(x.size);
       if (gx.length > 0) kernel('conv2dBackwardInput', flops)(gradOut, wData!, gx, g);
     }
     if (weight.tracked) {
-      gw = new Float32Array(weight.size);
+      gw = gradBuffer(weight.size);
       if (gw.length > 0) kernel('conv2dBackwardWeight', flops)(xData!, gradOut, gw, g);
     }
     if (bias !== null && bias.tracked) {

@@ -5,14 +5,14 @@
  */
 import { kernel } from '../../kernels/registry.js';
 import type { BinaryOp, UnaryOp } from '../../kernels/types.js';
-import { Tensor, makeResult } from '../tensor.js';
+import { Tensor, gradBuffer, makeResult } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, sumToShape } from './broadcast.js';
 
 function unary(op: UnaryOp, x: Tensor): Tensor {
   const out = new Float32Array(x.size);
   kernel('unary', x.size)(op, x.data, out);
   return makeResult(op, out, x.shape, [x], (g) => {
-    const gx = new Float32Array(g.length);
+    const gx = gradBuffer(g.length);
     kernel('unaryBackward', g.length)(op, x.data, out, g, gx);
     return [gx];
   });
@@ -77,8 +77,8 @@ function binary(op: BinaryOp, left: Tensor | number, right: Tensor | number): Te
   kernel('binary', n)(op, a.data, aStrides, b.data, bStrides, out, shape);
   return makeResult(op, out, shape, [a, b], (g) => {
     if (op === 'add') return [a.tracked ? sumToShape(g, shape, a.shape) : null, b.tracked ? sumToShape(g, shape, b.shape) : null];
-    const ga = a.tracked ? new Float32Array(n) : null;
-    const gb = b.tracked ? new Float32Array(n) : null;
+    const ga = a.tracked ? gradBuffer(n) : null;
+    const gb = b.tracked ? gradBuffer(n) : null;
     kernel('binaryBackward', n)(op, a.data, aStrides, b.data, bStrides, out, g, ga, gb, shape);
     return [ga && sumToShape(ga, shape, a.shape), gb && sumToShape(gb, shape, b.shape)];
   });

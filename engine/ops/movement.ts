@@ -4,7 +4,7 @@
  */
 import { kernel } from '../../kernels/registry.js';
 import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
-import { Tensor, makeResult } from '../tensor.js';
+import { Tensor, gradBuffer, makeResult } from '../tensor.js';
 
 function normAxis(axis: number, ndim: number, op: string): number {
   if (!Number.isInteger(axis) || axis < -ndim || axis >= ndim) throw new ValueError(op, `axis ${axis} is out of range for a tensor with ${ndim} dims; valid axes are ${-ndim}..${ndim - 1}`);
@@ -58,7 +58,7 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const inverse = new Array<number>(nd);
   p.forEach((a, d) => (inverse[a] = d));
   return makeResult('permute', out, outShape, [x], (g) => {
-    const gx = new Float32Array(x.size);
+    const gx = gradBuffer(x.size);
     kernel('permute', x.size)(g, outShape, inverse, gx);
     return [gx];
   });
@@ -91,7 +91,7 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
   const out = new Float32Array(n);
   kernel('pad', n)(x.data, x.shape, full, value, out);
   return makeResult('pad', out, outShape, [x], (g) => {
-    const gx = new Float32Array(x.size);
+    const gx = gradBuffer(x.size);
     kernel('slice', x.size)(g, outShape, full.map((p) => p[0]), full.map(() => 1), gx, x.shape);
     return [gx];
   });
@@ -126,7 +126,7 @@ export function slice(x: Tensor, starts: readonly number[], ends: readonly numbe
   const out = new Float32Array(n);
   kernel('slice', n)(x.data, x.shape, st, sp, out, outShape);
   return makeResult('slice', out, outShape, [x], (g) => {
-    const gx = new Float32Array(x.size);
+    const gx = gradBuffer(x.size);
     kernel('sliceBackward', x.size)(g, outShape, st, sp, gx, x.shape);
     return [gx];
   });
@@ -160,7 +160,7 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
       const start = col;
       col += w;
       if (!t.tracked) return null;
-      const gx = new Float32Array(t.size);
+      const gx = gradBuffer(t.size);
       kernel('slice', t.size)(g, [outer, total], [0, start], [1, 1], gx, [outer, w]);
       return gx;
     });

@@ -6,7 +6,7 @@
 import { kernel } from '../../kernels/registry.js';
 import type { BatchNormGeometry } from '../../kernels/types.js';
 import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
-import { Tensor, makeResult, needsGrad } from '../tensor.js';
+import { Tensor, gradBuffer, makeResult, needsGrad } from '../tensor.js';
 
 /** Options of {@link batchNorm}. */
 export interface BatchNormOptions {
@@ -78,7 +78,7 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions): Tensor {
   const inputs = [x, ...(weight === null ? [] : [weight]), ...(bias === null ? [] : [bias])];
   const xData = needsGrad(...inputs) ? x.data : null;
   return makeResult(op, out, x.shape, inputs, (gradOut) => {
-    const gx = x.tracked ? new Float32Array(x.size) : null;
+    const gx = x.tracked ? gradBuffer(x.size) : null;
     const gw = weight !== null && weight.tracked ? new Float32Array(channels) : null;
     const gb = bias !== null && bias.tracked ? new Float32Array(channels) : null;
     kernel('batchNormBackward', 8 * x.size)(xData!, gradOut, wData, mean, invstd, batchStats, gx, gw, gb, g);

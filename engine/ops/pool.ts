@@ -5,7 +5,7 @@
 import { kernel } from '../../kernels/registry.js';
 import { type Pool2dGeometry, convOutSize } from '../../kernels/types.js';
 import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
-import { Tensor, makeResult } from '../tensor.js';
+import { Tensor, gradBuffer, makeResult } from '../tensor.js';
 
 /** Options of {@link maxPool2d}; scalars apply to both spatial dims. */
 export interface MaxPool2dOptions {
@@ -68,7 +68,7 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
   const argmax = new Int32Array(n);
   if (n > 0) kernel('maxPool2dForward', n * g.kernelHeight * g.kernelWidth)(x.data, out, argmax, g);
   return makeResult('maxPool2d', out, [g.batch, g.channels, g.outHeight, g.outWidth], [x], (gradOut) => {
-    const gx = new Float32Array(x.size);
+    const gx = gradBuffer(x.size);
     kernel('maxPool2dBackward', n)(gradOut, argmax, gx, g);
     return [gx];
   });
@@ -85,7 +85,7 @@ export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
   const work = n * g.kernelHeight * g.kernelWidth;
   if (n > 0) kernel('avgPool2dForward', work)(x.data, out, g);
   return makeResult('avgPool2d', out, [g.batch, g.channels, g.outHeight, g.outWidth], [x], (gradOut) => {
-    const gx = new Float32Array(x.size);
+    const gx = gradBuffer(x.size);
     kernel('avgPool2dBackward', work)(gradOut, gx, g);
     return [gx];
   });
@@ -106,7 +106,7 @@ export function globalAvgPool2d(x: Tensor): Tensor {
   const out = new Float32Array(batch * channels);
   if (out.length > 0) kernel('avgPool2dForward', x.size)(x.data, out, g);
   return makeResult('globalAvgPool2d', out, [batch, channels, 1, 1], [x], (gradOut) => {
-    const gx = new Float32Array(x.size);
+    const gx = gradBuffer(x.size);
     kernel('avgPool2dBackward', x.size)(gradOut, gx, g);
     return [gx];
   });

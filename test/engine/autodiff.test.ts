@@ -69,6 +69,27 @@ test('a gradient buffer handed to two inputs is never mutated by a later fan-in'
   assert.ok(Math.abs(b.grad!.data[0] - (2 + Math.exp(0.7))) < 1e-5, `db = ${b.grad!.data[0]}`);
 });
 
+test('recycled gradient buffers: pass-through, fan-in and relu over one length give exact gradients, walk after walk', () => {
+  // h2 = relu(x) + x is handed to both sides of h2·h2 (fan-in), and add passes gradients through by
+  // reference, so buffers are shared and freed at different points; every op gradient has length n,
+  // so a buffer recycled too early would be handed out again while still pending.
+  // dx = 2·h2 + [x > 0]·(1 + 2·h2), exact for these half-integers.
+  const n = 96;
+  const values = Array.from({ length: n }, (_, i) => (i % 7) - 3 + (i % 2) / 2);
+  for (let walk = 0; walk < 3; walk++) {
+    const x = leaf(values);
+    const h1 = relu(x);
+    const h2 = add(h1, x);
+    const h4 = add(mul(h2, h2), h1);
+    sum(h4).backward();
+    const want = values.map((v) => {
+      const h = Math.max(v, 0) + v;
+      return 2 * h + (v > 0 ? 1 + 2 * h : 0);
+    });
+    assert.deepEqual([...x.grad!.data], want, `walk ${walk}`);
+  }
+});
+
 test('backward on a non-scalar needs a gradient; a released graph cannot be walked twice', () => {
   const x = leaf([1, 2]);
   const y = mul(x, 2);
