@@ -5,10 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
 import * as ec2t from '../../../index.js';
 
 /** Repository root: this file runs as dist/test/ec2t/recipes/readme-example.test.js. */
@@ -85,4 +86,26 @@ test("the README's ternarize example runs as written: progress per epoch with pe
   assert.ok(typeof accuracy === 'number' && accuracy >= 0 && accuracy <= 1, `accuracy ${String(accuracy)}`);
   assert.ok(typeof sparsity === 'number' && sparsity > 0 && sparsity < 1, `sparsity ${String(sparsity)}`);
   assert.equal(hasTernary, true);
+});
+
+test("the README's ternarize examples type-check (strict) against the package's declarations", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ec2t-readme-tsc-'));
+  try {
+    const files = [MARKER, RUN_MARKER].map((m, i) => {
+      writeFileSync(join(dir, `example${i}.mts`), readmeExample(m));
+      return `example${i}.mts`;
+    });
+    // `ec2t` resolves to the built declarations of the package root (dist/index.d.ts).
+    writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        strict: true, noEmit: true, skipLibCheck: true, target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', lib: ['ES2022'],
+        types: ['node'], typeRoots: [join(ROOT, 'node_modules', '@types')], paths: { ec2t: [join(ROOT, 'dist', 'index.d.ts')] },
+      },
+      files,
+    }));
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(dir, 'tsconfig.json')], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `tsc: ${r.stdout}${r.stderr}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
