@@ -44,6 +44,15 @@ export type { TrainModelOptions, TrainResult } from './ec2t/recipes/train.js';
 export { ternarizeModel, BEST_EC2T_FILE, TERNARY_FILE } from './ec2t/recipes/ternarize.js';
 export type { TernarizeModelOptions, TernarizeResult } from './ec2t/recipes/ternarize.js';
 export type { RecipeProgress, RecipeControl } from './ec2t/recipes/events.js';
+export { trainRun, ternarizeRun, evalRun, selectLayers } from './ec2t/recipes/run.js';
+export type { TrainRunOptions, TrainRunSummary, TernarizeRunOptions, TernarizeRunSummary, EvalRunOptions, EvalRunResult, RunControl, RunConfigFile } from './ec2t/recipes/run.js';
+export { scaleSearch, growFromRun, parseScalePair, THESIS_GRID } from './ec2t/recipes/scale.js';
+export type { ScaleSearchOptions, ScaleSummary, ScaleRow } from './ec2t/recipes/scale.js';
+export { TRAIN_RUN_DEFAULTS, TERNARIZE_RUN_DEFAULTS, SCALE_SEARCH_DEFAULTS, runOptionsFromFlags, flagsOfRunOptions } from './ec2t/recipes/defaults.js';
+export {
+  seedStreams, loadSplits, defaultValSize, checkInputSize, buildModel, architectureOfWeights, readWeights, loadWeightsInto, skippedImages,
+} from './ec2t/recipes/setup.js';
+export type { SeedStreams, DataSplits, DataOptions, NoteSink } from './ec2t/recipes/setup.js';
 export { growMicroNet } from './nn/models/grow.js';
 export type { GrowReport } from './nn/models/grow.js';
 export { TernaryQuantizer, loadTernaryStateDict, DEFAULT_QUANTIZER_CONFIG } from './ec2t/quantizer.js';

@@ -69,3 +69,9 @@ export class GradError extends Ec2tError {}
 export function fmtShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
+
+/**
+ * A usage mistake in the options of a command or recipe: an unknown flag, a bad value, a missing
+ * required option, an output that would overwrite something. The CLI prints it alone and exits 2.
+ */
+export class UsageError extends Ec2tError {}

@@ -4,10 +4,10 @@
  * flag and the valid choices (exit code 2).
  */
 import { parseArgs } from 'node:util';
-import { Ec2tError } from '../base/errors.js';
+import { UsageError } from '../base/errors.js';
 
-/** A usage mistake: unknown flag, bad value, missing required flag. The CLI exits with code 2. */
-export class UsageError extends Ec2tError {}
+// The recipes throw it too (a bad option is a usage mistake wherever it was written).
+export { UsageError };
 
 /** Declaration of one flag. */
 export interface FlagSpec {

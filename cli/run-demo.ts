@@ -4,11 +4,10 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseCommand, UsageError, type Parsed } from './args.js';
+import { UsageError, type Parsed } from './args.js';
 import { isTempName } from '../base/io.js';
-import { trainSpec, ternarizeSpec } from './commands.js';
-import { trainCommandAsync } from './run-train.js';
-import { ternarizeCommandAsync } from './run-ternarize.js';
+import { trainWithProgress } from './run-train.js';
+import { ternarizeWithProgress } from './run-ternarize.js';
 import { writeRunReport } from './run-report.js';
 import { log } from './progress.js';
 
@@ -30,8 +29,8 @@ export async function runDemo(p: Parsed): Promise<number> {
   const t0 = performance.now();
   const out = p.flags.out as string;
   const quick = p.flags.quick === true;
-  const seed = String(p.flags.seed);
-  const limit = quick ? ['--limit-train', '3000'] : [];
+  const seed = p.flags.seed as number;
+  const limitTrain = quick ? 3000 : undefined;
   const floatDir = join(out, 'lenet5-float');
   const ternDir = join(out, 'lenet5-ec2t');
   // The demo starts over in its own folder; anything else there is kept unless --force.
@@ -40,15 +39,13 @@ export async function runDemo(p: Parsed): Promise<number> {
   if (foreign.length > 0 && p.flags.force !== true) {
     throw new UsageError(`ec2t demo: --out ${out} holds files that are not an earlier demo's (${foreign.slice(0, 4).join(', ')}${foreign.length > 4 ? ', …' : ''}); nothing was written. Choose another --out, or give --force to write the demo there`);
   }
-  const force = ['--force'];
 
   log(`[1/3] training LeNet-5 on MNIST (${quick ? 'quick: 3000 images, 1 epoch' : '55,000 images, 5 epochs'}; 5,000 held out for validation)`);
-  const trainFlags = parseCommand(trainSpec, [
-    '--model', 'lenet5', '--dataset', 'mnist', '--epochs', quick ? '1' : '5', '--batch-size', '64', '--optimizer', 'adam',
-    '--lr', '0.002', '--weight-decay', '5e-4', '--schedule', 'cosine', '--seed', seed, '--out', floatDir, ...force, ...limit,
-  ]).flags;
-  // NOTE: the async commands let the event loop see Ctrl-C; each step then stops with a checkpoint.
-  const tr = await trainCommandAsync(trainFlags, { interruptible: true });
+  // NOTE: Ctrl-C checkpoints each step (the recipes let the event loop see it between batches).
+  const tr = await trainWithProgress({
+    model: 'lenet5', dataset: 'mnist', epochs: quick ? 1 : 5, batchSize: 64, optimizer: 'adam', lr: 0.002, weightDecay: 5e-4,
+    schedule: 'cosine', seed, out: floatDir, force: true, limitTrain,
+  }, { interruptible: true });
   if (tr.interrupted) {
     log(`demo stopped; the float model can be finished with: ec2t train --resume ${floatDir} (ec2t demo itself starts over)`);
     return 130;
@@ -57,12 +54,10 @@ export async function runDemo(p: Parsed): Promise<number> {
   log(`      float LeNet-5: test accuracy ${pct(tr.testAccuracy)} (${tr.seconds.toFixed(1)} s)`);
 
   log(`[2/3] ternarizing with EC2T (γ = 0.1, s = 0.3): ${quick ? 1 : 3} epoch(s), then 1 epoch of frozen-assignment retraining`);
-  const ternFlags = parseCommand(ternarizeSpec, [
-    '--model', 'lenet5', '--weights', join(floatDir, 'best.safetensors'), '--dataset', 'mnist',
-    '--epochs', quick ? '1' : '3', '--retrain-epochs', '1', '--gain', '0.1', '--init-scale', '0.3',
-    '--batch-size', '128', '--lr', '1e-4', '--seed', seed, '--out', ternDir, ...force, ...limit,
-  ]).flags;
-  const te = await ternarizeCommandAsync(ternFlags, { interruptible: true });
+  const te = await ternarizeWithProgress({
+    model: 'lenet5', weights: join(floatDir, 'best.safetensors'), dataset: 'mnist', epochs: quick ? 1 : 3, retrainEpochs: 1,
+    gain: 0.1, initScale: 0.3, batchSize: 128, lr: 1e-4, seed, out: ternDir, force: true, limitTrain,
+  }, { interruptible: true });
   if (te.interrupted) {
     log(`demo stopped; the ternary model can be finished with: ec2t ternarize --resume ${ternDir}, then packed with: ec2t export --run ${ternDir} --out ${join(out, 'lenet5.ec2t.safetensors')} (ec2t demo itself starts over)`);
     return 130;

@@ -45,20 +45,23 @@ export async function runCell(dir: string, manifest: SweepManifest, cell: SweepC
   const flags: Record<string, FlagValue> = resumable ? { resume: out } : { ...cell.flags, out, force: started };
   const base = { cell: cell.name, point: cell.point, job, attempts: opts.attempt ?? 1, worker: workerName(), finishedAt: '' };
   let result: CellResult;
+  // The library runs the cell; from cli/ come only the flag mapping and the printing.
+  const [{ trainRunOptions, recipeProgressPrinter }, { log }] = await Promise.all([import('../cli/run-train.js'), import('../cli/progress.js')]);
+  const control = { onProgress: recipeProgressPrinter(quiet), onNote: log };
   if (job === 'ternarize') {
-    const { ternarizeCommandAsync } = await import('../cli/run-ternarize.js');
-    const s = await ternarizeCommandAsync(flags, { quiet });
+    const [{ ternarizeRun }, { ternarizeRunOptions }] = await Promise.all([import('../ec2t/recipes/run.js'), import('../cli/run-ternarize.js')]);
+    const s = await ternarizeRun(ternarizeRunOptions(flags), control);
     if (s.interrupted) throw new Ec2tError(`cell ${cell.name}: interrupted`);
     result = { ...base, status: 'done', accuracy: s.accuracy, sparsity: s.sparsity, overallSparsity: s.overallSparsity, floatAccuracy: s.floatAccuracy, seconds: s.seconds, summary: s };
   } else if (job === 'train') {
-    const { trainCommandAsync } = await import('../cli/run-train.js');
-    const s = await trainCommandAsync(flags, { quiet });
+    const { trainRun } = await import('../ec2t/recipes/run.js');
+    const s = await trainRun(trainRunOptions(flags), control);
     if (s.interrupted) throw new Ec2tError(`cell ${cell.name}: interrupted`);
     result = { ...base, status: 'done', accuracy: s.testAccuracy, seconds: s.seconds, summary: s };
   } else {
-    const { scaleCommandAsync } = await import('../cli/run-scale.js');
+    const [{ scaleSearch }, { scaleSearchOptions }] = await Promise.all([import('../ec2t/recipes/scale.js'), import('../cli/run-scale.js')]);
     const t0 = performance.now();
-    const s = await scaleCommandAsync(flags, { quiet });
+    const s = await scaleSearch(scaleSearchOptions(flags), control);
     const best = s.rows.find((r) => r.depth === s.best.depth && r.width === s.best.width);
     result = { ...base, status: 'done', accuracy: best?.testAccuracy, seconds: (performance.now() - t0) / 1000, summary: s };
   }
