@@ -7,6 +7,7 @@ import type { TernaryLayer } from '../types.js';
 import { I32, ModuleBuilder, V128, uleb, webAssembly, type WasmMemory, forRange } from '../wasm/assembler.js';
 import { type PoolFamily, registerPoolFamily, releasePoolFamily } from '../wasm/worker-pool.js';
 import { MAX_PAGES, emitGather } from './simd-module.js';
+import { emitQuantGather } from './int-gather.js';
 
 /**
  * Output channels per generated block. Each channel keeps a `+` and a `−` f32x4 accumulator in
@@ -40,7 +41,21 @@ export interface JitGeometry {
   readonly outPerGroup: number;
   /** Strided convs: each work unit gathers its own band of the phase planes (see {@link emitBandGather}). */
   readonly band?: BandSpec;
+  /** Input element and accumulator lanes (default f32): see {@link JitLanes}. */
+  readonly lanes?: JitLanes;
+  /** Integer lanes: the output coefficients `[scale·w_p, scale·w_n]` (float lanes use the layer's centroids). */
+  readonly coefficients?: readonly [number, number];
+  /** Integer lanes: the band gather quantizes with this float32 `1/scale` and clamp (./int.ts). */
+  readonly quantize?: { readonly inv: number; readonly qmax: number };
 }
+
+/**
+ * What the generated code adds: `f32` float32 inputs in f32x4 accumulators (the float path);
+ * `i16to32` int16 inputs widened into i32x4 accumulators (int16 activations, 4 pixels a vector);
+ * `i16` int16 inputs in i16x8 accumulators (int8 activations, 8 pixels a vector). Integer
+ * accumulators become float32 only in the output expression.
+ */
+export type JitLanes = 'f32' | 'i16to32' | 'i16';
 
 /**
  * A strided layer's band gather (geometry constants, batch aside): per work unit, the phase planes'
@@ -56,6 +71,8 @@ export interface BandSpec {
   readonly rows: number;
   readonly R: number;
   readonly Wq: number;
+  /** Bytes of a band element: 4 (float32 planes), 2 (int16 planes of the integer path). */
+  readonly elemBytes: number;
   readonly hwB: number;
   readonly rowStepB: number;
   readonly colStepB: number;
@@ -76,7 +93,7 @@ export interface BandSpec {
 function emitBandGather(mod: ModuleBuilder, b: BandSpec): void {
   const f = mod.func('g', [I32, I32, I32, I32], []);
   const [src, dst, u0, nr] = [0, 1, 2, 3];
-  const c = f.local(I32), lo = f.local(I32), cEnd = f.local(I32), planeB = b.R * b.Wq * 4;
+  const c = f.local(I32), lo = f.local(I32), cEnd = f.local(I32), planeB = b.R * b.Wq * b.elemBytes;
   f.i32Const(0).set(c);
   f.i32Const(b.C).set(cEnd);
   forRange(f, c, cEnd, 1, () => {
@@ -141,32 +158,52 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
   for (let g0 = 0; g0 < offsets.length; g0 += perGroup) groups.push(offsets.slice(g0, g0 + perGroup));
   const G = groups.length;
   const ohwB = geo.OH * geo.OW * 4;
-  const nFull = Math.floor(geo.OW / 4);
-  const rem = geo.OW % 4;
-  const nVec = Math.ceil(geo.OW / 4);
-  f.i32Const(nVec * 16).set(vEnd);
+  const lanes = geo.lanes ?? 'f32';
+  // Pixels per vector, output bytes per vector (v counts output bytes), input bytes per element.
+  const px = lanes === 'i16' ? 8 : 4;
+  const outB = px * 4;
+  const elemB = lanes === 'f32' ? 4 : 2;
+  const nFull = Math.floor(geo.OW / px);
+  const rem = geo.OW % px;
+  const nVec = Math.ceil(geo.OW / px);
+  f.i32Const(nVec * outB).set(vEnd);
   f.get(oy0).set(oy);
   forRange(f, oy, oy1, 1, () => {
-    f.get(xs).get(oy).i32Const(geo.Wq * 4).i32Mul().i32Add().set(xr);
+    f.get(xs).get(oy).i32Const(geo.Wq * elemB).i32Mul().i32Add().set(xr);
     f.get(outS).get(oy).i32Const(geo.OW * 4).i32Mul().i32Add().i32Const(m0 * ohwB).i32Add().set(orow);
     f.i32Const(0).set(v);
-    forRange(f, v, vEnd, 16, () => {
-      f.get(xr).get(v).i32Add().set(xa);
+    forRange(f, v, vEnd, outB, () => {
+      // Input bytes of output byte v: v·elemB/4 (int16 elements: v/2).
+      if (elemB === 4) f.get(xr).get(v).i32Add().set(xa);
+      else f.get(xr).get(v).i32Const(1).i32ShrU().i32Add().set(xa);
       for (const a of acc) f.f32x4Const(0).set(a);
       // NOTE: the taps run as the cases of a loop over groups (a `br_table` switch): accumulators
       // carried round a loop must be complete at each back-edge, so the optimiser finishes one
       // group's additions before the next group's loads. As straight-line code it hoisted every
       // load to the top and sank every addition to the bottom, spilling nearly every value.
+      const load = (off: number): void => {
+        if (lanes === 'i16to32') f.raw(0xfd, ...uleb(0x03), 1, ...uleb(off)); // v128.load16x4_s (align hint: 2 bytes)
+        else f.v128Load(off);
+      };
+      const add = (): void => {
+        if (lanes === 'f32') f.f32x4Add();
+        else f.raw(0xfd, ...uleb(lanes === 'i16' ? 0x8e : 0xae)); // i16x8.add / i32x4.add
+      };
       const emitGroup = (grpOffsets: number[]): void => {
         for (const key of grpOffsets) {
           const us = users.get(key) as number[];
           const off = offsetOf.get(key) as number;
           if (us.length === 1) {
-            f.get(acc[us[0]]).get(xa).v128Load(off).f32x4Add().set(acc[us[0]]);
+            f.get(acc[us[0]]).get(xa);
+            load(off);
+            add();
+            f.set(acc[us[0]]);
             continue;
           }
-          f.get(xa).v128Load(off).set(tmp);
-          for (const a of us) f.get(acc[a]).get(tmp).f32x4Add().set(acc[a]);
+          f.get(xa);
+          load(off);
+          f.set(tmp);
+          for (const a of us) { f.get(acc[a]).get(tmp); add(); f.set(acc[a]); }
         }
       };
       if (G > 0) {
@@ -188,19 +225,43 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
       if (rem === 0) {
         f.get(orow).get(v).i32Add().set(dst);
       } else {
-        f.get(v).i32Const(nFull * 16).i32LtU();
+        f.get(v).i32Const(nFull * outB).i32LtU();
         f.if(); f.get(orow).get(v).i32Add().set(dst); f.else(); f.get(scratch).set(dst); f.end();
       }
-      for (let j = 0; j < k; j++) {
-        // Same order as the generic kernel's `rows`: (w_p·P − w_n·N) + b.
-        f.get(dst);
-        f.f32x4Const(layer.wp).get(acc[2 * j]).f32x4Mul();
-        f.f32x4Const(layer.wn).get(acc[2 * j + 1]).f32x4Mul().f32x4Sub();
-        f.get(bias).f32Load((m0 + j) * 4).f32x4Splat().f32x4Add();
-        f.v128Store(j * ohwB);
+      if (lanes === 'f32') {
+        for (let j = 0; j < k; j++) {
+          // Same order as the generic kernel's `rows`: (w_p·P − w_n·N) + b.
+          f.get(dst);
+          f.f32x4Const(layer.wp).get(acc[2 * j]).f32x4Mul();
+          f.f32x4Const(layer.wn).get(acc[2 * j + 1]).f32x4Mul().f32x4Sub();
+          f.get(bias).f32Load((m0 + j) * 4).f32x4Splat().f32x4Add();
+          f.v128Store(j * ohwB);
+        }
+      } else {
+        // Integer sums to float32 (f32x4.convert_i32x4_s; i16 lanes widened first, low then high
+        // half), then (a·P − c·N) + b as ./int.ts writes it.
+        const [ca, cc] = geo.coefficients ?? [layer.wp, layer.wn];
+        const toF32 = (a: number, half: number): void => {
+          f.get(a);
+          if (lanes === 'i16') f.raw(0xfd, ...uleb(half === 0 ? 0xa7 : 0xa8)); // i32x4.extend_{low,high}_i16x8_s
+          f.raw(0xfd, ...uleb(0xfa));
+        };
+        for (let j = 0; j < k; j++) {
+          for (let half = 0; half < px / 4; half++) {
+            f.get(dst);
+            f.f32x4Const(ca);
+            toF32(acc[2 * j], half);
+            f.f32x4Mul();
+            f.f32x4Const(cc);
+            toF32(acc[2 * j + 1], half);
+            f.f32x4Mul().f32x4Sub();
+            f.get(bias).f32Load((m0 + j) * 4).f32x4Splat().f32x4Add();
+            f.v128Store(j * ohwB + half * 16);
+          }
+        }
       }
       if (rem !== 0) {
-        f.get(v).i32Const(nFull * 16).i32Eq();
+        f.get(v).i32Const(nFull * outB).i32Eq();
         f.if();
         for (let j = 0; j < k; j++) {
           for (let l = 0; l < rem; l++) f.get(orow).get(v).i32Add().get(scratch).f32Load(j * ohwB + l * 4).f32Store(j * ohwB + l * 4);
@@ -233,7 +294,9 @@ export function buildJit(layer: TernaryLayer, geo: JitGeometry, memory: WasmMemo
   }
   const mod = new ModuleBuilder({ initialPages: 1, maximumPages: MAX_PAGES, shared: true });
   if (geo.band !== undefined) {
-    emitGather(mod); // function 0: `g` calls it
+    // Function 0, which `g` calls: the float gather, or the integer path's quantizing one.
+    if (geo.quantize !== undefined) emitQuantGather(mod, geo.quantize.inv, geo.quantize.qmax);
+    else emitGather(mod);
     emitBandGather(mod, geo.band);
   }
   let maxBlock = 0;

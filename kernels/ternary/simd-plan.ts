@@ -29,9 +29,9 @@ export interface SimdPlan {
 }
 const plans = new WeakMap<TernaryLayer, SimdPlan>();
 
-/** The layer's padded layout for geometry g (batch aside). */
-export function planFor(layer: TernaryLayer, g: Conv2dGeometry): SimdPlan {
-  const key = `${g.inChannels},${g.inHeight},${g.inWidth},${g.outChannels},${g.strideH},${g.strideW},${g.padH},${g.padW},${g.dilationH},${g.dilationW},${g.groups}`;
+/** The layer's padded layout for geometry g (batch aside); `explicit`: phase planes with explicit padding for stride 1 too (the band-gathered integer path). */
+export function planFor(layer: TernaryLayer, g: Conv2dGeometry, explicit = false): SimdPlan {
+  const key = `${explicit ? 'e' : ''}${g.inChannels},${g.inHeight},${g.inWidth},${g.outChannels},${g.strideH},${g.strideW},${g.padH},${g.padW},${g.dilationH},${g.dilationW},${g.groups}`;
   const cached = plans.get(layer);
   if (cached !== undefined && cached.key === key) return cached;
   const { strideH: sh, strideW: sw, dilationH: dh, dilationW: dw } = g;
@@ -39,7 +39,7 @@ export function planFor(layer: TernaryLayer, g: Conv2dGeometry): SimdPlan {
   // gh ≥ padH zero rows, so a read off one side of a row lands in zeros) — fewer wasted grid points
   // than explicit padding on small maps (8×8: 81 vs 100 per 64 outputs). NOTE: ≥ OW−W / OH−H keeps
   // the grid from overlapping the next row/plane when pad > kernel.
-  const shared = sh === 1 && sw === 1;
+  const shared = !explicit && sh === 1 && sw === 1;
   const Hq = shared ? g.inHeight + Math.max(g.padH, g.outHeight - g.inHeight, 0) : Math.ceil((g.inHeight + 2 * g.padH) / sh);
   const Wq = shared ? g.inWidth + Math.max(g.padW, g.outWidth - g.inWidth, 0) : Math.ceil((g.inWidth + 2 * g.padW) / sw);
   const lead = shared ? g.padH * Wq + g.padW : 0;
@@ -92,13 +92,13 @@ const BAND_BUDGET = 1 << 20;
 
 /**
  * The band gather of a strided layer (undefined for stride 1, whose shared-padding planes are a
- * plain copy): bands of at most `rows` output rows, their input (every phase plane, rows + halo)
+ * plain copy; always one for the integer path, `elemBytes` 2, whose gather also quantizes): bands of at most `rows` output rows, their input (every phase plane, rows + halo)
  * at most {@link BAND_BUDGET} bytes; a pure function of the geometry (the generated code bakes the
  * band plane stride in).
  */
-export function bandFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): BandSpec | undefined {
+export function bandFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry, elemBytes = 4): BandSpec | undefined {
   const { strideH: sH, strideW: sW, padH: ph, padW: pw, inHeight: H, inWidth: W } = g;
-  if (sH === 1 && sW === 1) return undefined;
+  if (elemBytes === 4 && sH === 1 && sW === 1) return undefined;
   const halo = Math.floor(((layer.kernelHeight - 1) * g.dilationH) / sH);
   const rows = Math.min(g.outHeight, Math.max(1, Math.floor(BAND_BUDGET / (p.planes * p.Wq * 4)) - halo));
   // Per phase (a, b): valid grid rows/columns and the source offset, as in ternaryWork's gather
@@ -115,7 +115,7 @@ export function bandFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): Ba
       off.push(((a + sH * u0 - ph) * W + (b + sW * v0 - pw)) * 4);
     }
   }
-  return { C: g.inChannels, phases: sH * sW, rows, R: rows + halo, Wq: p.Wq, hwB: H * W * 4, rowStepB: sH * W * 4, colStepB: sW * 4, uLo, uHi, vLo, vHi, off };
+  return { C: g.inChannels, phases: sH * sW, rows, R: rows + halo, Wq: p.Wq, elemBytes, hwB: H * W * 4, rowStepB: sH * W * 4, colStepB: sW * 4, uLo, uHi, vLo, vHi, off };
 }
 
 /** Byte layout of one call's shared memory. */

@@ -45,7 +45,7 @@ import { GATHER, JIT, PARAMS, PLANES_PER_TAKE, TAPS, ternaryWork } from './simd-
 
 // ------------------------------------------------------------------ instance
 
-interface Instance { module: WasmModule; memory: WasmMemory; E: TernaryExports; family: PoolFamily }
+export interface Instance { module: WasmModule; memory: WasmMemory; E: TernaryExports; family: PoolFamily }
 let inst: Instance | null | undefined;
 
 function genericRunnerFactory(): string {
@@ -53,6 +53,14 @@ function genericRunnerFactory(): string {
 const PLANES_PER_TAKE = ${PLANES_PER_TAKE};
 ${ternaryWork.toString()}
 return function (E, memory, params, op, index, threads, next) { ternaryWork(E, memory.buffer, params, 0, names, index, op === ${GATHER} ? 0 : 1, next); };`;
+}
+
+/**
+ * The process's ternary wasm instance (shared memory, generic module, pool family), or null where
+ * wasm SIMD or shared memory is missing; the integer path (./int-simd.ts) runs over the same memory.
+ */
+export function ternarySimdInstance(): Instance | null {
+  return instance();
 }
 
 function instance(): Instance | null {
