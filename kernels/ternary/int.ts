@@ -26,12 +26,18 @@ export interface IntActivations {
   readonly scale: number;
 }
 
-/** Largest |q| of a mode. */
+/**
+ * Largest |q| of a mode.
+ * @example intQmax('int8') // 127
+ */
 export function intQmax(mode: IntActivationMode): number {
   return mode === 'int8' ? 127 : 32767;
 }
 
-/** Largest value of a mode's accumulator (16-bit for int8, 32-bit for int16). */
+/**
+ * Largest value of a mode's accumulator (16-bit for int8, 32-bit for int16).
+ * @example intAccumulatorMax('int16') // 2147483647
+ */
 export function intAccumulatorMax(mode: IntActivationMode): number {
   return mode === 'int8' ? 32767 : 2147483647;
 }
@@ -92,7 +98,10 @@ export function quantizeActivations(x: Float32Array, scale: number, mode: IntAct
   return out;
 }
 
-/** The two float32 output coefficients `scale·w_p`, `scale·w_n` (rounded once, as every path uses them). */
+/**
+ * The two float32 output coefficients `scale·w_p`, `scale·w_n` (rounded once, as every path uses them).
+ * @example const [a, c] = intOutputCoefficients(layer, { mode: 'int8', scale: 0.02 });
+ */
 export function intOutputCoefficients(layer: TernaryLayer, act: IntActivations): [number, number] {
   return [Math.fround(act.scale * layer.wp), Math.fround(act.scale * layer.wn)];
 }
@@ -177,7 +186,10 @@ export function ternaryLinearInt(x: Float32Array, layer: TernaryLayer, act: IntA
   }
 }
 
-/** The conv argument checks shared by the integer paths. */
+/**
+ * The conv argument checks shared by the integer paths (a `ShapeError` naming `op`).
+ * @example checkIntConv(x, layer, null, out, g, 'ternaryConv2dInt')
+ */
 export function checkIntConv(x: Float32Array, layer: TernaryLayer, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry, op: string): void {
   const { batch: N, inChannels: C, inHeight: H, inWidth: W, outChannels: M, groups } = g;
   if (layer.outChannels !== M || layer.inPerGroup * groups !== C || layer.kernelHeight !== g.kernelHeight || layer.kernelWidth !== g.kernelWidth || M % groups !== 0) {

@@ -58,6 +58,7 @@ return function (E, memory, params, op, index, threads, next) { ternaryWork(E, m
 /**
  * The process's ternary wasm instance (shared memory, generic module, pool family), or null where
  * wasm SIMD or shared memory is missing; the integer path (./int-simd.ts) runs over the same memory.
+ * @example ternarySimdInstance()?.memory.buffer.byteLength
  */
 export function ternarySimdInstance(): Instance | null {
   return instance();
