@@ -143,10 +143,12 @@ export const exportSpec: CommandSpec = {
     out: { type: 'string', metavar: 'FILE', help: 'output file (default with --run: DIR/model.ec2t.safetensors, or DIR/model.onnx with --format onnx); an existing file needs --force' },
     force: { type: 'boolean', help: 'replace an existing --out file (an input of this command is never overwritten)' },
     float16: { type: 'boolean', help: 'packed: store the non-ternary tensors as float16' },
+    activations: { type: 'string', choices: ['float', 'int16', 'int8'], default: 'float', help: 'packed: activations of the ternary layers at run time; int8/int16 quantize each layer\'s input with a step calibrated at export (ec2t.packed/4, docs/FORMAT.md); a layer whose accumulators could overflow keeps float and is listed' },
+    calibrate: { type: 'string', metavar: 'FILE', help: 'with --activations int8|int16: a safetensors file of calibration images (tensor "x", [N, C, H, W], normalised as for training); default with --run: the first 256 images of the run\'s training set' },
     'input-size': { type: 'int', min: 8, metavar: 'H', help: 'input height/width the model was trained at; for mobilenetv2 it decides the strides (≤ 64: CIFAR strides, the default; larger: ImageNet strides), for efficientnet-b0/b1 the size its "same" padding is computed for (default 224 / 240); with --format onnx also the input side H = W the graph declares (default the model\'s: 28 for lenet5, 224 for resnet18 and micronet-imagenet, 32 for the CIFAR models)' },
     json: { type: 'boolean', help: 'print sizes as JSON' },
   },
-  examples: ['ec2t export --run runs/lenet5-ec2t --out lenet5.ec2t.safetensors', 'ec2t export --model resnet20 --weights runs/resnet20-ec2t/ternary.safetensors --format onnx --out resnet20.onnx'],
+  examples: ['ec2t export --run runs/lenet5-ec2t --out lenet5.ec2t.safetensors', 'ec2t export --run runs/lenet5-ec2t --activations int8 --out lenet5-int8.ec2t.safetensors', 'ec2t export --model resnet20 --weights runs/resnet20-ec2t/ternary.safetensors --format onnx --out resnet20.onnx'],
 };
 
 export const scoreSpec: CommandSpec = {

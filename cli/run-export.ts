@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FormatError } from '../base/errors.js';
-import { buildExportModel, describeForScore, floatStateDictBytes, inferModelOptions, packModel, recognizeTernaryValued, ternaryLayersOf } from '../ec2t/export.js';
+import { type ActivationLayerReport, type CalibrationBatch, buildExportModel, calibrationBatchFromDataset, describeForScore, floatStateDictBytes, inferModelOptions, packModel, readCalibrationFile, recognizeTernaryValued, ternaryLayersOf, withIntActivations } from '../ec2t/export.js';
 import { scoreWithRules, type ScoreRules } from '../ec2t/score-rules.js';
 import { exportOnnx, ONNX_OPSET } from '../ec2t/onnx.js';
 import { MODEL_NAMES, isModelName, type ModelName } from '../nn/models/index.js';
@@ -13,7 +13,7 @@ import { loadSafetensors, writeFileAtomic, type SafetensorEntry } from '../nn/sa
 import type { Parsed } from './args.js';
 import { UsageError } from './args.js';
 import { refuseExistingOutput, refuseInputAsOutput } from './outputs.js';
-import { mobileNetV2Cifar, requireFile } from './common.js';
+import { type RunConfigFile, loadSplits, mobileNetV2Cifar, requireFile, seedStreams } from './common.js';
 import { stripDataParallelPrefix } from '../nn/module.js';
 import { log } from './progress.js';
 
@@ -29,6 +29,8 @@ export interface ExportResult {
   removedChannels: number;
   /** Layers read as ternary from their values (a ternary-valued float checkpoint). */
   recognized: string[];
+  /** `--activations`: what each ternary layer got (empty for float). */
+  activations: ActivationLayerReport[];
 }
 
 /** What {@link exportOnnxRun} returns. */
@@ -57,6 +59,10 @@ export interface ExportOptions {
   force?: boolean;
   float16?: boolean;
   inputSize?: number;
+  /** Ternary layers' activations at run time (default float). */
+  activations?: 'float' | 'int16' | 'int8';
+  /** Calibration images for integer activations (default with `run`: its training set). */
+  calibration?: CalibrationBatch;
 }
 
 const isEfficientNet = (model: string): boolean => model === 'efficientnet-b0' || model === 'efficientnet-b1';
@@ -102,7 +108,13 @@ function exportSource(o: ExportOptions, defaultOut: string): { out: string; weig
  */
 export function exportRun(o: ExportOptions): ExportResult {
   const { out, weights, model, modelOptions, tensors } = exportSource(o, 'model.ec2t.safetensors');
-  const packed = packModel(model, modelOptions, tensors, { float16: o.float16, source: weights });
+  let packed = packModel(model, modelOptions, tensors, { float16: o.float16, source: weights });
+  let activations: ActivationLayerReport[] = [];
+  if (o.activations !== undefined && o.activations !== 'float') {
+    const calibration = o.calibration ?? (o.run !== undefined ? runCalibrationBatch(o.run) : undefined);
+    if (calibration === undefined) throw new UsageError(`--activations ${o.activations} needs calibration images: give --calibrate FILE (or --run DIR to use its training set)`);
+    ({ packed, layers: activations } = withIntActivations(packed, o.activations, calibration, weights));
+  }
   writeFileAtomic(out, packed.bytes, { createParents: false });
   return {
     bytes: packed.bytes.length,
@@ -111,7 +123,19 @@ export function exportRun(o: ExportOptions): ExportResult {
     model,
     removedChannels: packed.dead.reduce((a, d) => a + d.removed.length, 0),
     recognized: packed.recognized,
+    activations,
   };
+}
+
+/** The default calibration batch of a run: the first 256 images of its training set, as its config.json describes it. */
+function runCalibrationBatch(run: string): CalibrationBatch {
+  const path = join(run, 'config.json');
+  if (!existsSync(path)) throw new UsageError(`--run ${run}: no config.json to find its training set; give --calibrate FILE`);
+  const saved = JSON.parse(readFileSync(path, 'utf8')) as RunConfigFile;
+  const flags = saved.flags ?? {};
+  if (typeof flags.dataset !== 'string') throw new UsageError(`--run ${run}: config.json names no dataset; give --calibrate FILE`);
+  const splits = loadSplits(flags, seedStreams(typeof flags.seed === 'number' ? flags.seed : 0));
+  return calibrationBatchFromDataset(splits.train, 256);
 }
 
 /**
@@ -135,8 +159,12 @@ export async function runExport(p: Parsed): Promise<number> {
   if (run === undefined && (model === undefined || weights === undefined)) throw new UsageError('ec2t export: give --run DIR, or --model NAME and --weights FILE');
   if (run !== undefined && weights !== undefined) throw new UsageError('ec2t export: give --run or --weights, not both');
   const o: ExportOptions = { run, model, weights, out: f.out as string | undefined, force: f.force === true, inputSize: f['input-size'] as number | undefined };
+  const activations = (f.activations as ExportOptions['activations'] | undefined) ?? 'float';
+  const calibrate = f.calibrate as string | undefined;
+  if (calibrate !== undefined && activations === 'float') throw new UsageError('ec2t export: --calibrate applies to --activations int8|int16');
   if (f.format === 'onnx') {
     if (f.float16 === true) throw new UsageError('ec2t export: --float16 applies to --format packed; the ONNX file stores float32');
+    if (activations !== 'float') throw new UsageError('ec2t export: --activations applies to --format packed; the ONNX file computes in float32');
     const r = exportOnnxRun(o);
     if (f.json) process.stdout.write(JSON.stringify(r) + '\n');
     else {
@@ -146,13 +174,19 @@ export async function runExport(p: Parsed): Promise<number> {
     }
     return 0;
   }
-  const r = exportRun({ ...o, float16: f.float16 === true });
+  if (calibrate !== undefined) requireFile(calibrate, 'calibration file');
+  const r = exportRun({ ...o, float16: f.float16 === true, activations, calibration: calibrate !== undefined ? readCalibrationFile(calibrate) : undefined });
   const ratio = r.floatBytes / r.bytes;
   if (f.json) process.stdout.write(JSON.stringify({ ...r, ratio }) + '\n');
   else {
     process.stdout.write(`${r.path}: ${r.bytes} bytes on disk; float32 model ${r.floatBytes} bytes (${ratio.toFixed(1)}× smaller)\n`);
     if (r.recognized.length > 0) log(`read ${r.recognized.length} ternary-valued layer(s) as ternary (${r.recognized[0]}, …)`);
     if (r.removedChannels > 0) log(`removed ${r.removedChannels} dead output channel(s)`);
+    if (r.activations.length > 0) {
+      const ints = r.activations.filter((a) => a.mode !== 'float');
+      log(`${activations} activations on ${ints.length} of ${r.activations.length} ternary layer(s)${ints.length > 0 ? ' (ec2t.packed/4)' : ''}`);
+      for (const a of r.activations) if (a.note !== undefined) log(`${a.layer}: ${a.note}`);
+    }
   }
   return 0;
 }

@@ -10,3 +10,4 @@ export { inferModelOptions } from './export/options.js';
 export type { DeadChannelReport } from './export/dead.js';
 export { floatStateDictBytes, packModel, serializePacked, unpackModel, type PackOptions, type PackedModel, type UnpackedLayer } from './export/pack.js';
 export { prunedFloatLayersOf, ternaryLayersOf, withoutTernarySiblings } from './export/siblings.js';
+export { calibrationBatchFromDataset, readCalibrationFile, withIntActivations, type ActivationLayerReport, type CalibrationBatch } from './export/activations.js';

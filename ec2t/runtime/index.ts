@@ -9,6 +9,8 @@
 import { FormatError, ShapeError, ValueError } from '../../base/errors.js';
 import { ternaryConv2dCpu, ternaryLinearCpu } from '../../kernels/ternary/cpu.js';
 import { ternaryLayerFromMasks } from '../../kernels/ternary/layer.js';
+import { type IntActivations, checkIntActivations, ternaryLinearInt } from '../../kernels/ternary/int.js';
+import { ternaryConv2dInt } from '../../kernels/ternary/int-simd.js';
 import type { TernaryLayer } from '../../kernels/types.js';
 import { conv2dForwardCpu } from '../../kernels/cpu/conv.js';
 import { gemm } from '../../kernels/cpu/gemm.js';
@@ -16,14 +18,14 @@ import { binaryCpu, unaryCpu } from '../../kernels/cpu/elementwise.js';
 import { batchNormForwardEvalCpu } from '../../kernels/cpu/norm.js';
 import { avgPool2dForwardCpu, maxPool2dForwardCpu } from '../../kernels/cpu/pool.js';
 import type { Conv2dGeometry, Pool2dGeometry } from '../../kernels/types.js';
-import { MAX_OPS_PER_IMAGE, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, opDst, opsPerImage, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
+import { MAX_OPS_PER_IMAGE, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, PACKED_FORMAT_V4, opDst, opsPerImage, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
 import { planBuffers, type PlannedStep } from './plan.js';
 import { readSafetensorsBytes, type RawTensor } from './safetensors-read.js';
 import { readFileBytes } from '../../base/io.js';
 import { crc32Hex } from '../../base/crc32.js';
 
-export { MAX_LAYER_WEIGHTS, MAX_OPS_PER_IMAGE, MAX_PROGRAM_DIM, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, compactProgramJson, parseProgram, inferShapes } from './program.js';
-export type { Program, ProgramOp, ConvOp, LinearOp } from './program.js';
+export { MAX_LAYER_WEIGHTS, MAX_OPS_PER_IMAGE, MAX_PROGRAM_DIM, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, PACKED_FORMAT_V4, compactProgramJson, parseProgram, inferShapes } from './program.js';
+export type { Program, ProgramOp, ConvOp, LinearOp, LayerActivations } from './program.js';
 export { readSafetensorsBytes, readSafetensorsFile } from './safetensors-read.js';
 
 /** What the runtime knows about one conv/linear layer. */
@@ -52,10 +54,14 @@ export interface TernaryModel {
    * Runs the model on an NCHW batch; returns the output (`[N, classes]` logits) in a fresh array.
    * The working buffers are planned and allocated on the first call at each input shape and reused
    * after (the last four shapes are kept), so repeated calls allocate only the returned logits.
+   * `observe` (calibration, ec2t/export/activations.ts) sees each conv/linear layer's input before the layer runs.
    * @example model.predict(x, [1, 1, 28, 28]).data
    */
-  predict(input: Float32Array, shape: readonly [number, number, number, number]): { data: Float32Array; shape: number[] };
+  predict(input: Float32Array, shape: readonly [number, number, number, number], observe?: LayerInputObserver): { data: Float32Array; shape: number[] };
 }
+
+/** Called with a conv/linear layer's name and input (a view, valid during the call) before the layer runs. */
+export type LayerInputObserver = (layer: string, input: Float32Array, shape: readonly number[]) => void;
 
 /** A compiled conv/linear: kernel inputs plus the per-channel post pass. */
 interface Compiled {
@@ -67,6 +73,8 @@ interface Compiled {
   mult: Float32Array | null;
   /** Per-channel addend of the post pass, with `mult`. */
   add: Float32Array | null;
+  /** Integer activations of a ternary layer (null: float). */
+  act: IntActivations | null;
 }
 
 function tensorOf(tensors: Map<string, RawTensor>, name: string | undefined, file: string, what: string, dtypes: readonly RawTensor['dtype'][], numel?: number): RawTensor {
@@ -100,7 +108,7 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
     let nz = 0;
     for (let i = 0; i < w.length; i++) if (w[i] !== 0) nz++;
     return {
-      c: { ternary: null, weight: w, kernelBias: bias, mult: null, add: null },
+      c: { ternary: null, weight: w, kernelBias: bias, mult: null, add: null, act: null },
       info: { name: op.name, op: op.op, kind: 'dense', shape: [...op.shape], weights, nonzeros: nz, sparsity: 1 - nz / weights, removedOut, removedIn },
     };
   }
@@ -140,9 +148,19 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
   }
   const count = layer.posTaps.length + layer.negTaps.length;
   if (signMask.length && count & 7 && signMask[signMask.length - 1] >> (count & 7)) throw new FormatError(file, `${what}: sign mask has bits set past non-zero ${count}`);
+  const act = op.activations ?? null;
+  if (act !== null) {
+    // A layer whose busiest output could overflow the mode's accumulator is refused, as export does.
+    try {
+      checkIntActivations(layer, act, what);
+    } catch (e) {
+      if (e instanceof ValueError) throw new FormatError(file, e.message);
+      throw e;
+    }
+  }
   const c: Compiled = mult === null
-    ? { ternary: layer, weight: null, kernelBias: bias, mult: null, add: null }
-    : { ternary: layer, weight: null, kernelBias: null, mult, add: bias ?? new Float32Array(M) };
+    ? { ternary: layer, weight: null, kernelBias: bias, mult: null, add: null, act }
+    : { ternary: layer, weight: null, kernelBias: null, mult, add: bias ?? new Float32Array(M), act };
   return { c, info: { name: op.name, op: op.op, kind: 'ternary', shape: [...op.shape], weights, nonzeros: count, sparsity: 1 - count / weights, removedOut, removedIn } };
 }
 
@@ -217,7 +235,7 @@ const BOUND_CACHE = 4;
 export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryModel {
   const { tensors, metadata, dataOffset } = readSafetensorsBytes(bytes, file);
   const notes: string[] = [];
-  if (metadata.format === PACKED_FORMAT || metadata.format === PACKED_FORMAT_V2) {
+  if (metadata.format === PACKED_FORMAT || metadata.format === PACKED_FORMAT_V4 || metadata.format === PACKED_FORMAT_V2) {
     const stored = metadata.dataCrc32;
     if (stored === undefined || !/^[0-9a-f]{8}$/.test(stored)) throw new FormatError(file, `metadata "dataCrc32" is ${JSON.stringify(stored)}, expected 8 lowercase hex digits (the CRC-32 of the data section)`);
     const actual = crc32Hex(bytes.subarray(dataOffset));
@@ -226,7 +244,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
   } else if (metadata.format === PACKED_FORMAT_V1) {
     notes.push(`${file}: written in the older ${PACKED_FORMAT_V1} format, which carries no checksum, so corruption cannot be detected; \`ec2t export\` writes ${PACKED_FORMAT} with one`);
   } else {
-    throw new FormatError(file, `metadata format is ${JSON.stringify(metadata.format)}, expected "${PACKED_FORMAT}", "${PACKED_FORMAT_V2}" or "${PACKED_FORMAT_V1}" (a packed model written by \`ec2t export\`)`);
+    throw new FormatError(file, `metadata format is ${JSON.stringify(metadata.format)}, expected "${PACKED_FORMAT_V4}", "${PACKED_FORMAT}", "${PACKED_FORMAT_V2}" or "${PACKED_FORMAT_V1}" (a packed model written by \`ec2t export\`)`);
   }
   const program = parseProgram(metadata.program, file, metadata.format);
   const compiled = new Map<number, Compiled>();
@@ -329,7 +347,8 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
         const c = compiled.get(st.index) as Compiled;
         const out = b.out as Float32Array;
         const g = b.conv as Conv2dGeometry;
-        if (c.ternary !== null) ternaryConv2dCpu(x, c.ternary, c.kernelBias, out, g);
+        if (c.act !== null) ternaryConv2dInt(x, c.ternary as TernaryLayer, c.act, c.kernelBias, out, g);
+        else if (c.ternary !== null) ternaryConv2dCpu(x, c.ternary, c.kernelBias, out, g);
         else conv2dForwardCpu(x, c.weight as Float32Array, c.kernelBias, out, g);
         if (c.mult !== null || b.act !== Act.None || b.res !== null) postChannel(out, c.mult, c.add, b.res, g.batch, g.outChannels, g.outHeight * g.outWidth, b.act);
         return;
@@ -339,7 +358,8 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
         const out = b.out as Float32Array;
         const [N, K] = s;
         const M = st.outShape[1];
-        if (c.ternary !== null) ternaryLinearCpu(x, c.ternary, c.kernelBias, out);
+        if (c.act !== null) ternaryLinearInt(x.subarray(0, N * K), c.ternary as TernaryLayer, c.act, c.kernelBias, out);
+        else if (c.ternary !== null) ternaryLinearCpu(x, c.ternary, c.kernelBias, out);
         else {
           gemm(false, true, N, M, K, x, 0, K, c.weight as Float32Array, 0, K, out, 0, M, false);
           const bias = c.kernelBias;
@@ -435,7 +455,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
 
   // Buffers per input shape, planned on first use; predict allocates only the returned logits.
   const bound = new Map<string, Bound>();
-  const predict = (input: Float32Array, shape: readonly [number, number, number, number]): { data: Float32Array; shape: number[] } => {
+  const predict = (input: Float32Array, shape: readonly [number, number, number, number], observe?: LayerInputObserver): { data: Float32Array; shape: number[] } => {
     if (!(input instanceof Float32Array)) throw new ValueError('predict', `input must be a Float32Array, got ${Array.isArray(input) ? 'an Array (convert it with Float32Array.from)' : input === null ? 'null' : typeof input === 'object' ? (input as object).constructor?.name ?? 'an object' : typeof input}`);
     if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((d) => Number.isSafeInteger(d) && d >= 1)) throw new ShapeError('predict', `shape must be [N, C, H, W] positive integers, got [${shape.join(', ')}]`);
     const numel = shape[0] * shape[1] * shape[2] * shape[3];
@@ -448,7 +468,12 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
       if (bound.size >= BOUND_CACHE) bound.delete(bound.keys().next().value as string);
     } else bound.delete(key);
     bound.set(key, b);
-    for (const st of b.steps) if (!st.skip) runStep(st, input, b.argmax);
+    for (const st of b.steps) {
+      if (st.skip) continue;
+      const op = st.step.op;
+      if (observe !== undefined && (op.op === 'conv' || op.op === 'linear')) observe(op.name, st.x ?? input, st.step.inShape);
+      runStep(st, input, b.argmax);
+    }
     // A copy: the buffers are reused by the next call.
     return { data: Float32Array.from(b.output ?? input), shape: [...b.outShape] };
   };

@@ -16,6 +16,13 @@ import { FormatError, ShapeError } from '../../base/errors.js';
  */
 export const PACKED_FORMAT = 'ec2t.packed/3';
 
+/**
+ * The packed format of a model with integer activations: version 3 plus an `activations` field on
+ * ternary layers (docs/FORMAT.md "Integer activations"). `ec2t export --activations int8|int16`
+ * writes it; a model without integer activations is still written as {@link PACKED_FORMAT}.
+ */
+export const PACKED_FORMAT_V4 = 'ec2t.packed/4';
+
 /** The second packed format (full program, centroids `w_p`/`w_n` as two tensors); still read. */
 export const PACKED_FORMAT_V2 = 'ec2t.packed/2';
 
@@ -46,6 +53,15 @@ export interface LayerTensors {
   wn?: string;
   bias?: string;
   scale?: string;
+  /** Ternary layers of an `ec2t.packed/4` file: integer activations (absent: float). */
+  activations?: LayerActivations;
+}
+
+/** A ternary layer's integer activations: the input is quantized to `mode` with step `scale` (kernels/ternary/int.ts). */
+export interface LayerActivations {
+  mode: 'int8' | 'int16';
+  /** Positive, finite float32: one quantization step of the layer's input. */
+  scale: number;
 }
 
 /** Channels kept after dead-channel removal (indices into the original layer); absent = all kept. */
@@ -233,7 +249,7 @@ export function parseProgram(text: string | undefined, file: string, format: str
   if (p === null || typeof p !== 'object' || Array.isArray(p)) bad('must be a JSON object');
   const prog = p as Program;
   if (prog.version !== 1) bad(`unsupported version ${JSON.stringify(prog.version)}; this runtime reads version 1`);
-  if (format === PACKED_FORMAT && Array.isArray(prog.ops)) prog.ops = prog.ops.map(expandCompactOp);
+  if ((format === PACKED_FORMAT || format === PACKED_FORMAT_V4) && Array.isArray(prog.ops)) prog.ops = prog.ops.map(expandCompactOp);
   const inp = prog.input as Program['input'] | undefined;
   if (!inp || typeof inp !== 'object' || !isIntArray([inp.channels, inp.height, inp.width], 3, 1)) bad(`input must be { channels, height, width }, integers in 1..${MAX_PROGRAM_DIM}`);
   if (!isDim(prog.outputs, 1)) bad(`outputs must be an integer in 1..${MAX_PROGRAM_DIM}`);
@@ -255,13 +271,13 @@ export function parseProgram(text: string | undefined, file: string, format: str
         for (const k of [0, 1]) {
           if (op.padding[k] > op.dilation[k] * (op.shape[2 + k] - 1)) bad(`${what}: padding ${op.padding[k]} exceeds the kernel's reach ${op.dilation[k] * (op.shape[2 + k] - 1)} (dilation × (kernel − 1))`);
         }
-        checkLayer(op, what, bad);
+        checkLayer(op, what, bad, format);
         break;
       }
       case 'linear':
         if (typeof op.name !== 'string') bad(`${where}: linear needs a string "name"`);
         if (!isIntArray(op.shape, 2, 1)) bad(`${where} (linear ${op.name}): shape must be [out, in], integers in 1..${MAX_PROGRAM_DIM}`);
-        checkLayer(op, `${where} (linear ${op.name})`, bad);
+        checkLayer(op, `${where} (linear ${op.name})`, bad, format);
         break;
       case 'maxpool':
       case 'avgpool':
@@ -362,8 +378,19 @@ export function compactProgramJson(program: Program): string {
 }
 
 /** Checks the fields a conv/linear op adds: kind, tensor names, weight count, kept channels. */
-function checkLayer(op: ConvOp | LinearOp, what: string, bad: (d: string) => never): void {
+function checkLayer(op: ConvOp | LinearOp, what: string, bad: (d: string) => never, format: string): void {
   if (op.kind !== 'dense' && op.kind !== 'ternary') bad(`${what}: kind must be dense or ternary`);
+  const act = op.activations as unknown;
+  if (act !== undefined) {
+    if (format !== PACKED_FORMAT_V4) bad(`${what}: "activations" needs format ${PACKED_FORMAT_V4}, the file says ${format}`);
+    if (op.kind !== 'ternary') bad(`${what}: only a ternary layer takes integer activations`);
+    const a = act as LayerActivations;
+    if (act === null || typeof act !== 'object' || (a.mode !== 'int8' && a.mode !== 'int16')) bad(`${what}: activations must be { mode: "int8" | "int16", scale }`);
+    // Float32-representable (the kernels round it once) and a usable quantization step.
+    if (typeof a.scale !== 'number' || !Number.isFinite(a.scale) || a.scale <= 0 || Math.fround(a.scale) !== a.scale || !Number.isFinite(Math.fround(1 / a.scale))) {
+      bad(`${what}: activations.scale must be a positive finite float32, got ${JSON.stringify(a.scale)}`);
+    }
+  }
   for (const k of ['weight', 'nonzero', 'sign', 'centroids', 'wp', 'wn', 'bias', 'scale'] as const) if (op[k] !== undefined && typeof op[k] !== 'string') bad(`${what}: tensor name "${k}" must be a string`);
   const weights = op.shape.reduce((a, b) => a * b, 1);
   if (weights > MAX_LAYER_WEIGHTS) bad(`${what}: shape [${op.shape.join(', ')}] has ${weights} weights, above the ${MAX_LAYER_WEIGHTS} a layer may have`);

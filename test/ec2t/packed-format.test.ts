@@ -77,7 +77,7 @@ describe('packed format 2: data checksum', () => {
     assert.deepEqual(unpackModel(parseSafetensors(old2)), u3, 'unpackModel reads format 2');
     // The format-3 program is compact: read as format 2 it misses its tensor names and sizes.
     assert.throws(() => loadTernaryModelBytes(serializePacked(f.tensors, { ...m, format: PACKED_FORMAT_V2 }), 'mislabelled'), FormatError);
-    assert.throws(() => loadTernaryModelBytes(serializeSafetensors(f.tensors, { ...m, format: 'ec2t.packed/4' }), 'future'), /expected "ec2t\.packed\/3", "ec2t\.packed\/2" or "ec2t\.packed\/1"/);
+    assert.throws(() => loadTernaryModelBytes(serializeSafetensors(f.tensors, { ...m, format: 'ec2t.packed/5' }), 'future'), /expected "ec2t\.packed\/4", "ec2t\.packed\/3", "ec2t\.packed\/2" or "ec2t\.packed\/1"/);
   });
 });
 

@@ -60,7 +60,7 @@ describe('ternary runtime', () => {
     if (text.length === n) {
       const copy = Uint8Array.from(bytes);
       copy.set(text, 8);
-      assert.throws(() => loadTernaryModelBytes(copy, 'fmt'), /expected "ec2t\.packed\/3", "ec2t\.packed\/2" or "ec2t\.packed\/1"/);
+      assert.throws(() => loadTernaryModelBytes(copy, 'fmt'), /expected "ec2t\.packed\/4", "ec2t\.packed\/3", "ec2t\.packed\/2" or "ec2t\.packed\/1"/);
     }
     h.__metadata__.format = 'ec2t.packed/1';
     h.__metadata__.program = '{"version":1';
