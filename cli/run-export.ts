@@ -13,7 +13,9 @@ import { loadSafetensors, writeFileAtomic, type SafetensorEntry } from '../nn/sa
 import type { Parsed } from './args.js';
 import { UsageError } from './args.js';
 import { refuseExistingOutput, refuseInputAsOutput } from './outputs.js';
-import { type RunConfigFile, loadSplits, mobileNetV2Cifar, requireFile, seedStreams } from './common.js';
+import { type RunConfigFile, mobileNetV2Cifar, requireFile } from './common.js';
+import { loadSplits, seedStreams, type DataOptions } from '../ec2t/recipes/setup.js';
+import { runOptionsFromFlags } from '../ec2t/recipes/defaults.js';
 import { stripDataParallelPrefix } from '../nn/module.js';
 import { log } from './progress.js';
 
@@ -134,7 +136,7 @@ function runCalibrationBatch(run: string): CalibrationBatch {
   const saved = JSON.parse(readFileSync(path, 'utf8')) as RunConfigFile;
   const flags = saved.flags ?? {};
   if (typeof flags.dataset !== 'string') throw new UsageError(`--run ${run}: config.json names no dataset; give --calibrate FILE`);
-  const splits = loadSplits(flags, seedStreams(typeof flags.seed === 'number' ? flags.seed : 0));
+  const splits = loadSplits(runOptionsFromFlags<DataOptions>(flags), seedStreams(typeof flags.seed === 'number' ? flags.seed : 0));
   return calibrationBatchFromDataset(splits.train, 256);
 }
 

@@ -2,13 +2,11 @@
  * A run folder: everything a training run leaves behind, so it can be audited, reported on and
  * resumed. `config.json` (all resolved options), `manifest.json` (seed, package and Node versions,
  * backend, dataset fingerprint), `metrics.jsonl` (one JSON line per epoch), weights and the
- * resume checkpoint. Every file is written atomically.
+ * resume checkpoint. Every file is written atomically. Node only (a folder on disk; platform layer):
+ * in a browser, runs write to a `MemoryRunStore`.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FormatError, UsageError } from '../base/errors.js';
+import { nodeServices, platform } from '../base/platform.js';
 import { cleanStaleTemps, isTempName, readFileBytes, writeFileAtomic } from '../base/io.js';
 import { jsonFileText, metricsFileText, parseMetrics, type EpochMetrics, type RunStore } from './runstore.js';
 
@@ -17,13 +15,15 @@ export { parseMetrics, type EpochMetrics };
 /** Root of the installed package (where package.json is). */
 export function packageRoot(): string {
   // dist/ec2t/runfolder.js → package root two levels up from dist/ec2t
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const { path, url } = nodeServices('the package folder');
+  return path.join(path.dirname(url.fileURLToPath(import.meta.url)), '..', '..');
 }
 
 /** The package version from package.json. */
 export function packageVersion(): string {
   try {
-    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+    const file = nodeServices('package.json').path.join(packageRoot(), 'package.json');
+    return (JSON.parse(new TextDecoder().decode(nodeServices(file).fs.readFileSync(file))) as { version: string }).version;
   } catch {
     return 'unknown';
   }
@@ -35,13 +35,8 @@ export function packageVersion(): string {
  * configured hooks (core.fsmonitor); the package version identifies the code instead.
  */
 export function environmentFacts(): Record<string, unknown> {
-  return {
-    packageVersion: packageVersion(),
-    node: process.version,
-    platform: `${process.platform}-${process.arch}`,
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-  };
+  const h = platform().hostFacts();
+  return { packageVersion: packageVersion(), node: h.runtime, platform: h.os, cpus: h.cores, cpuModel: h.cpuModel };
 }
 
 /** Handle on a run folder: the {@link RunStore} of a run on disk. */
@@ -51,14 +46,15 @@ export class RunFolder implements RunStore {
   /** Opens (and creates) the folder, removing temp files that a killed earlier run left in it. */
   constructor(dir: string) {
     this.dir = dir;
-    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new FormatError(dir, 'run folder path exists and is not a folder; choose another --out');
-    mkdirSync(dir, { recursive: true });
+    const { fs } = nodeServices(dir);
+    if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new FormatError(dir, 'run folder path exists and is not a folder; choose another --out');
+    fs.mkdirSync(dir, { recursive: true });
     cleanStaleTemps(dir);
   }
 
   /** Path of a file inside the run folder. */
   path(name: string): string {
-    return join(this.dir, name);
+    return nodeServices(this.dir).path.join(this.dir, name);
   }
 
   get lastWeights(): string {
@@ -79,9 +75,9 @@ export class RunFolder implements RunStore {
   /** Reads a JSON file of the run, with a clear error when missing or malformed. */
   readJson<T>(name: string): T {
     const p = this.path(name);
-    if (!existsSync(p)) throw new FormatError(p, `missing; is ${this.dir} a run folder written by ec2t train/ternarize?`);
+    if (!nodeServices(p).fs.existsSync(p)) throw new FormatError(p, `missing; is ${this.dir} a run folder written by ec2t train/ternarize?`);
     try {
-      return JSON.parse(readFileSync(p, 'utf8')) as T;
+      return JSON.parse(new TextDecoder().decode(nodeServices(p).fs.readFileSync(p))) as T;
     } catch (e) {
       throw new FormatError(p, `not valid JSON: ${(e as Error).message}`);
     }
@@ -108,20 +104,20 @@ export class RunFolder implements RunStore {
   /** Reads a file of the run (size-capped), with a clear error when missing. */
   readBytes(name: string): Uint8Array {
     const p = this.path(name);
-    if (!existsSync(p)) throw new FormatError(p, `missing; is ${this.dir} a run folder written by ec2t train/ternarize?`);
+    if (!nodeServices(p).fs.existsSync(p)) throw new FormatError(p, `missing; is ${this.dir} a run folder written by ec2t train/ternarize?`);
     return readFileBytes(p);
   }
 
   /** Whether the folder holds `name`. */
   has(name: string): boolean {
-    return existsSync(this.path(name));
+    return nodeServices(this.dir).fs.existsSync(this.path(name));
   }
 
   /** Parses `metrics.jsonl` (empty when absent). Malformed lines are an error naming the line. */
   readMetrics(): EpochMetrics[] {
     const p = this.path('metrics.jsonl');
-    if (!existsSync(p)) return [];
-    return parseMetrics(readFileSync(p, 'utf8'), p);
+    if (!nodeServices(p).fs.existsSync(p)) return [];
+    return parseMetrics(new TextDecoder().decode(nodeServices(p).fs.readFileSync(p)), p);
   }
 }
 
@@ -138,11 +134,13 @@ export const RUN_FOLDER_FILES: readonly string[] = [
  */
 export function sameFile(a: string, b: string): boolean {
   try {
-    const sa = statSync(a);
-    const sb = statSync(b);
+    const { fs } = nodeServices(a);
+    const sa = fs.statSync(a);
+    const sb = fs.statSync(b);
     return sa.dev === sb.dev && sa.ino === sb.ino;
   } catch {
-    return resolve(a) === resolve(b);
+    const { path } = nodeServices(a);
+    return path.resolve(a) === path.resolve(b);
   }
 }
 
@@ -167,7 +165,8 @@ export function refuseInputAsOutput(cmd: string, outFlag: string, outPath: strin
 function describeFolder(dir: string, entries: readonly string[]): { what: string; hint: string } {
   let command: string | undefined;
   try {
-    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { command?: unknown };
+    const { fs, path } = nodeServices(dir);
+    const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')) as { command?: unknown };
     if (typeof cfg.command === 'string') command = cfg.command;
   } catch {
     // not a run folder, or a damaged one: described by its entries
@@ -190,16 +189,17 @@ function describeFolder(dir: string, entries: readonly string[]): { what: string
  * @example prepareRunFolder('train', 'runs/lenet5', false, [{ flag: '--weights', path: w }])
  */
 export function prepareRunFolder(cmd: string, dir: string, force: boolean, inputs: readonly NamedInput[], note: (line: string) => void = () => {}): void {
-  for (const name of RUN_FOLDER_FILES) refuseInputAsOutput(cmd, '--out', join(dir, name), inputs);
-  if (!existsSync(dir)) return;
-  if (!statSync(dir).isDirectory()) throw new UsageError(`ec2t ${cmd}: --out ${dir} exists and is not a folder; choose another --out`);
-  const entries = readdirSync(dir).filter((n) => !isTempName(n)).sort();
+  const { fs, path } = nodeServices(dir);
+  for (const name of RUN_FOLDER_FILES) refuseInputAsOutput(cmd, '--out', path.join(dir, name), inputs);
+  if (!fs.existsSync(dir)) return;
+  if (!fs.statSync(dir).isDirectory()) throw new UsageError(`ec2t ${cmd}: --out ${dir} exists and is not a folder; choose another --out`);
+  const entries = fs.readdirSync(dir).filter((n) => !isTempName(n)).sort();
   if (entries.length === 0) return;
   const { what, hint } = describeFolder(dir, entries);
   if (!force) {
     throw new UsageError(`ec2t ${cmd}: --out ${dir} ${what}; nothing was written. Choose a new folder${hint}, or give --force to replace it`);
   }
   const replaced = entries.filter((n) => RUN_FOLDER_FILES.includes(n));
-  for (const n of replaced) rmSync(join(dir, n), { force: true });
+  for (const n of replaced) fs.rmSync(path.join(dir, n), { force: true });
   note(`note: --force: --out ${dir} ${what}; removed ${replaced.length ? replaced.join(', ') : 'nothing (no run files)'}${replaced.length < entries.length ? '; other files are left as they are' : ''}`);
 }

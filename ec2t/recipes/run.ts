@@ -7,6 +7,7 @@
  */
 import { FormatError, UsageError } from '../../base/errors.js';
 import { Rng } from '../../base/rng.js';
+import { platform } from '../../base/platform.js';
 import { CIFAR_AUGMENT, type AugmentConfig } from '../../datasets/transforms.js';
 import type { DatasetName } from '../../datasets/index.js';
 import type { Module } from '../../nn/module.js';
@@ -108,7 +109,9 @@ function manifestDataset(name: unknown, data: ReturnType<typeof loadSplits>): Re
 }
 
 function argvOf(control: RunControl): readonly string[] {
-  return control.argv ?? process.argv.slice(2);
+  if (control.argv !== undefined) return control.argv;
+  // Outside Node (a run in a page) there is no command line to record.
+  return platform().node?.process.argv.slice(2) ?? [];
 }
 
 /**

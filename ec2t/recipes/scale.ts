@@ -4,8 +4,7 @@
  * super-network d = d̂^φ, w = ŵ^φ — from a random init, or grown from a trained smaller MicroNet
  * ({@link growMicroNet}).
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { nodeServices } from '../../base/platform.js';
 import { UsageError } from '../../base/errors.js';
 import type { DatasetName } from '../../datasets/index.js';
 import { createModel, MicroNet } from '../../nn/models/index.js';
@@ -76,12 +75,13 @@ export function parseScalePair(s: string, flag: string): [number, number] {
  * @example growFromRun('runs/scale/d1-w1.4', 'cifar10', 1, { phi: 2, baseDepth: 1, baseWidth: 1.4 }, 'grown.safetensors')
  */
 export function growFromRun(dir: string, dataset: string, seed: number, opts: Record<string, unknown>, file: string): string {
-  const cfgPath = join(dir, 'config.json');
-  if (!existsSync(cfgPath)) throw new UsageError(`--from ${dir}: not a run folder (no config.json); give the folder of a trained MicroNet, e.g. a grid candidate of ec2t scale`);
+  const { fs, path } = nodeServices(dir);
+  const cfgPath = path.join(dir, 'config.json');
+  if (!fs.existsSync(cfgPath)) throw new UsageError(`--from ${dir}: not a run folder (no config.json); give the folder of a trained MicroNet, e.g. a grid candidate of ec2t scale`);
   const cfg = new RunFolder(dir).readJson<Partial<RunConfigFile>>('config.json');
   if (cfg.flags?.model !== 'micronet') throw new UsageError(`--from ${dir}: the run trained ${String(cfg.flags?.model)}, not micronet`);
   if (cfg.flags.dataset !== dataset) throw new UsageError(`--from ${dir}: the run trained on ${String(cfg.flags.dataset)}, this one uses --dataset ${dataset}`);
-  const weights = [join(dir, 'best.safetensors'), join(dir, 'last.safetensors')].find((p) => existsSync(p));
+  const weights = [path.join(dir, 'best.safetensors'), path.join(dir, 'last.safetensors')].find((p) => fs.existsSync(p));
   if (weights === undefined) throw new UsageError(`--from ${dir}: no best.safetensors or last.safetensors; did the run finish an epoch?`);
   // Input channels and classes come from the weights, so the small network is built as it was trained.
   const file0 = loadSafetensors(weights).tensors;
@@ -123,11 +123,11 @@ export async function scaleSearch(options: ScaleSearchOptions, control: RunContr
   prepareRunFolder('scale', out, o.force === true, [], note);
   const rows: ScaleRow[] = [];
   for (const c of candidates) {
-    const dir = join(out, c.label);
+    const dir = nodeServices(out).path.join(out, c.label);
     note(`candidate ${c.label}: depth ×${c.depth.toFixed(3)}, width ×${c.width.toFixed(3)}`);
     let grown: string | undefined;
     if (o.from !== undefined) {
-      grown = join(out, 'grown.safetensors');
+      grown = nodeServices(out).path.join(out, 'grown.safetensors');
       new RunFolder(out); // creates the folder
       note(growFromRun(o.from, o.dataset, o.seed, c.opts, grown));
     }

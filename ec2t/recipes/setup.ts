@@ -4,7 +4,7 @@
  * clear errors. The recipes of whole runs ({@link trainRun}, {@link ternarizeRun}) and the commands
  * that only evaluate or predict share these.
  */
-import { existsSync, statSync } from 'node:fs';
+import { nodeServices } from '../../base/platform.js';
 import { Rng } from '../../base/rng.js';
 import { FormatError, IoError, ShapeError, UsageError } from '../../base/errors.js';
 import { ImageFolderDataset, loadDataset, loadImageFolder, splitValidation, subset, type AnyDataset, type DatasetName } from '../../datasets/index.js';
@@ -75,7 +75,7 @@ export function loadSplits(o: DataOptions, streams: SeedStreams, note: NoteSink 
   if (name !== 'mnist' && dir === undefined) {
     throw new UsageError(`--dataset ${name} needs --data DIR: a folder with the official binary files (${name === 'cifar10' ? 'data_batch_1.bin … data_batch_5.bin, test_batch.bin' : 'train.bin, test.bin'}); nothing is downloaded`);
   }
-  if (dir !== undefined && !existsSync(dir)) throw new UsageError(`--data ${dir}: no such folder`);
+  if (dir !== undefined && !nodeServices(dir).fs.existsSync(dir)) throw new UsageError(`--data ${dir}: no such folder`);
   if (name !== 'imagefolder' && o.skipBadImages === true) throw new UsageError('--skip-bad-images applies to --dataset imagefolder only');
   let fullTrain: AnyDataset;
   let test: AnyDataset;
@@ -186,8 +186,9 @@ export function architectureOfWeights(name: string, sd: Map<string, SafetensorEn
  * @example requireFile('best.safetensors', 'weights file')
  */
 export function requireFile(path: string, what: string): void {
-  if (!existsSync(path)) throw new FormatError(path, `${what} not found`);
-  if (statSync(path).isDirectory()) throw new IoError(path, `cannot read the ${what}: it is a folder, not a file`);
+  const { fs } = nodeServices(path);
+  if (!fs.existsSync(path)) throw new FormatError(path, `${what} not found`);
+  if (fs.statSync(path).isDirectory()) throw new IoError(path, `cannot read the ${what}: it is a folder, not a file`);
 }
 
 /**
