@@ -120,8 +120,10 @@ function probeSource(this: { thread: { x: number }; constants: { K: number; C: n
 
 /** Why headless-gl cannot run here (gpu.js only says that it cannot): undefined when it can. */
 function headlessGlProblem(): string | undefined {
+  if (gpujs.GPU.isHeadlessGLSupported) return undefined;
   const req = nodeRequire();
-  if (req === undefined) return 'headless-gl is a native Node package; in a browser use webgl2';
+  // NOTE: Node before 20.16 has no process.getBuiltinModule; it then gets gpu.js's bare "unsupported".
+  if (req === undefined) return 'headless-gl is a native Node package (a browser has none: use webgl2), and gpu.js cannot create a context with it here';
   let glPath: string;
   try {
     glPath = req.resolve('gl', { paths: [req.resolve('gpu.js')] });
@@ -133,11 +135,8 @@ function headlessGlProblem(): string | undefined {
   } catch (e) {
     return `the native package \`gl\` is installed but does not load (not built?): ${(e as Error).message.split('\n')[0]}`;
   }
-  if (!gpujs.GPU.isHeadlessGLSupported) {
-    const display = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.DISPLAY;
-    return `\`gl\` loads but cannot create a GL context (no X display${display ? ` at DISPLAY=${display}` : ''}; run under \`xvfb-run -a\`)`;
-  }
-  return undefined;
+  const display = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.DISPLAY;
+  return `\`gl\` loads but cannot create a GL context (no X display${display ? ` at DISPLAY=${display}` : ''}; run under \`xvfb-run -a\`)`;
 }
 
 const PROBE = { K: 5, C: 3, rows: 4 };
