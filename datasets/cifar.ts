@@ -4,7 +4,7 @@
  * byte + fine label byte + 3072 pixels. Pixels are the R plane, G plane, B plane, each 32×32
  * row-major — already the planar CHW layout of {@link Dataset}, so a record copies in one go.
  */
-import { join } from 'node:path';
+import { nodeServices } from '../base/platform.js';
 import { createDataset, DatasetError, type Dataset } from './dataset.js';
 import { findFile, readMaybeGzip } from './files.js';
 
@@ -88,6 +88,7 @@ function locateAll(dir: string, sub: string, names: readonly string[], family: s
   if (typeof dir !== 'string' || dir.length === 0) {
     throw new DatasetError(family, `no data folder given: ${family} is not bundled`, `Pass --data DIR with ${needed} (binary version; ec2t never downloads data)`);
   }
+  const { join } = nodeServices(dir).path;
   const dirs = [dir, join(dir, sub)];
   return names.map((name) => {
     const p = findFile(dirs, [name]);

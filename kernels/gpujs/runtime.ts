@@ -2,8 +2,9 @@
  * gpu.js runtime: probes which of gpu.js's modes this machine can run, picks one (option, then
  * `EC2T_GPUJS_MODE`, then the fastest available), and compiles kernels once per (mode, op, geometry)
  * with compile time kept apart from run time. The same module runs in Node and in browsers: it
- * imports no `node:*` module, and reaches Node's `require` only through `process.getBuiltinModule`
- * to explain why headless-gl cannot start.
+ * imports gpu.js as a module (a browser bundle gets gpu.js's browser build through the package's
+ * `browser` field) and reaches Node's `require` only through the platform layer, to explain why
+ * headless-gl cannot start.
  *
  * Modes: `headlessgl` (Node only: GLSL through the native `gl` package; needs an X display, e.g.
  * `xvfb-run -a`), `webgl2` (browser only: GLSL on the page's GPU), `webasm` (WebAssembly with
@@ -14,6 +15,7 @@
  */
 import * as gpujsNamespace from 'gpu.js';
 import { KernelError } from '../../base/errors.js';
+import { platform } from '../../base/platform.js';
 import { backendSettings, settingSource } from '../settings.js';
 
 /** gpu.js modes this backend knows about, in default preference order. */
@@ -57,11 +59,9 @@ interface GpujsModule {
 // carries `GPU.GPU`). Both expose `.GPU`.
 const gpujs = ((gpujsNamespace as unknown as { default?: GpujsModule }).default ?? (gpujsNamespace as unknown as GpujsModule));
 
-/** Node's `require`, reached without importing `node:module` (so browser bundles stay clean); undefined outside Node. */
+/** Node's `require` from this file (gpu.js and `gl` are CommonJS), through the platform layer; undefined in a browser. */
 function nodeRequire(): NodeJS.Require | undefined {
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const mod = proc?.getBuiltinModule?.('node:module') as { createRequire(from: string): NodeJS.Require } | undefined;
-  return mod?.createRequire(import.meta.url);
+  return platform().node?.module.createRequire(import.meta.url);
 }
 
 /** gpu.js kernel class name → mode, to check that the backend asked for is the one that ran. */
@@ -122,8 +122,7 @@ function probeSource(this: { thread: { x: number }; constants: { K: number; C: n
 function headlessGlProblem(): string | undefined {
   if (gpujs.GPU.isHeadlessGLSupported) return undefined;
   const req = nodeRequire();
-  // NOTE: Node before 20.16 has no process.getBuiltinModule; it then gets gpu.js's bare "unsupported".
-  if (req === undefined) return 'headless-gl is a native Node package (a browser has none: use webgl2), and gpu.js cannot create a context with it here';
+  if (req === undefined) return 'headless-gl is a native Node package; in a browser use webgl2';
   let glPath: string;
   try {
     glPath = req.resolve('gl', { paths: [req.resolve('gpu.js')] });
@@ -135,7 +134,7 @@ function headlessGlProblem(): string | undefined {
   } catch (e) {
     return `the native package \`gl\` is installed but does not load (not built?): ${(e as Error).message.split('\n')[0]}`;
   }
-  const display = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.DISPLAY;
+  const display = platform().env('DISPLAY');
   return `\`gl\` loads but cannot create a GL context (no X display${display ? ` at DISPLAY=${display}` : ''}; run under \`xvfb-run -a\`)`;
 }
 
