@@ -429,6 +429,35 @@ export function checkThreadCount(op: string, threads: number | undefined): void 
 }
 
 /**
+ * Whether workers 1..t−1 are started and ready for a job; when false the job runs on this thread
+ * (same bits). Node's workers start here and are waited for (a start that fails or hangs drops the
+ * pool to one thread for good). A Web Worker starts only once this thread yields to its event loop,
+ * so waiting for it here would never end: web workers are started and the job runs here until they
+ * report ready.
+ */
+function workersReady(p: Pool, t: number): boolean {
+  if (p.kind === 'web') {
+    for (let w = 1; w < t; w++) slot(p, w);
+    for (let w = 1; w < t; w++) if (Atomics.load(p.control, READY + w) !== 1) return false;
+    return true;
+  }
+  try {
+    // Start every worker the job needs before waking any, so a failed start leaves nothing running.
+    for (let w = 1; w < t; w++) slot(p, w);
+    // A worker that fails before its loop (a broken environment) could never count itself done.
+    const until = Date.now() + START_TIMEOUT_MS;
+    for (let w = 1; w < t; w++) {
+      if (Atomics.wait(p.control, READY + w, 0, Math.max(0, until - Date.now())) === 'timed-out') throw new Error(`worker ${w} did not start within ${START_TIMEOUT_MS / 1000} s`);
+    }
+    return true;
+  } catch (e) {
+    void shutdownPool();
+    degradePool(`ec2t: could not start a kernel worker thread (${(e as Error)?.message ?? String(e)})`);
+    return false;
+  }
+}
+
+/**
  * Runs one job of `family` on `threads` threads: parameter words `params`, operation `op`. Workers
  * 1..threads−1 run the family's runner; the main thread runs `main` (its share, index 0) and then
  * waits for them. Synchronous; throws a {@link KernelError} (and stops the pool) if a worker failed.
@@ -445,27 +474,7 @@ export function runJob(family: PoolFamily, op: number, params: ArrayLike<number>
   }
   const p = getPool();
   const ctl = p.control;
-  if (p.kind === 'web') {
-    // Web Workers start only after this thread yields to its event loop, so waiting for them here
-    // would never end: until every one has reported ready, jobs run on this thread (same bits).
-    for (let w = 1; w < t; w++) slot(p, w);
-    for (let w = 1; w < t; w++) {
-      if (Atomics.load(ctl, READY + w) !== 1) {
-        runSerial(family, op, params, t, main);
-        return;
-      }
-    }
-  } else try {
-    // Start every worker the job needs before waking any, so a failed start leaves nothing running.
-    for (let w = 1; w < t; w++) slot(p, w);
-    // A worker that fails before its loop (a broken environment) could never count itself done.
-    const until = Date.now() + START_TIMEOUT_MS;
-    for (let w = 1; w < t; w++) {
-      if (Atomics.wait(ctl, READY + w, 0, Math.max(0, until - Date.now())) === 'timed-out') throw new Error(`worker ${w} did not start within ${START_TIMEOUT_MS / 1000} s`);
-    }
-  } catch (e) {
-    void shutdownPool();
-    degradePool(`ec2t: could not start a kernel worker thread (${(e as Error)?.message ?? String(e)})`);
+  if (!workersReady(p, t)) {
     runSerial(family, op, params, t, main);
     return;
   }
