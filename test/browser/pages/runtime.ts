@@ -40,3 +40,37 @@ export async function predictFromUrl(url: string, shape: Shape, seed: number, se
   const logits = runtimeLogits(new Uint8Array(await response.arrayBuffer()), url, shape, seed);
   return { logits: Array.from(logits), isolated: (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true, workers: poolWorkerCount() };
 }
+
+/** Throughput of one runtime configuration: images per second over the timed batches. */
+export interface RuntimeSpeed {
+  imagesPerSecond: number;
+  batches: number;
+  seconds: number;
+  workers: number;
+}
+
+/**
+ * Times the runtime on `bytes` at `shape`: `warmup` untimed batches (plans, generated kernels, pool
+ * start), then batches until `minSeconds` have passed; the same code in Node, a page and a Web Worker.
+ */
+export function runtimeSpeed(bytes: Uint8Array, shape: Readonly<Shape>, minSeconds: number, warmup = 3): RuntimeSpeed {
+  const model = loadTernaryModelBytes(bytes, 'bench');
+  const x = runtimeInput(shape, 1);
+  for (let i = 0; i < warmup; i++) model.predict(x, shape);
+  const t0 = performance.now();
+  let batches = 0;
+  let seconds = 0;
+  while (seconds < minSeconds) {
+    model.predict(x, shape);
+    batches++;
+    seconds = (performance.now() - t0) / 1000;
+  }
+  return { imagesPerSecond: (batches * shape[0]) / seconds, batches, seconds, workers: poolWorkerCount() };
+}
+
+/** Fetches the packed model at `url` and runs {@link runtimeSpeed} here (a page or a Web Worker). */
+export async function speedFromUrl(url: string, shape: Shape, minSeconds: number): Promise<RuntimeSpeed> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`GET ${url}: ${response.status}`);
+  return runtimeSpeed(new Uint8Array(await response.arrayBuffer()), shape, minSeconds);
+}
