@@ -9,7 +9,7 @@
  * the path (base/platform.ts `nodeServices`); the loaders above take bytes there.
  */
 import { FormatError, IoError } from './errors.js';
-import { nodeServices } from './platform.js';
+import { nodeServices, platform } from './platform.js';
 
 /** Options for {@link writeFileAtomic}. */
 export interface WriteAtomicOptions {
@@ -57,7 +57,8 @@ function processAlive(pid: number, nodeProcess: NodeJS.Process): boolean {
 export function cleanStaleTemps(dir: string, target?: string, now = Date.now()): string[] {
   const removed: string[] = [];
   let names: string[];
-  const node = nodeServices(dir);
+  const node = platform().node;
+  if (node === null) return removed; // no folders in a browser
   const { statSync, rmSync } = node.fs;
   try {
     names = node.fs.readdirSync(dir);

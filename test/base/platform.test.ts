@@ -11,6 +11,7 @@ import { availableParallelism } from 'node:os';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
 import { IoError } from '../../base/errors.js';
+import { cleanStaleTemps } from '../../base/io.js';
 import { nodeServices, platform, setPlatform } from '../../base/platform.js';
 import { platform as browserPlatform } from '../../base/platform-browser.js';
 import { sha256Hex } from '../../base/sha256.js';
@@ -47,6 +48,8 @@ describe('platform layer', () => {
     assert.ok(browserPlatform.cores() >= 1);
     withBrowser(() => {
       assert.throws(() => nodeServices('data/mnist'), (e: unknown) => e instanceof IoError && e.file === 'data/mnist' && /a browser does not have/.test(e.message));
+      // Documented as never throwing: a browser has no folder to clean.
+      assert.deepEqual(cleanStaleTemps('/tmp'), []);
     });
   });
 
