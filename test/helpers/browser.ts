@@ -141,17 +141,30 @@ export async function openPage(browser: Browser, url: string): Promise<Page> {
   return page;
 }
 
+/** Longest a page call may take before the test fails instead of hanging (a property run in SwiftShader takes ~10 s). */
+export const PAGE_CALL_TIMEOUT_MS = 180_000;
+
 /**
- * Runs `ec2tPage[name](...args)` in the page and returns its (JSON-able) result.
+ * Runs `ec2tPage[name](...args)` in the page and returns its (JSON-able) result; a call that has not
+ * answered within {@link PAGE_CALL_TIMEOUT_MS} fails.
  * @example const out = await callPage<number[]>(page, 'matmul', [a, b, geometry]);
  */
 export async function callPage<T>(page: Page, name: string, args: readonly unknown[] = []): Promise<T> {
-  return (await page.evaluate(
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the page's ${name}() did not answer within ${PAGE_CALL_TIMEOUT_MS / 1000} s`)), PAGE_CALL_TIMEOUT_MS);
+  });
+  const call = page.evaluate(
     async ([fn, a]) => {
       const api = (globalThis as unknown as { ec2tPage: Record<string, (...x: unknown[]) => Promise<unknown>> }).ec2tPage;
       if (typeof api[fn] !== 'function') throw new Error(`the page publishes no function ${fn}`);
       return api[fn](...a);
     },
     [name, args] as const,
-  )) as T;
+  );
+  try {
+    return (await Promise.race([call, timeout])) as T;
+  } finally {
+    clearTimeout(timer);
+  }
 }
