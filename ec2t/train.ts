@@ -387,15 +387,16 @@ export function runToEnd<T>(gen: Generator<void, T, void>): T {
 }
 
 /**
- * Drives a generator to its end, yielding to the event loop (`setImmediate`) at each of its yields,
- * so signal handlers and timers run between training batches.
+ * Drives a generator to its end, yielding to the event loop at each of its yields (`setImmediate` in
+ * Node; a zero-delay timer in browsers and Web Workers, which have no setImmediate), so signal
+ * handlers, timers and page events run between training batches.
  * @example const summary = await runYielding(ternarizeSteps(flags));
  */
 export async function runYielding<T>(gen: Generator<void, T, void>): Promise<T> {
   for (;;) {
     const r = gen.next();
     if (r.done) return r.value;
-    await new Promise<void>((resolve) => setImmediate(resolve));
+    await new Promise<void>((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
   }
 }
 
