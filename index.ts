@@ -43,7 +43,7 @@ export { trainModel } from './ec2t/recipes/train.js';
 export type { TrainModelOptions, TrainResult } from './ec2t/recipes/train.js';
 export { ternarizeModel, BEST_EC2T_FILE, TERNARY_FILE } from './ec2t/recipes/ternarize.js';
 export type { TernarizeModelOptions, TernarizeResult } from './ec2t/recipes/ternarize.js';
-export type { RecipeProgress, RecipeControl } from './ec2t/recipes/events.js';
+export type { RecipeProgress, RecipeControl, LayerInspection } from './ec2t/recipes/events.js';
 export { growMicroNet } from './nn/models/grow.js';
 export type { GrowReport } from './nn/models/grow.js';
 export { TernaryQuantizer, loadTernaryStateDict, DEFAULT_QUANTIZER_CONFIG } from './ec2t/quantizer.js';
