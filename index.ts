@@ -18,6 +18,10 @@ export {
 export type { Backend, BackendChoice, KernelMap, KernelName, Conv2dGeometry, Conv2dOptions, MatmulGeometry, Pool2dGeometry } from './kernels/types.js';
 export { backendSettings, setBackendSettings, settingSource, defaultThreads, ENV_VARS as BACKEND_ENV_VARS, MAX_THREADS } from './kernels/settings.js';
 export type { BackendSettings, SettingSource, TernaryJitMode, PackBMode } from './kernels/settings.js';
+export { platform, setPlatform, nodeServices } from './base/platform.js';
+export type { Platform, HostFacts, NodeServices } from './base/platform.js';
+export { fetchBytes } from './base/fetch.js';
+export { preparePool, poolThreadsUnavailable } from './kernels/wasm/worker-pool.js';
 
 export * from './nn/module.js';
 export * from './nn/layers.js';

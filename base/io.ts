@@ -4,11 +4,12 @@
  * file that a killed process (SIGKILL, power loss) left behind is recognisable by its name and is
  * removed by the next writer in that folder once its process is gone.
  * Also whole-file input whose failures are typed one-line errors.
+ *
+ * Files exist only under Node: in a browser every function here throws an {@link IoError} naming
+ * the path (base/platform.ts `nodeServices`); the loaders above take bytes there.
  */
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync, mkdirSync, existsSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
-import { basename, dirname, join } from 'node:path';
 import { FormatError, IoError } from './errors.js';
+import { nodeServices } from './platform.js';
 
 /** Options for {@link writeFileAtomic}. */
 export interface WriteAtomicOptions {
@@ -30,13 +31,14 @@ export const STALE_TEMP_ALIVE_MS = 24 * 3600_000;
 
 /** The temp file name {@link writeFileAtomic} uses for `path` in this process. */
 export function tempPathFor(path: string): string {
-  return `${path}${TEMP_MARK}${process.pid}-${randomBytes(6).toString('hex')}`;
+  const { process: nodeProcess, crypto } = nodeServices(path);
+  return `${path}${TEMP_MARK}${nodeProcess.pid}-${crypto.randomBytes(6).toString('hex')}`;
 }
 
-function processAlive(pid: number): boolean {
-  if (pid === process.pid) return true;
+function processAlive(pid: number, nodeProcess: NodeJS.Process): boolean {
+  if (pid === nodeProcess.pid) return true;
   try {
-    process.kill(pid, 0);
+    nodeProcess.kill(pid, 0);
     return true;
   } catch (e) {
     // EPERM: it exists but belongs to someone else.
@@ -55,8 +57,10 @@ function processAlive(pid: number): boolean {
 export function cleanStaleTemps(dir: string, target?: string, now = Date.now()): string[] {
   const removed: string[] = [];
   let names: string[];
+  const node = nodeServices(dir);
+  const { statSync, rmSync } = node.fs;
   try {
-    names = readdirSync(dir);
+    names = node.fs.readdirSync(dir);
   } catch {
     return removed;
   }
@@ -64,13 +68,13 @@ export function cleanStaleTemps(dir: string, target?: string, now = Date.now()):
     const m = TEMP_NAME.exec(name);
     if (m === null || (target !== undefined && m[1] !== target)) continue;
     const pid = Number(m[2]);
-    const p = join(dir, name);
+    const p = node.path.join(dir, name);
     try {
       const st = statSync(p);
       if (!st.isFile()) continue;
       const age = now - st.mtimeMs;
-      if (pid === process.pid) continue;
-      if (age < (processAlive(pid) ? STALE_TEMP_ALIVE_MS : STALE_TEMP_DEAD_MS)) continue;
+      if (pid === node.process.pid) continue;
+      if (age < (processAlive(pid, node.process) ? STALE_TEMP_ALIVE_MS : STALE_TEMP_DEAD_MS)) continue;
       rmSync(p, { force: true });
       removed.push(p);
     } catch {
@@ -108,8 +112,9 @@ export function ioErrorFrom(e: unknown, path: string, doing: string): IoError | 
   const code = (e as NodeJS.ErrnoException | null)?.code;
   if (typeof code !== 'string') return null;
   if (code === 'ENOENT') {
-    const dir = dirname(path);
-    return new IoError(path, existsSync(dir) ? `${doing}: no such file` : `${doing}: the folder ${dir} does not exist`);
+    const { fs, path: paths } = nodeServices(path);
+    const dir = paths.dirname(path);
+    return new IoError(path, fs.existsSync(dir) ? `${doing}: no such file` : `${doing}: the folder ${dir} does not exist`);
   }
   const words = ERRNO_WORDS[code];
   return words === undefined ? null : new IoError(path, `${doing}: ${words} (${code})`);
@@ -125,6 +130,9 @@ export function ioErrorFrom(e: unknown, path: string, doing: string): IoError | 
  * @example writeFileAtomic('w.safetensors', bytes, { createParents: false })
  */
 export function writeFileAtomic(path: string, data: string | Uint8Array | readonly Uint8Array[], opts: WriteAtomicOptions = {}): void {
+  const { fs, path: paths } = nodeServices(path);
+  const { closeSync, fsyncSync, openSync, renameSync, rmSync, statSync, writeSync, mkdirSync, existsSync } = fs;
+  const { basename, dirname } = paths;
   try {
     if (opts.createParents ?? true) mkdirSync(dirname(path), { recursive: true });
   } catch (e) {
@@ -136,7 +144,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array | readon
   let fd: number | null = null;
   try {
     fd = openSync(tmp, 'wx');
-    const parts = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
+    const parts = typeof data === 'string' ? [new TextEncoder().encode(data)] : data instanceof Uint8Array ? [data] : data;
     for (const part of parts) {
       let off = 0;
       while (off < part.length) off += writeSync(fd, part, off, part.length - off);
@@ -172,6 +180,7 @@ export const MAX_READ_BYTES = 2 ** 31 - 1;
  * @example const bytes = readFileBytes('model.ec2t.safetensors');
  */
 export function readFileBytes(path: string, maxBytes = MAX_READ_BYTES): Uint8Array {
+  const { statSync, readFileSync } = nodeServices(path).fs;
   let size: number;
   try {
     const st = statSync(path);

@@ -13,8 +13,8 @@
  * the reader allocate more than twice its own size (F16/BF16 widen to float32), and aliased entries
  * are refused before they are copied.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { FormatError } from './errors.js';
+import { nodeServices } from './platform.js';
 import { f16BitsToF32 } from './float16.js';
 
 /** Element types of the safetensors format that this module understands. */
@@ -243,6 +243,7 @@ export function parseSafetensors(bytes: Uint8Array, nameForErrors = '<memory>', 
 }
 
 function readExactly(fd: number, buf: Uint8Array, position: number, file: string): void {
+  const { readSync } = nodeServices(file).fs;
   let done = 0;
   while (done < buf.length) {
     const got = readSync(fd, buf, done, buf.length - done, position + done);
@@ -252,11 +253,13 @@ function readExactly(fd: number, buf: Uint8Array, position: number, file: string
 }
 
 /**
- * Reads a safetensors file. The header is validated against the file size before the data is read,
- * so a corrupt header cannot trigger a large allocation.
+ * Reads a safetensors file (Node; in a browser use {@link parseSafetensors} on fetched bytes). The
+ * header is validated against the file size before the data is read, so a corrupt header cannot
+ * trigger a large allocation.
  * @example const { tensors } = loadSafetensors('weights.safetensors'); tensors.get('fc.weight')
  */
 export function loadSafetensors(path: string, opts: ReadOptions = {}): SafetensorsFile {
+  const { closeSync, fstatSync, openSync } = nodeServices(path).fs;
   const fd = openSync(path, 'r');
   try {
     const st = fstatSync(fd);

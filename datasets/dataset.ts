@@ -4,8 +4,8 @@
  * folder gives (files decoded per batch). Float conversion and normalisation happen per
  * batch in the {@link DataLoader}, so a 50 000-image CIFAR train set costs 150 MB, not 600 MB.
  */
-import { createHash } from 'node:crypto';
 import { FormatError, ValueError } from '../base/errors.js';
+import { platform } from '../base/platform.js';
 import type { Rng } from '../base/rng.js';
 
 /**
@@ -112,11 +112,7 @@ export function createDataset(spec: DatasetSpec): Dataset {
     name, split, size, classes, channels, height, width, images, labels,
     fingerprint(): string {
       if (cached === null) {
-        const h = createHash('sha256');
-        h.update(Int32Array.of(size, channels, height, width, classes));
-        h.update(images);
-        h.update(labels);
-        cached = h.digest('hex').slice(0, 16);
+        cached = platform().sha256Hex([Int32Array.of(size, channels, height, width, classes), images, labels]).slice(0, 16);
       }
       return cached;
     },

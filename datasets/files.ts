@@ -1,15 +1,13 @@
 /**
  * File lookup and reading shared by the MNIST and CIFAR loaders: a file may be stored raw or
  * gzip-compressed (`NAME` or `NAME.gz`); gzip is recognised by its magic bytes, not the name.
- * Nothing here ever downloads.
+ * Nothing here ever downloads. Node only (platform layer): in a browser, build datasets from bytes.
  *
  * A gzip file says nothing trustworthy about what it expands to, so it is never expanded blindly:
  * the size it declares (the format's own header, read from a small expanded prefix, or else the
  * gzip trailer) is checked first, and the stream is expanded with that size as a hard limit.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { constants, gunzipSync } from 'node:zlib';
+import { nodeServices } from '../base/platform.js';
 import { DatasetError } from './dataset.js';
 
 /**
@@ -24,10 +22,11 @@ export const MAX_DATASET_FILE_BYTES = 2 ** 30;
  */
 export function findFile(dirs: readonly string[], names: readonly string[]): string | null {
   for (const dir of dirs) {
+    const { fs, path } = nodeServices(dir);
     for (const name of names) {
       for (const ext of ['', '.gz']) {
-        const p = join(dir, name + ext);
-        if (existsSync(p) && statSync(p).isFile()) return p;
+        const p = path.join(dir, name + ext);
+        if (fs.existsSync(p) && fs.statSync(p).isFile()) return p;
       }
     }
   }
@@ -52,11 +51,12 @@ const PREFIXES = [1024, 16384, 65536];
 
 /** Expands the start of a gzip stream until `want` bytes are out (or the stream ends); bounded by the prefix sizes. */
 function gunzipHead(raw: Uint8Array, want: number, path: string): Uint8Array {
+  const { zlib } = nodeServices(path);
   let out = new Uint8Array(0);
   for (const n of PREFIXES) {
     try {
       // Z_SYNC_FLUSH: a truncated input yields what it holds instead of an error.
-      out = gunzipSync(raw.subarray(0, n), { finishFlush: constants.Z_SYNC_FLUSH });
+      out = zlib.gunzipSync(raw.subarray(0, n), { finishFlush: zlib.constants.Z_SYNC_FLUSH });
     } catch (e) {
       throw damaged(path, e);
     }
@@ -80,10 +80,10 @@ export function readMaybeGzip(path: string, rule: SizeRule = {}): Uint8Array {
   const max = rule.maxBytes ?? MAX_DATASET_FILE_BYTES;
   let raw: Uint8Array;
   try {
-    const st = statSync(path);
+    const st = nodeServices(path).fs.statSync(path);
     if (st.isDirectory()) throw new DatasetError(path, 'is a folder, expected a data file');
     if (st.size > max) throw new DatasetError(path, `file is ${st.size} bytes, above the ${max}-byte limit for a dataset file`);
-    raw = readFileSync(path);
+    raw = nodeServices(path).fs.readFileSync(path);
   } catch (e) {
     if (e instanceof DatasetError) throw e;
     throw new DatasetError(path, `cannot read the file (${(e as Error).message})`);
@@ -108,7 +108,7 @@ export function readMaybeGzip(path: string, rule: SizeRule = {}): Uint8Array {
   rule.check?.(declared);
   let out: Uint8Array;
   try {
-    out = gunzipSync(raw, { maxOutputLength: Math.max(declared, 1) });
+    out = nodeServices(path).zlib.gunzipSync(raw, { maxOutputLength: Math.max(declared, 1) });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new DatasetError(path, `expands past the ${declared} bytes ${source}: corrupt, or a decompression bomb`);
     throw damaged(path, e);

@@ -2,12 +2,10 @@
  * The image-folder dataset (torchvision's `ImageFolder` layout): `ROOT/train/CLASS/…/IMAGE` and
  * `ROOT/val/CLASS/…/IMAGE`, JPEG or PNG, classes = the sorted subfolder names of `train/`. Only the
  * file list and labels are held; the loader decodes the images of one batch at a time, so memory
- * stays bounded whatever the folder's size.
+ * stays bounded whatever the folder's size. Node only (it reads a folder; platform layer).
  */
-import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { ValueError } from '../base/errors.js';
+import { nodeServices, platform } from '../base/platform.js';
 import type { Rng } from '../base/rng.js';
 import { DatasetError, type StreamingDataset } from './dataset.js';
 import { MAX_IMAGE_FILE_BYTES, decodeImage, evalTransform, trainTransform } from './images.js';
@@ -33,18 +31,19 @@ export interface ImageFolderOptions {
 
 /** Every image file under `dir` (depth first, names sorted), relative to `base`. */
 function walk(dir: string, rel: string, files: string[], ignored: string[]): void {
-  const entries = readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const { fs, path: paths } = nodeServices(dir);
+  const entries = fs.readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const r = rel === '' ? e.name : `${rel}/${e.name}`;
     let isDir = e.isDirectory();
     let isFile = e.isFile();
     if (e.isSymbolicLink()) {
       // Followed, as torchvision's os.walk(followlinks=True) does.
-      const st = statSync(join(dir, e.name), { throwIfNoEntry: false });
+      const st = fs.statSync(paths.join(dir, e.name), { throwIfNoEntry: false });
       isDir = st?.isDirectory() ?? false;
       isFile = st?.isFile() ?? false;
     }
-    if (isDir) walk(join(dir, e.name), r, files, ignored);
+    if (isDir) walk(paths.join(dir, e.name), r, files, ignored);
     else if (isFile) {
       const lower = e.name.toLowerCase();
       if (IMAGE_EXTENSIONS.some((x) => lower.endsWith(x))) files.push(r);
@@ -102,7 +101,8 @@ export class ImageFolderDataset implements StreamingDataset {
 
   /** Reads, decodes and transforms sample `index` into `out` (`3·S·S` bytes). */
   readSample(index: number, out: Uint8Array, rng: Rng): boolean {
-    const path = join(this.dir, this.files[index]);
+    const paths = nodeServices(this.dir).path;
+    const path = paths.join(this.dir, this.files[index]);
     try {
       const img = decodeImage(readImageFile(path), path);
       this.counters.decoded++;
@@ -133,10 +133,9 @@ export class ImageFolderDataset implements StreamingDataset {
   /** Hash of the class names, the file paths, labels and sizes (not the pixels: reading them all would take as long as an epoch). */
   fingerprint(): string {
     if (this.fingerprintCache === null) {
-      const h = createHash('sha256');
-      h.update(JSON.stringify({ classes: this.classNames, side: this.imageSize }));
-      for (let i = 0; i < this.size; i++) h.update(`${this.labels[i]}\t${this.files[i]}\n`);
-      this.fingerprintCache = h.digest('hex').slice(0, 16);
+      const lines = [JSON.stringify({ classes: this.classNames, side: this.imageSize })];
+      for (let i = 0; i < this.size; i++) lines.push(`${this.labels[i]}\t${this.files[i]}\n`);
+      this.fingerprintCache = platform().sha256Hex([new TextEncoder().encode(lines.join(''))]).slice(0, 16);
     }
     return this.fingerprintCache;
   }
@@ -144,19 +143,20 @@ export class ImageFolderDataset implements StreamingDataset {
 
 /** The bytes of an image file, refusing files over {@link MAX_IMAGE_FILE_BYTES} before reading them. */
 function readImageFile(path: string): Uint8Array {
+  const { fs } = nodeServices(path);
   let fd: number;
   try {
-    fd = openSync(path, 'r');
+    fd = fs.openSync(path, 'r');
   } catch (e) {
     throw new DatasetError(path, `cannot open the image (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
   }
   try {
-    const size = statSync(path).size;
+    const size = fs.statSync(path).size;
     if (size > MAX_IMAGE_FILE_BYTES) throw new DatasetError(path, `image file of ${size} bytes exceeds the limit of ${MAX_IMAGE_FILE_BYTES} bytes`);
     const buf = new Uint8Array(size);
     let got = 0;
     while (got < size) {
-      const n = readSync(fd, buf, got, size - got, got);
+      const n = fs.readSync(fd, buf, got, size - got, got);
       if (n === 0) break;
       got += n;
     }
@@ -165,7 +165,7 @@ function readImageFile(path: string): Uint8Array {
     if (e instanceof DatasetError) throw e;
     throw new DatasetError(path, `cannot read the image (${(e as Error).message})`);
   } finally {
-    closeSync(fd);
+    fs.closeSync(fd);
   }
 }
 
@@ -185,13 +185,14 @@ export interface ImageFolderListing {
  * @example const { dataset } = loadImageFolder({ root: 'imagenet', split: 'train', imageSize: 224, augment: true });
  */
 export function loadImageFolder(opts: ImageFolderOptions): ImageFolderListing {
+  const { fs, path: paths } = nodeServices(opts.root);
   const sub = opts.split === 'train' ? 'train' : 'val';
-  const dir = join(opts.root, sub);
-  if (!existsSync(dir) || !statSync(dir).isDirectory()) {
-    throw new DatasetError(dir, 'no such folder', `--dataset imagefolder reads ${join(opts.root, 'train')} and ${join(opts.root, 'val')}, each with one subfolder of images per class`);
+  const dir = paths.join(opts.root, sub);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new DatasetError(dir, 'no such folder', `--dataset imagefolder reads ${paths.join(opts.root, 'train')} and ${paths.join(opts.root, 'val')}, each with one subfolder of images per class`);
   }
-  const found = readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() || (e.isSymbolicLink() && statSync(join(dir, e.name), { throwIfNoEntry: false })?.isDirectory()))
+  const found = fs.readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() || (e.isSymbolicLink() && fs.statSync(paths.join(dir, e.name), { throwIfNoEntry: false })?.isDirectory()))
     .map((e) => e.name)
     .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (found.length === 0) throw new DatasetError(dir, 'no class subfolders', 'Put the images of each class in their own subfolder (torchvision ImageFolder layout)');
@@ -205,14 +206,14 @@ export function loadImageFolder(opts: ImageFolderOptions): ImageFolderListing {
   for (const c of found) {
     const before = files.length;
     const classFiles: string[] = [];
-    walk(join(dir, c), c, classFiles, ignored);
+    walk(paths.join(dir, c), c, classFiles, ignored);
     for (const f of classFiles) {
       files.push(f);
       labels.push(index.get(c) as number);
     }
-    if (files.length === before && opts.split === 'train') throw new DatasetError(join(dir, c), `class folder without a .jpg, .jpeg or .png image`);
+    if (files.length === before && opts.split === 'train') throw new DatasetError(paths.join(dir, c), `class folder without a .jpg, .jpeg or .png image`);
   }
   if (files.length === 0) throw new DatasetError(dir, 'no .jpg, .jpeg or .png image in the class folders');
   const ds = new ImageFolderDataset(opts.split === 'train' ? 'train' : 'val', dir, files, Int32Array.from(labels), classNames, opts.imageSize, opts.augment, opts.skipBadImages ?? false);
-  return { dataset: ds, ignored: ignored.map((f) => join(dir, f)) };
+  return { dataset: ds, ignored: ignored.map((f) => paths.join(dir, f)) };
 }

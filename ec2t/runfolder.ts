@@ -2,13 +2,11 @@
  * A run folder: everything a training run leaves behind, so it can be audited, reported on and
  * resumed. `config.json` (all resolved options), `manifest.json` (seed, package and Node versions,
  * backend, dataset fingerprint), `metrics.jsonl` (one JSON line per epoch), weights and the
- * resume checkpoint. Every file is written atomically.
+ * resume checkpoint. Every file is written atomically. Node only (a folder on disk; platform layer):
+ * in a browser, runs write to a `MemoryRunStore`.
  */
-import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { FormatError } from '../base/errors.js';
+import { nodeServices, platform } from '../base/platform.js';
 import { cleanStaleTemps, readFileBytes, writeFileAtomic } from '../base/io.js';
 import { jsonFileText, metricsFileText, parseMetrics, type EpochMetrics, type RunStore } from './runstore.js';
 
@@ -17,13 +15,15 @@ export { parseMetrics, type EpochMetrics };
 /** Root of the installed package (where package.json is). */
 export function packageRoot(): string {
   // dist/ec2t/runfolder.js → package root two levels up from dist/ec2t
-  return join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const { path, url } = nodeServices('the package folder');
+  return path.join(path.dirname(url.fileURLToPath(import.meta.url)), '..', '..');
 }
 
 /** The package version from package.json. */
 export function packageVersion(): string {
   try {
-    return (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+    const file = nodeServices('package.json').path.join(packageRoot(), 'package.json');
+    return (JSON.parse(new TextDecoder().decode(nodeServices(file).fs.readFileSync(file))) as { version: string }).version;
   } catch {
     return 'unknown';
   }
@@ -35,13 +35,8 @@ export function packageVersion(): string {
  * configured hooks (core.fsmonitor); the package version identifies the code instead.
  */
 export function environmentFacts(): Record<string, unknown> {
-  return {
-    packageVersion: packageVersion(),
-    node: process.version,
-    platform: `${process.platform}-${process.arch}`,
-    cpus: cpus().length,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-  };
+  const h = platform().hostFacts();
+  return { packageVersion: packageVersion(), node: h.runtime, platform: h.os, cpus: h.cores, cpuModel: h.cpuModel };
 }
 
 /** Handle on a run folder: the {@link RunStore} of a run on disk. */
@@ -51,14 +46,15 @@ export class RunFolder implements RunStore {
   /** Opens (and creates) the folder, removing temp files that a killed earlier run left in it. */
   constructor(dir: string) {
     this.dir = dir;
-    if (existsSync(dir) && !statSync(dir).isDirectory()) throw new FormatError(dir, 'run folder path exists and is not a folder; choose another --out');
-    mkdirSync(dir, { recursive: true });
+    const { fs } = nodeServices(dir);
+    if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new FormatError(dir, 'run folder path exists and is not a folder; choose another --out');
+    fs.mkdirSync(dir, { recursive: true });
     cleanStaleTemps(dir);
   }
 
   /** Path of a file inside the run folder. */
   path(name: string): string {
-    return join(this.dir, name);
+    return nodeServices(this.dir).path.join(this.dir, name);
   }
 
   get lastWeights(): string {
@@ -79,9 +75,9 @@ export class RunFolder implements RunStore {
   /** Reads a JSON file of the run, with a clear error when missing or malformed. */
   readJson<T>(name: string): T {
     const p = this.path(name);
-    if (!existsSync(p)) throw new FormatError(p, `missing; is ${this.dir} a run folder written by ec2t train/ternarize?`);
+    if (!nodeServices(p).fs.existsSync(p)) throw new FormatError(p, `missing; is ${this.dir} a run folder written by ec2t train/ternarize?`);
     try {
-      return JSON.parse(readFileSync(p, 'utf8')) as T;
+      return JSON.parse(new TextDecoder().decode(nodeServices(p).fs.readFileSync(p))) as T;
     } catch (e) {
       throw new FormatError(p, `not valid JSON: ${(e as Error).message}`);
     }
@@ -108,20 +104,20 @@ export class RunFolder implements RunStore {
   /** Reads a file of the run (size-capped), with a clear error when missing. */
   readBytes(name: string): Uint8Array {
     const p = this.path(name);
-    if (!existsSync(p)) throw new FormatError(p, `missing; is ${this.dir} a run folder written by ec2t train/ternarize?`);
+    if (!nodeServices(p).fs.existsSync(p)) throw new FormatError(p, `missing; is ${this.dir} a run folder written by ec2t train/ternarize?`);
     return readFileBytes(p);
   }
 
   /** Whether the folder holds `name`. */
   has(name: string): boolean {
-    return existsSync(this.path(name));
+    return nodeServices(this.dir).fs.existsSync(this.path(name));
   }
 
   /** Parses `metrics.jsonl` (empty when absent). Malformed lines are an error naming the line. */
   readMetrics(): EpochMetrics[] {
     const p = this.path('metrics.jsonl');
-    if (!existsSync(p)) return [];
-    return parseMetrics(readFileSync(p, 'utf8'), p);
+    if (!nodeServices(p).fs.existsSync(p)) return [];
+    return parseMetrics(new TextDecoder().decode(nodeServices(p).fs.readFileSync(p)), p);
   }
 }
 

@@ -8,6 +8,7 @@ import { crossEntropy, accuracyCount } from '../engine/ops/loss.js';
 import { noGrad } from '../engine/tensor.js';
 import { Rng } from '../base/rng.js';
 import { FormatError, ValueError } from '../base/errors.js';
+import { platform } from '../base/platform.js';
 import { DataLoader, type DataLoaderState } from '../datasets/loader.js';
 import type { AnyDataset } from '../datasets/dataset.js';
 import type { AugmentConfig } from '../datasets/transforms.js';
@@ -403,7 +404,7 @@ const UPDATER_PREFIX = '__updater.';
  * Test hook: behave as if Ctrl-C arrived right after this many optimizer steps, so the
  * interrupt-and-resume path can be tested deterministically (`EC2T_INTERRUPT_AFTER_STEPS`).
  */
-const INTERRUPT_AFTER_STEPS = Number(process.env.EC2T_INTERRUPT_AFTER_STEPS ?? NaN);
+const INTERRUPT_AFTER_STEPS = Number(platform().env('EC2T_INTERRUPT_AFTER_STEPS') ?? NaN);
 
 interface CheckpointExtra {
   phase: EpochMetrics['phase'];

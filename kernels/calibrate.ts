@@ -5,11 +5,9 @@
  * (op, nearest calibrated size), and returns the table. The table can be cached as JSON keyed by
  * machine facts (cpu model, cores, node version, gpu.js mode), so later runs reuse it unmeasured.
  */
-import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../base/io.js';
-import { cpus, homedir } from 'node:os';
-import { join } from 'node:path';
 import { ValueError } from '../base/errors.js';
+import { nodeServices, platform } from '../base/platform.js';
 // Every built-in backend registers itself on import; calibration must see them all (the CLI configures
 // the backend before a command imports its kernels).
 import './index.js';
@@ -69,15 +67,16 @@ export interface CalibrateOptions {
   readonly measure?: (op: CalibratedOp, bucket: SizeBucket, backend: Backend, budgetMs: number) => number;
 }
 
-/** `~/.cache/ec2t/calibration.json` (or `$XDG_CACHE_HOME/ec2t/calibration.json`). */
+/** `~/.cache/ec2t/calibration.json` (or `$XDG_CACHE_HOME/ec2t/calibration.json`); Node only (a browser keeps no cache). */
 export function defaultCalibrationPath(): string {
-  return join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'ec2t', 'calibration.json');
+  const { path, os } = nodeServices('the calibration cache');
+  return path.join(platform().env('XDG_CACHE_HOME') || path.join(os.homedir(), '.cache'), 'ec2t', 'calibration.json');
 }
 
 /** Facts of this machine and process. @example machineFacts().cores */
 export function machineFacts(gpujsMode = backendSettings().gpujsMode ?? 'auto'): MachineFacts {
-  const c = cpus();
-  return { cpuModel: c[0]?.model.trim() ?? 'unknown', cores: c.length, node: process.version, gpujsMode };
+  const h = platform().hostFacts();
+  return { cpuModel: h.cpuModel, cores: h.cores, node: h.runtime, gpujsMode };
 }
 
 function sameFacts(a: MachineFacts, b: MachineFacts): boolean {
@@ -189,7 +188,7 @@ export function chooserFromTable(table: CalibrationTable): AutoChooser {
 export function loadCalibration(path: string, facts: MachineFacts = machineFacts()): CalibrationTable | undefined {
   let raw: string;
   try {
-    raw = readFileSync(path, 'utf8');
+    raw = new TextDecoder().decode(nodeServices(path).fs.readFileSync(path));
   } catch {
     return undefined;
   }
@@ -228,7 +227,8 @@ export async function calibrateBackends(opts: CalibrateOptions = {}): Promise<Ca
   const sizes = opts.sizes ?? SIZE_BUCKETS;
   const budgetMs = opts.budgetMs ?? 4000;
   if (!(budgetMs > 0)) throw new ValueError('calibrateBackends', `budgetMs must be positive, got ${budgetMs}`);
-  const cachePath = opts.cachePath === undefined ? defaultCalibrationPath() : opts.cachePath;
+  // A browser has no cache folder: it measures every time unless given a path (which then fails typed).
+  const cachePath = opts.cachePath === undefined ? (platform().node === null ? null : defaultCalibrationPath()) : opts.cachePath;
   const facts = opts.facts ?? machineFacts();
   if (cachePath !== null && opts.force !== true) {
     const hit = loadCalibration(cachePath, facts);

@@ -8,13 +8,14 @@
  * Precedence, per setting: **API call > CLI flag > environment > default.**
  * - API: {@link setBackendSettings} (and the per-family setters that call it, e.g. `setGemmThreads`).
  * - CLI flag: {@link setBackendFlags} (`--backend`, `--threads`; cli/backend.ts).
- * - Environment: the `EC2T_*` variables in {@link ENV_VARS}, read once on first use
+ * - Environment: the `EC2T_*` variables in {@link ENV_VARS} (through the platform layer: a browser
+ *   has none), read once on first use
  *   ({@link reloadBackendEnv} reads them again). A malformed value is a {@link ValueError} naming
  *   the variable, thrown when the settings are first read.
  * Setting a key to `undefined` at a level removes it there, so the next level shows through.
  */
 import { ValueError } from '../base/errors.js';
-import { availableParallelism } from 'node:os';
+import { platform } from '../base/platform.js';
 import type { BackendChoice } from './types.js';
 
 /** Most threads any kernel uses (and the most the worker pool starts). */
@@ -146,13 +147,19 @@ function merge(layer: Layer, patch: Partial<BackendSettings>): Layer {
   return next;
 }
 
+/** The `EC2T_*` variables the platform has (none in a browser). */
+function platformEnv(): Record<string, string | undefined> {
+  const p = platform();
+  return Object.fromEntries(Object.values(ENV_VARS).map((name) => [name, p.env(name)]));
+}
+
 /**
  * The settings in force (API > flag > environment > default). Cheap: cached until a level changes.
  * @example backendSettings().threads ?? defaultThreads()
  */
 export function backendSettings(): BackendSettings {
   if (resolved === undefined) {
-    envLayer ??= parseBackendEnv(process.env);
+    envLayer ??= parseBackendEnv(platformEnv());
     resolved = { ...DEFAULTS, ...envLayer, ...flagLayer, ...apiLayer };
   }
   return resolved;
@@ -206,5 +213,5 @@ export function resetBackendSettings(): void {
  * @example defaultThreads() // 2 on a 2-core machine with no setting
  */
 export function defaultThreads(): number {
-  return backendSettings().threads ?? Math.min(MAX_THREADS, Math.max(1, availableParallelism()));
+  return backendSettings().threads ?? Math.min(MAX_THREADS, Math.max(1, platform().cores()));
 }

@@ -14,7 +14,8 @@
  * FormatError naming the file and the fault, raised before any allocation larger than twice the
  * input and without reading out of bounds.
  */
-import { writeFileAtomic } from '../base/io.js';
+import { MAX_READ_BYTES, writeFileAtomic } from '../base/io.js';
+import { bytesOf, fetchBytes } from '../base/fetch.js';
 import { ValueError } from '../base/errors.js';
 import { Tensor } from '../engine/tensor.js';
 
@@ -24,7 +25,7 @@ export { writeFileAtomic };
 // The reader and its types live in base/safetensors-read.ts (shared with the inference runtime).
 export { MAX_HEADER_BYTES, entryToFloat32, loadSafetensors, parseSafetensors } from '../base/safetensors-read.js';
 export type { ReadOptions, SafetensorData, SafetensorDtype, SafetensorEntry, SafetensorsFile } from '../base/safetensors-read.js';
-import { ITEM_BYTES, LITTLE_ENDIAN_HOST, entryToFloat32, loadSafetensors, type SafetensorData, type SafetensorDtype, type SafetensorEntry } from '../base/safetensors-read.js';
+import { ITEM_BYTES, LITTLE_ENDIAN_HOST, entryToFloat32, loadSafetensors, parseSafetensors, type SafetensorData, type SafetensorDtype, type SafetensorEntry } from '../base/safetensors-read.js';
 
 /** What the writer accepts per name: a float32 `Tensor` or an explicit entry. */
 export type SafetensorInput = Tensor | SafetensorEntry;
@@ -53,14 +54,26 @@ export function entryToTensor(entry: SafetensorEntry): Tensor {
 }
 
 /**
- * Loads a file and returns every tensor as a float32 {@link Tensor}, plus the metadata.
+ * Every tensor of a safetensors file as a float32 {@link Tensor}, plus the metadata: from a file
+ * path (Node) or from the bytes (`Uint8Array` or `ArrayBuffer`, every environment; `name` labels
+ * them in errors).
  * @example const { tensors } = loadSafetensorsAsTensors('w.safetensors'); model.loadStateDict(tensors)
+ * @example model.loadStateDict(loadSafetensorsAsTensors(await (await fetch(url)).arrayBuffer(), url).tensors)
  */
-export function loadSafetensorsAsTensors(path: string): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
-  const file = loadSafetensors(path);
+export function loadSafetensorsAsTensors(source: string | Uint8Array | ArrayBuffer, name?: string): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+  const file = typeof source === 'string' ? loadSafetensors(source) : parseSafetensors(bytesOf(source), name ?? '<bytes>');
   const tensors = new Map<string, Tensor>();
   for (const [k, e] of file.tensors) tensors.set(k, entryToTensor(e));
   return { tensors, metadata: file.metadata };
+}
+
+/**
+ * Fetches a safetensors file and returns its tensors as {@link loadSafetensorsAsTensors} does (a
+ * failed request is an IoError, a damaged file a FormatError, both naming the URL).
+ * @example model.loadStateDict((await loadSafetensorsFromUrl('lenet5.safetensors')).tensors)
+ */
+export async function loadSafetensorsFromUrl(url: string | URL, init?: RequestInit): Promise<{ tensors: Map<string, Tensor>; metadata: Record<string, string> }> {
+  return loadSafetensorsAsTensors(await fetchBytes(url, MAX_READ_BYTES, init), String(url));
 }
 
 // ---------------------------------------------------------------- writing

@@ -2,7 +2,8 @@
  * The house is built in floors, and imports only point down (or sideways within a floor):
  *
  * ```
- *   floor 0  base/                      errors, rng, float16, crc32, io, protobuf, safetensors-read
+ *   floor 0  base/                      errors, rng, float16, crc32, io, protobuf, safetensors-read,
+ *                                       the platform layer (platform.ts; -node.ts, -browser.ts)
  *   floor 1  kernels/                   pure Float32Array kernels, WebAssembly, worker pool
  *   floor 2  engine/                    tensors, autodiff, ops
  *   floor 3  nn/, datasets/             modules, models, optimizers; data loading
@@ -45,11 +46,8 @@ const FLOORS: Readonly<Record<string, number>> = {
 /** Folders the runtime's import graph must not reach. */
 const RUNTIME_FORBIDDEN = ['engine', 'nn', 'datasets', 'cli', 'sweep', 'bench', 'lab', 'test'];
 
-/**
- * The relative and package specifiers a TypeScript source imports, in order of appearance.
- * Comments are dropped and string literals set aside first, so only real import syntax counts.
- */
-function importSpecifiers(src: string): string[] {
+/** A source with comments dropped and each string literal replaced by `'#<index into strings>'`. */
+function stripped(src: string): { code: string; strings: string[] } {
   const strings: string[] = [];
   let code = '';
   let i = 0;
@@ -77,6 +75,15 @@ function importSpecifiers(src: string): string[] {
       i++;
     }
   }
+  return { code, strings };
+}
+
+/**
+ * The relative and package specifiers a TypeScript source imports, in order of appearance.
+ * Comments are dropped and string literals set aside first, so only real import syntax counts.
+ */
+function importSpecifiers(src: string): string[] {
+  const { code, strings } = stripped(src);
   const specs: { at: number; spec: string }[] = [];
   const forms = [
     /\b(?:import|export)\b[^';]*?\bfrom\s*'#(\d+)'/g, // import/export … from '…' (type-only too)
@@ -204,5 +211,27 @@ describe('layering', () => {
     }
     assert.deepEqual(bad, []);
     assert.ok(via.has('kernels/ternary/cpu.ts'), 'the runtime no longer reaches its kernels: is the scan broken?');
+  });
+
+  test('below the shells only the Node platform file imports node:* or names process', () => {
+    // Everything else runs in browsers: Node's modules come through base/platform.ts. Type-only
+    // imports are erased by the compiler, so they may name node:* types.
+    const NODE_PLATFORM = 'base/platform-node.ts';
+    const bad: string[] = [];
+    let checked = 0;
+    for (const file of sourceFiles()) {
+      if (FLOORS[top(file)] >= FLOORS.cli || file === NODE_PLATFORM) continue;
+      checked++;
+      const { code, strings } = stripped(readFileSync(join(ROOT, file), 'utf8'));
+      const forms = [/\b(?:import|export)\s+(?!type\b)[^';]*?\bfrom\s*'#(\d+)'/g, /\bimport\s*'#(\d+)'/g, /\bimport\s*\(\s*'#(\d+)'\s*\)/g, /\brequire\s*\(\s*'#(\d+)'/g];
+      for (const re of forms) {
+        for (const m of code.matchAll(re)) if (strings[Number(m[1])].startsWith('node:')) bad.push(`${file} imports '${strings[Number(m[1])]}'`);
+      }
+      // A property key named process (`{ process: p }`, an interface field) is not the global.
+      if (/(?<![.\w$])process\b(?!\s*\??:)/.test(code)) bad.push(`${file} names process`);
+    }
+    assert.ok(checked > 100, `only ${checked} files checked`);
+    assert.ok(readFileSync(join(ROOT, NODE_PLATFORM), 'utf8').includes("from 'node:fs'"), 'the Node platform no longer imports node:fs: is the scan broken?');
+    assert.deepEqual(bad, []);
   });
 });

@@ -2,9 +2,9 @@
  * Run reports: one self-contained HTML page (inline SVG and CSS, no scripts, no network) from
  * one or more run folders. See `docs/REPORTS.md`.
  */
-import { statSync } from 'node:fs';
 import { packageVersion } from '../runfolder.js';
 import { writeFileAtomic } from '../../base/io.js';
+import { nodeServices } from '../../base/platform.js';
 import { loadRuns, type RunData } from './load.js';
 import { renderReportDetailed } from './render.js';
 
@@ -38,6 +38,6 @@ export function writeReport(runDirs: string[], outPath: string): ReportSummary {
   const runs: RunData[] = loadRuns(runDirs);
   const { html, charts, warnings } = renderReportDetailed(runs, `ec2t ${packageVersion()}`);
   writeFileAtomic(outPath, html);
-  return { outPath, runs: runs.length, charts, bytes: statSync(outPath).size, warnings };
+  return { outPath, runs: runs.length, charts, bytes: nodeServices(outPath).fs.statSync(outPath).size, warnings };
 }
 

@@ -3,9 +3,8 @@
  * `summary.json` and `histograms.json` (optional). Every fault is a {@link FormatError} naming the
  * file and what is wrong with it.
  */
-import { existsSync, statSync } from 'node:fs';
-import { basename, dirname, resolve } from 'node:path';
 import { FormatError } from '../../base/errors.js';
+import { nodeServices } from '../../base/platform.js';
 import { RunFolder, type EpochMetrics } from '../runfolder.js';
 import type { LayerHistogram } from '../quantizer.js';
 import { isNum } from './svg.js';
@@ -51,7 +50,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 function readObject(folder: RunFolder, name: string, optional: boolean): Record<string, unknown> | null {
-  if (optional && !existsSync(folder.path(name))) return null;
+  if (optional && !folder.has(name)) return null;
   const v = folder.readJson<unknown>(name);
   if (!isObject(v)) throw new FormatError(folder.path(name), `expected a JSON object, got ${Array.isArray(v) ? 'an array' : typeof v}`);
   return v;
@@ -107,12 +106,13 @@ function parseHistograms(v: unknown, file: string): StoredLayerHistogram[] {
  * @example const run = loadRun('runs/resnet20-g0.1'); run.metrics.at(-1)?.valAccuracy
  */
 export function loadRun(dir: string): RunData {
+  const { fs, path } = nodeServices(dir);
   // NOTE: check before `new RunFolder`, which would create a missing folder.
-  if (!existsSync(dir)) throw new FormatError(dir, 'run folder not found; pass a folder written by ec2t train/ternarize');
-  if (!statSync(dir).isDirectory()) throw new FormatError(dir, 'not a folder; pass a run folder written by ec2t train/ternarize');
+  if (!fs.existsSync(dir)) throw new FormatError(dir, 'run folder not found; pass a folder written by ec2t train/ternarize');
+  if (!fs.statSync(dir).isDirectory()) throw new FormatError(dir, 'not a folder; pass a run folder written by ec2t train/ternarize');
   const folder = new RunFolder(dir);
   const metricsPath = folder.path('metrics.jsonl');
-  if (!existsSync(metricsPath)) throw new FormatError(metricsPath, `missing; ${dir} has no epoch records (did the run finish its first epoch?)`);
+  if (!fs.existsSync(metricsPath)) throw new FormatError(metricsPath, `missing; ${dir} has no epoch records (did the run finish its first epoch?)`);
   const config = readObject(folder, 'config.json', false) as Record<string, unknown>;
   const metrics = folder.readMetrics();
   if (metrics.length === 0) throw new FormatError(metricsPath, 'has no epoch records; nothing to report');
@@ -120,19 +120,20 @@ export function loadRun(dir: string): RunData {
   const manifest = readObject(folder, 'manifest.json', true);
   const summary = readObject(folder, 'summary.json', true);
   const histPath = folder.path('histograms.json');
-  const histograms = existsSync(histPath) ? parseHistograms(folder.readJson<unknown>('histograms.json'), histPath) : null;
-  return { dir, name: basename(resolve(dir)), config, manifest, summary, metrics, histograms };
+  const histograms = fs.existsSync(histPath) ? parseHistograms(folder.readJson<unknown>('histograms.json'), histPath) : null;
+  return { dir, name: path.basename(path.resolve(dir)), config, manifest, summary, metrics, histograms };
 }
 
 /** Loads several runs and gives them unique display names (adds the parent folder where names collide). */
 export function loadRuns(dirs: readonly string[]): RunData[] {
   const runs = dirs.map(loadRun);
+  const { path } = nodeServices('run folders');
   const count = new Map<string, number>();
   for (const r of runs) count.set(r.name, (count.get(r.name) ?? 0) + 1);
   const seen = new Map<string, number>();
   for (const r of runs) {
     if ((count.get(r.name) ?? 0) < 2) continue;
-    const longer = `${basename(dirname(resolve(r.dir)))}/${r.name}`;
+    const longer = `${path.basename(path.dirname(path.resolve(r.dir)))}/${r.name}`;
     const k = (seen.get(longer) ?? 0) + 1;
     seen.set(longer, k);
     r.name = k > 1 ? `${longer} (${k})` : longer;

@@ -19,12 +19,14 @@ import type { Conv2dGeometry, Pool2dGeometry } from '../../kernels/types.js';
 import { MAX_OPS_PER_IMAGE, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, opDst, opsPerImage, opSrc, outSize, parseProgram, type ConvOp, type LinearOp, type Program } from './program.js';
 import { planBuffers, type PlannedStep } from './plan.js';
 import { readSafetensorsBytes, type RawTensor } from './safetensors-read.js';
-import { readFileBytes } from '../../base/io.js';
+import { MAX_READ_BYTES, readFileBytes } from '../../base/io.js';
+import { bytesOf, fetchBytes } from '../../base/fetch.js';
 import { crc32Hex } from '../../base/crc32.js';
 
 export { MAX_LAYER_WEIGHTS, MAX_OPS_PER_IMAGE, MAX_PROGRAM_DIM, MAX_WORK_PER_IMAGE, PACKED_FORMAT, PACKED_FORMAT_V1, PACKED_FORMAT_V2, compactProgramJson, parseProgram, inferShapes } from './program.js';
 export type { Program, ProgramOp, ConvOp, LinearOp } from './program.js';
 export { readSafetensorsBytes, readSafetensorsFile } from './safetensors-read.js';
+export { preparePool, poolThreadsUnavailable } from '../../kernels/wasm/worker-pool.js';
 
 /** What the runtime knows about one conv/linear layer. */
 export interface RuntimeLayerInfo {
@@ -211,8 +213,9 @@ interface Bound {
 const BOUND_CACHE = 4;
 
 /**
- * Loads a packed model from bytes (`file` names it in errors).
- * @example const m = loadTernaryModelBytes(readFileSync(p), p);
+ * Loads a packed model from bytes (`file` names it in errors); {@link loadTernaryModel} takes an
+ * `ArrayBuffer` too.
+ * @example const m = loadTernaryModelBytes(bytes, 'lenet5.ec2t.safetensors');
  */
 export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryModel {
   const { tensors, metadata, dataOffset } = readSafetensorsBytes(bytes, file);
@@ -456,11 +459,25 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
 }
 
 /**
- * Loads a packed ternary model file written by `ec2t export`.
+ * Loads a packed ternary model written by `ec2t export`: from its bytes (a `Uint8Array` or an
+ * `ArrayBuffer`, in every environment; `name` labels it in errors) or, in Node, from a file path.
+ * In a browser a path is an {@link IoError}: fetch the bytes, or use {@link loadTernaryModelFromUrl}.
  * @example const m = loadTernaryModel('lenet5.ec2t.safetensors'); m.predict(x, [1, 1, 28, 28])
+ * @example const m = loadTernaryModel(await (await fetch(url)).arrayBuffer(), url);
  */
-export function loadTernaryModel(path: string): TernaryModel {
-  return loadTernaryModelBytes(readFileBytes(path), path);
+export function loadTernaryModel(source: string | Uint8Array | ArrayBuffer, name?: string): TernaryModel {
+  if (typeof source === 'string') return loadTernaryModelBytes(readFileBytes(source), name ?? source);
+  return loadTernaryModelBytes(bytesOf(source), name ?? '<bytes>');
+}
+
+/**
+ * Fetches a packed model and loads it (browsers, Web Workers, and Node 20's `fetch`); `init` is
+ * passed to `fetch` (headers, an AbortSignal). A failed request or HTTP error is an IoError and a
+ * damaged file a FormatError, both naming the URL.
+ * @example const m = await loadTernaryModelFromUrl('models/lenet5.ec2t.safetensors');
+ */
+export async function loadTernaryModelFromUrl(url: string | URL, init?: RequestInit): Promise<TernaryModel> {
+  return loadTernaryModelBytes(await fetchBytes(url, MAX_READ_BYTES, init), String(url));
 }
 
 export { outSize };

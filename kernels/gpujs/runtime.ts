@@ -8,8 +8,8 @@
  * our synchronous kernel contract), `cpu` (transpiled JavaScript). `webgpu` is listed but never
  * available: its kernels only return Promises and our kernel signatures are synchronous.
  */
-import { createRequire } from 'node:module';
 import { KernelError } from '../../base/errors.js';
+import { platform } from '../../base/platform.js';
 import { backendSettings, settingSource } from '../settings.js';
 
 /** gpu.js modes this backend knows about, in default preference order. */
@@ -41,7 +41,16 @@ interface GpujsModule {
   GPU: { new (settings: { mode: string }): GpujsInstance; isHeadlessGLSupported: boolean; isWebAssemblySupported: boolean };
 }
 
-const requireHere = createRequire(import.meta.url);
+/** Node's `require` from this file (gpu.js and `gl` are CommonJS); created on first use, Node only. */
+let nodeRequire: NodeJS.Require | undefined;
+function requireHere(id: string): unknown {
+  nodeRequire ??= platform().node!.module.createRequire(import.meta.url);
+  return nodeRequire(id);
+}
+requireHere.resolve = (id: string, options?: { paths?: string[] }): string => {
+  nodeRequire ??= platform().node!.module.createRequire(import.meta.url);
+  return nodeRequire.resolve(id, options);
+};
 let gpujsModule: GpujsModule | undefined;
 let gpujsLoadError: string | undefined;
 
@@ -49,7 +58,13 @@ let gpujsLoadError: string | undefined;
 function loadGpujs(): GpujsModule | undefined {
   if (gpujsModule !== undefined || gpujsLoadError !== undefined) return gpujsModule;
   try {
-    gpujsModule = requireHere('gpu.js') as GpujsModule;
+    if (platform().node !== null) gpujsModule = requireHere('gpu.js') as GpujsModule;
+    else {
+      // A browser page brings gpu.js itself: its browser build defines the global GPU.
+      const GPU = (globalThis as unknown as { GPU?: GpujsModule['GPU'] }).GPU;
+      if (GPU === undefined) throw new Error('gpu.js is not on this page: load its browser build (gpu-browser.min.js, which defines GPU) before using the gpujs backend');
+      gpujsModule = { GPU };
+    }
   } catch (e) {
     gpujsLoadError = `gpu.js failed to load: ${(e as Error).message.split('\n')[0]}`;
   }
@@ -137,7 +152,7 @@ function probeMode(mode: GpujsMode): GpujsModeInfo {
       return {
         mode,
         available: false,
-        reason: `\`gl\` loads but cannot create a GL context (no X display${process.env.DISPLAY ? ` at DISPLAY=${process.env.DISPLAY}` : ''}; run under \`xvfb-run -a\`)`,
+        reason: `\`gl\` loads but cannot create a GL context (no X display${platform().env('DISPLAY') ? ` at DISPLAY=${platform().env('DISPLAY')}` : ''}; run under \`xvfb-run -a\`)`,
       };
     }
   }

@@ -14,9 +14,19 @@
  * and waits with `Atomics.wait`. Partitions are the families' business; they stay fixed functions
  * of the problem (or, with {@link PoolNext}, chunks whose results do not depend on who computes
  * them), so results are bit-identical for any thread count.
+ *
+ * In a browser the workers are Web Workers made from a Blob URL of the same kind of source text
+ * (no script file to serve), sharing the control words over a `SharedArrayBuffer`. That needs a
+ * cross-origin-isolated page (`crossOriginIsolated`: COOP/COEP headers) and a calling thread that
+ * may block (a Web Worker: a page's main thread may not `Atomics.wait`); otherwise every job runs on
+ * the calling thread, with the same bits. A Web Worker only starts once its creator yields to the
+ * event loop, so jobs run on the calling thread until the workers report ready; `await
+ * preparePool()` starts them up front. Web Workers wait for jobs with `Atomics.waitAsync`, so
+ * registrations (posted messages) reach them between jobs.
  */
-import { MessageChannel, type MessagePort, Worker, type WorkerOptions, receiveMessageOnPort } from 'node:worker_threads';
+import type { MessagePort, Worker, WorkerOptions } from 'node:worker_threads';
 import { KernelError, ValueError } from '../../base/errors.js';
+import { platform } from '../../base/platform.js';
 import { MAX_THREADS, defaultThreads } from '../settings.js';
 import type { WasmMemory, WasmModule } from './assembler.js';
 
@@ -85,16 +95,18 @@ export function releasePoolFamily(family: PoolFamily): void {
   families[family.id] = undefined;
   for (const s of pool?.slots ?? []) {
     if (s.sent[family.id] === true) {
-      s.port.postMessage({ drop: family.id });
+      (s.kind === 'node' ? s.port : s.worker).postMessage({ drop: family.id });
       s.sent[family.id] = false;
     }
   }
 }
 
-function workerSource(): string {
-  return `
-const { workerData, receiveMessageOnPort } = require('node:worker_threads');
-const { control, index, port } = workerData;
+/**
+ * A Node pool worker's source: the platform's prelude (base/platform-node.ts: `control`, `index`,
+ * `port`, `receive()`, `onExit(fn)` from worker_threads) and the job loop.
+ */
+function workerSource(prelude: string): string {
+  return `${prelude}
 const ctl = new Int32Array(control);
 const params = ctl.subarray(${PARAMS}, ${PARAMS + MAX_JOB_PARAMS});
 const next = () => Atomics.add(ctl, ${NEXT}, 1);
@@ -111,7 +123,7 @@ function install(m) {
 const gen = ${GENS} + index;
 // A runner that calls process.exit (or anything that ends the thread) must not leave the main
 // thread waiting for a done count that never comes: say so in shared memory first.
-process.on('exit', (code) => {
+onExit((code) => {
   if (Atomics.load(ctl, ${STOP}) === 1) return;
   Atomics.store(ctl, ${EXITS} + index, 1 + (code | 0));
   Atomics.store(ctl, ${DIED}, index);
@@ -129,7 +141,7 @@ for (;;) {
   try {
     const id = ctl[${FAMILY}];
     // Registrations and releases posted since the last job, in order.
-    for (let m; (m = receiveMessageOnPort(port)) !== undefined;) install(m.message);
+    for (let m; (m = receive()) !== undefined;) install(m.message);
     const f = fams[id];
     if (f === undefined) throw new Error('pool worker ' + index + ': kernel family ' + id + ' was never sent to it');
     if (f.run === undefined) throw new Error('pool worker ' + index + ' could not set up kernel family ' + id + ': ' + f.error);
@@ -144,9 +156,123 @@ for (;;) {
 `;
 }
 
-interface Slot { worker: Worker; port: MessagePort; sent: boolean[]; errors: string[] }
-interface Pool { control: Int32Array; slots: Slot[] }
+/** Bytes of the browser pool's shared error text (the first failure's message, UTF-8, truncated). */
+const ERROR_TEXT_BYTES = 4096;
+
+/**
+ * The Web Worker version of {@link workerSource}: started by an `init` message, it waits for jobs
+ * with `Atomics.waitAsync` so that later messages (registrations, releases) are delivered between
+ * jobs, and writes a failure's text into shared memory (the blocked main thread cannot read
+ * messages).
+ */
+function browserWorkerSource(): string {
+  return `
+let ctl, index, params, errText;
+const fams = [];
+function install(m) {
+  if (m.drop !== undefined) { fams[m.drop] = undefined; return; }
+  try {
+    const E = new WebAssembly.Instance(m.module, { env: { memory: m.memory } }).exports;
+    fams[m.id] = { E, memory: m.memory, run: new Function(m.factory)(), error: '' };
+  } catch (e) {
+    fams[m.id] = { error: String(e && e.stack || e) };
+  }
+}
+function report(text) {
+  const bytes = new TextEncoder().encode(text).subarray(0, ${ERROR_TEXT_BYTES - 4});
+  const len = new Int32Array(errText.buffer, 0, 1);
+  if (Atomics.compareExchange(len, 0, 0, -1) !== 0) return;
+  errText.set(bytes, 4);
+  Atomics.store(len, 0, bytes.length);
+}
+const tick = () => new Promise((r) => setTimeout(r, 0));
+async function loop() {
+  const gen = ${GENS} + index;
+  const next = () => Atomics.add(ctl, ${NEXT}, 1);
+  Atomics.store(ctl, ${READY} + index, 1);
+  Atomics.notify(ctl, ${READY} + index);
+  let seen = 0;
+  for (;;) {
+    const w = Atomics.waitAsync(ctl, gen, seen);
+    if (w.async) await w.value;
+    seen = Atomics.load(ctl, gen);
+    if (Atomics.load(ctl, ${STOP}) === 1) break;
+    try {
+      const id = ctl[${FAMILY}];
+      // The registration was posted before this wake-up, but its message event may come after.
+      for (let waited = 0; fams[id] === undefined && waited < 2000; waited++) await tick();
+      const f = fams[id];
+      if (f === undefined) throw new Error('pool worker ' + index + ': kernel family ' + id + ' was never sent to it');
+      if (f.run === undefined) throw new Error('pool worker ' + index + ' could not set up kernel family ' + id + ': ' + f.error);
+      f.run(f.E, f.memory, params, ctl[${OP}], index, ctl[${NTHREADS}], next);
+    } catch (e) {
+      report(String(e && e.stack || e));
+      Atomics.store(ctl, ${ERROR}, 1);
+    }
+    Atomics.add(ctl, ${DONE}, 1);
+    Atomics.notify(ctl, ${DONE});
+  }
+  close();
+}
+onmessage = (ev) => {
+  const m = ev.data;
+  if (m.init !== undefined) {
+    ctl = new Int32Array(m.init.control);
+    index = m.init.index;
+    errText = new Uint8Array(m.init.errors);
+    params = ctl.subarray(${PARAMS}, ${PARAMS + MAX_JOB_PARAMS});
+    void loop();
+  } else install(m);
+};
+`;
+}
+
+/** What the pool needs of a browser `Worker`. */
+interface WebWorkerLike {
+  postMessage(message: unknown): void;
+  terminate(): void;
+}
+interface BrowserGlobals {
+  crossOriginIsolated?: boolean;
+  Worker?: new (url: string) => WebWorkerLike;
+  Blob?: new (parts: string[], options: { type: string }) => unknown;
+  URL?: { createObjectURL(blob: unknown): string; revokeObjectURL(url: string): void };
+}
+
+/** A worker of either kind: Node's `worker_threads.Worker` with its port, or a Web Worker. */
+type Slot =
+  | { kind: 'node'; worker: Worker; port: MessagePort; sent: boolean[]; errors: string[] }
+  | { kind: 'web'; worker: WebWorkerLike; sent: boolean[]; errors: string[] };
+interface Pool { control: Int32Array; slots: Slot[]; kind: 'node' | 'web'; errorText: Uint8Array | null; workerUrl: string | null }
 let pool: Pool | undefined;
+
+let blockingAllowed: boolean | undefined;
+/** Whether this thread may `Atomics.wait` (Node and Web Workers may; a page's main thread may not). */
+function canBlock(): boolean {
+  if (blockingAllowed === undefined) {
+    try {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 1, 0);
+      blockingAllowed = true;
+    } catch {
+      blockingAllowed = false;
+    }
+  }
+  return blockingAllowed;
+}
+
+/**
+ * Why this environment runs every job on the calling thread, or null when it can have workers:
+ * Node always can; a browser needs cross-origin isolation, `Worker`, and a thread that may block.
+ * @example poolThreadsUnavailable() // 'the page is not cross-origin isolated (…)' on a plain page
+ */
+export function poolThreadsUnavailable(): string | null {
+  if (platform().node !== null) return null;
+  const g = globalThis as BrowserGlobals;
+  if (g.crossOriginIsolated !== true || typeof SharedArrayBuffer !== 'function') return 'the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp for threads)';
+  if (typeof g.Worker !== 'function' || typeof g.Blob !== 'function' || g.URL === undefined) return 'this context cannot start Web Workers';
+  if (!canBlock()) return "this thread may not block with Atomics.wait (a page's main thread); run the model in a Web Worker for threads";
+  return null;
+}
 
 /**
  * A worker thread died (exited, was killed) during a job, or could not be started. The job's
@@ -155,9 +281,9 @@ let pool: Pool | undefined;
  */
 export class WorkerDiedError extends KernelError {}
 
-/** Creates the pool's worker threads; replaceable so tests can make creation fail. */
+/** Creates the pool's worker threads (Node); replaceable so tests can make creation fail. */
 export type WorkerFactory = (source: string, options: WorkerOptions) => Worker;
-const defaultFactory: WorkerFactory = (source, options) => new Worker(source, options);
+const defaultFactory: WorkerFactory = (source, options) => new (platform().node!.workerThreads.Worker)(source, options);
 let workerFactory: WorkerFactory = defaultFactory;
 
 /**
@@ -180,7 +306,7 @@ let serialReason: string | null = null;
 export function degradePool(reason: string): void {
   if (serialReason !== null) return;
   serialReason = reason;
-  process.emitWarning(`${reason}; the kernels continue on one thread (results are unchanged, only slower)`, { code: 'EC2T_POOL_SERIAL' });
+  platform().warn(`${reason}; the kernels continue on one thread (results are unchanged, only slower)`, 'EC2T_POOL_SERIAL');
 }
 
 /** Why the pool has fallen back to one thread, or null when it uses worker threads. */
@@ -241,7 +367,15 @@ function runSerial(family: PoolFamily, op: number, params: ArrayLike<number>, t:
 }
 
 function getPool(): Pool {
-  pool ??= { control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)), slots: [] };
+  if (pool === undefined) {
+    const kind = platform().node !== null ? 'node' : 'web';
+    let workerUrl: string | null = null;
+    if (kind === 'web') {
+      const g = globalThis as BrowserGlobals;
+      workerUrl = g.URL!.createObjectURL(new g.Blob!([browserWorkerSource()], { type: 'text/javascript' }));
+    }
+    pool = { control: new Int32Array(new SharedArrayBuffer(CONTROL_WORDS * 4)), slots: [], kind, errorText: kind === 'web' ? new Uint8Array(new SharedArrayBuffer(ERROR_TEXT_BYTES)) : null, workerUrl };
+  }
   return pool;
 }
 
@@ -249,10 +383,19 @@ function getPool(): Pool {
 function slot(p: Pool, index: number): Slot {
   while (p.slots.length < index) {
     const index0 = p.slots.length + 1;
-    const { port1, port2 } = new MessageChannel();
-    const s: Slot = {
+    if (p.kind === 'web') {
+      const g = globalThis as BrowserGlobals;
+      const worker = new g.Worker!(p.workerUrl!);
+      worker.postMessage({ init: { control: p.control.buffer, index: index0, errors: p.errorText!.buffer } });
+      p.slots.push({ kind: 'web', worker, sent: [], errors: [] });
+      continue;
+    }
+    const node = platform().node!;
+    const { port1, port2 } = new node.workerThreads.MessageChannel();
+    const s: Extract<Slot, { kind: 'node' }> = {
+      kind: 'node',
       // The source is CommonJS: a parent started with --input-type=module must not pass that on.
-      worker: workerFactory(workerSource(), { eval: true, execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')), workerData: { control: p.control.buffer, index: p.slots.length + 1, port: port2 }, transferList: [port2] }),
+      worker: workerFactory(workerSource(node.workerPrelude), { eval: true, execArgv: node.process.execArgv.filter((a) => !a.startsWith('--input-type')), workerData: { control: p.control.buffer, index: p.slots.length + 1, port: port2 }, transferList: [port2] }),
       port: port1, sent: [], errors: [],
     };
     s.worker.on('error', (e: Error) => { s.errors.push(String(e.stack ?? e)); Atomics.store(p.control, ERROR, 1); });
@@ -286,6 +429,35 @@ export function checkThreadCount(op: string, threads: number | undefined): void 
 }
 
 /**
+ * Whether workers 1..t−1 are started and ready for a job; when false the job runs on this thread
+ * (same bits). Node's workers start here and are waited for (a start that fails or hangs drops the
+ * pool to one thread for good). A Web Worker starts only once this thread yields to its event loop,
+ * so waiting for it here would never end: web workers are started and the job runs here until they
+ * report ready.
+ */
+function workersReady(p: Pool, t: number): boolean {
+  if (p.kind === 'web') {
+    for (let w = 1; w < t; w++) slot(p, w);
+    for (let w = 1; w < t; w++) if (Atomics.load(p.control, READY + w) !== 1) return false;
+    return true;
+  }
+  try {
+    // Start every worker the job needs before waking any, so a failed start leaves nothing running.
+    for (let w = 1; w < t; w++) slot(p, w);
+    // A worker that fails before its loop (a broken environment) could never count itself done.
+    const until = Date.now() + START_TIMEOUT_MS;
+    for (let w = 1; w < t; w++) {
+      if (Atomics.wait(p.control, READY + w, 0, Math.max(0, until - Date.now())) === 'timed-out') throw new Error(`worker ${w} did not start within ${START_TIMEOUT_MS / 1000} s`);
+    }
+    return true;
+  } catch (e) {
+    void shutdownPool();
+    degradePool(`ec2t: could not start a kernel worker thread (${(e as Error)?.message ?? String(e)})`);
+    return false;
+  }
+}
+
+/**
  * Runs one job of `family` on `threads` threads: parameter words `params`, operation `op`. Workers
  * 1..threads−1 run the family's runner; the main thread runs `main` (its share, index 0) and then
  * waits for them. Synchronous; throws a {@link KernelError} (and stops the pool) if a worker failed.
@@ -296,23 +468,13 @@ export function runJob(family: PoolFamily, op: number, params: ArrayLike<number>
   if (params.length > MAX_JOB_PARAMS) throw new KernelError(`${family.name}: ${params.length} job parameters, more than the pool's ${MAX_JOB_PARAMS}`);
   if (families[family.id] !== family) throw new KernelError(`${family.name}: this kernel family was released; register it again to run jobs`);
   const t = Math.min(threads, MAX_POOL_THREADS);
-  if (t <= 1 || serialReason !== null) {
+  if (t <= 1 || serialReason !== null || poolThreadsUnavailable() !== null) {
     runSerial(family, op, params, t, main);
     return;
   }
   const p = getPool();
   const ctl = p.control;
-  // Start every worker the job needs before waking any, so a failed start leaves nothing running.
-  try {
-    for (let w = 1; w < t; w++) slot(p, w);
-    // A worker that fails before its loop (a broken environment) could never count itself done.
-    const until = Date.now() + START_TIMEOUT_MS;
-    for (let w = 1; w < t; w++) {
-      if (Atomics.wait(ctl, READY + w, 0, Math.max(0, until - Date.now())) === 'timed-out') throw new Error(`worker ${w} did not start within ${START_TIMEOUT_MS / 1000} s`);
-    }
-  } catch (e) {
-    void shutdownPool();
-    degradePool(`ec2t: could not start a kernel worker thread (${(e as Error)?.message ?? String(e)})`);
+  if (!workersReady(p, t)) {
     runSerial(family, op, params, t, main);
     return;
   }
@@ -335,7 +497,7 @@ export function runJob(family: PoolFamily, op: number, params: ArrayLike<number>
   for (let w = 1; w < t; w++) {
     const s = slot(p, w);
     if (s.sent[family.id] !== true) {
-      s.port.postMessage({ id: family.id, module: family.module, memory: family.memory, factory: family.runnerFactory });
+      (s.kind === 'node' ? s.port : s.worker).postMessage({ id: family.id, module: family.module, memory: family.memory, factory: family.runnerFactory });
       s.sent[family.id] = true;
     }
     Atomics.add(ctl, GENS + w, 1);
@@ -367,7 +529,14 @@ export function runJob(family: PoolFamily, op: number, params: ArrayLike<number>
     const msgs: string[] = [];
     for (const s of p.slots) {
       msgs.push(...s.errors);
+      if (s.kind !== 'node') continue;
+      const { receiveMessageOnPort } = platform().node!.workerThreads;
       for (let m; (m = receiveMessageOnPort(s.port)) !== undefined;) msgs.push(String(m.message));
+    }
+    if (p.errorText !== null) {
+      const len = new Int32Array(p.errorText.buffer, 0, 1)[0];
+      // NOTE: decode a copy: TextDecoder refuses views of a SharedArrayBuffer.
+      if (len > 0) msgs.push(new TextDecoder().decode(p.errorText.slice(4, 4 + len)));
     }
     void shutdownPool();
     throw new KernelError(`${family.name}: a worker thread failed: ${msgs.join('\n') || 'unknown error'}`);
@@ -394,5 +563,39 @@ export async function shutdownPool(): Promise<void> {
     Atomics.add(p.control, GENS + w, 1);
     Atomics.notify(p.control, GENS + w);
   }
-  await Promise.all(p.slots.map((s) => { s.port.close(); return s.worker.terminate(); }));
+  await Promise.all(p.slots.map((s) => {
+    if (s.kind === 'web') return s.worker.terminate();
+    s.port.close();
+    return s.worker.terminate();
+  }));
+  if (p.workerUrl !== null) (globalThis as BrowserGlobals).URL?.revokeObjectURL(p.workerUrl);
+}
+
+/**
+ * Starts the pool's workers for `threads` threads now and resolves, once they are ready, with the
+ * number of threads a job may use: `threads`, or 1 where this environment runs every job on the
+ * calling thread ({@link poolThreadsUnavailable}) or a worker did not start. In a browser this is
+ * how threads arrive before the first job (a Web Worker starts only after its creator yields); in
+ * Node it moves the ~50 ms start out of the first kernel call. Results do not depend on it.
+ * @example const threads = await preparePool(); // 4 in a cross-origin-isolated Web Worker on 4 cores
+ */
+export async function preparePool(threads: number = poolDefaultThreads()): Promise<number> {
+  checkThreadCount('preparePool', threads);
+  if (threads <= 1 || serialReason !== null || poolThreadsUnavailable() !== null) return 1;
+  const p = getPool();
+  const until = Date.now() + START_TIMEOUT_MS;
+  try {
+    for (let w = 1; w < threads; w++) slot(p, w);
+    for (let w = 1; w < threads; w++) {
+      while (Atomics.load(p.control, READY + w) !== 1) {
+        if (Date.now() > until) throw new Error(`worker ${w} did not start within ${START_TIMEOUT_MS / 1000} s`);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    }
+  } catch (e) {
+    void shutdownPool();
+    degradePool(`ec2t: could not start a kernel worker thread (${(e as Error)?.message ?? String(e)})`);
+    return 1;
+  }
+  return threads;
 }
