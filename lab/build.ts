@@ -61,10 +61,17 @@ export async function buildLab(o: BuildLabOptions): Promise<BuiltFile[]> {
       format: 'esm',
       platform: 'browser',
       target: 'es2022',
-      minify: o.minify ?? true,
+      minifyWhitespace: o.minify ?? true,
+      minifySyntax: o.minify ?? true,
+      // Kernel-pool runners are sent to workers as source text that calls helpers by name: keep names.
+      minifyIdentifiers: false,
       sourcemap: false,
       legalComments: 'none',
       logLevel: 'silent',
+      // The app is bundled from the TypeScript sources, so the platform layer must come from its
+      // source too (package.json maps `#platform` to the compiled file, which would be a second copy
+      // of base/platform and its installed implementation).
+      alias: { '#platform': join(ROOT, 'base', 'platform-browser.ts') },
     });
     for (const f of ['index.html', 'style.css']) copyFileSync(join(src, f), join(tmp, f));
     if (o.data === true) {

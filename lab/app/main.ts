@@ -4,7 +4,7 @@
  */
 import type { LayerInspection, RecipeProgress } from '../../ec2t/recipes/events.js';
 import { AUTHORS_LENET5, CHART_CSS, layerHistogramChart } from '../../ec2t/report/figures.js';
-import { CLUSTER_COLORS, PALETTE, hBarChart, lineChart, paretoChart, pctTick } from '../../ec2t/report/svg.js';
+import { CLUSTER_COLORS, PALETTE, hBarChart, legend, lineChart, paretoChart, pctTick } from '../../ec2t/report/svg.js';
 import { inkFromRgba, mnistFromInk } from './digit.js';
 import type { FromWorker, Prediction, ScoreRow, TernarizeSettings, TernaryOutcome, ToWorker, TrainSettings } from './protocol.js';
 
@@ -13,6 +13,8 @@ interface PlanePoint {
   sparsity: number;
   accuracy: number;
   label: string;
+  /** When the run finished (ms since 1970): tells the stored copy of the current run apart. */
+  id?: number;
 }
 const RUNS_KEY = 'ec2t-lab-runs';
 
@@ -38,6 +40,8 @@ let trail: PlanePoint[] = [];
 let live: PlanePoint | null = null;
 let lastBatchAccuracy = 0;
 let outcome: TernaryOutcome | null = null;
+/** Id of the finished run the plane shows as "this run" (its stored copy is not drawn twice). */
+let finishedId: number | null = null;
 let sampleIndex = 0;
 let dirty = false;
 
@@ -74,7 +78,10 @@ function render(): void {
     xLabel: 'step', yLabel: 'loss', yZero: true, dots: false,
     series: [{ name: 'loss (running mean of the epoch)', color: PALETTE[0], points: trainCurves.loss }],
   });
-  $('acc-chart').innerHTML = lineChart({
+  $('acc-chart').innerHTML = legend([
+    { name: 'training batches (running)', color: PALETTE[0], kind: 'line' },
+    { name: 'held-out, after each epoch', color: PALETTE[1], kind: 'dot' },
+  ]) + lineChart({
     title: 'Accuracy', desc: 'Running accuracy on the training batches per step, and held-out accuracy after each epoch.', width: 520, height: 240,
     xLabel: 'step', yLabel: 'accuracy', yDomain: [0, 1], yTickFormat: pctTick, yFormat: (v) => pct(v),
     series: [
@@ -89,7 +96,7 @@ function render(): void {
     xLabel: 'sparsity of the ternary layers', yLabel: 'accuracy', xTickFormat: pctTick, yTickFormat: pctTick,
     points: [
       ...AUTHORS_LENET5.map((p) => ({ x: p.sparsity, y: p.accuracy, color: PALETTE[3], shape: 'diamond' as const, label: p.label, tip: `${p.label}: ${pct(p.accuracy)} @ ${pct(p.sparsity, 1)}` })),
-      ...earlierRuns().map((p) => ({ x: p.sparsity, y: p.accuracy, color: '#999', tip: `${p.label}: ${pct(p.accuracy)} @ ${pct(p.sparsity, 1)}` })),
+      ...earlierRuns().filter((p) => p.id === undefined || p.id !== finishedId).map((p) => ({ x: p.sparsity, y: p.accuracy, color: '#999', tip: `${p.label}: ${pct(p.accuracy)} @ ${pct(p.sparsity, 1)}` })),
       ...now.map((p, i) => ({ x: p.sparsity, y: p.accuracy, color: PALETTE[1], front: i === now.length - 1, label: i === now.length - 1 ? 'this run' : undefined, tip: `${p.label}: ${pct(p.accuracy)} @ ${pct(p.sparsity, 1)}` })),
     ],
     legend: [{ name: 'paper (LeNet-5)', color: PALETTE[3], shape: 'diamond' }, { name: 'your earlier runs', color: '#999' }, { name: 'this run', color: PALETTE[1] }],
@@ -201,6 +208,7 @@ for (const [input, out] of [['tern-gain', 'tern-gain-out'], ['tern-scale', 'tern
 }
 
 $('tern-start').addEventListener('click', () => {
+  finishedId = null;
   trail = [];
   live = null;
   layers = [];
@@ -383,9 +391,10 @@ worker.addEventListener('message', (ev: MessageEvent<FromWorker>) => {
       res.dataset.since = String(since);
       ($('tern-progress') as HTMLProgressElement).value = 1;
       $('tern-status').textContent = 'Done: the point is on the plane below; the model is ready in Deploy.';
-      const point = { sparsity: o.sparsity, accuracy: o.accuracy, label: `${o.settings.method} γ=${o.settings.gain} s=${o.settings.initScale}` };
+      const point = { sparsity: o.sparsity, accuracy: o.accuracy, label: `${o.settings.method} γ=${o.settings.gain} s=${o.settings.initScale} (test)`, id: Date.now() };
       rememberRun(point);
-      trail = [];
+      finishedId = point.id;
+      trail = [point];
       live = null;
       scoreTable(o);
       ($('download') as HTMLButtonElement).disabled = false;

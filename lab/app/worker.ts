@@ -5,8 +5,8 @@
  */
 import { Rng } from '../../base/rng.js';
 import { Tensor, noGrad } from '../../engine/index.js';
-import { createDataset, subset, type Dataset } from '../../datasets/dataset.js';
-import { parseIdx, IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from '../../datasets/mnist.js';
+import { subset, type Dataset } from '../../datasets/dataset.js';
+import { mnistFromBytes } from '../../datasets/mnist.js';
 import { MNIST_NORMALIZATION } from '../../datasets/transforms.js';
 import { createModel, ternaryLayerNames } from '../../nn/models/index.js';
 import type { Module } from '../../nn/module.js';
@@ -43,16 +43,16 @@ let abort: AbortController | null = null;
 let busy = false;
 
 async function fetchBytes(name: string): Promise<Uint8Array> {
-  const r = await fetch(new URL(`data/${name}`, self.location.href));
-  if (!r.ok) throw new Error(`data/${name}: HTTP ${r.status}`);
+  const r = await fetch(new URL(name, self.location.href));
+  if (!r.ok) throw new Error(`${name}: HTTP ${r.status}`);
   return new Uint8Array(await r.arrayBuffer());
 }
 
-async function loadSplit(prefix: 'train' | 't10k', split: string): Promise<Dataset> {
-  const [img, lab] = await Promise.all([fetchBytes(`${prefix}-images-idx3-ubyte`), fetchBytes(`${prefix}-labels-idx1-ubyte`)]);
-  const images = parseIdx(img, IDX_IMAGES_MAGIC, `${prefix}-images-idx3-ubyte`);
-  const labels = parseIdx(lab, IDX_LABELS_MAGIC, `${prefix}-labels-idx1-ubyte`);
-  return createDataset({ name: 'mnist', split, classes: 10, channels: 1, height: 28, width: 28, images: images.data, labels: Int32Array.from(labels.data) });
+async function loadSplit(split: 'train' | 'test'): Promise<Dataset> {
+  const prefix = split === 'train' ? 'train' : 't10k';
+  const names = { images: `data/${prefix}-images-idx3-ubyte`, labels: `data/${prefix}-labels-idx1-ubyte` };
+  const [images, labels] = await Promise.all([fetchBytes(names.images), fetchBytes(names.labels)]);
+  return mnistFromBytes(images, labels, split, names);
 }
 
 function range(from: number, to: number): number[] {
@@ -61,7 +61,7 @@ function range(from: number, to: number): number[] {
 
 async function loadData(): Promise<void> {
   const t0 = performance.now();
-  const [train, test] = await Promise.all([loadSplit('train', 'train'), loadSplit('t10k', 'test')]);
+  const [train, test] = await Promise.all([loadSplit('train'), loadSplit('test')]);
   data = { train, heldOut: subset(train, range(train.size - HELD_OUT, train.size), 'held-out'), test };
   post({ type: 'ready', trainImages: train.size - HELD_OUT, heldOut: HELD_OUT, testImages: test.size, seconds: (performance.now() - t0) / 1000 });
 }
