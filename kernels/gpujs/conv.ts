@@ -7,7 +7,7 @@
  * GLSL consts, wasm i32 immediates), so a kernel compiles once per (mode, geometry) and is cached.
  */
 import type { Conv2dBackwardInputKernel, Conv2dBackwardWeightKernel, Conv2dForwardKernel, Conv2dGeometry } from '../types.js';
-import { type GpujsMode, type KernelSpec, runCached } from './runtime.js';
+import { type GpujsLaunch, type GpujsMode, type KernelSpec, runCached } from './runtime.js';
 
 /** What gpu.js gives a kernel as `this`: the thread (output cell) and the baked constants. */
 interface ConvThis {
@@ -138,55 +138,76 @@ function zeros(n: number): Float32Array {
 }
 
 /**
+ * The gpu.js conv2d forward launch for `g` (null when `out` is empty): the kernel to compile and its arguments.
+ * @example const l = conv2dForwardLaunch(x, w, null, out, g); if (l) runCached('webasm', l, out);
+ */
+export function conv2dForwardLaunch(x: Float32Array, weight: Float32Array, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry): GpujsLaunch | null {
+  if (out.length === 0) return null;
+  const spec = (): KernelSpec => ({
+    source: FORWARD,
+    output: [g.outWidth, g.outHeight, g.batch * g.outChannels],
+    constants: constantsOf(g),
+    maxLoop: Math.max(g.inChannels / g.groups, g.kernelHeight, g.kernelWidth),
+  });
+  // NOTE: a null bias runs the same compiled kernel with zeros (one add per cell) rather than a second variant.
+  return { op: 'conv2dForward', key: geometryKey(g), spec, args: [x, weight, bias ?? zeros(g.outChannels)] };
+}
+
+/** The gpu.js conv2d input-gradient launch (a gather over the output cells that read each input cell); null when nothing is left to run. */
+export function conv2dBackwardInputLaunch(gradOut: Float32Array, weight: Float32Array, gradX: Float32Array, g: Conv2dGeometry): GpujsLaunch | null {
+  if (gradX.length === 0) return null;
+  if (gradOut.length === 0) {
+    gradX.fill(0);
+    return null;
+  }
+  const spec = (): KernelSpec => ({
+    source: BACKWARD_INPUT,
+    output: [g.inWidth, g.inHeight, g.batch * g.inChannels],
+    constants: constantsOf(g),
+    maxLoop: Math.max(g.outChannels / g.groups, g.kernelHeight, g.kernelWidth),
+  });
+  return { op: 'conv2dBackwardInput', key: geometryKey(g), spec, args: [gradOut, weight] };
+}
+
+/** The gpu.js conv2d weight-gradient launch (one thread per weight, looping over batch and output positions); null when nothing is left to run. */
+export function conv2dBackwardWeightLaunch(x: Float32Array, gradOut: Float32Array, gradW: Float32Array, g: Conv2dGeometry): GpujsLaunch | null {
+  if (gradW.length === 0) return null;
+  if (gradOut.length === 0) {
+    gradW.fill(0);
+    return null;
+  }
+  const spec = (): KernelSpec => ({
+    source: BACKWARD_WEIGHT,
+    output: [g.kernelWidth, g.kernelHeight, g.outChannels * (g.inChannels / g.groups)],
+    constants: constantsOf(g),
+    maxLoop: Math.max(g.batch, g.outHeight, g.outWidth),
+  });
+  return { op: 'conv2dBackwardWeight', key: geometryKey(g), spec, args: [x, gradOut] };
+}
+
+/**
  * gpu.js {@link Conv2dForwardKernel} for `mode`.
  * @example makeConv2dForward('webasm')(x, w, null, out, conv2dGeometry([1, 3, 8, 8], [4, 3, 3, 3], { padding: 1 }))
  */
 export function makeConv2dForward(mode: GpujsMode): Conv2dForwardKernel {
   return (x, weight, bias, out, g) => {
-    if (out.length === 0) return;
-    const spec = (): KernelSpec => ({
-      source: FORWARD,
-      output: [g.outWidth, g.outHeight, g.batch * g.outChannels],
-      constants: constantsOf(g),
-      maxLoop: Math.max(g.inChannels / g.groups, g.kernelHeight, g.kernelWidth),
-    });
-    // NOTE: a null bias runs the same compiled kernel with zeros (one add per cell) rather than a second variant.
-    runCached(mode, 'conv2dForward', geometryKey(g), spec, [x, weight, bias ?? zeros(g.outChannels)], out);
+    const launch = conv2dForwardLaunch(x, weight, bias, out, g);
+    if (launch !== null) runCached(mode, launch, out);
   };
 }
 
-/** gpu.js {@link Conv2dBackwardInputKernel} for `mode` (gather over the output cells that read each input cell). */
+/** gpu.js {@link Conv2dBackwardInputKernel} for `mode`. */
 export function makeConv2dBackwardInput(mode: GpujsMode): Conv2dBackwardInputKernel {
   return (gradOut, weight, gradX, g) => {
-    if (gradX.length === 0) return;
-    if (gradOut.length === 0) {
-      gradX.fill(0);
-      return;
-    }
-    const spec = (): KernelSpec => ({
-      source: BACKWARD_INPUT,
-      output: [g.inWidth, g.inHeight, g.batch * g.inChannels],
-      constants: constantsOf(g),
-      maxLoop: Math.max(g.outChannels / g.groups, g.kernelHeight, g.kernelWidth),
-    });
-    runCached(mode, 'conv2dBackwardInput', geometryKey(g), spec, [gradOut, weight], gradX);
+    const launch = conv2dBackwardInputLaunch(gradOut, weight, gradX, g);
+    if (launch !== null) runCached(mode, launch, gradX);
   };
 }
 
-/** gpu.js {@link Conv2dBackwardWeightKernel} for `mode` (one thread per weight, looping over batch and output positions). */
+/** gpu.js {@link Conv2dBackwardWeightKernel} for `mode`. */
 export function makeConv2dBackwardWeight(mode: GpujsMode): Conv2dBackwardWeightKernel {
   return (x, gradOut, gradW, g) => {
-    if (gradW.length === 0) return;
-    if (gradOut.length === 0) {
-      gradW.fill(0);
-      return;
-    }
-    const spec = (): KernelSpec => ({
-      source: BACKWARD_WEIGHT,
-      output: [g.kernelWidth, g.kernelHeight, g.outChannels * (g.inChannels / g.groups)],
-      constants: constantsOf(g),
-      maxLoop: Math.max(g.batch, g.outHeight, g.outWidth),
-    });
-    runCached(mode, 'conv2dBackwardWeight', geometryKey(g), spec, [x, gradOut], gradW);
+    const launch = conv2dBackwardWeightLaunch(x, gradOut, gradW, g);
+    if (launch !== null) runCached(mode, launch, gradW);
   };
 }

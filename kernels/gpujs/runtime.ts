@@ -1,19 +1,25 @@
 /**
- * gpu.js runtime: loads gpu.js lazily, probes which of its modes this machine can run, picks one
- * (option, then `EC2T_GPUJS_MODE`, then the fastest available), and compiles kernels once per
- * (mode, op, geometry) with compile time kept apart from run time.
+ * gpu.js runtime: probes which of gpu.js's modes this machine can run, picks one (option, then
+ * `EC2T_GPUJS_MODE`, then the fastest available), and compiles kernels once per (mode, op, geometry)
+ * with compile time kept apart from run time. The same module runs in Node and in browsers: it
+ * imports gpu.js as a module (a browser bundle gets gpu.js's browser build through the package's
+ * `browser` field) and reaches Node's `require` only through the platform layer, to explain why
+ * headless-gl cannot start.
  *
- * Modes that matter in Node: `headlessgl` (GLSL through the native `gl` package; needs an X display,
- * e.g. `xvfb-run -a`), `webasm` (WebAssembly with f32x4 SIMD, synchronous and single-threaded under
- * our synchronous kernel contract), `cpu` (transpiled JavaScript). `webgpu` is listed but never
- * available: its kernels only return Promises and our kernel signatures are synchronous.
+ * Modes: `headlessgl` (Node only: GLSL through the native `gl` package; needs an X display, e.g.
+ * `xvfb-run -a`), `webgl2` (browser only: GLSL on the page's GPU), `webasm` (WebAssembly with
+ * f32x4 SIMD, synchronous and single-threaded under our synchronous kernel contract), `cpu`
+ * (transpiled JavaScript). `webgpu` is listed but never available to the synchronous kernels: its
+ * kernels only return Promises. Browsers that offer a WebGPU adapter run the same kernel sources
+ * through {@link gpujsWebgpuKernels}, which is asynchronous.
  */
+import * as gpujsNamespace from 'gpu.js';
 import { KernelError } from '../../base/errors.js';
 import { platform } from '../../base/platform.js';
 import { backendSettings, settingSource } from '../settings.js';
 
 /** gpu.js modes this backend knows about, in default preference order. */
-export const GPUJS_MODES = ['headlessgl', 'webasm', 'cpu', 'webgpu'] as const;
+export const GPUJS_MODES = ['headlessgl', 'webgl2', 'webasm', 'cpu', 'webgpu'] as const;
 /** A gpu.js mode name. */
 export type GpujsMode = (typeof GPUJS_MODES)[number];
 
@@ -38,37 +44,24 @@ interface GpujsInstance {
 }
 
 interface GpujsModule {
-  GPU: { new (settings: { mode: string }): GpujsInstance; isHeadlessGLSupported: boolean; isWebAssemblySupported: boolean };
+  GPU: {
+    new (settings: { mode: string }): GpujsInstance;
+    isHeadlessGLSupported: boolean;
+    isWebGL2Supported: boolean;
+    isWebAssemblySupported: boolean;
+    isWebGPUSupported: boolean;
+    isWebGPUAvailable(): Promise<boolean>;
+  };
 }
 
-/** Node's `require` from this file (gpu.js and `gl` are CommonJS); created on first use, Node only. */
-let nodeRequire: NodeJS.Require | undefined;
-function requireHere(id: string): unknown {
-  nodeRequire ??= platform().node!.module.createRequire(import.meta.url);
-  return nodeRequire(id);
-}
-requireHere.resolve = (id: string, options?: { paths?: string[] }): string => {
-  nodeRequire ??= platform().node!.module.createRequire(import.meta.url);
-  return nodeRequire.resolve(id, options);
-};
-let gpujsModule: GpujsModule | undefined;
-let gpujsLoadError: string | undefined;
+// NOTE: gpu.js is CommonJS. Node's ESM loader hands its exports object over as `default`; esbuild's
+// browser bundle resolves the package's `browser` field (a UMD whose export is the GPU class, which
+// carries `GPU.GPU`). Both expose `.GPU`.
+const gpujs = ((gpujsNamespace as unknown as { default?: GpujsModule }).default ?? (gpujsNamespace as unknown as GpujsModule));
 
-/** Loads gpu.js once (it costs start-up time, so only this backend pays it); undefined + reason on failure. */
-function loadGpujs(): GpujsModule | undefined {
-  if (gpujsModule !== undefined || gpujsLoadError !== undefined) return gpujsModule;
-  try {
-    if (platform().node !== null) gpujsModule = requireHere('gpu.js') as GpujsModule;
-    else {
-      // A browser page brings gpu.js itself: its browser build defines the global GPU.
-      const GPU = (globalThis as unknown as { GPU?: GpujsModule['GPU'] }).GPU;
-      if (GPU === undefined) throw new Error('gpu.js is not on this page: load its browser build (gpu-browser.min.js, which defines GPU) before using the gpujs backend');
-      gpujsModule = { GPU };
-    }
-  } catch (e) {
-    gpujsLoadError = `gpu.js failed to load: ${(e as Error).message.split('\n')[0]}`;
-  }
-  return gpujsModule;
+/** Node's `require` from this file (gpu.js and `gl` are CommonJS), through the platform layer; undefined in a browser. */
+function nodeRequire(): NodeJS.Require | undefined {
+  return platform().node?.module.createRequire(import.meta.url);
 }
 
 /** gpu.js kernel class name → mode, to check that the backend asked for is the one that ran. */
@@ -92,9 +85,7 @@ const instances = new Map<GpujsMode, GpujsInstance>();
 export function gpuInstance(mode: GpujsMode): GpujsInstance {
   let gpu = instances.get(mode);
   if (gpu === undefined) {
-    const m = loadGpujs();
-    if (m === undefined) throw new KernelError(gpujsLoadError ?? 'gpu.js failed to load');
-    gpu = new m.GPU({ mode });
+    gpu = new gpujs.GPU({ mode });
     instances.set(mode, gpu);
   }
   return gpu;
@@ -127,64 +118,94 @@ function probeSource(this: { thread: { x: number }; constants: { K: number; C: n
   return s;
 }
 
+/** Why headless-gl cannot run here (gpu.js only says that it cannot): undefined when it can. */
+function headlessGlProblem(): string | undefined {
+  if (gpujs.GPU.isHeadlessGLSupported) return undefined;
+  const req = nodeRequire();
+  if (req === undefined) return 'headless-gl is a native Node package; in a browser use webgl2';
+  let glPath: string;
+  try {
+    glPath = req.resolve('gl', { paths: [req.resolve('gpu.js')] });
+  } catch {
+    return 'the optional native package `gl` is not installed (run .ci/install-gl.sh, which builds gl@8.1.6 from source)';
+  }
+  try {
+    req(glPath);
+  } catch (e) {
+    return `the native package \`gl\` is installed but does not load (not built?): ${(e as Error).message.split('\n')[0]}`;
+  }
+  const display = platform().env('DISPLAY');
+  return `\`gl\` loads but cannot create a GL context (no X display${display ? ` at DISPLAY=${display}` : ''}; run under \`xvfb-run -a\`)`;
+}
+
+const PROBE = { K: 5, C: 3, rows: 4 };
+
+interface ProbeRun {
+  got: Float32Array;
+  ran: string;
+  fallbackReason: string | null | undefined;
+  a: Float32Array;
+  b: Float32Array;
+}
+
+/** Compiles and runs the probe kernel once in `mode` (a Promise for webgpu, whose kernels return Promises). */
+function runProbe(mode: GpujsMode): ProbeRun | Promise<ProbeRun> {
+  const { K, C, rows } = PROBE;
+  const k = gpuInstance(mode).createKernel(probeSource.toString(), kernelSettings([rows * C], { K, C }, K));
+  const a = Float32Array.from({ length: rows * K }, (_, i) => (i % 7) - 3.5);
+  const b = Float32Array.from({ length: K }, (_, i) => 0.25 * i + 1);
+  const finish = (got: unknown): ProbeRun => {
+    const run = { got: got as Float32Array, ran: actualMode(k), fallbackReason: k.kernel.fallbackReason, a, b };
+    k.destroy();
+    return run;
+  };
+  const got = k(a, b);
+  return got instanceof Promise ? got.then(finish) : finish(got);
+}
+
+/** What is wrong with a probe run (degraded to another mode, a wrong value), or undefined. */
+function checkProbe(run: ProbeRun, mode: GpujsMode): string | undefined {
+  const { K, C, rows } = PROBE;
+  if (run.ran !== mode) return `gpu.js degraded the probe kernel to ${run.ran}: ${run.fallbackReason ?? 'no reason given'}`;
+  for (let i = 0; i < rows * C; i++) {
+    const q = Math.floor(i / C);
+    let want = 0;
+    for (let p = 0; p < K; p++) if (p !== i % C) want += run.a[q * K + p] * run.b[p];
+    if (!(Math.abs(run.got[i] - want) <= 1e-5 * (1 + Math.abs(want)))) {
+      return `probe kernel computed a wrong value at [${i}]: ${run.got[i]} instead of ${want} (float precision unsupported?)`;
+    }
+  }
+  return undefined;
+}
+
 function probeMode(mode: GpujsMode): GpujsModeInfo {
-  const m = loadGpujs();
-  if (m === undefined) return { mode, available: false, reason: gpujsLoadError ?? 'gpu.js failed to load' };
+  const m = gpujs;
   if (mode === 'webgpu') {
     return {
       mode,
       available: false,
-      reason: 'webgpu kernels only return Promises (and Node has no navigator.gpu adapter here); ec2t kernels are synchronous',
+      reason: m.GPU.isWebGPUSupported
+        ? 'webgpu kernels only return Promises and ec2t kernels are synchronous; this browser offers navigator.gpu: use the asynchronous gpujsWebgpuKernels()'
+        : 'webgpu kernels only return Promises and ec2t kernels are synchronous (and there is no navigator.gpu here)',
     };
   }
   if (mode === 'headlessgl') {
-    try {
-      requireHere.resolve('gl', { paths: [requireHere.resolve('gpu.js')] });
-    } catch {
-      return { mode, available: false, reason: 'the optional native package `gl` is not installed (run .ci/install-gl.sh, which builds gl@8.1.6 from source)' };
-    }
-    try {
-      requireHere(requireHere.resolve('gl', { paths: [requireHere.resolve('gpu.js')] }));
-    } catch (e) {
-      return { mode, available: false, reason: `the native package \`gl\` is installed but does not load (not built?): ${(e as Error).message.split('\n')[0]}` };
-    }
-    if (!m.GPU.isHeadlessGLSupported) {
-      return {
-        mode,
-        available: false,
-        reason: `\`gl\` loads but cannot create a GL context (no X display${platform().env('DISPLAY') ? ` at DISPLAY=${platform().env('DISPLAY')}` : ''}; run under \`xvfb-run -a\`)`,
-      };
-    }
+    const problem = headlessGlProblem();
+    if (problem !== undefined) return { mode, available: false, reason: problem };
+  }
+  if (mode === 'webgl2' && !m.GPU.isWebGL2Supported) {
+    return { mode, available: false, reason: 'no WebGL2 context here (gpu.js runs webgl2 only in a browser that offers it)' };
   }
   if (mode === 'webasm' && !m.GPU.isWebAssemblySupported) return { mode, available: false, reason: 'WebAssembly is not supported by this runtime' };
   try {
-    const K = 5;
-    const C = 3;
-    const rows = 4;
-    const k = gpuInstance(mode).createKernel(probeSource.toString(), kernelSettings([rows * C], { K, C }, K));
-    const a = Float32Array.from({ length: rows * K }, (_, i) => (i % 7) - 3.5);
-    const b = Float32Array.from({ length: K }, (_, i) => 0.25 * i + 1);
-    const got = k(a, b) as Float32Array;
-    const ran = actualMode(k);
-    if (ran !== mode) {
-      k.destroy();
-      return { mode, available: false, reason: `gpu.js degraded the probe kernel to ${ran}: ${k.kernel.fallbackReason ?? 'no reason given'}` };
-    }
-    for (let i = 0; i < rows * C; i++) {
-      const q = Math.floor(i / C);
-      let want = 0;
-      for (let p = 0; p < K; p++) if (p !== i % C) want += a[q * K + p] * b[p];
-      if (!(Math.abs(got[i] - want) <= 1e-5 * (1 + Math.abs(want)))) {
-        k.destroy();
-        return { mode, available: false, reason: `probe kernel computed a wrong value at [${i}]: ${got[i]} instead of ${want} (float precision unsupported?)` };
-      }
-    }
-    k.destroy();
+    const problem = checkProbe(runProbe(mode) as ProbeRun, mode);
+    if (problem !== undefined) return { mode, available: false, reason: problem };
   } catch (e) {
     return { mode, available: false, reason: `probe kernel failed: ${(e as Error).message.split('\n')[0]}` };
   }
   const what: Record<string, string> = {
     headlessgl: 'GLSL via headless-gl',
+    webgl2: 'GLSL via the browser\'s WebGL2',
     webasm: 'WebAssembly, f32x4 SIMD, synchronous single thread',
     cpu: 'gpu.js transpiled JavaScript',
   };
@@ -215,7 +236,7 @@ function isMode(v: string): v is GpujsMode {
 
 /**
  * Picks the gpu.js mode: `requested`, else the `gpujsMode` backend setting (API, `EC2T_GPUJS_MODE`), else the first available of
- * headlessgl → webasm → cpu. Throws a {@link KernelError} naming the reason when the requested
+ * headlessgl → webgl2 → webasm → cpu. Throws a {@link KernelError} naming the reason when the requested
  * mode cannot run.
  * @example resolveGpujsMode('webasm') // 'webasm'
  */
@@ -278,44 +299,90 @@ export interface KernelSpec {
   readonly maxLoop: number;
 }
 
-/**
- * Runs the cached kernel for (mode, op, key), compiling it from `spec()` on first use, and copies its
- * 3-D result `[z][y][x]` into `out` (which must hold x·y·z elements). Build time and run time are
- * recorded separately (see {@link gpujsKernelStats}).
- */
-export function runCached(mode: GpujsMode, op: string, key: string, spec: () => KernelSpec, args: readonly unknown[], out: Float32Array): void {
-  const full = `${mode}|${op}|${key}`;
-  let entry = cache.get(full);
-  if (entry === undefined) {
-    const s = spec();
-    const t0 = performance.now();
-    const kernel = gpuInstance(mode).createKernel(s.source, kernelSettings(s.output, s.constants, s.maxLoop));
-    kernel.kernel.build(...args);
-    const compileMs = performance.now() - t0;
-    const ran = actualMode(kernel);
-    if (ran !== mode) {
-      const why = kernel.kernel.fallbackReason ?? 'no reason given';
-      kernel.destroy();
-      throw new KernelError(`gpu.js ${op} asked for mode ${mode} but gpu.js degraded it to ${ran} (${why}); geometry ${key}`);
-    }
-    entry = { kernel, stat: { mode, op, key, compileMs, firstRunMs: NaN, runs: 0, runMs: 0 } };
-    if (cache.size >= CACHE_LIMIT) {
-      const [oldKey, old] = cache.entries().next().value as [string, Entry];
-      old.kernel.destroy();
-      evicted.push(old.stat);
-      cache.delete(oldKey);
-    }
-    cache.set(full, entry);
-  }
+/** One op at one geometry: what to compile (built lazily, only on a cache miss), its cache key, and the arguments it runs on. */
+export interface GpujsLaunch {
+  readonly op: string;
+  readonly key: string;
+  readonly spec: () => KernelSpec;
+  readonly args: readonly unknown[];
+}
+
+/** Compiles `launch` in `mode` (gpu.js builds its kernel on the first call's argument types), checking gpu.js did not degrade it. */
+function compile(mode: GpujsMode, launch: GpujsLaunch): Entry {
+  const s = launch.spec();
   const t0 = performance.now();
-  const result = entry.kernel(...args);
-  copyOut3d(result, out);
-  const ms = performance.now() - t0;
-  if (Number.isNaN(entry.stat.firstRunMs)) entry.stat.firstRunMs = ms;
-  else {
-    entry.stat.runMs += ms;
-    entry.stat.runs++;
+  const kernel = gpuInstance(mode).createKernel(s.source, kernelSettings(s.output, s.constants, s.maxLoop));
+  kernel.kernel.build(...launch.args);
+  const compileMs = performance.now() - t0;
+  const ran = actualMode(kernel);
+  if (ran !== mode) {
+    const why = kernel.kernel.fallbackReason ?? 'no reason given';
+    kernel.destroy();
+    throw new KernelError(`gpu.js ${launch.op} asked for mode ${mode} but gpu.js degraded it to ${ran} (${why}); geometry ${launch.key}`);
   }
+  const entry: Entry = { kernel, stat: { mode, op: launch.op, key: launch.key, compileMs, firstRunMs: NaN, runs: 0, runMs: 0 } };
+  if (cache.size >= CACHE_LIMIT) {
+    const [oldKey, old] = cache.entries().next().value as [string, Entry];
+    old.kernel.destroy();
+    evicted.push(old.stat);
+    cache.delete(oldKey);
+  }
+  cache.set(`${mode}|${launch.op}|${launch.key}`, entry);
+  return entry;
+}
+
+function record(stat: GpujsKernelStat, ms: number): void {
+  if (Number.isNaN(stat.firstRunMs)) stat.firstRunMs = ms;
+  else {
+    stat.runMs += ms;
+    stat.runs++;
+  }
+}
+
+/**
+ * Runs the cached kernel of `launch` in `mode`, compiling it on first use, and copies its 3-D result
+ * `[z][y][x]` into `out` (which must hold x·y·z elements). Build time and run time are recorded
+ * separately (see {@link gpujsKernelStats}).
+ * @example runCached('webasm', matmulLaunch(a, b, out, g)!, out)
+ */
+export function runCached(mode: GpujsMode, launch: GpujsLaunch, out: Float32Array): void {
+  if (mode === 'webgpu') throw new KernelError('gpu.js webgpu kernels are asynchronous: run them with runCachedAsync');
+  const entry = cache.get(`${mode}|${launch.op}|${launch.key}`) ?? compile(mode, launch);
+  const t0 = performance.now();
+  copyOut3d(entry.kernel(...launch.args), out);
+  record(entry.stat, performance.now() - t0);
+}
+
+/**
+ * {@link runCached} for modes whose kernels return Promises (gpu.js's `webgpu`, where a result is read
+ * back with `mapAsync`); resolves once `out` holds the result.
+ * @example await runCachedAsync('webgpu', matmulLaunch(a, b, out, g)!, out)
+ */
+export async function runCachedAsync(mode: GpujsMode, launch: GpujsLaunch, out: Float32Array): Promise<void> {
+  const entry = cache.get(`${mode}|${launch.op}|${launch.key}`) ?? compile(mode, launch);
+  const t0 = performance.now();
+  copyOut3d(await entry.kernel(...launch.args), out);
+  record(entry.stat, performance.now() - t0);
+}
+
+/**
+ * Whether gpu.js's `webgpu` mode runs here, found by asking the browser for an adapter and running the
+ * probe kernel; a mode that cannot run says why (no `navigator.gpu`, no adapter, a wrong value).
+ * @example if ((await probeGpujsWebgpu()).available) await runCachedAsync('webgpu', launch, out)
+ */
+export async function probeGpujsWebgpu(): Promise<GpujsModeInfo> {
+  const mode = 'webgpu';
+  if (!gpujs.GPU.isWebGPUSupported) return { mode, available: false, reason: 'there is no navigator.gpu here (a browser without WebGPU, or Node)' };
+  if (!(await gpujs.GPU.isWebGPUAvailable())) {
+    return { mode, available: false, reason: 'navigator.gpu exists but offers no adapter (headless Chromium needs --enable-unsafe-webgpu)' };
+  }
+  try {
+    const problem = checkProbe(await runProbe(mode), mode);
+    if (problem !== undefined) return { mode, available: false, reason: problem };
+  } catch (e) {
+    return { mode, available: false, reason: `probe kernel failed: ${(e as Error).message.split('\n')[0]}` };
+  }
+  return { mode, available: true, reason: 'WGSL compute shaders via the browser\'s WebGPU (asynchronous kernels)' };
 }
 
 /** Copies gpu.js's 3-D result (`[z][y]` rows of Float32Array) into flat `out`, in one copy when the rows are views of one buffer. */

@@ -14,113 +14,46 @@ import { clearGpujsCache, gpujsKernelStats, gpujsKernels, listGpujsModes, regist
 import type { GpujsKernels, GpujsModeInfo } from '../../kernels/gpujs/index.js';
 import { hasKernel, kernelFor, resolveBackend, setBackend } from '../../kernels/registry.js';
 import { reloadBackendEnv } from '../../kernels/settings.js';
-import { type Conv2dGeometry, type MatmulGeometry, conv2dGeometry } from '../../kernels/types.js';
-import { expectClose, poison } from '../helpers/check.js';
+import type { Conv2dGeometry, MatmulGeometry } from '../../kernels/types.js';
+import { poison } from '../helpers/check.js';
+import {
+  convCaseArb,
+  expectConvMatches,
+  expectMatmulMatches,
+  fixedConvCases,
+  fixedMatmulCases,
+  makeConvCase,
+  makeMatmulCase,
+  matmulCaseArb,
+} from '../helpers/gpujs-cases.js';
 
 const SEED = 20260529;
-/** float32 accumulation against float64: NMSE is ~1e-14 on these sizes; 1e-9 leaves ample room without hiding a wrong index. */
-const BOUND = 1e-9;
-
-const f32 = (n: number, rng: Rng): Float32Array => {
-  const v = new Float32Array(n);
-  for (let i = 0; i < n; i++) v[i] = rng.uniformRange(-1, 1);
-  return v;
-};
-
-/** Reference kernels compute and store in float64; the KernelMap types their buffers as Float32Array. */
-const asRef = (v: Float64Array): Float32Array => v as unknown as Float32Array;
 
 const modes = listGpujsModes();
 /** Property runs per op: every run is a new geometry, so a new compile; GL compiles cost the most. */
 const RUNS: Record<string, number> = { headlessgl: 15, webasm: 60, cpu: 60 };
 
 function checkConv(k: GpujsKernels, g: Conv2dGeometry, withBias: boolean, rng: Rng, what: string): void {
-  const cpg = g.inChannels / g.groups;
-  const x = f32(g.batch * g.inChannels * g.inHeight * g.inWidth, rng);
-  const w = f32(g.outChannels * cpg * g.kernelHeight * g.kernelWidth, rng);
-  const bias = withBias ? f32(g.outChannels, rng) : null;
-  const outLen = g.batch * g.outChannels * g.outHeight * g.outWidth;
-  const gradOut = f32(outLen, rng);
-
-  const want = new Float64Array(outLen);
-  kernelFor('conv2dForward', 'reference')(x, w, bias, asRef(want), g);
-  const got = poison(new Float32Array(outLen));
-  k.conv2dForward(x, w, bias, got, g);
-  expectClose(got, want, BOUND, `${k.mode} conv2dForward ${what}`);
-
-  const wantGx = new Float64Array(x.length);
-  kernelFor('conv2dBackwardInput', 'reference')(gradOut, w, asRef(wantGx), g);
-  const gotGx = poison(new Float32Array(x.length));
-  k.conv2dBackwardInput(gradOut, w, gotGx, g);
-  expectClose(gotGx, wantGx, BOUND, `${k.mode} conv2dBackwardInput ${what}`);
-
-  const wantGw = new Float64Array(w.length);
-  kernelFor('conv2dBackwardWeight', 'reference')(x, gradOut, asRef(wantGw), g);
-  const gotGw = poison(new Float32Array(w.length));
-  k.conv2dBackwardWeight(x, gradOut, gotGw, g);
-  expectClose(gotGw, wantGw, BOUND, `${k.mode} conv2dBackwardWeight ${what}`);
+  const c = makeConvCase(g, withBias, rng);
+  const y = poison(new Float32Array(c.want.y.length));
+  k.conv2dForward(c.x, c.w, c.bias, y, g);
+  const gradX = poison(new Float32Array(c.x.length));
+  k.conv2dBackwardInput(c.gradOut, c.w, gradX, g);
+  const gradW = poison(new Float32Array(c.w.length));
+  k.conv2dBackwardWeight(c.x, c.gradOut, gradW, g);
+  expectConvMatches(k.mode, c, { y, gradX, gradW }, what);
 }
 
 function checkMatmul(k: GpujsKernels, g: MatmulGeometry, rng: Rng): void {
-  const a = f32(g.batchA * g.m * g.k, rng);
-  const b = f32(g.batchB * g.k * g.n, rng);
-  const want = new Float64Array(g.batch * g.m * g.n);
-  kernelFor('matmul', 'reference')(a, b, asRef(want), g);
-  const got = poison(new Float32Array(want.length));
-  k.matmul(a, b, got, g);
-  expectClose(got, want, BOUND, `${k.mode} matmul ${JSON.stringify(g)}`);
+  const c = makeMatmulCase(g, rng);
+  const got = poison(new Float32Array(c.want.length));
+  k.matmul(c.a, c.b, got, g);
+  expectMatmulMatches(k.mode, c, got);
 }
 
-/** Random conv geometry: stride, padding, dilation, groups (depthwise when cpg = 1), non-square everything. */
-const convCase = fc
-  .record({
-    batch: fc.integer({ min: 1, max: 3 }),
-    groups: fc.integer({ min: 1, max: 3 }),
-    cpg: fc.integer({ min: 1, max: 3 }),
-    opg: fc.integer({ min: 1, max: 3 }),
-    kH: fc.integer({ min: 1, max: 3 }),
-    kW: fc.integer({ min: 1, max: 3 }),
-    sH: fc.integer({ min: 1, max: 3 }),
-    sW: fc.integer({ min: 1, max: 3 }),
-    pH: fc.integer({ min: 0, max: 2 }),
-    pW: fc.integer({ min: 0, max: 2 }),
-    dH: fc.integer({ min: 1, max: 2 }),
-    dW: fc.integer({ min: 1, max: 2 }),
-    extraH: fc.integer({ min: 0, max: 6 }),
-    extraW: fc.integer({ min: 0, max: 6 }),
-    bias: fc.boolean(),
-  })
-  .map((c) => {
-    // smallest input that still yields one output row/column, plus some
-    const inH = Math.max(1, c.dH * (c.kH - 1) + 1 - 2 * c.pH) + c.extraH;
-    const inW = Math.max(1, c.dW * (c.kW - 1) + 1 - 2 * c.pW) + c.extraW;
-    const g = conv2dGeometry([c.batch, c.groups * c.cpg, inH, inW], [c.groups * c.opg, c.cpg, c.kH, c.kW], {
-      stride: [c.sH, c.sW],
-      padding: [c.pH, c.pW],
-      dilation: [c.dH, c.dW],
-      groups: c.groups,
-    });
-    return { g, bias: c.bias };
-  });
-
-const matmulCase = fc
-  .record({
-    batch: fc.integer({ min: 1, max: 3 }),
-    m: fc.integer({ min: 1, max: 9 }),
-    k: fc.integer({ min: 0, max: 12 }),
-    n: fc.integer({ min: 1, max: 9 }),
-    transA: fc.boolean(),
-    transB: fc.boolean(),
-    broadcastA: fc.boolean(),
-    broadcastB: fc.boolean(),
-  })
-  .map((c): MatmulGeometry => ({
-    batch: c.batch, m: c.m, k: c.k, n: c.n, transA: c.transA, transB: c.transB,
-    batchA: c.broadcastA ? 1 : c.batch, batchB: c.broadcastB ? 1 : c.batch,
-  }));
-
 test('listGpujsModes reports every mode, with a reason for each one that cannot run', () => {
-  assert.deepEqual(modes.map((m) => m.mode).sort(), ['cpu', 'headlessgl', 'webasm', 'webgpu']);
+  assert.deepEqual(modes.map((m) => m.mode).sort(), ['cpu', 'headlessgl', 'webasm', 'webgl2', 'webgpu']);
+  assert.equal(modes.find((m) => m.mode === 'webgl2')?.available, false, 'Node has no WebGL2');
   for (const m of modes) assert.ok(m.reason.length > 0, `${m.mode} has no reason`);
   for (const m of modes.filter((i) => !i.available)) console.log(`# gpujs mode ${m.mode} unavailable: ${m.reason}`);
   assert.ok(modes.find((m) => m.mode === 'cpu')?.available, 'the cpu mode of gpu.js always runs');
@@ -175,7 +108,7 @@ for (const info of modes.filter((m) => m.mode !== 'webgpu')) {
     const k = gpujsKernels(info.mode);
     const rng = new Rng(SEED);
     fc.assert(
-      fc.property(convCase, ({ g, bias }) => checkConv(k, g, bias, rng, JSON.stringify(g))),
+      fc.property(convCaseArb, ({ g, bias }) => checkConv(k, g, bias, rng, JSON.stringify(g))),
       { seed: SEED, numRuns: RUNS[info.mode] },
     );
     clearGpujsCache(info.mode);
@@ -184,19 +117,15 @@ for (const info of modes.filter((m) => m.mode !== 'webgpu')) {
   test(`gpujs ${info.mode}: batched matmul (transposes, batch broadcast, k = 0) matches the reference`, { skip }, () => {
     const k = gpujsKernels(info.mode);
     const rng = new Rng(SEED + 1);
-    fc.assert(fc.property(matmulCase, (g) => checkMatmul(k, g, rng)), { seed: SEED + 1, numRuns: RUNS[info.mode] });
+    fc.assert(fc.property(matmulCaseArb, (g) => checkMatmul(k, g, rng)), { seed: SEED + 1, numRuns: RUNS[info.mode] });
     clearGpujsCache(info.mode);
   });
 
   test(`gpujs ${info.mode}: larger fixed cases (long loops, depthwise stride 2, bench-like shapes)`, { skip }, () => {
     const k = gpujsKernels(info.mode);
     const rng = new Rng(SEED + 2);
-    checkConv(k, conv2dGeometry([2, 16, 16, 16], [16, 16, 3, 3], { padding: 1 }), true, rng, 'resnet-like 16→16 3×3');
-    checkConv(k, conv2dGeometry([2, 8, 15, 13], [8, 1, 3, 3], { stride: 2, padding: 1, groups: 8 }), false, rng, 'depthwise stride 2');
-    checkConv(k, conv2dGeometry([3, 6, 9, 9], [4, 6, 1, 1], {}), true, rng, 'pointwise 1×1');
-    // k beyond gpu.js's default loopMaxIterations (1000) must not be truncated
-    checkMatmul(k, { batch: 1, m: 3, k: 1100, n: 5, transA: false, transB: true, batchA: 1, batchB: 1 }, rng);
-    checkMatmul(k, { batch: 2, m: 33, k: 40, n: 47, transA: true, transB: false, batchA: 2, batchB: 1 }, rng);
+    for (const c of fixedConvCases) checkConv(k, c.g, c.bias, rng, c.what);
+    for (const g of fixedMatmulCases) checkMatmul(k, g, rng);
     clearGpujsCache(info.mode);
   });
 
