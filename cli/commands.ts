@@ -263,7 +263,7 @@ export const labSpec: CommandSpec = {
   usage: 'ec2t lab [--port P] [--host H]',
   flags: {
     port: { type: 'int', min: 0, max: 65535, default: 8080, metavar: 'P', help: 'port to listen on (0: any free port)' },
-    host: { type: 'string', default: '127.0.0.1', metavar: 'H', help: 'interface to listen on (default: this machine only)' },
+    host: { type: 'string', default: '127.0.0.1', metavar: 'H', help: 'interface to listen on (127.0.0.1: this machine only)' },
   },
   examples: ['ec2t lab', 'ec2t lab --port 9000'],
 };
