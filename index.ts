@@ -47,7 +47,7 @@ export { trainModel } from './ec2t/recipes/train.js';
 export type { TrainModelOptions, TrainResult } from './ec2t/recipes/train.js';
 export { ternarizeModel, BEST_EC2T_FILE, TERNARY_FILE } from './ec2t/recipes/ternarize.js';
 export type { TernarizeModelOptions, TernarizeResult } from './ec2t/recipes/ternarize.js';
-export type { RecipeProgress, RecipeControl } from './ec2t/recipes/events.js';
+export type { RecipeProgress, RecipeControl, LayerInspection } from './ec2t/recipes/events.js';
 export { trainRun, ternarizeRun, evalRun, selectLayers } from './ec2t/recipes/run.js';
 export type { TrainRunOptions, TrainRunSummary, TernarizeRunOptions, TernarizeRunSummary, EvalRunOptions, EvalRunResult, RunControl, RunConfigFile } from './ec2t/recipes/run.js';
 export { scaleSearch, growFromRun, parseScalePair, THESIS_GRID } from './ec2t/recipes/scale.js';

@@ -261,4 +261,15 @@ export const workerSpec: CommandSpec = {
 };
 
 /** Every command, in the order `ec2t --help` lists them. */
-export const COMMANDS: readonly CommandSpec[] = [demoSpec, trainSpec, evalSpec, predictSpec, ternarizeSpec, exportSpec, scoreSpec, benchSpec, reportSpec, scaleSpec, sweepSpec, workerSpec];
+export const labSpec: CommandSpec = {
+  name: 'lab',
+  summary: 'serve the EC2T Lab on this machine: train, ternarize and deploy LeNet-5 in the browser while watching every quantity of the method',
+  usage: 'ec2t lab [--port P] [--host H]',
+  flags: {
+    port: { type: 'int', min: 0, max: 65535, default: 8080, metavar: 'P', help: 'port to listen on (0: any free port)' },
+    host: { type: 'string', default: '127.0.0.1', metavar: 'H', help: 'interface to listen on (127.0.0.1: this machine only)' },
+  },
+  examples: ['ec2t lab', 'ec2t lab --port 9000'],
+};
+
+export const COMMANDS: readonly CommandSpec[] = [demoSpec, trainSpec, evalSpec, predictSpec, ternarizeSpec, exportSpec, scoreSpec, benchSpec, reportSpec, scaleSpec, sweepSpec, workerSpec, labSpec];

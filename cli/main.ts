@@ -25,6 +25,7 @@ const HANDLERS: Record<string, () => Promise<Handler>> = {
   scale: async () => (await import('./run-scale.js')).runScale,
   sweep: async () => (await import('./run-sweep.js')).runSweep,
   worker: async () => (await import('./run-sweep.js')).runWorker,
+  lab: async () => (await import('./run-lab.js')).runLab,
 };
 
 function topHelp(): string {

@@ -8,7 +8,7 @@
  *   floor 2  engine/                    tensors, autodiff, ops
  *   floor 3  nn/, datasets/             modules, models, optimizers; data loading
  *   floor 4  ec2t/, index.ts            the method, export, runtime; the package root
- *   floor 5  cli/, sweep/, bench/       the shells
+ *   floor 5  cli/, sweep/, bench/, lab/ the shells (lab/: the EC2T Lab page, its server and build)
  * ```
  *
  * A file may import its own floor and the floors below it, never a floor above. Only bench/ (and
@@ -39,11 +39,12 @@ const FLOORS: Readonly<Record<string, number>> = {
   'index.ts': 4,
   cli: 5,
   sweep: 5,
+  lab: 5,
   bench: 5,
 };
 
 /** Folders the runtime's import graph must not reach. */
-const RUNTIME_FORBIDDEN = ['engine', 'nn', 'datasets', 'cli', 'sweep', 'bench', 'test'];
+const RUNTIME_FORBIDDEN = ['engine', 'nn', 'datasets', 'cli', 'sweep', 'bench', 'lab', 'test'];
 
 /** A source with comments dropped and each string literal replaced by `'#<index into strings>'`. */
 function stripped(src: string): { code: string; strings: string[] } {

@@ -4,16 +4,34 @@
  */
 import type { BatchProgress } from '../train.js';
 import type { EpochMetrics } from '../runstore.js';
+import type { LayerHistogram } from '../quantizer.js';
+import type { LayerStats } from '../stats.js';
+
+/**
+ * One ternarized layer as the quantizer holds it after a step: the histogram of its background
+ * weights with the decision boundaries, its statistics, and the probabilities `[P_n, P_0, P_p]`
+ * the last entropy-constrained assignment priced its clusters with (`2^−I`; `[1, 1, 1]`-like
+ * values mean no such assignment ran yet: nearest neighbour, TTQ, or the first step).
+ */
+export interface LayerInspection {
+  histogram: LayerHistogram;
+  stats: LayerStats;
+  probabilities: [number, number, number];
+}
 
 /**
  * A progress event of a recipe:
  * - `batch`: after every optimizer step (phase, epoch, step, running loss and accuracy, speed, ETA);
  * - `epoch`: an epoch's metrics line (validation, and for EC2T phases the per-layer statistics in
  *   `metrics.layers`: sparsity, w_p, w_n, entropy of each ternarized layer);
- * - `phase`: a phase ended (best validation accuracy and its epoch; `completed` false when aborted).
+ * - `phase`: a phase ended (best validation accuracy and its epoch; `completed` false when aborted);
+ * - `quantizer`: every `inspectEvery` steps of {@link ternarizeModel} (when asked for), each layer's
+ *   histogram, boundaries, statistics and probabilities, for live views (plain data: it survives
+ *   `postMessage`).
  */
 export type RecipeProgress =
   | ({ kind: 'batch' } & BatchProgress)
+  | { kind: 'quantizer'; phase: EpochMetrics['phase']; step: number; sparsity: number; layers: LayerInspection[] }
   | { kind: 'epoch'; metrics: EpochMetrics }
   | { kind: 'phase'; phase: EpochMetrics['phase']; completed: boolean; bestValAccuracy: number | null; bestEpoch: number | null };
 

@@ -12,7 +12,8 @@ import { entryToTensor, type SafetensorEntry, type SafetensorInput } from '../..
 import { TernaryQuantizer, type QuantizerConfig } from '../quantizer.js';
 import { RUN_FILES, readSafetensors, writeSafetensors, type EpochMetrics, type RunStore } from '../runstore.js';
 import { TrainingPhase, evaluate, runYielding, type BatchProgress, type RunCheckpoint, type Updater } from '../train.js';
-import { interruptOf, type RecipeControl } from './events.js';
+import { ValueError } from '../../base/errors.js';
+import { interruptOf, type LayerInspection, type RecipeControl } from './events.js';
 
 /** File of the best ternary model of the run with the quantizer's state (what retraining restores). */
 export const BEST_EC2T_FILE = 'best-ec2t.safetensors';
@@ -49,6 +50,13 @@ export interface TernarizeModelOptions extends RecipeControl {
   floatAccuracy?: number;
   /** Resume from this checkpoint of `store` ({@link readRunCheckpoint}); its phase must be one this run has. */
   checkpoint?: RunCheckpoint;
+  /**
+   * Emit a `quantizer` progress event after the first step and every `inspectEvery` steps (default:
+   * never; each event walks every weight once to build the histograms).
+   */
+  inspectEvery?: number;
+  /** Histogram bins of the `quantizer` events (default 60). */
+  inspectBins?: number;
 }
 
 /** What {@link ternarizeModel} returns. */
@@ -90,6 +98,16 @@ class QuantizerUpdater implements Updater {
   loadState(tensors: Map<string, SafetensorEntry>, json: JsonValue): void {
     this.q.loadState(tensors, json);
   }
+}
+
+function inspectLayers(q: TernaryQuantizer, bins: number): LayerInspection[] {
+  const histograms = q.histograms(bins);
+  const stats = q.layerStats();
+  return q.layers.map((l, i) => ({
+    histogram: histograms[i],
+    stats: stats[i],
+    probabilities: [2 ** -l.information[0], 2 ** -l.information[1], 2 ** -l.information[2]],
+  }));
 }
 
 function snapshot(model: Module, q: TernaryQuantizer): { tensors: Map<string, SafetensorInput>; json: JsonValue } {
@@ -140,8 +158,17 @@ function* ternarizeSteps(o: TernarizeModelOptions): Generator<void, TernarizeRes
     return { overallSparsity: s.overall, sparsity: s.quantized, entropy: s.entropy, layers: q.layerStats() };
   };
   const onProgress = o.onProgress;
+  const every = o.inspectEvery;
+  if (every !== undefined && (!Number.isInteger(every) || every < 1)) throw new ValueError('ternarizeModel', `inspectEvery must be an integer ≥ 1, got ${every}`);
+  const inspect = (p: BatchProgress): void => {
+    if (onProgress === undefined || every === undefined || (p.step !== 1 && p.step % every !== 0)) return;
+    onProgress({ kind: 'quantizer', phase: p.phase, step: p.step, sparsity: q.sparsity().quantized, layers: inspectLayers(q, o.inspectBins ?? 60) });
+  };
   const progress = {
-    onProgress: onProgress && ((p: BatchProgress) => onProgress({ kind: 'batch', ...p })),
+    onProgress: onProgress && ((p: BatchProgress) => {
+      onProgress({ kind: 'batch', ...p });
+      inspect(p);
+    }),
     onEpoch: onProgress && ((metrics: EpochMetrics) => onProgress({ kind: 'epoch', metrics })),
   };
   const saveBest = (): void => {

@@ -13,7 +13,6 @@ import {
   fmtNum,
   fmtPct,
   hBarChart,
-  histogramChart,
   isNum,
   legend,
   lineChart,
@@ -24,6 +23,7 @@ import {
   type Marker,
   type ScatterPoint,
 } from './svg.js';
+import { CHART_CSS, layerHistogramChart } from './figures.js';
 
 const pct = (v: unknown): string => fmtPct(v, 1);
 const pct2 = (v: unknown): string => fmtPct(v, 2);
@@ -327,35 +327,6 @@ function finalSparsitySection(run: RunData, ctx: Ctx): string {
   return `<section><h3>Where the sparsity is</h3><p>A dead channel (a filter whose weights are all zero) is removed whole, together with the matching input channel of the next layer; the other zeros are single weights skipped by a sparse kernel.</p>${leg}<figure>${chart}</figure>${note}</section>`;
 }
 
-function histogramFigure(h: StoredLayerHistogram, big: boolean): string {
-  const { negZero, zeroPos } = h.boundaries;
-  const region = (c: number): 'n' | 'zero' | 'p' => (c <= negZero ? 'n' : c >= zeroPos ? 'p' : 'zero');
-  return histogramChart({
-    title: `Background weights of ${h.name}`,
-    desc: `Histogram of ${h.name}'s full-precision background weights with centroids −w_n = ${fmtNum(-h.wn)}, 0, +w_p = ${fmtNum(h.wp)} and decision boundaries ${fmtNum(negZero)} and ${fmtNum(zeroPos)}; weights between the boundaries are assigned to zero.`,
-    width: big ? 760 : 420,
-    height: big ? 330 : 250,
-    bins: h.bins,
-    lo: h.lo,
-    hi: h.hi,
-    xLabel: 'weight value',
-    yLabel: 'count',
-    binColor: (c) => CLUSTER_COLORS[region(c)],
-    binRegion: (c) => `assigned to ${region(c) === 'n' ? '−w_n' : region(c) === 'p' ? '+w_p' : 'zero'}`,
-    band: { from: negZero, to: zeroPos, color: 'rgba(240,228,66,0.28)', label: `zero band (${fmtNum(negZero)}, ${fmtNum(zeroPos)})` },
-    // Order = label priority: centroids get the top label row, then boundaries, then midpoints.
-    lines: [
-      { x: -h.wn, label: '−w_n', color: CLUSTER_COLORS.n, width: 2.5 },
-      { x: 0, label: '0', color: '#555', width: 2.5 },
-      { x: h.wp, label: '+w_p', color: CLUSTER_COLORS.p, width: 2.5 },
-      { x: negZero, label: 'boundary', color: '#000', dash: '5 3', width: 1.5 },
-      { x: zeroPos, label: 'boundary', color: '#000', dash: '5 3', width: 1.5 },
-      { x: -h.wn / 2, label: '−w_n/2', color: '#777', dash: '1 3', width: 1.5 },
-      { x: h.wp / 2, label: 'w_p/2', color: '#777', dash: '1 3', width: 1.5 },
-    ],
-  });
-}
-
 /** Fraction of a histogram's weights inside the zero band (by bin centre). */
 function bandShare(h: StoredLayerHistogram): number {
   const w = (h.hi - h.lo) / h.bins.length;
@@ -397,8 +368,8 @@ function histogramSection(run: RunData, ctx: Ctx): string {
     { name: 'decision boundary', color: '#000', dash: '5 3' },
     { name: 'nearest-centroid midpoint (λ = 0)', color: '#777', dash: '1 3' },
   ]);
-  const others = rest.length ? `<h4>Other layers</h4><div class="grid wide">${rest.map((h) => `<figure>${histogramFigure(h, false)}</figure>`).join('')}</div>` : '';
-  return `<section id="${esc(ctx.ids.get(run) as string)}-weights"><h3>Background weights, centroids and decision boundaries</h3>${leg}<figure class="featured">${histogramFigure(featured, true)}${caption}</figure>${others}</section>`;
+  const others = rest.length ? `<h4>Other layers</h4><div class="grid wide">${rest.map((h) => `<figure>${layerHistogramChart(h, false)}</figure>`).join('')}</div>` : '';
+  return `<section id="${esc(ctx.ids.get(run) as string)}-weights"><h3>Background weights, centroids and decision boundaries</h3>${leg}<figure class="featured">${layerHistogramChart(featured, true)}${caption}</figure>${others}</section>`;
 }
 
 function headlineList(run: RunData): string {
@@ -528,15 +499,7 @@ figure { margin: 0; }
 figure.layer { border: 1px solid #ddd; border-radius: 4px; padding: 6px; }
 figure.layer figcaption { margin-bottom: 2px; }
 figure.featured figcaption { max-width: 760px; }
-svg.chart { max-width: 100%; height: auto; font-size: 11px; font-family: inherit; }
-svg.chart text { fill: #222; }
-svg.chart .ctitle { font-size: 13px; font-weight: 600; }
-svg.chart .alabel { fill: #444; }
-svg.chart .grid line { stroke: #e6e6e6; }
-svg.chart .axis line { stroke: #555; }
-svg.chart .marker text { fill: #444; font-size: 10px; }
-svg.chart .vline text { font-size: 10px; font-weight: 600; }
-svg.chart .marker text, svg.chart .vline text, svg.chart .pt text { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
+${CHART_CSS}
 ul.legend { list-style: none; padding: 0; margin: 4px 0 8px; display: flex; flex-wrap: wrap; gap: 4px 16px; font-size: 12px; }
 ul.legend li { display: flex; align-items: center; gap: 5px; }
 dl.headline { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 6px 16px; margin: 10px 0; }

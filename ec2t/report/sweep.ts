@@ -20,22 +20,8 @@ export interface SweepReportCell {
   error?: string;
 }
 
-/** A published point drawn for comparison. */
-export interface ReferencePoint {
-  label: string;
-  accuracy: number;
-  sparsity: number;
-}
-
-/**
- * The authors' LeNet-5 / MNIST results (their code, s = 0.3; see docs/RESULTS.md): accuracy @
- * sparsity of the ternarized layers for γ = 0, 0.15, 0.3.
- */
-export const AUTHORS_LENET5: readonly ReferencePoint[] = [
-  { label: 'authors γ=0', accuracy: 0.9862, sparsity: 0.892 },
-  { label: 'authors γ=0.15', accuracy: 0.9804, sparsity: 0.926 },
-  { label: 'authors γ=0.3', accuracy: 0.9714, sparsity: 0.944 },
-];
+export { AUTHORS_LENET5, type ReferencePoint } from './figures.js';
+import type { ReferencePoint } from './figures.js';
 
 /**
  * Indices of the points no other point beats in both accuracy and sparsity (ties kept).
