@@ -9,6 +9,7 @@ import * as module from 'node:module';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as url from 'node:url';
+import * as v8 from 'node:v8';
 import * as workerThreads from 'node:worker_threads';
 import * as zlib from 'node:zlib';
 import type { HostFacts, NodeServices, Platform } from './platform.js';
@@ -20,7 +21,7 @@ const receive = () => receiveMessageOnPort(port);
 const onExit = (fn) => process.on('exit', fn);
 `;
 
-const node: NodeServices = { fs, path, os, crypto, zlib, workerThreads, module, url, process, workerPrelude };
+const node: NodeServices = { fs, path, os, crypto, zlib, workerThreads, module, url, v8, process, workerPrelude };
 
 /** Node's platform: `process.env`, `os.availableParallelism()`, `node:crypto`, and Node's modules. */
 export const platform: Platform = {

@@ -20,6 +20,7 @@ import type * as NodeModule from 'node:module';
 import type * as NodeOs from 'node:os';
 import type * as NodePath from 'node:path';
 import type * as NodeUrl from 'node:url';
+import type * as NodeV8 from 'node:v8';
 import type * as NodeWorkerThreads from 'node:worker_threads';
 import type * as NodeZlib from 'node:zlib';
 import { platform as installed } from '#platform';
@@ -35,6 +36,8 @@ export interface NodeServices {
   readonly workerThreads: typeof NodeWorkerThreads;
   readonly module: typeof NodeModule;
   readonly url: typeof NodeUrl;
+  /** V8's flags (relaxed SIMD on Node 20, kernels/wasm/assembler.ts). */
+  readonly v8: typeof NodeV8;
   /** Node's `process` (pid, execArgv, version, kill). */
   readonly process: NodeJS.Process;
   /**

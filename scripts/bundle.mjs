@@ -42,7 +42,11 @@ export async function buildBundles(outDir = join(ROOT, 'dist', 'browser')) {
       format: 'esm',
       platform: 'browser',
       target: 'es2022',
-      minify: true,
+      // Identifiers stay: the kernel pool sends its job runners to workers as source text
+      // (Function.prototype.toString) that names helpers and constants, which renaming would break.
+      minifyWhitespace: true,
+      minifySyntax: true,
+      minifyIdentifiers: false,
       legalComments: 'none',
       logLevel: 'warning',
     });

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { relaxedSimdSupported } from '../kernels/wasm/assembler.js';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -85,6 +86,19 @@ describe('browser bundles', () => {
     }
   });
 
+  test('keep the names the kernel pool runners call by (they reach workers as source text)', () => {
+    // A runner is Function.prototype.toString() of helpers plus text that calls them by name; with
+    // renamed identifiers a threaded job dies in the worker with "convWork is not defined".
+    const expect: Record<string, string[]> = {
+      'ec2t.js': ['function convWork(', 'function runTiles(', 'function gemmRunner(', 'function partitionBlock('],
+      'ec2t-runtime.js': ['function ternaryWork(', 'function jitWork('],
+    };
+    for (const [file, names] of Object.entries(expect)) {
+      const text = readFileSync(bundle(file).file, 'utf8');
+      for (const name of names) assert.ok(text.includes(name), `${file} lacks "${name}": identifiers were minified or renamed`);
+    }
+  });
+
   test(`the runtime bundle is at most ${RUNTIME_GZIP_BUDGET / 1024} KB gzip`, () => {
     const rt = bundle('ec2t-runtime.js');
     assert.ok(rt.gzipBytes <= RUNTIME_GZIP_BUDGET, `ec2t-runtime.js is ${rt.gzipBytes} bytes gzip, over the ${RUNTIME_GZIP_BUDGET}-byte budget`);
@@ -103,6 +117,9 @@ describe('browser bundles', () => {
   });
 
   test('the whole-library bundle trains LeNet-5 (SGD, then EC2T and frozen retraining) to bit-identical weights', async () => {
+    // V8's relaxed-SIMD flag is per process and only the Node platform switches it on: switch it on
+    // before the bundle (browser platform, running in Node here) asks, as any browser would have it.
+    relaxedSimdSupported();
     const library = (await import(pathToFileURL(bundle('ec2t.js').file).href)) as Library;
     assert.equal(library.platform().name, 'browser');
     const fromBundle = await trainLenet(library);

@@ -10,6 +10,7 @@
  * Encodings follow the WebAssembly core spec §5 (binary format) and the SIMD / relaxed-SIMD
  * proposals' opcode tables.
  */
+import { platform } from '../../base/platform.js';
 
 /** Value types, by their binary encoding. */
 export const I32 = 0x7f;
@@ -334,7 +335,7 @@ let relaxedSimd: boolean | undefined;
 
 /**
  * Does this runtime accept relaxed SIMD (`f32x4.relaxed_madd`)? Browsers and Node ≥ 22 do. On Node 20
- * (≥ 20.16, which has `process.getBuiltinModule`) the first call turns V8's
+ * the first call turns V8's
  * `--experimental-wasm-relaxed-simd` on through `v8.setFlagsFromString`, so FMA needs no
  * command-line flag: V8 reads its WebAssembly feature flags when it validates or compiles a module,
  * so every module compiled afterwards (and instantiated by worker threads) may use the opcodes.
@@ -350,12 +351,9 @@ export function relaxedSimdSupported(): boolean {
   return relaxedSimd;
 }
 
-/** Sets V8's relaxed-SIMD flag where the runtime is Node with `process.getBuiltinModule`; elsewhere nothing. */
+/** Sets V8's relaxed-SIMD flag where the platform is Node (browsers ship relaxed SIMD); elsewhere nothing. */
 function enableRelaxedSimdFlag(): void {
-  type V8 = { setFlagsFromString?: (flags: string) => void };
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const v8 = proc?.getBuiltinModule?.('node:v8') as V8 | undefined;
-  v8?.setFlagsFromString?.(RELAXED_SIMD_FLAG);
+  platform().node?.v8.setFlagsFromString(RELAXED_SIMD_FLAG);
 }
 
 /** A one-function module `(v128) -> v128` whose body `emit` writes, for feature detection. */
