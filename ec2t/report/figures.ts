@@ -17,7 +17,9 @@ svg.chart .grid line { stroke: #e6e6e6; }
 svg.chart .axis line { stroke: #555; }
 svg.chart .marker text { fill: #444; font-size: 10px; }
 svg.chart .vline text { font-size: 10px; font-weight: 600; }
-svg.chart .marker text, svg.chart .vline text, svg.chart .pt text { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }`;
+svg.chart .marker text, svg.chart .vline text, svg.chart .pt text { paint-order: stroke; stroke: #fff; stroke-width: 3px; stroke-linejoin: round; }
+ul.legend { list-style: none; padding: 0; margin: 4px 0 8px; display: flex; flex-wrap: wrap; gap: 4px 16px; font-size: 12px; }
+ul.legend li { display: flex; align-items: center; gap: 5px; }`;
 
 /** A published point drawn for comparison. */
 export interface ReferencePoint {

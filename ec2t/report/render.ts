@@ -500,8 +500,6 @@ figure.layer { border: 1px solid #ddd; border-radius: 4px; padding: 6px; }
 figure.layer figcaption { margin-bottom: 2px; }
 figure.featured figcaption { max-width: 760px; }
 ${CHART_CSS}
-ul.legend { list-style: none; padding: 0; margin: 4px 0 8px; display: flex; flex-wrap: wrap; gap: 4px 16px; font-size: 12px; }
-ul.legend li { display: flex; align-items: center; gap: 5px; }
 dl.headline { display: grid; grid-template-columns: repeat(auto-fill, minmax(230px, 1fr)); gap: 6px 16px; margin: 10px 0; }
 dl.headline div { background: #f6f8fa; border-radius: 4px; padding: 6px 10px; }
 dl.headline dt { font-size: 11px; color: #555; text-transform: uppercase; letter-spacing: 0.03em; }
