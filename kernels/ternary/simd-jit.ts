@@ -6,7 +6,7 @@
 import type { TernaryLayer } from '../types.js';
 import { I32, ModuleBuilder, V128, uleb, webAssembly, type WasmMemory, forRange } from '../wasm/assembler.js';
 import { type PoolFamily, registerPoolFamily, releasePoolFamily } from '../wasm/worker-pool.js';
-import { MAX_PAGES, emitGather } from './simd-module.js';
+import { MAX_PAGES, SHARED_MEMORY, emitGather } from './simd-module.js';
 import { emitQuantGather } from './int-gather.js';
 
 /**
@@ -292,7 +292,7 @@ export function buildJit(layer: TernaryLayer, geo: JitGeometry, memory: WasmMemo
     for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) minOff = Math.min(minOff, geo.tapOffset(m, layer.posTaps[t]));
     for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) minOff = Math.min(minOff, geo.tapOffset(m, layer.negTaps[t]));
   }
-  const mod = new ModuleBuilder({ initialPages: 1, maximumPages: MAX_PAGES, shared: true });
+  const mod = new ModuleBuilder({ initialPages: 1, maximumPages: MAX_PAGES, shared: SHARED_MEMORY });
   if (geo.band !== undefined) {
     // Function 0, which `g` calls: the float gather, or the integer path's quantizing one.
     if (geo.quantize !== undefined) emitQuantGather(mod, geo.quantize.inv, geo.quantize.qmax);

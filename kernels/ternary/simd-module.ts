@@ -185,8 +185,15 @@ export function emitGather(mod: ModuleBuilder): void {
   });
 }
 
+/**
+ * Whether this engine has shared memory. Without it (a page that is not cross-origin isolated) the
+ * ternary modules import an ordinary memory and every job runs on the calling thread, with the
+ * same code and the same partition, so the bits are those of the threaded path.
+ */
+export const SHARED_MEMORY = typeof SharedArrayBuffer !== 'undefined';
+
 export function moduleBytes(): Uint8Array {
-  const mod = new ModuleBuilder({ initialPages: 1, maximumPages: MAX_PAGES, shared: true });
+  const mod = new ModuleBuilder({ initialPages: 1, maximumPages: MAX_PAGES, shared: SHARED_MEMORY });
   emitTaps(mod);
   emitRows(mod);
   emitPlane(mod);

@@ -39,7 +39,7 @@ import { webAssembly, type WasmMemory, type WasmModule } from '../wasm/assembler
 import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from '../wasm/worker-pool.js';
 import { gemmThreads } from '../wasm/threaded-gemm.js';
 import { type Jit, JIT_MAX_NONZEROS, J_CPS, J_READY, buildJit, jitExports, jitRelease, jitWork } from './simd-jit.js';
-import { MAX_PAGES, PAGE, type TernaryExports, moduleBytes } from './simd-module.js';
+import { MAX_PAGES, PAGE, SHARED_MEMORY, type TernaryExports, moduleBytes } from './simd-module.js';
 import { type SimdPlan, bandFor, layoutFor, offsetsFor, planFor } from './simd-plan.js';
 import { GATHER, JIT, PARAMS, PLANES_PER_TAKE, TAPS, ternaryWork } from './simd-work.js';
 
@@ -69,10 +69,10 @@ function instance(): Instance | null {
   inst = null;
   try {
     const wa = webAssembly;
-    if (wa === undefined || typeof SharedArrayBuffer === 'undefined') return null;
+    if (wa === undefined) return null;
     const bytes = moduleBytes();
     if (!wa.validate(bytes)) return null;
-    const memory = new wa.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+    const memory = new wa.Memory({ initial: 1, maximum: MAX_PAGES, shared: SHARED_MEMORY });
     const module = new wa.Module(bytes);
     const E = new wa.Instance(module, { env: { memory } }).exports as unknown as TernaryExports;
     inst = { module, memory, E, family: registerPoolFamily('ternaryConv2d', module, memory, genericRunnerFactory()) };

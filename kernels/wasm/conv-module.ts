@@ -9,7 +9,7 @@ import { type WasmMemory, type WasmModule } from './assembler.js';
 import { type ConvExports, type Copy2d, type DotNT, type DwTaps, type Fill0, type Im2col, MAX_PAGES, convModuleBytes } from './conv-codegen.js';
 import { convRunnerFactory } from './conv-work.js';
 import { PAGE, type TilesFn, requireWasm, useFma } from './gemm.js';
-import { type PoolFamily, registerPoolFamily } from './worker-pool.js';
+import { type PoolFamily, registerPoolFamily, releasePoolFamily } from './worker-pool.js';
 
 /** Whether this runtime has shared memory (threads possible). */
 export const SHARED = typeof SharedArrayBuffer !== 'undefined';
@@ -27,20 +27,32 @@ export interface Inst {
 }
 let inst: Inst | undefined;
 
-/** The instance with at least `bytes` of memory (compiled on first use). */
+function compile(memory: WasmMemory): Inst {
+  const wa = requireWasm();
+  const fma = useFma();
+  const module = new wa.Module(convModuleBytes(fma, SHARED));
+  const e = new wa.Instance(module, { env: { memory } }).exports;
+  const E: ConvExports = {
+    tiles: e.tiles as TilesFn, fill0: e.fill0 as Fill0, copy2d: e.copy2d as Copy2d, im2col: e.im2col as Im2col, col2im: e.col2im as Im2col, dotNT: e.dotNT as DotNT,
+    dwFwd: e.dwFwd as DwTaps, dwBwdIn: e.dwBwdIn as DwTaps, dwBwdW: e.dwBwdW as DwTaps,
+  };
+  const family = SHARED ? registerPoolFamily('wasm conv', module, memory, convRunnerFactory()) : undefined;
+  return { module, memory, view: new Float32Array(memory.buffer), E, family, fma };
+}
+
+/**
+ * The instance with at least `bytes` of memory (compiled on first use, and again over the same
+ * memory when the `fma` setting no longer matches the compiled module, so a later
+ * `setBackendSettings({ fma })` takes effect).
+ */
 export function instance(bytes: number): Inst {
   if (inst === undefined) {
     const wa = requireWasm();
-    const memory = new wa.Memory(SHARED ? { initial: 1, maximum: MAX_PAGES, shared: true } : { initial: 1 });
-    const fma = useFma();
-    const module = new wa.Module(convModuleBytes(fma, SHARED));
-    const e = new wa.Instance(module, { env: { memory } }).exports;
-    const E: ConvExports = {
-      tiles: e.tiles as TilesFn, fill0: e.fill0 as Fill0, copy2d: e.copy2d as Copy2d, im2col: e.im2col as Im2col, col2im: e.col2im as Im2col, dotNT: e.dotNT as DotNT,
-      dwFwd: e.dwFwd as DwTaps, dwBwdIn: e.dwBwdIn as DwTaps, dwBwdW: e.dwBwdW as DwTaps,
-    };
-    const family = SHARED ? registerPoolFamily('wasm conv', module, memory, convRunnerFactory()) : undefined;
-    inst = { module, memory, view: new Float32Array(memory.buffer), E, family, fma };
+    inst = compile(new wa.Memory(SHARED ? { initial: 1, maximum: MAX_PAGES, shared: true } : { initial: 1 }));
+  } else if (inst.fma !== useFma()) {
+    const old = inst;
+    inst = compile(old.memory);
+    if (old.family !== undefined) releasePoolFamily(old.family);
   }
   const have = inst.memory.buffer.byteLength;
   if (have < bytes) {

@@ -361,6 +361,9 @@ export function requireWasm(): WasmApi {
 let single: { tiles: TilesFn; memory: WasmMemory; view: Float32Array; fma: boolean } | undefined;
 
 function instance(bytes: number): { tiles: TilesFn; memory: WasmMemory; view: Float32Array } {
+  // Compiled on first use, and again (fresh memory: nothing lives in it between calls) when the
+  // `fma` setting changed since.
+  if (single !== undefined && single.fma !== useFma()) single = undefined;
   if (single === undefined) {
     const wa = requireWasm();
     const memory = new wa.Memory({ initial: 1 });

@@ -16,7 +16,7 @@ import {
   KC, MC_STRIPS, MR, NC_STRIPS, NR, PAGE, type TilesFn,
   copyCIn, copyCOut, gemmLayout, gemmModuleBytes, loadB, packA, requireWasm, runTiles, useFma, wasmGemm,
 } from './gemm.js';
-import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, poolDefaultThreads, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from './worker-pool.js';
+import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, poolDefaultThreads, registerPoolFamily, releasePoolFamily, runJob, shutdownPool, withWorkerRecovery } from './worker-pool.js';
 
 /** Largest shared memory: 2 GiB (32768 pages); bigger problems fall back to the single-thread path. */
 const MAX_PAGES = 32768;
@@ -92,6 +92,15 @@ export function setGemmThreads(threads: number | undefined): void {
 }
 
 function getGemm(): Gemm {
+  // Compiled on first use, and again over the same memory when the `fma` setting changed since.
+  if (gemm !== undefined && gemm.fma !== useFma()) {
+    releasePoolFamily(gemm.family);
+    const wa = requireWasm();
+    const fma = useFma();
+    const module = new wa.Module(gemmModuleBytes({ shared: true, fma, maximumPages: MAX_PAGES }));
+    const tiles = new wa.Instance(module, { env: { memory: gemm.memory } }).exports.tiles as TilesFn;
+    gemm = { family: registerPoolFamily('threadedGemm', module, gemm.memory, gemmRunnerFactory()), memory: gemm.memory, view: gemm.view, tiles, fma };
+  }
   if (gemm === undefined) {
     const wa = requireWasm();
     const memory = new wa.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });

@@ -266,6 +266,7 @@ function canBlock(): boolean {
  * @example poolThreadsUnavailable() // 'the page is not cross-origin isolated (…)' on a plain page
  */
 export function poolThreadsUnavailable(): string | null {
+  if (typeof SharedArrayBuffer !== 'function') return 'this engine has no SharedArrayBuffer (shared memory), which threads need';
   if (platform().node !== null) return null;
   const g = globalThis as BrowserGlobals;
   if (g.crossOriginIsolated !== true || typeof SharedArrayBuffer !== 'function') return 'the page is not cross-origin isolated (serve it with Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp for threads)';

@@ -3,9 +3,10 @@
  * ResNet-20 (made here from seeded models) give bit-identical logits for the same file and input,
  * with threads (a Web Worker on a cross-origin-isolated page: the WebAssembly pool runs Web Workers
  * over SharedArrayBuffer) and without (the isolated page's main thread, which may not block, so it
- * runs on one thread), with relaxed-SIMD FMA off on both sides (see SAME_KERNELS). A page without
- * cross-origin isolation has no shared WebAssembly memory, so the ternary SIMD kernel steps aside
- * there: it matches Node with that kernel off. The two gaps to the issue's goal are todo tests.
+ * runs on one thread), with relaxed-SIMD FMA off on both sides and with the defaults (FMA where it
+ * validates: Chromium, and Node 20 since it switches V8's flag on in-process). A page without
+ * cross-origin isolation has no SharedArrayBuffer: the ternary SIMD kernels then run on an ordinary
+ * WebAssembly memory on one thread, with the same bits.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -26,6 +27,11 @@ let browser: Browser;
 let server: TestServer;
 const pages = new Map<'isolated' | 'plain', Page>();
 const files = new Map<string, Uint8Array>();
+/**
+ * Node's logits at the default settings, computed before any test turns FMA off: a kernel module
+ * keeps the FMA choice of its first compile (setting `fma` later does not recompile it).
+ */
+const nodeDefaults = new Map<string, Float32Array>();
 
 before(async () => {
   browser = await launchChromium();
@@ -38,6 +44,7 @@ before(async () => {
     const bytes = packModel(m.name, {}, ternaryFixture(m.name, { seed: m.seed, hardBatchNorm: true }).stateDict).bytes;
     files.set(m.name, bytes);
     server.put(`${m.name}.ec2t.safetensors`, { body: bytes, type: 'application/octet-stream' });
+    nodeDefaults.set(m.name, runtimeLogits(bytes, m.name, m.shape, INPUT_SEED));
   }
   for (const half of ['isolated', 'plain'] as const) pages.set(half, await openPage(browser, `${server.origin}/${half}/runtime.html`));
 });
@@ -57,10 +64,9 @@ function firstBitDifference(a: Float32Array, b: Float32Array): number {
 
 type Settings = Partial<BackendSettings>;
 /**
- * Settings of the bit-identical comparisons. NOTE: Chromium validates relaxed-SIMD fused multiply-add
- * and Node 20 does not, so by default the generated kernels round differently on the two sides
- * (measured: ResNet-20 logit [0] -347.36376953125 in Chromium, -347.3638000488281 in Node); with
- * FMA off both run the same instructions. The default is pinned by a todo test below.
+ * Settings of the FMA-off comparisons: both sides then run the plain multiply-add instructions.
+ * (Before Node 20 switched relaxed SIMD on in-process the defaults differed: ResNet-20 logit [0]
+ * -347.36376953125 in Chromium, -347.3638000488281 in Node.)
  */
 const SAME_KERNELS: Settings = { fma: false };
 
@@ -98,25 +104,18 @@ for (const m of MODELS) {
     expectBitIdentical(await chromiumRun(m, 'isolated', 'main', SAME_KERNELS), want, 'isolated page, main thread');
   });
 
-  test(`runtime ${m.name}: a page without cross-origin isolation gives the bits of Node's TypeScript ternary loops`, async () => {
-    // No SharedArrayBuffer there, so no shared WebAssembly memory: the ternary SIMD kernel steps aside.
-    const want = nodeLogits(m, { ...SAME_KERNELS, ternaryWasm: false });
-    expectBitIdentical(await chromiumRun(m, 'plain', 'main', SAME_KERNELS), want, 'plain page vs Node with ternaryWasm off');
-  });
-
   test(
     `runtime ${m.name}: with default settings (FMA where validated), Chromium gives Node's bits`,
-    { todo: "Chromium validates relaxed-SIMD FMA and Node 20 does not, so the generated kernels round differently" },
     async () => {
-      expectBitIdentical(await chromiumRun(m, 'isolated', 'worker', {}), nodeLogits(m, {}), 'isolated page, Web Worker, default settings');
+      expectBitIdentical(await chromiumRun(m, 'isolated', 'worker', {}), nodeDefaults.get(m.name) as Float32Array, 'isolated page, Web Worker, default settings');
     },
   );
 
   test(
-    `runtime ${m.name}: a page without cross-origin isolation gives the bits of Node's ternary SIMD kernel`,
-    { todo: 'kernels/ternary/simd.ts needs shared WebAssembly memory, which only a cross-origin-isolated page has; its TypeScript fallback sums in another order' },
+    `runtime ${m.name}: a page without cross-origin isolation gives the bits of an isolated page with threads`,
     async () => {
-      expectBitIdentical(await chromiumRun(m, 'plain', 'main', SAME_KERNELS), nodeLogits(m, SAME_KERNELS), 'plain page vs Node');
+      // Same bits with or without cross-origin isolation (the isolated page matches Node in the test above).
+      expectBitIdentical(await chromiumRun(m, 'plain', 'main', {}), await chromiumRun(m, 'isolated', 'worker', {}), 'plain page vs isolated page with threads, default settings');
     },
   );
 }

@@ -1,8 +1,8 @@
 /**
  * Training in Chromium against training in Node: the same seeded LeNet-5 run (20 SGD steps, then
  * EC2T and frozen-assignment steps; test/browser/pages/training.ts) leaves bit-identical weights,
- * with relaxed-SIMD FMA off on both sides (Chromium validates it, Node 20 does not: with defaults the
- * two round differently, pinned by a todo test).
+ * with relaxed-SIMD FMA off on both sides and at the defaults (FMA where it validates: Chromium, and
+ * Node 20, which switches V8's flag on in-process).
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -60,6 +60,5 @@ test('LeNet-5: 20 training steps plus EC2T steps in Chromium leave weights bit-i
 
 test(
   'LeNet-5: with default settings (FMA where validated), training in Chromium leaves Node\'s weights',
-  { todo: 'Chromium validates relaxed-SIMD FMA and Node 20 does not, so the generated kernels round differently' },
   () => expectSameWeights({}),
 );
