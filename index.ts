@@ -50,6 +50,8 @@ export type { TernarizeModelOptions, TernarizeResult } from './ec2t/recipes/tern
 export type { RecipeProgress, RecipeControl, LayerInspection } from './ec2t/recipes/events.js';
 export { trainRun, ternarizeRun, evalRun, selectLayers } from './ec2t/recipes/run.js';
 export type { TrainRunOptions, TrainRunSummary, TernarizeRunOptions, TernarizeRunSummary, EvalRunOptions, EvalRunResult, RunControl, RunConfigFile } from './ec2t/recipes/run.js';
+export { exportPacked, exportOnnxModel, runCalibrationBatch, scoreModel } from './ec2t/recipes/export.js';
+export type { ExportOptions, ExportResult, OnnxExportResult, ScoreOptions, ScoreResult } from './ec2t/recipes/export.js';
 export { scaleSearch, growFromRun, parseScalePair, THESIS_GRID } from './ec2t/recipes/scale.js';
 export type { ScaleSearchOptions, ScaleSummary, ScaleRow } from './ec2t/recipes/scale.js';
 export { TRAIN_RUN_DEFAULTS, TERNARIZE_RUN_DEFAULTS, SCALE_SEARCH_DEFAULTS, runOptionsFromFlags, flagsOfRunOptions } from './ec2t/recipes/defaults.js';

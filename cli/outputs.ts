@@ -5,11 +5,11 @@
  */
 import { closeSync, existsSync, openSync, readdirSync, readSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { RUN_FOLDER_FILES, prepareRunFolder as prepareRunFolderNoting, refuseInputAsOutput, sameFile, type NamedInput } from '../ec2t/runfolder.js';
+import { RUN_FOLDER_FILES, prepareRunFolder as prepareRunFolderNoting, refuseExistingOutput, refuseInputAsOutput, sameFile, type NamedInput } from '../ec2t/runfolder.js';
 import { UsageError } from './args.js';
 import { log } from './progress.js';
 
-export { refuseInputAsOutput, sameFile, type NamedInput };
+export { refuseExistingOutput, refuseInputAsOutput, sameFile, type NamedInput };
 /** Every file `ec2t train` / `ec2t ternarize` may write into its run folder. */
 export const RUN_FILES = RUN_FOLDER_FILES;
 
@@ -19,17 +19,6 @@ export const RUN_FILES = RUN_FOLDER_FILES;
  */
 export function prepareRunFolder(cmd: string, dir: string, force: boolean, inputs: readonly NamedInput[]): void {
   prepareRunFolderNoting(cmd, dir, force, inputs, log);
-}
-
-/**
- * Throws a usage error when the output file `outPath` (named by `outFlag`) already exists and
- * `force` is not given; a folder is refused either way. Call it after {@link refuseInputAsOutput}.
- * @example refuseExistingOutput('export', '--out', 'resnet20.onnx', flags.force === true)
- */
-export function refuseExistingOutput(cmd: string, outFlag: string, outPath: string, force: boolean): void {
-  if (!existsSync(outPath)) return;
-  if (statSync(outPath).isDirectory()) throw new UsageError(`ec2t ${cmd}: ${outFlag} ${outPath} is a folder; give a file name`);
-  if (!force) throw new UsageError(`ec2t ${cmd}: ${outFlag} ${outPath} exists; nothing was written. Choose another ${outFlag}, or give --force to replace it`);
 }
 
 /**

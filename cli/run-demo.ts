@@ -65,9 +65,9 @@ export async function runDemo(p: Parsed): Promise<number> {
   await writeRunReport(ternDir);
 
   log('[3/3] packing the ternary model');
-  const { exportRun } = await import('./run-export.js');
+  const { exportPacked } = await import('../ec2t/recipes/export.js');
   // The demo folder was checked above: an earlier demo's packed file is replaced.
-  const packed = exportRun({ run: ternDir, out: join(out, 'lenet5.ec2t.safetensors'), force: true });
+  const packed = exportPacked({ run: ternDir, out: join(out, 'lenet5.ec2t.safetensors'), force: true });
 
   const rows: DemoRow[] = [
     { model: 'LeNet-5 float32', accuracy: tr.testAccuracy, sparsity: 0, bytes: statSync(join(floatDir, 'best.safetensors')).size, seconds: tr.seconds },

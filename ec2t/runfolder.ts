@@ -162,6 +162,18 @@ export function refuseInputAsOutput(cmd: string, outFlag: string, outPath: strin
   }
 }
 
+/**
+ * Throws a usage error when the output file `outPath` (named by `outFlag`) already exists and
+ * `force` is not given; a folder is refused either way. Call it after {@link refuseInputAsOutput}.
+ * @example refuseExistingOutput('export', '--out', 'resnet20.onnx', flags.force === true)
+ */
+export function refuseExistingOutput(cmd: string, outFlag: string, outPath: string, force: boolean): void {
+  const { fs } = nodeServices(outPath);
+  if (!fs.existsSync(outPath)) return;
+  if (fs.statSync(outPath).isDirectory()) throw new UsageError(`ec2t ${cmd}: ${outFlag} ${outPath} is a folder; give a file name`);
+  if (!force) throw new UsageError(`ec2t ${cmd}: ${outFlag} ${outPath} exists; nothing was written. Choose another ${outFlag}, or give --force to replace it`);
+}
+
 function describeFolder(dir: string, entries: readonly string[]): { what: string; hint: string } {
   let command: string | undefined;
   try {

@@ -16,6 +16,7 @@ import * as ec2t from '../../../index.js';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../../..');
 const MARKER = '<!-- example: ternarize from code';
 const RUN_MARKER = '<!-- example: a whole ternarize run from code';
+const EXPORT_MARKER = '<!-- example: export and score from code';
 
 function readmeExample(marker = MARKER): string {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -88,10 +89,20 @@ test("the README's ternarize example runs as written: progress per epoch with pe
   assert.equal(hasTernary, true);
 });
 
+test("the README's export-and-score example runs as written: an ONNX file of the float LeNet-5 and its dense MicroNet score", async () => {
+  const lines = await runExample(readmeExample(EXPORT_MARKER));
+  assert.equal(lines.length, 1);
+  const [bytes, input, score, ternary] = lines[0] as [number, unknown, number, boolean];
+  assert.ok(bytes > 200_000, `an ONNX file holding LeNet-5's float32 weights (${bytes} bytes)`);
+  assert.deepEqual(input, ['N', 1, 28, 28]);
+  assert.ok(score > 0 && Number.isFinite(score), `score ${score}`);
+  assert.equal(ternary, false);
+});
+
 test("the README's ternarize examples type-check (strict) against the package's declarations", () => {
   const dir = mkdtempSync(join(tmpdir(), 'ec2t-readme-tsc-'));
   try {
-    const files = [MARKER, RUN_MARKER].map((m, i) => {
+    const files = [MARKER, RUN_MARKER, EXPORT_MARKER].map((m, i) => {
       writeFileSync(join(dir, `example${i}.mts`), readmeExample(m));
       return `example${i}.mts`;
     });
