@@ -10,10 +10,10 @@
 import { traceImplementation } from '../registry.js';
 import { backendSettings } from '../settings.js';
 import type { Conv2dGeometry, TernaryLayer } from '../types.js';
-import { type WasmMemory, webAssembly } from '../wasm/assembler.js';
+import type { WasmMemory } from '../wasm/assembler.js';
 import { MAX_POOL_THREADS, runJob, withWorkerRecovery } from '../wasm/worker-pool.js';
 import { type IntActivations, checkIntActivations, checkIntConv, intOutputCoefficients, intQmax, ternaryConv2dIntReference } from './int.js';
-import { type BandSpec, type Jit, JIT_MAX_NONZEROS, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_WORDS, J_XS, buildJit, jitExports, jitRelease, jitWork } from './simd-jit.js';
+import { type BandSpec, type Jit, JIT_MAX_NONZEROS, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_WORDS, J_XS, buildJit, jitInstance, jitRelease, jitWork } from './simd-jit.js';
 import { MAX_PAGES, PAGE } from './simd-module.js';
 import { type SimdPlan, bandFor, planFor } from './simd-plan.js';
 import { JIT } from './simd-work.js';
@@ -89,11 +89,7 @@ function ternaryConv2dSimdIntOnce(x: Float32Array, layer: TernaryLayer, act: Int
   w[J_BIAS] = biasAt; w[J_SCRATCH] = scratch; w[J_SCRATCH_B] = scratchB;
   w[J_BAND] = bands; w[J_BAND_B] = bandB; w[J_SRC] = stage; w[J_SRC_SAMPLE_B] = C * H * W * 4; w[J_ROW_B] = p.Wq * 2; w[J_HALO] = band.R - band.rows;
   w[J_READY] = readyAt;
-  let E = jitExports.get(jit.family);
-  if (E === undefined) {
-    E = new (webAssembly as NonNullable<typeof webAssembly>).Instance(jit.family.module, { env: { memory: I.memory } }).exports;
-    jitExports.set(jit.family, E);
-  }
+  const E = jitInstance(jit.family, I.memory);
   const units = N * w[J_CPS];
   const t = Math.min(T, units);
   const ex = E;

@@ -312,7 +312,20 @@ export function buildJit(layer: TernaryLayer, geo: JitGeometry, memory: WasmMemo
 }
 
 /** Main-thread instances of the generated modules. */
-export const jitExports = new WeakMap<PoolFamily, Record<string, unknown>>();
+const jitExports = new WeakMap<PoolFamily, Record<string, unknown>>();
+
+/**
+ * The calling thread's instance of a layer's generated module over `memory` (instantiated once).
+ * @example const E = jitInstance(jit.family, I.memory);
+ */
+export function jitInstance(family: PoolFamily, memory: WasmMemory): Record<string, unknown> {
+  let E = jitExports.get(family);
+  if (E === undefined) {
+    E = new (webAssembly as NonNullable<typeof webAssembly>).Instance(family.module, { env: { memory } }).exports;
+    jitExports.set(family, E);
+  }
+  return E;
+}
 /** Releases a layer's generated modules from the pool once the layer is garbage-collected. */
 export const jitRelease = new FinalizationRegistry<PoolFamily>((family) => releasePoolFamily(family));
 

@@ -38,7 +38,7 @@ import type { Conv2dGeometry, TernaryLayer } from '../types.js';
 import { webAssembly, type WasmMemory, type WasmModule } from '../wasm/assembler.js';
 import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from '../wasm/worker-pool.js';
 import { gemmThreads } from '../wasm/threaded-gemm.js';
-import { type Jit, JIT_MAX_NONZEROS, J_CPS, J_READY, buildJit, jitExports, jitRelease, jitWork } from './simd-jit.js';
+import { type Jit, JIT_MAX_NONZEROS, J_CPS, J_READY, buildJit, jitInstance, jitRelease, jitWork } from './simd-jit.js';
 import { MAX_PAGES, PAGE, SHARED_MEMORY, type TernaryExports, moduleBytes } from './simd-module.js';
 import { type SimdPlan, bandFor, layoutFor, offsetsFor, planFor } from './simd-plan.js';
 import { GATHER, JIT, PARAMS, PLANES_PER_TAKE, TAPS, ternaryWork } from './simd-work.js';
@@ -205,11 +205,7 @@ function ternaryConv2dSimdOnce(x: Float32Array, layer: TernaryLayer, bias: Float
   // Band-gathered (strided, generated) layers gather inside the kernel job.
   if (!fused) runJob(I.family, GATHER, words, planesT, (next) => ternaryWork(I.E, buf, words, 0, PARAMS, 0, 0, next));
   if (jit !== null && jitWords !== null) {
-    let E = jitExports.get(jit.family);
-    if (E === undefined) {
-      E = new (webAssembly as NonNullable<typeof webAssembly>).Instance(jit.family.module, { env: { memory: I.memory } }).exports;
-      jitExports.set(jit.family, E);
-    }
+    const E = jitInstance(jit.family, I.memory);
     const units = N * jitWords[J_CPS];
     const t = Math.min(T, units);
     const ex = E;
