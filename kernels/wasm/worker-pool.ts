@@ -105,12 +105,11 @@ export function releasePoolFamily(family: PoolFamily): void {
  * A Node pool worker's source: the platform's prelude (base/platform-node.ts: `control`, `index`,
  * `port`, `receive()`, `onExit(fn)` from worker_threads) and the job loop.
  */
-function workerSource(prelude: string): string {
-  return `${prelude}
-const ctl = new Int32Array(control);
-const params = ctl.subarray(${PARAMS}, ${PARAMS + MAX_JOB_PARAMS});
-const next = () => Atomics.add(ctl, ${NEXT}, 1);
-const fams = [];
+/**
+ * Worker-side registry of kernel families, shared by the Node and the Web Worker source: `install(m)`
+ * instantiates a family's module over its memory and evaluates its runner factory (or drops it).
+ */
+const INSTALL_SOURCE = `const fams = [];
 function install(m) {
   if (m.drop !== undefined) { fams[m.drop] = undefined; return; }
   try {
@@ -120,7 +119,14 @@ function install(m) {
     fams[m.id] = { error: String(e && e.stack || e) };
   }
 }
-const gen = ${GENS} + index;
+`;
+
+function workerSource(prelude: string): string {
+  return `${prelude}
+const ctl = new Int32Array(control);
+const params = ctl.subarray(${PARAMS}, ${PARAMS + MAX_JOB_PARAMS});
+const next = () => Atomics.add(ctl, ${NEXT}, 1);
+${INSTALL_SOURCE}const gen = ${GENS} + index;
 // A runner that calls process.exit (or anything that ends the thread) must not leave the main
 // thread waiting for a done count that never comes: say so in shared memory first.
 onExit((code) => {
@@ -168,17 +174,7 @@ const ERROR_TEXT_BYTES = 4096;
 function browserWorkerSource(): string {
   return `
 let ctl, index, params, errText;
-const fams = [];
-function install(m) {
-  if (m.drop !== undefined) { fams[m.drop] = undefined; return; }
-  try {
-    const E = new WebAssembly.Instance(m.module, { env: { memory: m.memory } }).exports;
-    fams[m.id] = { E, memory: m.memory, run: new Function(m.factory)(), error: '' };
-  } catch (e) {
-    fams[m.id] = { error: String(e && e.stack || e) };
-  }
-}
-function report(text) {
+${INSTALL_SOURCE}function report(text) {
   const bytes = new TextEncoder().encode(text).subarray(0, ${ERROR_TEXT_BYTES - 4});
   const len = new Int32Array(errText.buffer, 0, 1);
   if (Atomics.compareExchange(len, 0, 0, -1) !== 0) return;
