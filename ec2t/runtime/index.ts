@@ -10,7 +10,10 @@ import { FormatError, ShapeError, ValueError } from '../../base/errors.js';
 import { ternaryConv2dCpu, ternaryLinearCpu } from '../../kernels/ternary/cpu.js';
 import { ternaryLayerFromMasks } from '../../kernels/ternary/layer.js';
 import { type IntActivations, checkIntActivations, ternaryLinearInt } from '../../kernels/ternary/int.js';
-import { ternaryConv2dInt } from '../../kernels/ternary/int-simd.js';
+import { ternaryConv2dInt, ternaryConv2dIntFused } from '../../kernels/ternary/int-simd.js';
+import { type TernaryConvPost, ternaryConv2dFused, ternarySimdInstance } from '../../kernels/ternary/simd.js';
+import type { JitPost } from '../../kernels/ternary/simd-jit.js';
+import { arenaAllocate, arenaRelease } from '../../kernels/ternary/arena.js';
 import type { TernaryLayer } from '../../kernels/types.js';
 import { conv2dForwardCpu } from '../../kernels/cpu/conv.js';
 import { gemm } from '../../kernels/cpu/gemm.js';
@@ -77,6 +80,19 @@ interface Compiled {
   add: Float32Array | null;
   /** Integer activations of a ternary layer (null: float). */
   act: IntActivations | null;
+  /** `mult`/`add` as the batch-norm eval kernel applies them (float64 scale and shift), for kernels that fuse the post pass. */
+  affine: { scale: Float64Array; shift: Float64Array } | undefined;
+}
+
+/** The post pass's per-channel float64 scale and shift, computed as batchNormForwardEvalCpu does for mean 0, invstd 1. */
+function affineOf(mult: Float32Array | null, add: Float32Array | null, M: number): { scale: Float64Array; shift: Float64Array } | undefined {
+  if (mult === null && add === null) return undefined;
+  const scale = new Float64Array(M), shift = new Float64Array(M);
+  for (let c = 0; c < M; c++) {
+    scale[c] = (mult === null ? 1 : mult[c]) * 1;
+    shift[c] = (add === null ? 0 : add[c]) - 0 * scale[c];
+  }
+  return { scale, shift };
 }
 
 function tensorOf(tensors: Map<string, RawTensor>, name: string | undefined, file: string, what: string, dtypes: readonly RawTensor['dtype'][], numel?: number): RawTensor {
@@ -110,7 +126,7 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
     let nz = 0;
     for (let i = 0; i < w.length; i++) if (w[i] !== 0) nz++;
     return {
-      c: { ternary: null, weight: w, kernelBias: bias, mult: null, add: null, act: null },
+      c: { ternary: null, weight: w, kernelBias: bias, mult: null, add: null, act: null, affine: undefined },
       info: { name: op.name, op: op.op, kind: 'dense', shape: [...op.shape], weights, nonzeros: nz, sparsity: 1 - nz / weights, removedOut, removedIn },
     };
   }
@@ -161,8 +177,9 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
     }
   }
   const c: Compiled = mult === null
-    ? { ternary: layer, weight: null, kernelBias: bias, mult: null, add: null, act }
-    : { ternary: layer, weight: null, kernelBias: null, mult, add: bias ?? new Float32Array(M), act };
+    ? { ternary: layer, weight: null, kernelBias: bias, mult: null, add: null, act, affine: undefined }
+    : { ternary: layer, weight: null, kernelBias: null, mult, add: bias ?? new Float32Array(M), act, affine: undefined };
+  c.affine = affineOf(c.mult, c.add, M);
   return { c, info: { name: op.name, op: op.op, kind: 'ternary', shape: [...op.shape], weights, nonzeros: count, sparsity: 1 - count / weights, removedOut, removedIn } };
 }
 
@@ -198,33 +215,113 @@ function postChannel(out: Float32Array, mult: Float32Array | null, add: Float32A
   if (act !== Act.None) unaryCpu(act === Act.Relu ? 'relu' : 'relu6', out, out);
 }
 
+/** Option-A shortcut `out = pad(x[:, :, ::stride, ::stride])` with `padBefore` zero channels first (and zeros after). */
+function shortcutA(x: Float32Array, out: Float32Array, s: readonly number[], o: readonly number[], stride: number, padBefore: number): void {
+  const [N, C, H, W] = s;
+  const [, OC, OH, OW] = o;
+  const plane = OH * OW;
+  const rowStep = stride * W;
+  for (let n = 0; n < N; n++) {
+    // Padded channels are zero (the buffer is reused, so write them every call).
+    out.fill(0, n * OC * plane, (n * OC + padBefore) * plane);
+    out.fill(0, (n * OC + padBefore + C) * plane, (n + 1) * OC * plane);
+    for (let c = 0; c < C; c++) {
+      let src = (n * C + c) * H * W;
+      let dst = (n * OC + c + padBefore) * plane;
+      for (let y = 0; y < OH; y++, src += rowStep) {
+        for (let xx = 0, i = src; xx < OW; xx++, i += stride) out[dst++] = x[i];
+      }
+    }
+  }
+}
+
 /** `out += y` elementwise (same length). */
 function addInPlace(out: Float32Array, y: Float32Array): void {
   binaryCpu('add', out, UNIT_STRIDE, y, UNIT_STRIDE, out, [out.length]);
 }
 
-/** A planned step bound to its buffers (views made once per input shape). */
+/** A planned step bound to its buffers (views remade only when the storage's memory moves). */
 interface BoundStep {
   readonly step: PlannedStep;
   /** Views of the src/other/dst slots at the step's sizes; null = the caller's input. */
-  readonly x: Float32Array | null;
-  readonly y: Float32Array | null;
-  readonly out: Float32Array | null;
+  x: Float32Array | null;
+  y: Float32Array | null;
+  out: Float32Array | null;
   readonly conv: Conv2dGeometry | null;
   readonly pool: Pool2dGeometry | null;
   /** Skip tensor of a residual join done by this conv/linear's post pass (the add step is then skipped). */
-  readonly res: Float32Array | null;
+  res: Float32Array | null;
+  /** Slot of `res` (−1: none). */
+  readonly resSlot: number;
+  /** Size of `res`. */
+  readonly resSize: number;
   /** Activation of a following in-place relu/relu6 step, applied by this conv/linear/add (that step is then skipped). */
   readonly act: Act;
   readonly skip: boolean;
+  /** A ternary conv's post work for kernels that fuse it into their output (undefined: none). */
+  readonly post: JitPost | undefined;
+}
+
+/**
+ * Where a bound shape's slots live: plain arrays, or one region of the ternary kernels' memory
+ * (kernels/ternary/arena.ts), which the ternary convs then read and write in place: no copy of the
+ * activations in or out of the kernels' memory per layer.
+ */
+interface Storage {
+  /** Byte offset of a slot in the ternary kernels' memory (region storage), else null. */
+  at(slot: number): number | null;
+  /** A view of a slot's first `n` floats (not slot 0, the caller's input). */
+  view(slot: number, n: number): Float32Array;
+  /** True when views made before may be stale (growing the memory replaced its buffer). */
+  moved(): boolean;
+  release(): void;
+}
+
+function plainStorage(capacity: readonly number[]): Storage {
+  const buffers = capacity.map((c, k) => (k === 0 ? null : new Float32Array(c)));
+  return { at: () => null, view: (slot, n) => (buffers[slot] as Float32Array).subarray(0, n), moved: () => false, release: () => undefined };
+}
+
+/** Frees the memory region of a bound shape once nothing refers to it (a model dropped without eviction). */
+const regionRelease = new FinalizationRegistry<number>((at) => arenaRelease(at));
+
+/** Slot storage in one region of the ternary kernels' memory, or null when that memory is unavailable or full. */
+function regionStorage(capacity: readonly number[], owner: object): Storage | null {
+  const I = ternarySimdInstance();
+  if (I === null) return null;
+  // +64 bytes a slot: the kernels' vector reads may run a few floats past a tensor's end.
+  const offsets = capacity.map((c) => ((c * 4 + 64 + 63) & ~63));
+  let total = 0;
+  for (let k = 1; k < offsets.length; k++) { const b = offsets[k]; offsets[k] = total; total += b; }
+  const base = arenaAllocate(I.memory, total);
+  if (base === null) return null;
+  regionRelease.register(owner, base, owner);
+  let seen = I.memory.buffer;
+  return {
+    at: (slot) => (slot === 0 ? null : base + offsets[slot]),
+    view: (slot, n) => new Float32Array(I.memory.buffer, base + offsets[slot], n),
+    moved: () => {
+      if (I.memory.buffer === seen) return false;
+      seen = I.memory.buffer;
+      return true;
+    },
+    release: () => {
+      regionRelease.unregister(owner);
+      arenaRelease(base);
+    },
+  };
 }
 
 /** Everything a predict call at one input shape needs, allocated once. */
 interface Bound {
   readonly steps: BoundStep[];
-  readonly output: Float32Array | null;
+  output: Float32Array | null;
+  readonly outSlot: number;
   readonly outShape: number[];
   readonly argmax: Int32Array;
+  readonly storage: Storage;
+  /** What the storage's memory region is registered under: it is freed once the bound shape is unreachable. */
+  readonly owner: object;
 }
 
 /** Input shapes whose buffers a loaded model keeps (least recently used dropped first). */
@@ -287,8 +384,10 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
     const plan = planBuffers(program, shape);
     const work = plan.capacity.reduce((a, b) => a + b, 0);
     if (work > shape[0] * MAX_WORK_PER_IMAGE) throw new ShapeError('predict', `input [${shape.join(', ')}] needs ${work} floats of working memory, above the limit of ${MAX_WORK_PER_IMAGE} per image`);
-    const buffers = plan.capacity.map((c, k) => (k === 0 ? null : new Float32Array(c)));
-    const view = (slot: number, n: number): Float32Array | null => (slot === 0 ? null : (buffers[slot] as Float32Array).subarray(0, n));
+    // Slots in the ternary kernels' memory when a ternary conv can use them in place.
+    const owner = {};
+    const resident = program.ops.some((op, i) => op.op === 'conv' && compiled.get(i)?.ternary != null);
+    const storage = (resident ? regionStorage(plan.capacity, owner) : null) ?? plainStorage(plan.capacity);
     let argmaxSize = 0;
     const steps: BoundStep[] = [];
     const fusedNext = new Set<number>();
@@ -315,39 +414,86 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
       // A step that reads this step's output register and writes over its slot (it is the only reader).
       const inPlaceAfter = (from: PlannedStep, next: PlannedStep | undefined): next is PlannedStep =>
         next !== undefined && opSrc(next.op) === opDst(from.op) && next.src === from.dst && next.dst === from.dst;
-      let res: Float32Array | null = null;
-      let last = st;
+      let resSlot = -1, resSize = 0;
+      // The step whose output a fused activation reads, and its position.
+      let last = st, lastAt = k;
       if (op.op === 'conv' || op.op === 'linear') {
         // Fuse the residual join that adds a skip tensor to this output (the skip is in another slot).
         const next = plan.steps[k + 1];
         if (inPlaceAfter(st, next) && next.op.op === 'add' && next.other > 0 && next.other !== st.dst) {
-          res = view(next.other, next.size);
+          resSlot = next.other;
+          resSize = next.size;
           fusedNext.add(k + 1);
           last = next;
+          lastAt = k + 1;
         }
       }
       if (op.op === 'conv' || op.op === 'linear' || op.op === 'add') {
         // Fuse a ReLU/ReLU6 that reads the (joined) output in place.
-        const next = plan.steps[last.index + 1];
+        const next = plan.steps[lastAt + 1];
         if (inPlaceAfter(last, next) && (next.op.op === 'relu' || next.op.op === 'relu6')) {
           act = next.op.op === 'relu' ? Act.Relu : Act.Relu6;
-          fusedNext.add(last.index + 1);
+          fusedNext.add(lastAt + 1);
         }
       }
-      steps.push({ step: st, x: view(st.src, numelOf(s)), y: st.other < 0 ? null : view(st.other, st.otherSize), out: view(st.dst, st.size), res, conv, pool, act, skip: fusedNext.has(k) });
+      let post: JitPost | undefined;
+      const c = compiled.get(st.index);
+      if (op.op === 'conv' && c?.ternary != null && (c.affine !== undefined || resSlot >= 0 || act !== Act.None)) {
+        post = { affine: c.affine, residual: resSlot >= 0, act: act === Act.Relu ? 'relu' : act === Act.Relu6 ? 'relu6' : 'none' };
+      }
+      steps.push({ step: st, x: null, y: null, out: null, res: null, resSlot, resSize, conv, pool, act, skip: fusedNext.has(k), post });
     });
-    return { steps, output: view(plan.outSlot, numelOf(plan.outShape)), outShape: [...plan.outShape], argmax: new Int32Array(argmaxSize) };
+    const b: Bound = { steps, output: null, outSlot: plan.outSlot, outShape: [...plan.outShape], argmax: new Int32Array(argmaxSize), storage, owner };
+    makeViews(b);
+    return b;
   }
 
-  function runStep(b: BoundStep, input: Float32Array, argmax: Int32Array): void {
+  /** (Re)makes a bound shape's views of its slots. */
+  function makeViews(b: Bound): void {
+    const { storage } = b;
+    const view = (slot: number, n: number): Float32Array | null => (slot === 0 ? null : storage.view(slot, n));
+    for (const bs of b.steps) {
+      const st = bs.step;
+      bs.x = view(st.src, numelOf(st.inShape));
+      bs.y = st.other < 0 ? null : view(st.other, st.otherSize);
+      bs.out = view(st.dst, st.size);
+      bs.res = bs.resSlot < 0 ? null : view(bs.resSlot, bs.resSize);
+    }
+    b.output = view(b.outSlot, numelOf(b.outShape));
+  }
+
+  /**
+   * A ternary conv straight on the slots in the kernels' memory, post work fused where the kernel
+   * can; false when it cannot run there (the caller then takes the array path).
+   */
+  function convInPlace(b: BoundStep, c: Compiled, bound: Bound, input: Float32Array): boolean {
+    const { storage } = bound;
+    const st = b.step;
+    const outAt = storage.at(st.dst);
+    if (outAt === null || c.ternary === null) return false;
+    const x = storage.at(st.src) ?? input;
+    const g = b.conv as Conv2dGeometry;
+    const post: TernaryConvPost | undefined = b.post === undefined ? undefined : { spec: b.post, res: b.resSlot < 0 ? null : storage.at(b.resSlot) };
+    let done: 'fused' | 'plain' | 'none';
+    if (c.act !== null) done = ternaryConv2dIntFused(x, c.ternary, c.act, c.kernelBias, outAt, g, post) ? 'fused' : 'none';
+    else done = ternaryConv2dFused(x, c.ternary, c.kernelBias, outAt, g, post);
+    if (done === 'none') return false;
+    if (storage.moved()) makeViews(bound);
+    if (done === 'plain' && b.post !== undefined) postChannel(b.out as Float32Array, c.mult, c.add, b.res, g.batch, g.outChannels, g.outHeight * g.outWidth, b.act);
+    return true;
+  }
+
+  function runStep(b: BoundStep, input: Float32Array, bound: Bound): void {
     const { step: st } = b;
     const op = st.op;
     const x = b.x ?? input;
     const s = st.inShape;
     const size = st.size;
+    const argmax = bound.argmax;
     switch (op.op) {
       case 'conv': {
         const c = compiled.get(st.index) as Compiled;
+        if (c.ternary !== null && convInPlace(b, c, bound, input)) return;
         const out = b.out as Float32Array;
         const g = b.conv as Conv2dGeometry;
         if (c.act !== null) ternaryConv2dInt(x, c.ternary as TernaryLayer, c.act, c.kernelBias, out, g);
@@ -436,23 +582,9 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
         binaryCpu('add', x, UNIT_STRIDE, b.y ?? input, UNIT_STRIDE, b.out as Float32Array, [size]);
         if (b.act !== Act.None) unaryCpu(b.act === Act.Relu ? 'relu' : 'relu6', b.out as Float32Array, b.out as Float32Array);
         return;
-      case 'shortcutA': {
-        const out = b.out as Float32Array;
-        const [N, C, H, W] = s;
-        const [, OC, OH, OW] = st.outShape;
-        const plane = OH * OW;
-        for (let n = 0; n < N; n++) {
-          // Padded channels are zero (the buffer is reused, so write them every call).
-          out.fill(0, n * OC * plane, (n * OC + op.padBefore) * plane);
-          out.fill(0, (n * OC + op.padBefore + C) * plane, (n + 1) * OC * plane);
-          for (let c = 0; c < C; c++) {
-            const src = (n * C + c) * H * W;
-            const dst = (n * OC + c + op.padBefore) * plane;
-            for (let y = 0; y < OH; y++) for (let xx = 0; xx < OW; xx++) out[dst + y * OW + xx] = x[src + y * op.stride * W + xx * op.stride];
-          }
-        }
+      case 'shortcutA':
+        shortcutA(x, b.out as Float32Array, s, st.outShape, op.stride, op.padBefore);
         return;
-      }
     }
   }
 
@@ -468,14 +600,21 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
     let b = bound.get(key);
     if (b === undefined) {
       b = bind(shape);
-      if (bound.size >= BOUND_CACHE) bound.delete(bound.keys().next().value as string);
+      if (bound.size >= BOUND_CACHE) {
+        const oldest = bound.keys().next().value as string;
+        (bound.get(oldest) as Bound).storage.release();
+        bound.delete(oldest);
+      }
     } else bound.delete(key);
     bound.set(key, b);
+    if (b.storage.moved()) makeViews(b);
     for (const st of b.steps) {
       if (st.skip) continue;
       const op = st.step.op;
       if (observe !== undefined && (op.op === 'conv' || op.op === 'linear')) observe(op.name, st.x ?? input, st.step.inShape);
-      runStep(st, input, b.argmax);
+      runStep(st, input, b);
+      // A kernel may have grown the memory the slots live in (then their views are stale).
+      if (b.storage.moved()) makeViews(b);
     }
     // A copy: the buffers are reused by the next call.
     return { data: Float32Array.from(b.output ?? input), shape: [...b.outShape] };

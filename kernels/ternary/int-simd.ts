@@ -13,17 +13,18 @@ import type { Conv2dGeometry, TernaryLayer } from '../types.js';
 import type { WasmMemory } from '../wasm/assembler.js';
 import { MAX_POOL_THREADS, runJob, withWorkerRecovery } from '../wasm/worker-pool.js';
 import { type IntActivations, checkIntActivations, checkIntConv, intOutputCoefficients, intQmax, ternaryConv2dIntReference } from './int.js';
-import { type BandSpec, type Jit, JIT_MAX_NONZEROS, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_WORDS, J_XS, buildJit, jitInstance, jitRelease, jitWork } from './simd-jit.js';
+import { type BandSpec, type Jit, type JitPost, JIT_MAX_NONZEROS, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_RES, J_WORDS, J_XS, buildJit, jitInstance, jitRelease, jitWork, postKey } from './simd-jit.js';
+import { arenaTop } from './arena.js';
 import { MAX_PAGES, PAGE } from './simd-module.js';
 import { type SimdPlan, bandFor, planFor } from './simd-plan.js';
 import { JIT } from './simd-work.js';
-import { ternarySimdAvailable, ternarySimdInstance, ternaryThreads } from './simd.js';
+import { type TernaryConvPost, type TernaryOperand, ternarySimdAvailable, ternarySimdInstance, ternaryThreads } from './simd.js';
 
-/** Generated integer kernels per layer, keyed by geometry (batch aside), mode and scale. */
+/** Generated integer kernels per layer, keyed by geometry (batch aside), mode, scale and fused output work. */
 const intJits = new WeakMap<TernaryLayer, Map<string, Jit>>();
 
-function intJitFor(layer: TernaryLayer, p: SimdPlan, band: BandSpec, g: Conv2dGeometry, act: IntActivations, memory: WasmMemory): Jit {
-  const key = `${p.key};${act.mode};${act.scale}`;
+function intJitFor(layer: TernaryLayer, p: SimdPlan, band: BandSpec, g: Conv2dGeometry, act: IntActivations, memory: WasmMemory, post: JitPost | undefined): Jit {
+  const key = `${p.key};${act.mode};${act.scale};${postKey(post)}`;
   let per = intJits.get(layer);
   if (per === undefined) intJits.set(layer, (per = new Map()));
   const hit = per.get(key);
@@ -38,6 +39,7 @@ function intJitFor(layer: TernaryLayer, p: SimdPlan, band: BandSpec, g: Conv2dGe
     lanes: act.mode === 'int8' ? 'i16' : 'i16to32',
     coefficients: intOutputCoefficients(layer, act),
     quantize: { inv: Math.fround(1 / act.scale), qmax: intQmax(act.mode) },
+    post,
   }, memory);
   per.set(key, built);
   jitRelease.register(layer, built.family);
@@ -45,24 +47,29 @@ function intJitFor(layer: TernaryLayer, p: SimdPlan, band: BandSpec, g: Conv2dGe
 }
 
 /**
- * The wasm path; false (nothing done) where it cannot run this problem. The batch is staged sample
- * by sample while the threads already work: each (sample, band of output rows) unit quantizes and
- * gathers the input rows it reads into its thread's band buffer (int16 phase planes, explicit
- * padding), then runs every channel block over them.
+ * The wasm path; false (nothing done) where it cannot run this problem. Each (sample, band of output
+ * rows) unit quantizes and gathers the input rows it reads into its thread's band buffer (int16
+ * phase planes, explicit padding), then runs every channel block over them, `post` fused into the
+ * stores. Operands given as offsets (arena regions, ./arena.ts) are read and written in place;
+ * arrays are copied in and out.
  */
-function ternaryConv2dSimdIntOnce(x: Float32Array, layer: TernaryLayer, act: IntActivations, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry, threads: number): boolean {
+function ternaryConv2dSimdIntOnce(x: TernaryOperand, layer: TernaryLayer, act: IntActivations, bias: Float32Array | null, out: TernaryOperand, g: Conv2dGeometry, threads: number, post?: TernaryConvPost): boolean {
   const I = ternarySimdInstance();
   if (I === null || layer.posTaps.length + layer.negTaps.length > JIT_MAX_NONZEROS) return false;
   const T = Math.min(threads, MAX_POOL_THREADS);
   const p = planFor(layer, g, true);
   const band = bandFor(layer, p, g, 2) as BandSpec;
-  const jit = intJitFor(layer, p, band, g, act, I.memory);
+  const jit = intJitFor(layer, p, band, g, act, I.memory, post?.spec);
   const { batch: N, inChannels: C, inHeight: H, inWidth: W, outChannels: M, outHeight: OH, outWidth: OW } = g;
-  let at = 0;
+  const inN = N * C * H * W, outN = N * M * OH * OW;
+  let at = arenaTop();
   const take = (bytes: number): number => { const a = at; at += ((bytes + 15) & ~15) + 16; return a; };
   // +8 floats: the gather's f32x4 pairs may read past a row's last value (never past the batch).
-  const stage = take((N * C * H * W + 8) * 4);
-  const outAt = take(N * M * OH * OW * 4);
+  const stage = typeof x === 'number' ? x : take((inN + 8) * 4);
+  const outAt = typeof out === 'number' ? out : take(outN * 4);
+  const res = post?.res ?? null;
+  // +8 floats: a row's last partial vector reads a whole vector of the residual.
+  const resAt = res === null ? 0 : typeof res === 'number' ? res : take((outN + 8) * 4);
   const biasAt = take(M * 4);
   const readyAt = take(4);
   const scratchB = ((jit.maxBlock * OH * OW + 3) & ~3) * 4 + 64;
@@ -72,7 +79,7 @@ function ternaryConv2dSimdIntOnce(x: Float32Array, layer: TernaryLayer, act: Int
   const bands = at;
   at += T * bandB;
   if (at > MAX_PAGES * PAGE) return false;
-  if (backendSettings().traceKernels) traceImplementation('ternaryConv2dInt', `wasm-simd ${act.mode}, ${T} thread${T === 1 ? '' : 's'}`);
+  if (backendSettings().traceKernels) traceImplementation('ternaryConv2dInt', `wasm-simd ${act.mode}, ${T} thread${T === 1 ? '' : 's'}${post === undefined ? '' : ', fused output'}`);
   const have = I.memory.buffer.byteLength;
   if (have < at) I.memory.grow(Math.ceil((at - have) / PAGE));
   const buf = I.memory.buffer;
@@ -89,6 +96,7 @@ function ternaryConv2dSimdIntOnce(x: Float32Array, layer: TernaryLayer, act: Int
   w[J_BIAS] = biasAt; w[J_SCRATCH] = scratch; w[J_SCRATCH_B] = scratchB;
   w[J_BAND] = bands; w[J_BAND_B] = bandB; w[J_SRC] = stage; w[J_SRC_SAMPLE_B] = C * H * W * 4; w[J_ROW_B] = p.Wq * 2; w[J_HALO] = band.R - band.rows;
   w[J_READY] = readyAt;
+  w[J_RES] = resAt;
   const E = jitInstance(jit.family, I.memory);
   const units = N * w[J_CPS];
   const t = Math.min(T, units);
@@ -98,11 +106,23 @@ function ternaryConv2dSimdIntOnce(x: Float32Array, layer: TernaryLayer, act: Int
   // a loaded machine a worker spinning on the next sample while the main thread is descheduled cost
   // more than the overlap saved (ResNet-20 at batch 32, 2 threads, load 7–14: int8 ran 247–595
   // images/s against the float path's 800–917 in the same runs, staging sample by sample).
-  f32.set(x.subarray(0, N * C * H * W), stage >> 2);
+  if (typeof x !== 'number') f32.set(x.subarray(0, inN), stage >> 2);
+  if (res !== null && typeof res !== 'number') f32.set(res.subarray(0, outN), resAt >> 2);
   i32[readyAt >> 2] = N;
   runJob(jit.family, JIT, w, t, (next) => jitWork(ex, I.memory, w, JIT, 0, t, next));
-  out.set(f32.subarray(outAt >> 2, (outAt >> 2) + N * M * OH * OW));
+  if (typeof out !== 'number') out.set(f32.subarray(outAt >> 2, (outAt >> 2) + outN));
   return true;
+}
+
+/**
+ * The integer conv with `post` fused into its output (see {@link JitPost}), over arrays or arena
+ * regions (./arena.ts, the packed runtime's resident activations); false where the wasm path cannot
+ * run it (the caller then runs {@link ternaryConv2dInt} and the post passes itself, same bits).
+ * Arguments are not checked here: the runtime checked the layer at load.
+ * @example if (!ternaryConv2dIntFused(xAt, layer, act, null, outAt, g, { spec, res: resAt })) ...
+ */
+export function ternaryConv2dIntFused(x: TernaryOperand, layer: TernaryLayer, act: IntActivations, bias: Float32Array | null, out: TernaryOperand, g: Conv2dGeometry, post?: TernaryConvPost, threads = ternaryThreads()): boolean {
+  return ternarySimdAvailable() && withWorkerRecovery(() => ternaryConv2dSimdIntOnce(x, layer, act, bias, out, g, threads, post));
 }
 
 /**

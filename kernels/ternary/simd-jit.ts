@@ -47,6 +47,61 @@ export interface JitGeometry {
   readonly coefficients?: readonly [number, number];
   /** Integer lanes: the band gather quantizes with this float32 `1/scale` and clamp (./int.ts). */
   readonly quantize?: { readonly inv: number; readonly qmax: number };
+  /** Work fused into the output stores (see {@link JitPost}); absent: the plain layer output. */
+  readonly post?: JitPost;
+}
+
+/**
+ * What the generated code does to each output before storing it, in this order and with the
+ * arithmetic of the separate passes it replaces (kernels/wasm/elementwise.ts), so fused and unfused
+ * runs give the same bits:
+ * 1. `affine`: per output channel m, `f32(f64(y)·scale[m] + shift[m])` in float64, as the batch-norm
+ *    eval kernel (a folded batch norm or per-channel centroid scale);
+ * 2. `residual`: `y + r` (float32), r read at the same NCHW position of the residual tensor;
+ * 3. `act`: ReLU (`y <= 0 ? 0 : y`, NaN kept) or ReLU6.
+ */
+export interface JitPost {
+  readonly affine?: { readonly scale: ArrayLike<number>; readonly shift: ArrayLike<number> };
+  readonly residual: boolean;
+  readonly act: 'none' | 'relu' | 'relu6';
+}
+
+const affineIds = new WeakMap<object, number>();
+let nextAffineId = 1;
+/**
+ * Cache key part of a {@link JitPost} (the affine vectors by identity: a caller passes the same
+ * arrays for the same layer).
+ * @example const key = `${plan.key};${postKey(post)}`;
+ */
+export function postKey(post: JitPost | undefined): string {
+  if (post === undefined) return '';
+  let id = 0;
+  if (post.affine !== undefined) {
+    id = affineIds.get(post.affine) ?? 0;
+    if (id === 0) affineIds.set(post.affine, (id = nextAffineId++));
+  }
+  return `p${id},${post.residual ? 'r' : ''},${post.act}`;
+}
+
+const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
+const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+
+/**
+ * Applies `post` to the f32x4 in local `y` for output channel `m`, the residual vector read at
+ * `resAddr + offset` (see {@link JitPost}); leaves the result in `y`.
+ */
+function emitPost(f: ReturnType<ModuleBuilder['func']>, post: JitPost, m: number, y: number, lo: number, resAddr: number, offset: number): void {
+  if (post.affine !== undefined) {
+    const sc = post.affine.scale[m], sh = post.affine.shift[m];
+    f.get(y).f64x2PromoteLowF32x4().f64Const(sc).f64x2Splat().f64x2Mul().f64Const(sh).f64x2Splat().f64x2Add().f32x4DemoteF64x2Zero().set(lo);
+    f.get(lo);
+    f.get(y).get(y).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().f64Const(sc).f64x2Splat().f64x2Mul().f64Const(sh).f64x2Splat().f64x2Add().f32x4DemoteF64x2Zero();
+    f.i8x16Shuffle(JOIN_LOW).set(y);
+  }
+  if (post.residual) f.get(y).get(resAddr).v128Load(offset).f32x4Add().set(y);
+  if (post.act === 'relu6') f.f32x4Const(6).get(y).get(y).f32x4Const(6).f32x4Ge().v128Bitselect().set(y);
+  // y & ~(y <= 0): a NaN lane compares false and is kept.
+  if (post.act !== 'none') f.get(y).get(y).f32x4Const(0).f32x4Le().v128Andnot().set(y);
 }
 
 /**
@@ -125,12 +180,15 @@ function emitBandGather(mod: ModuleBuilder, b: BandSpec): void {
  * vector (OW mod 4 ≠ 0) goes through `scratch` so it never writes past its row.
  */
 function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: number, m1: number, geo: JitGeometry, minOff: number): void {
-  const f = mod.func(name, [I32, I32, I32, I32, I32, I32], []);
-  const [xs, outS, oy0, oy1, bias, scratch] = [0, 1, 2, 3, 4, 5];
+  const f = mod.func(name, [I32, I32, I32, I32, I32, I32, I32], []);
+  const [xs, outS, oy0, oy1, bias, scratch, resS] = [0, 1, 2, 3, 4, 5, 6];
   const oy = f.local(I32), v = f.local(I32), vEnd = f.local(I32), xr = f.local(I32), xa = f.local(I32), orow = f.local(I32), dst = f.local(I32), grp = f.local(I32);
+  const rrow = f.local(I32), ra = f.local(I32);
   const k = m1 - m0;
   const acc = Array.from({ length: 2 * k }, () => f.local(V128));
   const tmp = f.local(V128);
+  const post = geo.post;
+  const y = f.local(V128), lo = f.local(V128);
   // Distinct (group, tap) inputs of the block, in ascending (group, tap) order, each with its offset
   // and the accumulators it feeds. NOTE: tap order, not offset order: every accumulator then sums
   // its taps in the order the generic kernel's tables list them, so the two kernels round alike.
@@ -171,6 +229,7 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
   forRange(f, oy, oy1, 1, () => {
     f.get(xs).get(oy).i32Const(geo.Wq * elemB).i32Mul().i32Add().set(xr);
     f.get(outS).get(oy).i32Const(geo.OW * 4).i32Mul().i32Add().i32Const(m0 * ohwB).i32Add().set(orow);
+    if (post?.residual) f.get(resS).get(oy).i32Const(geo.OW * 4).i32Mul().i32Add().i32Const(m0 * ohwB).i32Add().set(rrow);
     f.i32Const(0).set(v);
     forRange(f, v, vEnd, outB, () => {
       // Input bytes of output byte v: v·elemB/4 (int16 elements: v/2).
@@ -228,6 +287,15 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
         f.get(v).i32Const(nFull * outB).i32LtU();
         f.if(); f.get(orow).get(v).i32Add().set(dst); f.else(); f.get(scratch).set(dst); f.end();
       }
+      // The residual vector of the same outputs (a row's last partial vector reads past the row;
+      // those lanes are dropped with the scratch copy below).
+      if (post?.residual) f.get(rrow).get(v).i32Add().set(ra);
+      const store = (m: number, offset: number): void => {
+        if (post === undefined) { f.v128Store(offset); return; }
+        f.set(y);
+        emitPost(f, post, m, y, lo, ra, offset);
+        f.get(y).v128Store(offset);
+      };
       if (lanes === 'f32') {
         for (let j = 0; j < k; j++) {
           // Same order as the generic kernel's `rows`: (w_p·P − w_n·N) + b.
@@ -235,7 +303,7 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
           f.f32x4Const(layer.wp).get(acc[2 * j]).f32x4Mul();
           f.f32x4Const(layer.wn).get(acc[2 * j + 1]).f32x4Mul().f32x4Sub();
           f.get(bias).f32Load((m0 + j) * 4).f32x4Splat().f32x4Add();
-          f.v128Store(j * ohwB);
+          store(m0 + j, j * ohwB);
         }
       } else {
         // Integer sums to float32 (f32x4.convert_i32x4_s; i16 lanes widened first, low then high
@@ -256,7 +324,7 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
             toF32(acc[2 * j + 1], half);
             f.f32x4Mul().f32x4Sub();
             f.get(bias).f32Load((m0 + j) * 4).f32x4Splat().f32x4Add();
-            f.v128Store(j * ohwB + half * 16);
+            store(m0 + j, j * ohwB + half * 16);
           }
         }
       }
@@ -282,8 +350,14 @@ export interface Jit {
   readonly minOff: number;
   /** Strided layers: the band gather's layout (units gather their own input rows). */
   readonly band?: BandSpec;
+  /** The output work fused into the stores, if any. */
+  readonly post?: JitPost;
 }
 
+/**
+ * Generates (and registers with the pool) a layer's module for one geometry, batch aside.
+ * @example const jit = buildJit(layer, { Wq, OH, OW, tapOffset, outPerGroup: M }, memory);
+ */
 export function buildJit(layer: TernaryLayer, geo: JitGeometry, memory: WasmMemory): Jit {
   const M = layer.outChannels;
   const blocks = Math.ceil(M / CHANNELS_PER_BLOCK);
@@ -308,7 +382,7 @@ export function buildJit(layer: TernaryLayer, geo: JitGeometry, memory: WasmMemo
   }
   const wa = webAssembly as NonNullable<typeof webAssembly>;
   const module = new wa.Module(mod.bytes());
-  return { family: registerPoolFamily('ternaryConv2d (generated)', module, memory, `${jitWork.toString()}\nreturn jitWork;`), blocks, maxBlock, minOff, band: geo.band };
+  return { family: registerPoolFamily('ternaryConv2d (generated)', module, memory, `${jitWork.toString()}\nreturn jitWork;`), blocks, maxBlock, minOff, band: geo.band, post: geo.post };
 }
 
 /** Main-thread instances of the generated modules. */
@@ -334,7 +408,9 @@ export const J_N = 0, J_CPS = 1, J_ROWS = 2, J_OH = 3, J_BLOCKS = 4, J_XS = 5, J
 // Band gather (strided layers; J_BAND 0: none): band buffers, per-thread stride, staged input and its sample stride, grid row bytes.
 // J_READY: byte address of the count of samples staged so far (the main thread stages them during the job).
 export const J_BAND = 12, J_BAND_B = 13, J_SRC = 14, J_SRC_SAMPLE_B = 15, J_ROW_B = 16, J_HALO = 17, J_READY = 18;
-export const J_WORDS = 19;
+// J_RES: byte address of the residual tensor (same layout as the output) of a fused residual join, else 0.
+export const J_RES = 19;
+export const J_WORDS = 20;
 
 /**
  * One thread's part of a generated-kernel job: work units (sample n, band of `rows` output rows)
@@ -346,13 +422,14 @@ export function jitWork(E: Record<string, unknown>, _memory: unknown, P: Int32Ar
   const N = P[0], cps = P[1], rows = P[2], OH = P[3], nb = P[4], xs0 = P[5], sampleB = P[6], out = P[7], outSampleB = P[8], bias = P[9];
   const scratch = P[10] + index * P[11];
   const units = N * cps;
-  const fns: ((xs: number, outS: number, oy0: number, oy1: number, bias: number, scratch: number) => void)[] = [];
+  const fns: ((xs: number, outS: number, oy0: number, oy1: number, bias: number, scratch: number, resS: number) => void)[] = [];
   for (let b = 0; b < nb; b++) fns.push(E[`b${b}`] as (typeof fns)[number]);
   // Strided layers: the unit first gathers its band of every phase plane into the thread's band buffer.
   const band = P[12] === 0 ? 0 : P[12] + index * P[13], src0 = P[14], srcSampleB = P[15], rowB = P[16];
   const gather = E.g as (src: number, dst: number, u0: number, nr: number) => void;
   const halo = P[17];
   const ready = P[18] >> 2, staged = new Int32Array((_memory as { buffer: SharedArrayBuffer }).buffer);
+  const res = P[19];
   for (let u = next(); u < units; u = next()) {
     const n = Math.floor(u / cps);
     const oy0 = (u - n * cps) * rows;
@@ -364,7 +441,7 @@ export function jitWork(E: Record<string, unknown>, _memory: unknown, P: Int32Ar
       gather(src0 + n * srcSampleB, band, oy0, oy1 - oy0 + halo);
       xs = band + xs0 - oy0 * rowB;
     }
-    const os = out + n * outSampleB;
-    for (let b = 0; b < nb; b++) fns[b](xs, os, oy0, oy1, bias, scratch);
+    const os = out + n * outSampleB, rs = res === 0 ? 0 : res + n * outSampleB;
+    for (let b = 0; b < nb; b++) fns[b](xs, os, oy0, oy1, bias, scratch, rs);
   }
 }

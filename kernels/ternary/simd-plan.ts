@@ -4,7 +4,8 @@
  * gather, and the byte layout of one call's shared memory.
  */
 import type { Conv2dGeometry, TernaryLayer } from '../types.js';
-import { type BandSpec, type Jit, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_WORDS, J_XS } from './simd-jit.js';
+import { type BandSpec, type Jit, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_RES, J_WORDS, J_XS } from './simd-jit.js';
+import { arenaTop } from './arena.js';
 import { SIMD_CHUNK } from './simd-module.js';
 import type { Params } from './simd-work.js';
 
@@ -27,12 +28,15 @@ export interface SimdPlan {
   /** Byte offset of tap t of output m from a grid point, for a plane stride of `planeF` floats. */
   readonly tapOffset: (m: number, t: number, planeF: number) => number;
 }
-const plans = new WeakMap<TernaryLayer, SimdPlan>();
+/** Per layer, its last plan of each layout (a layer runs with both: generic kernel, then generated code). */
+const plans = new WeakMap<TernaryLayer, { shared?: SimdPlan; explicit?: SimdPlan }>();
 
 /** The layer's padded layout for geometry g (batch aside); `explicit`: phase planes with explicit padding for stride 1 too (the band-gathered integer path). */
 export function planFor(layer: TernaryLayer, g: Conv2dGeometry, explicit = false): SimdPlan {
   const key = `${explicit ? 'e' : ''}${g.inChannels},${g.inHeight},${g.inWidth},${g.outChannels},${g.strideH},${g.strideW},${g.padH},${g.padW},${g.dilationH},${g.dilationW},${g.groups}`;
-  const cached = plans.get(layer);
+  let per = plans.get(layer);
+  if (per === undefined) plans.set(layer, (per = {}));
+  const cached = explicit ? per.explicit : per.shared;
   if (cached !== undefined && cached.key === key) return cached;
   const { strideH: sh, strideW: sw, dilationH: dh, dilationW: dw } = g;
   // Stride 1: the shared-padding layout (each row followed by gw ≥ padW zero columns, each plane by
@@ -60,7 +64,8 @@ export function planFor(layer: TernaryLayer, g: Conv2dGeometry, explicit = false
     return (plane * planeF + Math.floor(yi / sh) * Wq + Math.floor(xj / sw)) * 4;
   };
   const plan = { key, Hq, Wq, planes: g.inChannels * sh * sw, lead, gatherPadH: shared ? 0 : g.padH, gatherPadW: shared ? 0 : g.padW, tail, tapOffset };
-  plans.set(layer, plan);
+  if (explicit) per.explicit = plan;
+  else per.shared = plan;
   return plan;
 }
 
@@ -91,14 +96,15 @@ export function offsetsFor(layer: TernaryLayer, p: SimdPlan, N: number): { posOf
 const BAND_BUDGET = 1 << 20;
 
 /**
- * The band gather of a strided layer (undefined for stride 1, whose shared-padding planes are a
- * plain copy; always one for the integer path, `elemBytes` 2, whose gather also quantizes): bands of at most `rows` output rows, their input (every phase plane, rows + halo)
- * at most {@link BAND_BUDGET} bytes; a pure function of the geometry (the generated code bakes the
- * band plane stride in).
+ * The band gather of a layer's generated code over the explicit layout `p` (`planFor(…, true)`; the
+ * integer path's, `elemBytes` 2, also quantizes): bands of at most `rows` output rows, their input
+ * (every phase plane, rows + halo) at most {@link BAND_BUDGET} bytes; a pure function of the
+ * geometry (the generated code bakes the band plane stride in).
+ * NOTE: stride-1 float layers too: gathering the whole batch into planes first (a separate job)
+ * scaled 1.3× on 2 threads where the per-unit band gather scales 1.8–1.9× (ResNet-20, batch 32).
  */
-export function bandFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry, elemBytes = 4): BandSpec | undefined {
+export function bandFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry, elemBytes = 4): BandSpec {
   const { strideH: sH, strideW: sW, padH: ph, padW: pw, inHeight: H, inWidth: W } = g;
-  if (elemBytes === 4 && sH === 1 && sW === 1) return undefined;
   const halo = Math.floor(((layer.kernelHeight - 1) * g.dilationH) / sH);
   const rows = Math.min(g.outHeight, Math.max(1, Math.floor(BAND_BUDGET / (p.planes * p.Wq * 4)) - halo));
   // Per phase (a, b): valid grid rows/columns and the source offset, as in ternaryWork's gather
@@ -118,17 +124,29 @@ export function bandFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry, ele
   return { C: g.inChannels, phases: sH * sW, rows, R: rows + halo, Wq: p.Wq, elemBytes, hwB: H * W * 4, rowStepB: sH * W * 4, colStepB: sW * 4, uLo, uHi, vLo, vHi, off };
 }
 
-/** Byte layout of one call's shared memory. */
-export function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads: number, jit: Jit | null): { bytes: number; at: Params; jitWords: Int32Array | null } {
+/**
+ * Where a call's tensors already are (byte offsets of arena regions, ./arena.ts); absent ones are
+ * staged in the call's scratch. `res: 'stage'`: a residual array to stage for a fused join.
+ */
+export interface ResidentOperands {
+  readonly x?: number;
+  readonly out?: number;
+  readonly res?: number | 'stage';
+}
+
+/** Byte layout of one call's shared memory, above every arena region. */
+export function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads: number, jit: Jit | null, resident: ResidentOperands = {}): { bytes: number; at: Params; jitWords: Int32Array | null } {
   const { batch: N, inChannels: C, inHeight: H, inWidth: W, outChannels: M, outHeight: OH, outWidth: OW } = g;
   const planeF = p.Hq * p.Wq;
-  let at = 0;
+  let at = arenaTop();
   const take = (floats: number): number => { const a = at; at += ((floats + 3) & ~3) * 4 + 16; return a; };
-  const xStage = take(N * C * H * W + 8);
+  const xStage = resident.x ?? take(N * C * H * W + 8);
   const fused = jit?.band !== undefined;
   // Band-gathered layers need no whole-batch planes.
   const xp = fused ? take(0) : take(p.lead + N * p.planes * planeF + p.tail) + p.lead * 4;
-  const out = take(N * M * OH * OW);
+  const out = resident.out ?? take(N * M * OH * OW);
+  // +8 floats: a row's last partial vector reads a whole vector of the residual.
+  const res = resident.res === undefined || jit === null ? 0 : resident.res === 'stage' ? take(N * M * OH * OW + 8) : resident.res;
   const bias = take(M);
   const params: Params = {
     xStage, xp, out, posTab: 0, negTab: 0, posStart: 0, negStart: 0, bias, acc: 0, accB: 0,
@@ -149,6 +167,7 @@ export function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, t
     w[J_N] = N; w[J_CPS] = Math.ceil(OH / rows); w[J_ROWS] = rows; w[J_OH] = OH; w[J_BLOCKS] = jit.blocks;
     w[J_XS] = xp + jit.minOff; w[J_SAMPLE_B] = p.planes * planeF * 4; w[J_OUT] = out; w[J_OUT_SAMPLE_B] = M * OH * OW * 4;
     w[J_BIAS] = bias; w[J_SCRATCH] = scratch; w[J_SCRATCH_B] = scratchB;
+    w[J_RES] = res;
     if (band !== undefined) {
       // Per-thread band buffers; the slack past the last band plane covers garbage grid points' reads.
       const bandB = ((p.planes * band.R * p.Wq + p.tail + 3) & ~3) * 4 + 16;

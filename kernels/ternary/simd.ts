@@ -9,21 +9,21 @@
  * planes* (plane (c, a, b) holds padded pixels `(a + sH·u, b + sW·v)`, explicit zeros), so a
  * strided conv becomes a stride-1 walk: tap (c, i, j) is a constant offset from an output's grid point.
  *
- * Two kernels over that layout, summing every output in the same order (tap order, one tap at a
- * time from 0), so they give bit-identical results:
+ * Two kernels, summing every output in the same order (tap order, one tap at a time from 0), so
+ * they give bit-identical results:
  * - generated per layer (layers up to {@link JIT_MAX_NONZEROS} non-zeros, from a layer's third call
  *   per geometry by default, see {@link setTernaryJit}): a module built once per (layer, geometry
  *   without batch) with every tap offset baked in. Per block of output channels and output vector
  *   (4 pixels), each input vector is loaded once and added into the `+`/`−` register accumulators
- *   that use it; `w_p·P − w_n·N + b` goes straight to NCHW. Planes are sample-major
- *   `[N][C·sH·sW][Hq][Wq]`, so the code does not depend on the batch.
- * - generic: a tap table per output channel, planes channel-major `[C·sH·sW][N][Hq][Wq]`; per
- *   (chunk of grid rows, output channel) one call sums the `+` taps, one the `−` taps (8 per
- *   accumulator pass), one writes the rows.
- * Strided layers on generated kernels skip the whole-batch gather: each (sample, row band) unit
- * gathers the rows of the phase planes it reads into its thread's band buffer (cache-resident, see
- * {@link BAND_BUDGET}) right before summing them — the separate pass wrote 2.3 MB of planes that
- * the kernels then re-read, ~40 % of a 16→32 @32×32 /2 call at 90 % sparsity.
+ *   that use it; `w_p·P − w_n·N + b` (then any fused output work: affine, residual, ReLU) goes
+ *   straight to NCHW. It skips the whole-batch gather: each (sample, row band) unit gathers the
+ *   rows of the (phase) planes it reads, explicit padding, into its thread's band buffer
+ *   (cache-resident, see simd-plan.ts `bandFor`) right before summing them — the separate pass wrote
+ *   2.3 MB of planes that the kernels then re-read (~40 % of a 16→32 @32×32 /2 call at 90 %
+ *   sparsity), and on stride 1 it held 2 threads to 1.3× where bands reach 1.9×.
+ * - generic: the layout above (shared padding for stride 1), a tap table per output channel, planes
+ *   channel-major `[C·sH·sW][N][Hq][Wq]`; per (chunk of grid rows, output channel) one call sums the
+ *   `+` taps, one the `−` taps (8 per accumulator pass), one writes the rows.
  * Work (planes, grid chunks, (sample, row band) units) is handed out from the job's shared counter;
  * every unit is computed by the same instruction sequence whichever thread takes it, so results are
  * bit-identical for any thread count and scheduling.
@@ -38,9 +38,9 @@ import type { Conv2dGeometry, TernaryLayer } from '../types.js';
 import { webAssembly, type WasmMemory, type WasmModule } from '../wasm/assembler.js';
 import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily, runJob, shutdownPool, withWorkerRecovery } from '../wasm/worker-pool.js';
 import { gemmThreads } from '../wasm/threaded-gemm.js';
-import { type Jit, JIT_MAX_NONZEROS, J_CPS, J_READY, buildJit, jitInstance, jitRelease, jitWork } from './simd-jit.js';
+import { type Jit, type JitPost, JIT_MAX_NONZEROS, J_CPS, J_READY, J_RES, buildJit, jitInstance, jitRelease, jitWork, postKey } from './simd-jit.js';
 import { MAX_PAGES, PAGE, SHARED_MEMORY, type TernaryExports, moduleBytes } from './simd-module.js';
-import { type SimdPlan, bandFor, layoutFor, offsetsFor, planFor } from './simd-plan.js';
+import { bandFor, layoutFor, offsetsFor, planFor } from './simd-plan.js';
 import { GATHER, JIT, PARAMS, PLANES_PER_TAKE, TAPS, ternaryWork } from './simd-work.js';
 
 // ------------------------------------------------------------------ instance
@@ -139,24 +139,39 @@ export async function shutdownTernaryThreads(): Promise<void> {
 /** Generated kernels of a layer (or its call count so far, in lazy mode), per plan key (the same layer may serve several geometries). */
 const jits = new WeakMap<TernaryLayer, Map<string, Jit | number>>();
 /** The layer's generated kernel for this geometry, or null while the `ternaryJit` setting says not (yet). */
-function jitFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): Jit | null {
+function jitFor(layer: TernaryLayer, g: Conv2dGeometry, post: JitPost | undefined): Jit | null {
   const jitMode = backendSettings().ternaryJit;
   if (jitMode === 'off' || layer.posTaps.length + layer.negTaps.length > JIT_MAX_NONZEROS) return null;
   let per = jits.get(layer);
   if (per === undefined) jits.set(layer, (per = new Map()));
-  const j = per.get(p.key);
+  // Generated code reads band-gathered explicit planes (./simd-plan.ts bandFor).
+  const p = planFor(layer, g, true);
+  const key = `${p.key};${postKey(post)}`;
+  const j = per.get(key);
   if (typeof j === 'object') return j;
   const calls = j ?? 0;
   if (jitMode === 'lazy' && calls < LAZY_CALLS) {
-    per.set(p.key, calls + 1);
+    per.set(key, calls + 1);
     return null;
   }
   const band = bandFor(layer, p, g);
-  const planeF = band === undefined ? p.Hq * p.Wq : band.R * p.Wq;
-  const built = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF), outPerGroup: layer.outChannels / g.groups, band }, (instance() as Instance).memory);
-  per.set(p.key, built);
+  const planeF = band.R * p.Wq;
+  const built = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF), outPerGroup: layer.outChannels / g.groups, band, post }, (instance() as Instance).memory);
+  per.set(key, built);
   jitRelease.register(layer, built.family);
   return built;
+}
+
+/**
+ * A tensor operand of the ternary wasm kernels: an array (copied into the kernels' memory and out
+ * again), or the byte offset of an arena region of that memory (./arena.ts), read and written in place.
+ */
+export type TernaryOperand = Float32Array | number;
+
+/** Work fused into a ternary conv's output stores (see {@link JitPost}) and the residual it adds, if any. */
+export interface TernaryConvPost {
+  readonly spec: JitPost;
+  readonly res: TernaryOperand | null;
 }
 
 /**
@@ -165,18 +180,31 @@ function jitFor(layer: TernaryLayer, p: SimdPlan, g: Conv2dGeometry): Jit | null
  */
 export function ternaryConv2dSimd(x: Float32Array, layer: TernaryLayer, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry, threads = ternaryThreads()): boolean {
   // Everything is staged again on each call and `out` is written last: a worker death reruns it all.
-  return withWorkerRecovery(() => ternaryConv2dSimdOnce(x, layer, bias, out, g, threads));
+  return withWorkerRecovery(() => ternaryConv2dSimdOnce(x, layer, bias, out, g, threads)) !== 'none';
 }
 
-function ternaryConv2dSimdOnce(x: Float32Array, layer: TernaryLayer, bias: Float32Array | null, out: Float32Array, g: Conv2dGeometry, threads: number): boolean {
+/**
+ * The float ternary conv with `post` fused into its output where the layer runs generated code
+ * (`'fused'`); `'plain'`: it ran on the generic kernel (the first calls of a layer in `lazy` mode, or
+ * a layer above the generated-code size), so the caller applies the post passes itself (same bits);
+ * `'none'`: the wasm path cannot run it. Operands may be arena offsets (./arena.ts).
+ * @example const done = ternaryConv2dFused(xAt, layer, null, outAt, g, { spec, res: null });
+ */
+export function ternaryConv2dFused(x: TernaryOperand, layer: TernaryLayer, bias: Float32Array | null, out: TernaryOperand, g: Conv2dGeometry, post: TernaryConvPost | undefined, threads = ternaryThreads()): 'fused' | 'plain' | 'none' {
+  if (!ternarySimdAvailable()) return 'none';
+  return withWorkerRecovery(() => ternaryConv2dSimdOnce(x, layer, bias, out, g, threads, post));
+}
+
+function ternaryConv2dSimdOnce(x: TernaryOperand, layer: TernaryLayer, bias: Float32Array | null, out: TernaryOperand, g: Conv2dGeometry, threads: number, post?: TernaryConvPost): 'fused' | 'plain' | 'none' {
   const I = instance();
-  if (I === null) return false;
+  if (I === null) return 'none';
   const T = Math.min(threads, MAX_POOL_THREADS);
-  const p = planFor(layer, g);
-  const jit = jitFor(layer, p, g);
-  const { bytes, at: P, jitWords } = layoutFor(layer, g, p, T, jit);
-  if (bytes > MAX_PAGES * PAGE) return false;
-  if (backendSettings().traceKernels) traceImplementation('ternaryConv2d', `wasm-simd ${jit === null ? 'generic' : 'generated'}, ${T} thread${T === 1 ? '' : 's'}`);
+  const jit = jitFor(layer, g, post?.spec);
+  const p = planFor(layer, g, jit !== null);
+  const res = jit !== null && post?.res != null ? post.res : null;
+  const { bytes, at: P, jitWords } = layoutFor(layer, g, p, T, jit, { x: typeof x === 'number' ? x : undefined, out: typeof out === 'number' ? out : undefined, res: res === null ? undefined : typeof res === 'number' ? res : 'stage' });
+  if (bytes > MAX_PAGES * PAGE) return 'none';
+  if (backendSettings().traceKernels) traceImplementation('ternaryConv2d', `wasm-simd ${jit === null ? 'generic' : 'generated'}, ${T} thread${T === 1 ? '' : 's'}${jit !== null && post !== undefined ? ', fused output' : ''}`);
   const have = I.memory.buffer.byteLength;
   if (have < bytes) I.memory.grow(Math.ceil((bytes - have) / PAGE));
   const buf = I.memory.buffer;
@@ -190,6 +218,7 @@ function ternaryConv2dSimdOnce(x: Float32Array, layer: TernaryLayer, bias: Float
   P.wnBits = bits[1];
   const xp0 = P.xp >> 2;
   const gridF = N * p.planes * p.Hq * p.Wq;
+  const outN = N * M * OH * OW;
   // Lead and tail around the planes: shared-padding taps and garbage grid points read them.
   const fused = jit?.band !== undefined;
   if (!fused) {
@@ -197,8 +226,9 @@ function ternaryConv2dSimdOnce(x: Float32Array, layer: TernaryLayer, bias: Float
     f32.fill(0, xp0 + gridF, xp0 + gridF + p.tail);
   }
   // Band-gathered layers stage x sample by sample inside the job (the other threads start on the
-  // first samples meanwhile); the others before the gather.
-  if (!fused) f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
+  // first samples meanwhile); the others before the gather. Arena operands need no staging.
+  if (!fused && typeof x !== 'number') f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
+  if (res !== null && typeof res !== 'number' && jitWords !== null) f32.set(res.subarray(0, outN), jitWords[J_RES] >> 2);
   const words = new Int32Array(PARAMS.length);
   for (let k = 0; k < PARAMS.length; k++) words[k] = P[PARAMS[k]];
   const planesT = Math.min(T, p.planes * N);
@@ -210,12 +240,13 @@ function ternaryConv2dSimdOnce(x: Float32Array, layer: TernaryLayer, bias: Float
     const t = Math.min(T, units);
     const ex = E;
     const chw = C * H * W, stage0 = P.xStage >> 2, ready = jitWords[J_READY] >> 2;
-    if (fused) i32[ready] = 0;
+    const stageHere = fused && typeof x !== 'number';
+    if (fused) i32[ready] = stageHere ? 0 : N;
     runJob(jit.family, JIT, jitWords, t, (next) => {
-      if (fused) {
+      if (stageHere) {
         try {
           for (let n = 0; n < N; n++) {
-            f32.set(x.subarray(n * chw, (n + 1) * chw), stage0 + n * chw);
+            f32.set((x as Float32Array).subarray(n * chw, (n + 1) * chw), stage0 + n * chw);
             Atomics.store(i32, ready, n + 1);
           }
         } finally {
@@ -233,6 +264,6 @@ function ternaryConv2dSimdOnce(x: Float32Array, layer: TernaryLayer, bias: Float
     const t = Math.min(T, P.chunks);
     runJob(I.family, TAPS, words, t, (next) => ternaryWork(I.E, buf, words, 0, PARAMS, 0, 1, next));
   }
-  out.set(f32.subarray(P.out >> 2, (P.out >> 2) + N * M * OH * OW));
-  return true;
+  if (typeof out !== 'number') out.set(f32.subarray(P.out >> 2, (P.out >> 2) + outN));
+  return jit !== null && post !== undefined ? 'fused' : 'plain';
 }
