@@ -11,7 +11,7 @@ import { ternaryConv2dCpu, ternaryLinearCpu } from '../../kernels/ternary/cpu.js
 import { ternaryLayerFromMasks } from '../../kernels/ternary/layer.js';
 import { type IntActivations, checkIntActivations, ternaryLinearInt } from '../../kernels/ternary/int.js';
 import { ternaryConv2dInt, ternaryConv2dIntFused } from '../../kernels/ternary/int-simd.js';
-import { type TernaryConvPost, ternaryConv2dFused, ternarySimdInstance } from '../../kernels/ternary/simd.js';
+import { type DenseTaps, type TernaryConvPost, denseConv2dFused, denseTaps, ternaryConv2dFused, ternarySimdInstance } from '../../kernels/ternary/simd.js';
 import type { JitPost } from '../../kernels/ternary/simd-jit.js';
 import { arenaAllocate, arenaRelease } from '../../kernels/ternary/arena.js';
 import type { TernaryLayer } from '../../kernels/types.js';
@@ -82,7 +82,17 @@ interface Compiled {
   act: IntActivations | null;
   /** `mult`/`add` as the batch-norm eval kernel applies them (float64 scale and shift), for kernels that fuse the post pass. */
   affine: { scale: Float64Array; shift: Float64Array } | undefined;
+  /** A small dense conv's weights for generated code (see {@link DENSE_GENERATED_MAX_TAPS}), else null. */
+  dense: DenseTaps | null;
 }
+
+/**
+ * Dense convs with at most this many taps per output (`C/groups·kH·kW`, ungrouped) run on generated
+ * code in the kernels' memory when the activations live there: a CIFAR ResNet's 3→16 stem (27 taps)
+ * took 13% of a 2-thread batch-32 call through im2col + GEMM (single-threaded at that size, plus
+ * copies in and out and a bias pass). Larger dense convs keep the GEMM, which blocks for reuse.
+ */
+const DENSE_GENERATED_MAX_TAPS = 48;
 
 /** The post pass's per-channel float64 scale and shift, computed as batchNormForwardEvalCpu does for mean 0, invstd 1. */
 function affineOf(mult: Float32Array | null, add: Float32Array | null, M: number): { scale: Float64Array; shift: Float64Array } | undefined {
@@ -126,7 +136,10 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
     let nz = 0;
     for (let i = 0; i < w.length; i++) if (w[i] !== 0) nz++;
     return {
-      c: { ternary: null, weight: w, kernelBias: bias, mult: null, add: null, act: null, affine: undefined },
+      c: {
+        ternary: null, weight: w, kernelBias: bias, mult: null, add: null, act: null, affine: undefined,
+        dense: op.op === 'conv' && op.groups === 1 && op.shape[1] * op.shape[2] * op.shape[3] <= DENSE_GENERATED_MAX_TAPS ? denseTaps(w, op.shape) : null,
+      },
       info: { name: op.name, op: op.op, kind: 'dense', shape: [...op.shape], weights, nonzeros: nz, sparsity: 1 - nz / weights, removedOut, removedIn },
     };
   }
@@ -177,8 +190,8 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
     }
   }
   const c: Compiled = mult === null
-    ? { ternary: layer, weight: null, kernelBias: bias, mult: null, add: null, act, affine: undefined }
-    : { ternary: layer, weight: null, kernelBias: null, mult, add: bias ?? new Float32Array(M), act, affine: undefined };
+    ? { ternary: layer, weight: null, kernelBias: bias, mult: null, add: null, act, affine: undefined, dense: null }
+    : { ternary: layer, weight: null, kernelBias: null, mult, add: bias ?? new Float32Array(M), act, affine: undefined, dense: null };
   c.affine = affineOf(c.mult, c.add, M);
   return { c, info: { name: op.name, op: op.op, kind: 'ternary', shape: [...op.shape], weights, nonzeros: count, sparsity: 1 - count / weights, removedOut, removedIn } };
 }
@@ -386,7 +399,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
     if (work > shape[0] * MAX_WORK_PER_IMAGE) throw new ShapeError('predict', `input [${shape.join(', ')}] needs ${work} floats of working memory, above the limit of ${MAX_WORK_PER_IMAGE} per image`);
     // Slots in the ternary kernels' memory when a ternary conv can use them in place.
     const owner = {};
-    const resident = program.ops.some((op, i) => op.op === 'conv' && compiled.get(i)?.ternary != null);
+    const resident = program.ops.some((op, i) => op.op === 'conv' && (compiled.get(i)?.ternary != null || compiled.get(i)?.dense != null));
     const storage = (resident ? regionStorage(plan.capacity, owner) : null) ?? plainStorage(plan.capacity);
     let argmaxSize = 0;
     const steps: BoundStep[] = [];
@@ -438,7 +451,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
       }
       let post: JitPost | undefined;
       const c = compiled.get(st.index);
-      if (op.op === 'conv' && c?.ternary != null && (c.affine !== undefined || resSlot >= 0 || act !== Act.None)) {
+      if (op.op === 'conv' && (c?.ternary != null || c?.dense != null) && (c.affine !== undefined || resSlot >= 0 || act !== Act.None)) {
         post = { affine: c.affine, residual: resSlot >= 0, act: act === Act.Relu ? 'relu' : act === Act.Relu6 ? 'relu6' : 'none' };
       }
       steps.push({ step: st, x: null, y: null, out: null, res: null, resSlot, resSize, conv, pool, act, skip: fusedNext.has(k), post });
@@ -470,12 +483,14 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
     const { storage } = bound;
     const st = b.step;
     const outAt = storage.at(st.dst);
-    if (outAt === null || c.ternary === null) return false;
+    if (outAt === null) return false;
     const x = storage.at(st.src) ?? input;
     const g = b.conv as Conv2dGeometry;
     const post: TernaryConvPost | undefined = b.post === undefined ? undefined : { spec: b.post, res: b.resSlot < 0 ? null : storage.at(b.resSlot) };
     let done: 'fused' | 'plain' | 'none';
-    if (c.act !== null) done = ternaryConv2dIntFused(x, c.ternary, c.act, c.kernelBias, outAt, g, post) ? 'fused' : 'none';
+    if (c.dense !== null) done = denseConv2dFused(x, c.dense, c.kernelBias, outAt, g, post) ? 'fused' : 'none';
+    else if (c.ternary === null) return false;
+    else if (c.act !== null) done = ternaryConv2dIntFused(x, c.ternary, c.act, c.kernelBias, outAt, g, post) ? 'fused' : 'none';
     else done = ternaryConv2dFused(x, c.ternary, c.kernelBias, outAt, g, post);
     if (done === 'none') return false;
     if (storage.moved()) makeViews(bound);
@@ -493,7 +508,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
     switch (op.op) {
       case 'conv': {
         const c = compiled.get(st.index) as Compiled;
-        if (c.ternary !== null && convInPlace(b, c, bound, input)) return;
+        if ((c.ternary !== null || c.dense !== null) && convInPlace(b, c, bound, input)) return;
         const out = b.out as Float32Array;
         const g = b.conv as Conv2dGeometry;
         if (c.act !== null) ternaryConv2dInt(x, c.ternary as TernaryLayer, c.act, c.kernelBias, out, g);

@@ -49,6 +49,12 @@ export interface JitGeometry {
   readonly quantize?: { readonly inv: number; readonly qmax: number };
   /** Work fused into the output stores (see {@link JitPost}); absent: the plain layer output. */
   readonly post?: JitPost;
+  /**
+   * A dense conv (float lanes only): the weight of each `+` tap, aligned with `posTaps` (the layer
+   * lists every non-zero weight as a `+` tap and no `−` taps). One accumulator per output channel
+   * sums `x·w` tap by tap, and the output is `acc + b`.
+   */
+  readonly tapWeights?: Float32Array;
 }
 
 /**
@@ -185,7 +191,8 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
   const oy = f.local(I32), v = f.local(I32), vEnd = f.local(I32), xr = f.local(I32), xa = f.local(I32), orow = f.local(I32), dst = f.local(I32), grp = f.local(I32);
   const rrow = f.local(I32), ra = f.local(I32);
   const k = m1 - m0;
-  const acc = Array.from({ length: 2 * k }, () => f.local(V128));
+  const dense = geo.tapWeights;
+  const acc = Array.from({ length: dense === undefined ? 2 * k : k }, () => f.local(V128));
   const tmp = f.local(V128);
   const post = geo.post;
   const y = f.local(V128), lo = f.local(V128);
@@ -194,19 +201,25 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
   // its taps in the order the generic kernel's tables list them, so the two kernels round alike.
   const per = layer.inPerGroup * layer.kernelHeight * layer.kernelWidth;
   const users = new Map<number, number[]>();
+  // Dense convs: the weight of each use, aligned with `users`.
+  const weightsOf = new Map<number, number[]>();
   const offsetOf = new Map<number, number>();
-  const add = (m: number, tap: number, a: number): void => {
+  const add = (m: number, tap: number, a: number, w: number): void => {
     const key = Math.floor(m / geo.outPerGroup) * per + tap;
     const u = users.get(key);
     if (u === undefined) {
       users.set(key, [a]);
+      weightsOf.set(key, [w]);
       offsetOf.set(key, geo.tapOffset(m, tap) - minOff);
-    } else u.push(a);
+    } else {
+      u.push(a);
+      (weightsOf.get(key) as number[]).push(w);
+    }
   };
   for (let j = 0; j < k; j++) {
     const m = m0 + j;
-    for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) add(m, layer.posTaps[t], 2 * j);
-    for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) add(m, layer.negTaps[t], 2 * j + 1);
+    for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) add(m, layer.posTaps[t], dense === undefined ? 2 * j : j, dense === undefined ? 1 : dense[t]);
+    for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) add(m, layer.negTaps[t], 2 * j + 1, 1);
   }
   const offsets = [...users.keys()].sort((a, b) => a - b);
   let adds = 0;
@@ -248,21 +261,27 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
         if (lanes === 'f32') f.f32x4Add();
         else f.raw(0xfd, ...uleb(lanes === 'i16' ? 0x8e : 0xae)); // i16x8.add / i32x4.add
       };
+      // Dense: acc + x·w (multiply, then add: two roundings, the same on every engine).
+      const addUse = (ws: number[], i: number): void => {
+        if (dense !== undefined) f.f32x4Const(ws[i]).f32x4Mul();
+        add();
+      };
       const emitGroup = (grpOffsets: number[]): void => {
         for (const key of grpOffsets) {
           const us = users.get(key) as number[];
+          const ws = weightsOf.get(key) as number[];
           const off = offsetOf.get(key) as number;
           if (us.length === 1) {
             f.get(acc[us[0]]).get(xa);
             load(off);
-            add();
+            addUse(ws, 0);
             f.set(acc[us[0]]);
             continue;
           }
           f.get(xa);
           load(off);
           f.set(tmp);
-          for (const a of us) { f.get(acc[a]).get(tmp); add(); f.set(acc[a]); }
+          us.forEach((a, i) => { f.get(acc[a]).get(tmp); addUse(ws, i); f.set(acc[a]); });
         }
       };
       if (G > 0) {
@@ -296,7 +315,13 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
         emitPost(f, post, m, y, lo, ra, offset);
         f.get(y).v128Store(offset);
       };
-      if (lanes === 'f32') {
+      if (dense !== undefined) {
+        for (let j = 0; j < k; j++) {
+          f.get(dst).get(acc[j]);
+          f.get(bias).f32Load((m0 + j) * 4).f32x4Splat().f32x4Add();
+          store(m0 + j, j * ohwB);
+        }
+      } else if (lanes === 'f32') {
         for (let j = 0; j < k; j++) {
           // Same order as the generic kernel's `rows`: (w_p·P − w_n·N) + b.
           f.get(dst);

@@ -139,8 +139,9 @@ export async function shutdownTernaryThreads(): Promise<void> {
 /** Generated kernels of a layer (or its call count so far, in lazy mode), per plan key (the same layer may serve several geometries). */
 const jits = new WeakMap<TernaryLayer, Map<string, Jit | number>>();
 /** The layer's generated kernel for this geometry, or null while the `ternaryJit` setting says not (yet). */
-function jitFor(layer: TernaryLayer, g: Conv2dGeometry, post: JitPost | undefined): Jit | null {
-  const jitMode = backendSettings().ternaryJit;
+function jitFor(layer: TernaryLayer, g: Conv2dGeometry, post: JitPost | undefined, dense?: Float32Array): Jit | null {
+  // Dense convs have no generic kernel here: always generated.
+  const jitMode = dense === undefined ? backendSettings().ternaryJit : 'eager';
   if (jitMode === 'off' || layer.posTaps.length + layer.negTaps.length > JIT_MAX_NONZEROS) return null;
   let per = jits.get(layer);
   if (per === undefined) jits.set(layer, (per = new Map()));
@@ -156,7 +157,7 @@ function jitFor(layer: TernaryLayer, g: Conv2dGeometry, post: JitPost | undefine
   }
   const band = bandFor(layer, p, g);
   const planeF = band.R * p.Wq;
-  const built = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF), outPerGroup: layer.outChannels / g.groups, band, post }, (instance() as Instance).memory);
+  const built = buildJit(layer, { Wq: p.Wq, OH: g.outHeight, OW: g.outWidth, tapOffset: (m, t) => p.tapOffset(m, t, planeF), outPerGroup: layer.outChannels / g.groups, band, post, tapWeights: dense }, (instance() as Instance).memory);
   per.set(key, built);
   jitRelease.register(layer, built.family);
   return built;
@@ -195,16 +196,55 @@ export function ternaryConv2dFused(x: TernaryOperand, layer: TernaryLayer, bias:
   return withWorkerRecovery(() => ternaryConv2dSimdOnce(x, layer, bias, out, g, threads, post));
 }
 
-function ternaryConv2dSimdOnce(x: TernaryOperand, layer: TernaryLayer, bias: Float32Array | null, out: TernaryOperand, g: Conv2dGeometry, threads: number, post?: TernaryConvPost): 'fused' | 'plain' | 'none' {
+/** A dense conv's weights as generated code takes them (see {@link denseTaps}). */
+export interface DenseTaps {
+  /** Every weight as a `+` tap (zeros too: x·0 still carries a NaN or ∞ of x), no `−` taps. */
+  readonly layer: TernaryLayer;
+  /** The weight of each tap, aligned with `layer.posTaps`. */
+  readonly weights: Float32Array;
+}
+
+/**
+ * A dense conv's weights `[M, C/groups, kH, kW]` in the form generated code takes.
+ * @example const taps = denseTaps(weight, [16, 3, 3, 3]);
+ */
+export function denseTaps(weight: Float32Array, shape: readonly [number, number, number, number]): DenseTaps {
+  const [M, cpg, kh, kw] = shape;
+  const per = cpg * kh * kw;
+  const posTaps = new Int32Array(M * per);
+  const posStart = new Int32Array(M + 1);
+  for (let m = 0; m < M; m++) {
+    posStart[m + 1] = (m + 1) * per;
+    for (let t = 0; t < per; t++) posTaps[m * per + t] = t;
+  }
+  const layer: TernaryLayer = { outChannels: M, inPerGroup: cpg, kernelHeight: kh, kernelWidth: kw, wp: 1, wn: 0, posTaps, posStart, negTaps: new Int32Array(0), negStart: new Int32Array(M + 1) };
+  return { layer, weights: weight.slice(0, M * per) };
+}
+
+/**
+ * A small dense conv (a network's stem) on generated code: every tap and weight baked in as for a
+ * ternary layer, one accumulator per output summing `x·w` in tap order, `+ b`, then `post` fused;
+ * operands as for {@link ternaryConv2dFused}. False where the wasm path cannot run it. The sums
+ * round differently from the im2col + GEMM kernel (kernels/wasm/conv.ts), the same on every engine
+ * and thread count.
+ * @example if (!denseConv2dFused(x, taps, bias, outAt, g, post)) conv2dForwardCpu(x, w, bias, out, g);
+ */
+export function denseConv2dFused(x: TernaryOperand, taps: DenseTaps, bias: Float32Array | null, out: TernaryOperand, g: Conv2dGeometry, post: TernaryConvPost | undefined, threads = ternaryThreads()): boolean {
+  if (!ternarySimdAvailable()) return false;
+  return withWorkerRecovery(() => ternaryConv2dSimdOnce(x, taps.layer, bias, out, g, threads, post, taps.weights)) !== 'none';
+}
+
+function ternaryConv2dSimdOnce(x: TernaryOperand, layer: TernaryLayer, bias: Float32Array | null, out: TernaryOperand, g: Conv2dGeometry, threads: number, post?: TernaryConvPost, dense?: Float32Array): 'fused' | 'plain' | 'none' {
   const I = instance();
   if (I === null) return 'none';
   const T = Math.min(threads, MAX_POOL_THREADS);
-  const jit = jitFor(layer, g, post?.spec);
+  const jit = jitFor(layer, g, post?.spec, dense);
+  if (dense !== undefined && jit === null) return 'none';
   const p = planFor(layer, g, jit !== null);
   const res = jit !== null && post?.res != null ? post.res : null;
   const { bytes, at: P, jitWords } = layoutFor(layer, g, p, T, jit, { x: typeof x === 'number' ? x : undefined, out: typeof out === 'number' ? out : undefined, res: res === null ? undefined : typeof res === 'number' ? res : 'stage' });
   if (bytes > MAX_PAGES * PAGE) return 'none';
-  if (backendSettings().traceKernels) traceImplementation('ternaryConv2d', `wasm-simd ${jit === null ? 'generic' : 'generated'}, ${T} thread${T === 1 ? '' : 's'}${jit !== null && post !== undefined ? ', fused output' : ''}`);
+  if (backendSettings().traceKernels) traceImplementation(dense === undefined ? 'ternaryConv2d' : 'denseConv2d', `wasm-simd ${jit === null ? 'generic' : 'generated'}, ${T} thread${T === 1 ? '' : 's'}${jit !== null && post !== undefined ? ', fused output' : ''}`);
   const have = I.memory.buffer.byteLength;
   if (have < bytes) I.memory.grow(Math.ceil((bytes - have) / PAGE));
   const buf = I.memory.buffer;

@@ -4,7 +4,8 @@
  * to the unfused kernel followed by the separate passes, written out here in plain arithmetic — the
  * per-channel affine in float64 rounded once to float32, the float32 residual add, ReLU/ReLU6 with
  * NaN kept — for array and arena operands, 1 and 2 threads, strides 1 and 2, odd sizes and negative
- * affine scales (a swapped lane or channel shows as a wrong sign). Also the arena allocator itself.
+ * affine scales (a swapped lane or channel shows as a wrong sign). Also small dense convs on the
+ * same generated code (a network's stem), and the arena allocator itself.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
@@ -16,9 +17,9 @@ import { type IntActivationMode, ternaryConv2dIntReference } from '../../kernels
 import { ternaryConv2dIntFused } from '../../kernels/ternary/int-simd.js';
 import { ternaryLayerFromAssignment } from '../../kernels/ternary/layer.js';
 import type { JitPost } from '../../kernels/ternary/simd-jit.js';
-import { setTernaryJit, shutdownTernaryThreads, ternaryConv2dFused, ternarySimdAvailable, ternarySimdInstance } from '../../kernels/ternary/simd.js';
+import { denseConv2dFused, denseTaps, setTernaryJit, shutdownTernaryThreads, ternaryConv2dFused, ternarySimdAvailable, ternarySimdInstance } from '../../kernels/ternary/simd.js';
 import { conv2dGeometry } from '../../kernels/types.js';
-import { randomAssignment } from './ternary-fixtures.js';
+import { randomAssignment, referenceConv } from './ternary-fixtures.js';
 
 const SEED = 3_2026;
 const fr = Math.fround;
@@ -141,6 +142,54 @@ describe('fused ternary conv output', { skip: !ternarySimdAvailable() && 'no was
     assertSameBits(got, want, 'generic kernel output');
     assert.ok(got.some((v) => v < 0), 'the ReLU was not applied');
     setTernaryJit('lazy');
+  });
+});
+
+/** A dense conv summed as the generated code does: per output, taps in (c, i, j) order, padding as zeros, `f32(acc + f32(x·w))`, then `+ b`. */
+function plainOrderDenseConv(x: Float32Array, w: Float32Array, bias: Float32Array | null, g: ReturnType<typeof conv2dGeometry>): Float32Array {
+  const { batch: N, inChannels: C, inHeight: H, inWidth: W, outChannels: M, kernelHeight: KH, kernelWidth: KW } = g;
+  const out = new Float32Array(N * M * g.outHeight * g.outWidth);
+  for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) for (let oy = 0; oy < g.outHeight; oy++) for (let ox = 0; ox < g.outWidth; ox++) {
+    let acc = 0;
+    for (let c = 0; c < C; c++) for (let i = 0; i < KH; i++) for (let j = 0; j < KW; j++) {
+      const yy = oy * g.strideH - g.padH + i, xx = ox * g.strideW - g.padW + j;
+      const v = yy >= 0 && yy < H && xx >= 0 && xx < W ? x[((n * C + c) * H + yy) * W + xx] : 0;
+      acc = fr(acc + fr(v * w[((m * C + c) * KH + i) * KW + j]));
+    }
+    out[((n * M + m) * g.outHeight + oy) * g.outWidth + ox] = fr(acc + (bias === null ? 0 : bias[m]));
+  }
+  return out;
+}
+
+describe('dense conv on generated code', { skip: !ternarySimdAvailable() && 'no wasm SIMD here' }, () => {
+  after(() => shutdownTernaryThreads());
+
+  test('sums in tap order: bit-identical to the plain-order reference, and within float32 rounding of float64', () => {
+    fc.assert(fc.property(caseArb, (c) => {
+      if (c.k > c.H + 2 * c.pad || c.k > c.W + 2 * c.pad) return;
+      const rng = new Rng(c.seed);
+      const g = conv2dGeometry([c.N, c.C, c.H, c.W], [c.M, c.C, c.k, c.k], { stride: c.stride, padding: c.pad });
+      const per = g.outHeight * g.outWidth;
+      // Zero weights too (they stay in the sum), and negative ones.
+      const w = Float32Array.from({ length: c.M * c.C * c.k * c.k }, () => (rng.uniform() < 0.2 ? 0 : rng.normal()));
+      const x = Float32Array.from({ length: c.N * c.C * c.H * c.W }, () => rng.normal());
+      if (c.nan) x[Math.floor(rng.uniform() * x.length)] = Number.NaN;
+      const bias = c.bias ? Float32Array.from({ length: c.M }, () => rng.normal()) : null;
+      const outN = c.N * c.M * per;
+      const res = c.residual ? Float32Array.from({ length: outN }, () => rng.normal()) : null;
+      const spec: JitPost = { residual: res !== null, act: c.act as JitPost['act'] };
+      const got = new Float32Array(outN);
+      assert.ok(denseConv2dFused(x, denseTaps(w, [c.M, c.C, c.k, c.k]), bias, got, g, { spec, res }, c.threads));
+      const plain = plainOrderDenseConv(x, w, bias, g);
+      assertSameBits(got, applyPost(plain, spec, res, c.M, per), JSON.stringify(c));
+      if (c.nan || res !== null || c.act !== 'none') return;
+      // The float64 spec, within the rounding of a float32 sum of n = C·k·k products and the bias:
+      // |error| ≤ (n + 1)·2⁻²³·(Σ|x·w| + |b|) (each product and addition rounds once).
+      const ref = referenceConv(x, w, bias, g);
+      const mag = referenceConv(x.map(Math.abs), w.map(Math.abs), bias === null ? null : bias.map(Math.abs), g);
+      const n = c.C * c.k * c.k;
+      for (let i = 0; i < outN; i++) assert.ok(Math.abs(got[i] - ref[i]) <= (n + 1) * 2 ** -23 * mag[i], `output ${i}: ${got[i]} vs ${ref[i]}`);
+    }), { seed: SEED + 1, numRuns: 120 });
   });
 });
 
