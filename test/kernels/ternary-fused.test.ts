@@ -54,7 +54,7 @@ const caseArb = fc.record({
   C: fc.integer({ min: 1, max: 6 }),
   M: fc.integer({ min: 1, max: 9 }),
   H: fc.integer({ min: 3, max: 11 }),
-  W: fc.integer({ min: 3, max: 13 }),
+  W: fc.integer({ min: 3, max: 21 }),
   k: fc.constantFrom(1, 3),
   stride: fc.constantFrom(1, 2),
   pad: fc.constantFrom(0, 1),
