@@ -248,6 +248,27 @@ function shortcutA(x: Float32Array, out: Float32Array, s: readonly number[], o: 
   }
 }
 
+/**
+ * Whether steps k, k+1, k+2 are a conv, an option-A shortcut (stride 1 or 2) and the residual join
+ * `conv output + shortcut`, the join writing over the conv's output and the shortcut's value read by
+ * nothing else: then the conv can add the shortcut's source through a map (see JitPost).
+ */
+function shortcutJoin(steps: readonly PlannedStep[], k: number): boolean {
+  const conv = steps[k], sc = steps[k + 1], join = steps[k + 2];
+  if (sc === undefined || join === undefined || sc.op.op !== 'shortcutA' || join.op.op !== 'add') return false;
+  if (sc.op.stride !== 1 && sc.op.stride !== 2) return false;
+  if (opSrc(join.op) !== opDst(conv.op) || join.src !== conv.dst || join.dst !== conv.dst) return false;
+  if (join.op.other !== opDst(sc.op) || join.other !== sc.dst || sc.src === conv.dst) return false;
+  // Nothing after the join reads the shortcut's register before it is written again.
+  const reg = opDst(sc.op);
+  for (let i = k + 3; i < steps.length; i++) {
+    const op = steps[i].op;
+    if (opSrc(op) === reg || ((op.op === 'add' || op.op === 'mul') && op.other === reg)) return false;
+    if (opDst(op) === reg) return true;
+  }
+  return reg !== 'x';
+}
+
 /** `out += y` elementwise (same length). */
 function addInPlace(out: Float32Array, y: Float32Array): void {
   binaryCpu('add', out, UNIT_STRIDE, y, UNIT_STRIDE, out, [out.length]);
@@ -268,6 +289,13 @@ interface BoundStep {
   readonly resSlot: number;
   /** Size of `res`. */
   readonly resSize: number;
+  /**
+   * An option-A shortcut between this conv and its join (conv, shortcutA, add): `res` is then the
+   * shortcut's source, which the fused kernel reads through the map; other paths run the shortcut
+   * into its own slot (`shortcutOut`) and add that.
+   */
+  readonly shortcut: PlannedStep | null;
+  shortcutOut: Float32Array | null;
   /** Activation of a following in-place relu/relu6 step, applied by this conv/linear/add (that step is then skipped). */
   readonly act: Act;
   readonly skip: boolean;
@@ -428,6 +456,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
       const inPlaceAfter = (from: PlannedStep, next: PlannedStep | undefined): next is PlannedStep =>
         next !== undefined && opSrc(next.op) === opDst(from.op) && next.src === from.dst && next.dst === from.dst;
       let resSlot = -1, resSize = 0;
+      let shortcut: PlannedStep | null = null;
       // The step whose output a fused activation reads, and its position.
       let last = st, lastAt = k;
       if (op.op === 'conv' || op.op === 'linear') {
@@ -439,6 +468,15 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
           fusedNext.add(k + 1);
           last = next;
           lastAt = k + 1;
+        } else if (op.op === 'conv' && shortcutJoin(plan.steps, k)) {
+          // conv, shortcutA, add: the join reads the shortcut's source through a map.
+          shortcut = next;
+          const join = plan.steps[k + 2];
+          resSlot = next.src;
+          resSize = numelOf(next.inShape);
+          fusedNext.add(k + 1).add(k + 2);
+          last = join;
+          lastAt = k + 2;
         }
       }
       if (op.op === 'conv' || op.op === 'linear' || op.op === 'add') {
@@ -452,9 +490,11 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
       let post: JitPost | undefined;
       const c = compiled.get(st.index);
       if (op.op === 'conv' && (c?.ternary != null || c?.dense != null) && (c.affine !== undefined || resSlot >= 0 || act !== Act.None)) {
-        post = { affine: c.affine, residual: resSlot >= 0, act: act === Act.Relu ? 'relu' : act === Act.Relu6 ? 'relu6' : 'none' };
+        const sc = shortcut?.op.op === 'shortcutA' ? shortcut.op : null;
+        const residualMap = sc === null ? undefined : { stride: sc.stride as 1 | 2, padBefore: sc.padBefore, channels: (shortcut as PlannedStep).inShape[1], height: (shortcut as PlannedStep).inShape[2], width: (shortcut as PlannedStep).inShape[3] };
+        post = { affine: c.affine, residual: resSlot >= 0, residualMap, act: act === Act.Relu ? 'relu' : act === Act.Relu6 ? 'relu6' : 'none' };
       }
-      steps.push({ step: st, x: null, y: null, out: null, res: null, resSlot, resSize, conv, pool, act, skip: fusedNext.has(k), post });
+      steps.push({ step: st, x: null, y: null, out: null, res: null, resSlot, resSize, shortcut, shortcutOut: null, conv, pool, act, skip: fusedNext.has(k), post });
     });
     const b: Bound = { steps, output: null, outSlot: plan.outSlot, outShape: [...plan.outShape], argmax: new Int32Array(argmaxSize), storage, owner };
     makeViews(b);
@@ -471,6 +511,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
       bs.y = st.other < 0 ? null : view(st.other, st.otherSize);
       bs.out = view(st.dst, st.size);
       bs.res = bs.resSlot < 0 ? null : view(bs.resSlot, bs.resSize);
+      bs.shortcutOut = bs.shortcut === null ? null : view(bs.shortcut.dst, bs.shortcut.size);
     }
     b.output = view(b.outSlot, numelOf(b.outShape));
   }
@@ -494,8 +535,18 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
     else done = ternaryConv2dFused(x, c.ternary, c.kernelBias, outAt, g, post);
     if (done === 'none') return false;
     if (storage.moved()) makeViews(bound);
-    if (done === 'plain' && b.post !== undefined) postChannel(b.out as Float32Array, c.mult, c.add, b.res, g.batch, g.outChannels, g.outHeight * g.outWidth, b.act);
+    if (done === 'plain' && b.post !== undefined) postConv(b, c, g);
     return true;
+  }
+
+  /** The post passes of a conv whose kernel did not fuse them (an option-A shortcut run into its own slot first). */
+  function postConv(b: BoundStep, c: Compiled, g: Conv2dGeometry): void {
+    let res = b.res;
+    if (b.shortcut !== null && b.shortcut.op.op === 'shortcutA') {
+      shortcutA(b.res as Float32Array, b.shortcutOut as Float32Array, b.shortcut.inShape, b.shortcut.outShape, b.shortcut.op.stride, b.shortcut.op.padBefore);
+      res = b.shortcutOut;
+    }
+    if (c.mult !== null || b.act !== Act.None || res !== null) postChannel(b.out as Float32Array, c.mult, c.add, res, g.batch, g.outChannels, g.outHeight * g.outWidth, b.act);
   }
 
   function runStep(b: BoundStep, input: Float32Array, bound: Bound): void {
@@ -514,7 +565,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
         if (c.act !== null) ternaryConv2dInt(x, c.ternary as TernaryLayer, c.act, c.kernelBias, out, g);
         else if (c.ternary !== null) ternaryConv2dCpu(x, c.ternary, c.kernelBias, out, g);
         else conv2dForwardCpu(x, c.weight as Float32Array, c.kernelBias, out, g);
-        if (c.mult !== null || b.act !== Act.None || b.res !== null) postChannel(out, c.mult, c.add, b.res, g.batch, g.outChannels, g.outHeight * g.outWidth, b.act);
+        postConv(b, c, g);
         return;
       }
       case 'linear': {

@@ -13,29 +13,8 @@
  */
 import { inferShapes, opDst, opSrc, type Program, type ProgramOp } from './program.js';
 
-/**
- * The order the runtime runs a program's ops in (indices into `ops`): the program's own, except
- * that an op between a conv/linear and the `add` that joins its output is run before the conv when
- * the two commute (neither reads what the other writes, they write different registers), so the
- * join can be fused into the conv's output. ResNet's option-A shortcut is such an op.
- * @example executionOrder(program.ops) // [0, 1, …, 23, 22, 24, …] for a CIFAR ResNet
- */
-export function executionOrder(ops: readonly ProgramOp[]): number[] {
-  const order = ops.map((_, i) => i);
-  const reads = (op: ProgramOp): string[] => (op.op === 'add' || op.op === 'mul' ? [opSrc(op), op.other] : [opSrc(op)]);
-  for (let k = 0; k + 2 < order.length; k++) {
-    const a = ops[order[k]], b = ops[order[k + 1]], c = ops[order[k + 2]];
-    if ((a.op !== 'conv' && a.op !== 'linear') || b.op === 'add' || c.op !== 'add' || opSrc(c) !== opDst(a)) continue;
-    if (reads(b).includes(opDst(a)) || reads(a).includes(opDst(b)) || opDst(a) === opDst(b)) continue;
-    [order[k], order[k + 1]] = [order[k + 1], order[k]];
-    k++;
-  }
-  return order;
-}
-
 /** One op with its shapes and slots. */
 export interface PlannedStep {
-  /** Index of the op in the program (steps run in {@link executionOrder}). */
   readonly index: number;
   readonly op: ProgramOp;
   readonly inShape: readonly number[];
@@ -77,16 +56,13 @@ function numel(s: readonly number[]): number {
 export function planBuffers(program: Program, inputShape: readonly number[]): BufferPlan {
   const { before, after } = inferShapes(program, inputShape);
   const ops = program.ops;
-  const order = executionOrder(ops);
-  // Value v is the tensor op v−1 writes (v = 0: the input); lastRead[v] is the position (in
-  // execution order) of the last op reading it.
+  // Value v is the tensor op v−1 writes (v = 0: the input); lastRead[v] is the last op reading it.
   const lastRead = new Array<number>(ops.length + 1).fill(-1);
   const regVal = new Map<string, number>([['x', 0]]);
   const val = (reg: string): number => regVal.get(reg) as number;
-  order.forEach((i, pos) => {
-    const op = ops[i];
-    lastRead[val(opSrc(op))] = pos;
-    if (op.op === 'add' || op.op === 'mul') lastRead[val(op.other)] = pos;
+  ops.forEach((op, i) => {
+    lastRead[val(opSrc(op))] = i;
+    if (op.op === 'add' || op.op === 'mul') lastRead[val(op.other)] = i;
     regVal.set(opDst(op), i + 1);
   });
   lastRead[val('x')] = Number.POSITIVE_INFINITY;
@@ -100,16 +76,15 @@ export function planBuffers(program: Program, inputShape: readonly number[]): Bu
   const steps: PlannedStep[] = [];
   regVal.clear();
   regVal.set('x', 0);
-  order.forEach((i, pos) => {
-    const op = ops[i];
+  ops.forEach((op, i) => {
     const src = slotOf[val(opSrc(op))];
     const other = op.op === 'add' || op.op === 'mul' ? slotOf[val(op.other)] : -1;
     const otherSize = op.op === 'add' || op.op === 'mul' ? numel(after[val(op.other) - 1] ?? inputShape) : 0;
     const size = numel(after[i]);
     let dst: number;
     if (ALIAS.has(op.op)) dst = src;
-    else if (IN_PLACE.has(op.op) && deadAfter(src, pos)) dst = src;
-    else if (op.op === 'add' && deadAfter(other, pos)) dst = other;
+    else if (IN_PLACE.has(op.op) && deadAfter(src, i)) dst = src;
+    else if (op.op === 'add' && deadAfter(other, i)) dst = other;
     else {
       // Best fit among the free slots; otherwise grow the largest free one, or open a new slot.
       let best = -1;
@@ -137,7 +112,7 @@ export function planBuffers(program: Program, inputShape: readonly number[]): Bu
     steps.push({ index: i, op, inShape: before[i], outShape: after[i], size, src, other, otherSize, dst });
     // Values read for the last time (or never read) free their slot once nothing else lives there.
     for (const [slot, vals] of live) {
-      for (const v of vals) if (lastRead[v] <= pos) vals.delete(v);
+      for (const v of vals) if (lastRead[v] <= i) vals.delete(v);
       if (vals.size === 0 && slot !== 0) {
         live.delete(slot);
         free.push(slot);

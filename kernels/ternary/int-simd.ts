@@ -13,10 +13,10 @@ import type { Conv2dGeometry, TernaryLayer } from '../types.js';
 import type { WasmMemory } from '../wasm/assembler.js';
 import { MAX_POOL_THREADS, runJob, withWorkerRecovery } from '../wasm/worker-pool.js';
 import { type IntActivations, checkIntActivations, checkIntConv, intOutputCoefficients, intQmax, ternaryConv2dIntReference } from './int.js';
-import { type BandSpec, type Jit, type JitPost, JIT_MAX_NONZEROS, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_RES, J_WORDS, J_XS, buildJit, jitInstance, jitRelease, jitWork, postKey } from './simd-jit.js';
+import { type BandSpec, type Jit, type JitPost, JIT_MAX_NONZEROS, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_RES, J_RES_SAMPLE_B, J_WORDS, J_XS, buildJit, jitInstance, jitRelease, jitWork, postKey } from './simd-jit.js';
 import { arenaTop } from './arena.js';
 import { MAX_PAGES, PAGE } from './simd-module.js';
-import { type SimdPlan, bandFor, planFor } from './simd-plan.js';
+import { type SimdPlan, bandFor, planFor, residualSampleFloats } from './simd-plan.js';
 import { JIT } from './simd-work.js';
 import { type TernaryConvPost, type TernaryOperand, ternarySimdAvailable, ternarySimdInstance, ternaryThreads } from './simd.js';
 
@@ -68,8 +68,9 @@ function ternaryConv2dSimdIntOnce(x: TernaryOperand, layer: TernaryLayer, act: I
   const stage = typeof x === 'number' ? x : take((inN + 8) * 4);
   const outAt = typeof out === 'number' ? out : take(outN * 4);
   const res = post?.res ?? null;
-  // +8 floats: a row's last partial vector reads a whole vector of the residual.
-  const resAt = res === null ? 0 : typeof res === 'number' ? res : take((outN + 8) * 4);
+  // +16 floats: a row's last partial vector reads a whole vector of the residual (two, strided).
+  const resSampleF = residualSampleFloats(post?.spec, M * OH * OW);
+  const resAt = res === null ? 0 : typeof res === 'number' ? res : take((N * resSampleF + 16) * 4);
   const biasAt = take(M * 4);
   const readyAt = take(4);
   const scratchB = ((jit.maxBlock * OH * OW + 3) & ~3) * 4 + 64;
@@ -97,6 +98,7 @@ function ternaryConv2dSimdIntOnce(x: TernaryOperand, layer: TernaryLayer, act: I
   w[J_BAND] = bands; w[J_BAND_B] = bandB; w[J_SRC] = stage; w[J_SRC_SAMPLE_B] = C * H * W * 4; w[J_ROW_B] = p.Wq * 2; w[J_HALO] = band.R - band.rows;
   w[J_READY] = readyAt;
   w[J_RES] = resAt;
+  w[J_RES_SAMPLE_B] = resSampleF * 4;
   const E = jitInstance(jit.family, I.memory);
   const units = N * w[J_CPS];
   const t = Math.min(T, units);
@@ -107,7 +109,7 @@ function ternaryConv2dSimdIntOnce(x: TernaryOperand, layer: TernaryLayer, act: I
   // more than the overlap saved (ResNet-20 at batch 32, 2 threads, load 7–14: int8 ran 247–595
   // images/s against the float path's 800–917 in the same runs, staging sample by sample).
   if (typeof x !== 'number') f32.set(x.subarray(0, inN), stage >> 2);
-  if (res !== null && typeof res !== 'number') f32.set(res.subarray(0, outN), resAt >> 2);
+  if (res !== null && typeof res !== 'number') f32.set(res.subarray(0, N * resSampleF), resAt >> 2);
   i32[readyAt >> 2] = N;
   runJob(jit.family, JIT, w, t, (next) => jitWork(ex, I.memory, w, JIT, 0, t, next));
   if (typeof out !== 'number') out.set(f32.subarray(outAt >> 2, (outAt >> 2) + outN));

@@ -63,13 +63,30 @@ export interface JitGeometry {
  * runs give the same bits:
  * 1. `affine`: per output channel m, `f32(f64(y)·scale[m] + shift[m])` in float64, as the batch-norm
  *    eval kernel (a folded batch norm or per-channel centroid scale);
- * 2. `residual`: `y + r` (float32), r read at the same NCHW position of the residual tensor;
+ * 2. `residual`: `y + r` (float32), r read at the same NCHW position of the residual tensor, or
+ *    through `residualMap`;
  * 3. `act`: ReLU (`y <= 0 ? 0 : y`, NaN kept) or ReLU6.
  */
 export interface JitPost {
   readonly affine?: { readonly scale: ArrayLike<number>; readonly shift: ArrayLike<number> };
   readonly residual: boolean;
+  /**
+   * The residual is an option-A shortcut of the tensor given (ResNet's
+   * `pad(x[:, :, ::stride, ::stride])`, `padBefore` zero channels first), read straight from that
+   * tensor `[N, channels, height, width]` (stride 1 or 2): output channel m adds
+   * `x[m − padBefore, stride·y, stride·x]`, or +0 outside the copied channels.
+   */
+  readonly residualMap?: ResidualMap;
   readonly act: 'none' | 'relu' | 'relu6';
+}
+
+/** See {@link JitPost.residualMap}. */
+export interface ResidualMap {
+  readonly stride: 1 | 2;
+  readonly padBefore: number;
+  readonly channels: number;
+  readonly height: number;
+  readonly width: number;
 }
 
 const affineIds = new WeakMap<object, number>();
@@ -86,9 +103,12 @@ export function postKey(post: JitPost | undefined): string {
     id = affineIds.get(post.affine) ?? 0;
     if (id === 0) affineIds.set(post.affine, (id = nextAffineId++));
   }
-  return `p${id},${post.residual ? 'r' : ''},${post.act}`;
+  const map = post.residualMap;
+  return `p${id},${post.residual ? 'r' : ''}${map === undefined ? '' : `${map.stride},${map.padBefore},${map.channels},${map.height},${map.width}`},${post.act}`;
 }
 
+/** Floats 0 and 2 of each operand: every other value of a stride-2 row. */
+const EVEN_FLOATS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
 const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
@@ -96,7 +116,7 @@ const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
  * Applies `post` to the f32x4 in local `y` for output channel `m`, the residual vector read at
  * `resAddr + offset` (see {@link JitPost}); leaves the result in `y`.
  */
-function emitPost(f: ReturnType<ModuleBuilder['func']>, post: JitPost, m: number, y: number, lo: number, resAddr: number, offset: number): void {
+function emitPost(f: ReturnType<ModuleBuilder['func']>, post: JitPost, m: number, y: number, lo: number, resAddr: number, offset: number, half: number): void {
   if (post.affine !== undefined) {
     const sc = post.affine.scale[m], sh = post.affine.shift[m];
     f.get(y).f64x2PromoteLowF32x4().f64Const(sc).f64x2Splat().f64x2Mul().f64Const(sh).f64x2Splat().f64x2Add().f32x4DemoteF64x2Zero().set(lo);
@@ -104,7 +124,20 @@ function emitPost(f: ReturnType<ModuleBuilder['func']>, post: JitPost, m: number
     f.get(y).get(y).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().f64Const(sc).f64x2Splat().f64x2Mul().f64Const(sh).f64x2Splat().f64x2Add().f32x4DemoteF64x2Zero();
     f.i8x16Shuffle(JOIN_LOW).set(y);
   }
-  if (post.residual) f.get(y).get(resAddr).v128Load(offset).f32x4Add().set(y);
+  const map = post.residualMap;
+  if (post.residual && map === undefined) f.get(y).get(resAddr).v128Load(offset).f32x4Add().set(y);
+  else if (post.residual && map !== undefined) {
+    // resAddr: the row's first source pixel (+ the vector's); channel and half are immediates.
+    const c = m - map.padBefore;
+    f.get(y);
+    if (c < 0 || c >= map.channels) f.f32x4Const(0);
+    else {
+      const at = (c * map.height * map.width + half * 4 * map.stride) * 4;
+      f.get(resAddr).v128Load(at);
+      if (map.stride === 2) f.get(resAddr).v128Load(at + 16).i8x16Shuffle(EVEN_FLOATS);
+    }
+    f.f32x4Add().set(y);
+  }
   if (post.act === 'relu6') f.f32x4Const(6).get(y).get(y).f32x4Const(6).f32x4Ge().v128Bitselect().set(y);
   // y & ~(y <= 0): a NaN lane compares false and is kept.
   if (post.act !== 'none') f.get(y).get(y).f32x4Const(0).f32x4Le().v128Andnot().set(y);
@@ -242,7 +275,9 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
   forRange(f, oy, oy1, 1, () => {
     f.get(xs).get(oy).i32Const(geo.Wq * elemB).i32Mul().i32Add().set(xr);
     f.get(outS).get(oy).i32Const(geo.OW * 4).i32Mul().i32Add().i32Const(m0 * ohwB).i32Add().set(orow);
-    if (post?.residual) f.get(resS).get(oy).i32Const(geo.OW * 4).i32Mul().i32Add().i32Const(m0 * ohwB).i32Add().set(rrow);
+    const map = post?.residualMap;
+    if (post?.residual && map === undefined) f.get(resS).get(oy).i32Const(geo.OW * 4).i32Mul().i32Add().i32Const(m0 * ohwB).i32Add().set(rrow);
+    else if (post?.residual && map !== undefined) f.get(resS).get(oy).i32Const(map.stride * map.width * 4).i32Mul().i32Add().set(rrow);
     f.i32Const(0).set(v);
     forRange(f, v, vEnd, outB, () => {
       // Input bytes of output byte v: v·elemB/4 (int16 elements: v/2).
@@ -308,11 +343,16 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
       }
       // The residual vector of the same outputs (a row's last partial vector reads past the row;
       // those lanes are dropped with the scratch copy below).
-      if (post?.residual) f.get(rrow).get(v).i32Add().set(ra);
-      const store = (m: number, offset: number): void => {
+      if (post?.residual) {
+        // Output byte v is source byte v·stride of the shortcut's row (v·1 for a plain residual).
+        f.get(rrow).get(v);
+        if (post.residualMap?.stride === 2) f.i32Const(1).i32Shl();
+        f.i32Add().set(ra);
+      }
+      const store = (m: number, offset: number, half = 0): void => {
         if (post === undefined) { f.v128Store(offset); return; }
         f.set(y);
-        emitPost(f, post, m, y, lo, ra, offset);
+        emitPost(f, post, m, y, lo, ra, offset, half);
         f.get(y).v128Store(offset);
       };
       if (dense !== undefined) {
@@ -349,7 +389,7 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
             toF32(acc[2 * j + 1], half);
             f.f32x4Mul().f32x4Sub();
             f.get(bias).f32Load((m0 + j) * 4).f32x4Splat().f32x4Add();
-            store(m0 + j, j * ohwB + half * 16);
+            store(m0 + j, j * ohwB + half * 16, half);
           }
         }
       }
@@ -433,9 +473,9 @@ export const J_N = 0, J_CPS = 1, J_ROWS = 2, J_OH = 3, J_BLOCKS = 4, J_XS = 5, J
 // Band gather (strided layers; J_BAND 0: none): band buffers, per-thread stride, staged input and its sample stride, grid row bytes.
 // J_READY: byte address of the count of samples staged so far (the main thread stages them during the job).
 export const J_BAND = 12, J_BAND_B = 13, J_SRC = 14, J_SRC_SAMPLE_B = 15, J_ROW_B = 16, J_HALO = 17, J_READY = 18;
-// J_RES: byte address of the residual tensor (same layout as the output) of a fused residual join, else 0.
-export const J_RES = 19;
-export const J_WORDS = 20;
+// J_RES: byte address of the residual tensor of a fused residual join (else 0), J_RES_SAMPLE_B its sample stride.
+export const J_RES = 19, J_RES_SAMPLE_B = 20;
+export const J_WORDS = 21;
 
 /**
  * One thread's part of a generated-kernel job: work units (sample n, band of `rows` output rows)
@@ -454,7 +494,7 @@ export function jitWork(E: Record<string, unknown>, _memory: unknown, P: Int32Ar
   const gather = E.g as (src: number, dst: number, u0: number, nr: number) => void;
   const halo = P[17];
   const ready = P[18] >> 2, staged = new Int32Array((_memory as { buffer: SharedArrayBuffer }).buffer);
-  const res = P[19];
+  const res = P[19], resSampleB = P[20];
   for (let u = next(); u < units; u = next()) {
     const n = Math.floor(u / cps);
     const oy0 = (u - n * cps) * rows;
@@ -466,7 +506,7 @@ export function jitWork(E: Record<string, unknown>, _memory: unknown, P: Int32Ar
       gather(src0 + n * srcSampleB, band, oy0, oy1 - oy0 + halo);
       xs = band + xs0 - oy0 * rowB;
     }
-    const os = out + n * outSampleB, rs = res === 0 ? 0 : res + n * outSampleB;
+    const os = out + n * outSampleB, rs = res === 0 ? 0 : res + n * resSampleB;
     for (let b = 0; b < nb; b++) fns[b](xs, os, oy0, oy1, bias, scratch, rs);
   }
 }

@@ -4,7 +4,7 @@
  * gather, and the byte layout of one call's shared memory.
  */
 import type { Conv2dGeometry, TernaryLayer } from '../types.js';
-import { type BandSpec, type Jit, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_RES, J_WORDS, J_XS } from './simd-jit.js';
+import { type BandSpec, type Jit, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_RES, J_RES_SAMPLE_B, J_WORDS, J_XS, type JitPost } from './simd-jit.js';
 import { arenaTop } from './arena.js';
 import { SIMD_CHUNK } from './simd-module.js';
 import type { Params } from './simd-work.js';
@@ -134,6 +134,16 @@ export interface ResidentOperands {
   readonly res?: number | 'stage';
 }
 
+/**
+ * Floats per sample of a fused residual operand: the shortcut's source tensor for a mapped residual
+ * (see {@link JitPost}), else the output's `outSampleF`.
+ * @example residualSampleFloats(jit.post, M * OH * OW)
+ */
+export function residualSampleFloats(post: JitPost | undefined, outSampleF: number): number {
+  const map = post?.residualMap;
+  return map === undefined ? outSampleF : map.channels * map.height * map.width;
+}
+
 /** Byte layout of one call's shared memory, above every arena region. */
 export function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, threads: number, jit: Jit | null, resident: ResidentOperands = {}): { bytes: number; at: Params; jitWords: Int32Array | null } {
   const { batch: N, inChannels: C, inHeight: H, inWidth: W, outChannels: M, outHeight: OH, outWidth: OW } = g;
@@ -145,8 +155,9 @@ export function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, t
   // Band-gathered layers need no whole-batch planes.
   const xp = fused ? take(0) : take(p.lead + N * p.planes * planeF + p.tail) + p.lead * 4;
   const out = resident.out ?? take(N * M * OH * OW);
-  // +8 floats: a row's last partial vector reads a whole vector of the residual.
-  const res = resident.res === undefined || jit === null ? 0 : resident.res === 'stage' ? take(N * M * OH * OW + 8) : resident.res;
+  // +16 floats: a row's last partial vector reads a whole vector of the residual (two, strided).
+  const resSampleF = residualSampleFloats(jit?.post, M * OH * OW);
+  const res = resident.res === undefined || jit === null ? 0 : resident.res === 'stage' ? take(N * resSampleF + 16) : resident.res;
   const bias = take(M);
   const params: Params = {
     xStage, xp, out, posTab: 0, negTab: 0, posStart: 0, negStart: 0, bias, acc: 0, accB: 0,
@@ -168,6 +179,7 @@ export function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, t
     w[J_XS] = xp + jit.minOff; w[J_SAMPLE_B] = p.planes * planeF * 4; w[J_OUT] = out; w[J_OUT_SAMPLE_B] = M * OH * OW * 4;
     w[J_BIAS] = bias; w[J_SCRATCH] = scratch; w[J_SCRATCH_B] = scratchB;
     w[J_RES] = res;
+    w[J_RES_SAMPLE_B] = resSampleF * 4;
     if (band !== undefined) {
       // Per-thread band buffers; the slack past the last band plane covers garbage grid points' reads.
       const bandB = ((p.planes * band.R * p.Wq + p.tail + 3) & ~3) * 4 + 16;

@@ -40,7 +40,7 @@ import { MAX_POOL_THREADS, type PoolFamily, checkThreadCount, registerPoolFamily
 import { gemmThreads } from '../wasm/threaded-gemm.js';
 import { type Jit, type JitPost, JIT_MAX_NONZEROS, J_CPS, J_READY, J_RES, buildJit, jitInstance, jitRelease, jitWork, postKey } from './simd-jit.js';
 import { MAX_PAGES, PAGE, SHARED_MEMORY, type TernaryExports, moduleBytes } from './simd-module.js';
-import { bandFor, layoutFor, offsetsFor, planFor } from './simd-plan.js';
+import { bandFor, layoutFor, offsetsFor, planFor, residualSampleFloats } from './simd-plan.js';
 import { GATHER, JIT, PARAMS, PLANES_PER_TAKE, TAPS, ternaryWork } from './simd-work.js';
 
 // ------------------------------------------------------------------ instance
@@ -268,7 +268,7 @@ function ternaryConv2dSimdOnce(x: TernaryOperand, layer: TernaryLayer, bias: Flo
   // Band-gathered layers stage x sample by sample inside the job (the other threads start on the
   // first samples meanwhile); the others before the gather. Arena operands need no staging.
   if (!fused && typeof x !== 'number') f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
-  if (res !== null && typeof res !== 'number' && jitWords !== null) f32.set(res.subarray(0, outN), jitWords[J_RES] >> 2);
+  if (res !== null && typeof res !== 'number' && jitWords !== null) f32.set(res.subarray(0, N * residualSampleFloats(jit?.post, M * OH * OW)), jitWords[J_RES] >> 2);
   const words = new Int32Array(PARAMS.length);
   for (let k = 0; k < PARAMS.length; k++) words[k] = P[PARAMS[k]];
   const planesT = Math.min(T, p.planes * N);

@@ -2,7 +2,8 @@
  * The ternary convs with their output work fused into the generated code (kernels/ternary/simd.ts
  * `ternaryConv2dFused`, int-simd.ts `ternaryConv2dIntFused`, the packed runtime's path): bit-identical
  * to the unfused kernel followed by the separate passes, written out here in plain arithmetic — the
- * per-channel affine in float64 rounded once to float32, the float32 residual add, ReLU/ReLU6 with
+ * per-channel affine in float64 rounded once to float32, the float32 residual add (a tensor, or an
+ * option-A shortcut's source read through a map: strided, channel-shifted), ReLU/ReLU6 with
  * NaN kept — for array and arena operands, 1 and 2 threads, strides 1 and 2, odd sizes and negative
  * affine scales (a swapped lane or channel shows as a wrong sign). Also small dense convs on the
  * same generated code (a network's stem), and the arena allocator itself.
@@ -16,7 +17,7 @@ import { ternaryConv2dCpu } from '../../kernels/ternary/cpu.js';
 import { type IntActivationMode, ternaryConv2dIntReference } from '../../kernels/ternary/int.js';
 import { ternaryConv2dIntFused } from '../../kernels/ternary/int-simd.js';
 import { ternaryLayerFromAssignment } from '../../kernels/ternary/layer.js';
-import type { JitPost } from '../../kernels/ternary/simd-jit.js';
+import type { JitPost, ResidualMap } from '../../kernels/ternary/simd-jit.js';
 import { denseConv2dFused, denseTaps, setTernaryJit, shutdownTernaryThreads, ternaryConv2dFused, ternarySimdAvailable, ternarySimdInstance } from '../../kernels/ternary/simd.js';
 import { conv2dGeometry } from '../../kernels/types.js';
 import { randomAssignment, referenceConv } from './ternary-fixtures.js';
@@ -40,6 +41,24 @@ function applyPost(y: Float32Array, post: JitPost, res: Float32Array | null, M: 
   return out;
 }
 
+/**
+ * An option-A shortcut's source for an output [N, M, OH, OW]: C ≤ M channels, `padBefore` zero
+ * channels first, stride 1 or 2 (an odd source side too), and the full residual the runtime's
+ * separate shortcut pass would make from it.
+ */
+function shortcutSource(N: number, M: number, OH: number, OW: number, rng: Rng): { src: Float32Array; full: Float32Array; map: ResidualMap } {
+  const stride = rng.uniform() < 0.5 ? 1 : 2;
+  const C = 1 + Math.floor(rng.uniform() * M);
+  const padBefore = Math.floor(rng.uniform() * (M - C + 1));
+  const H = stride * OH - (stride === 2 && rng.uniform() < 0.5 ? 1 : 0), W = stride * OW - (stride === 2 && rng.uniform() < 0.5 ? 1 : 0);
+  const src = Float32Array.from({ length: N * C * H * W }, () => rng.normal());
+  const full = new Float32Array(N * M * OH * OW);
+  for (let n = 0; n < N; n++) for (let c = 0; c < C; c++) for (let y = 0; y < OH; y++) for (let x = 0; x < OW; x++) {
+    full[((n * M + c + padBefore) * OH + y) * OW + x] = src[((n * C + c) * H + stride * y) * W + stride * x];
+  }
+  return { src, full, map: { stride, padBefore, channels: C, height: H, width: W } };
+}
+
 /** Same bits, NaN matching NaN (its payload may differ between wasm and JS). */
 function assertSameBits(got: Float32Array, want: Float32Array, what: string): void {
   const g = new Uint32Array(got.buffer, got.byteOffset, got.length), w = new Uint32Array(want.buffer, want.byteOffset, want.length);
@@ -61,6 +80,7 @@ const caseArb = fc.record({
   mode: fc.constantFrom('float', 'int8', 'int16'),
   act: fc.constantFrom('none', 'relu', 'relu6'),
   residual: fc.boolean(),
+  map: fc.boolean(),
   affine: fc.boolean(),
   bias: fc.boolean(),
   arena: fc.boolean(),
@@ -88,25 +108,28 @@ describe('fused ternary conv output', { skip: !ternarySimdAvailable() && 'no was
       if (c.nan && c.mode === 'float') x[Math.floor(rng.uniform() * x.length)] = Number.NaN;
       const bias = c.bias ? Float32Array.from({ length: c.M }, () => rng.normal()) : null;
       const outN = c.N * c.M * per;
-      const res = c.residual ? Float32Array.from({ length: outN }, () => 3 * rng.normal()) : null;
+      // The residual: a tensor of the output's shape, or (map) an option-A shortcut's source.
+      const map = c.residual && c.map ? shortcutSource(c.N, c.M, g.outHeight, g.outWidth, rng) : null;
+      const res = !c.residual ? null : map !== null ? map.src : Float32Array.from({ length: outN }, () => 3 * rng.normal());
+      const resFull = map !== null ? map.full : res;
       // Negative scales: a channel mix-up flips signs.
       const affine = c.affine ? { scale: Float64Array.from({ length: c.M }, () => fr(rng.uniform() < 0.3 ? -0.5 - rng.uniform() : 0.5 + rng.uniform())), shift: Float64Array.from({ length: c.M }, () => fr(rng.normal())) } : undefined;
-      const spec: JitPost = { affine, residual: res !== null, act: c.act as JitPost['act'] };
+      const spec: JitPost = { affine, residual: res !== null, residualMap: map?.map, act: c.act as JitPost['act'] };
       const act = c.mode === 'float' ? null : { mode: c.mode as IntActivationMode, scale: fr(0.02 + 0.05 * rng.uniform()) };
       const plain = new Float32Array(outN);
       if (act === null) ternaryConv2dCpu(x, layer, bias, plain, g);
       else ternaryConv2dIntReference(x, layer, act, bias, plain, g);
-      const want = applyPost(plain, spec, res, c.M, per);
+      const want = applyPost(plain, spec, resFull, c.M, per);
       const I = ternarySimdInstance();
       assert.ok(I !== null);
       let got: Float32Array;
       if (c.arena) {
         const xAt = arenaAllocate(I.memory, x.length * 4 + 64) as number;
         const outAt = arenaAllocate(I.memory, outN * 4 + 64) as number;
-        const resAt = res === null ? null : arenaAllocate(I.memory, outN * 4 + 64) as number;
+        const resAt = res === null ? null : arenaAllocate(I.memory, res.length * 4 + 64) as number;
         try {
           new Float32Array(I.memory.buffer, xAt, x.length).set(x);
-          if (res !== null) new Float32Array(I.memory.buffer, resAt as number, outN).set(res);
+          if (res !== null) new Float32Array(I.memory.buffer, resAt as number, res.length).set(res);
           const done = act === null
             ? ternaryConv2dFused(xAt, layer, bias, outAt, g, { spec, res: resAt }, c.threads)
             : ternaryConv2dIntFused(xAt, layer, act, bias, outAt, g, { spec, res: resAt }, c.threads) ? 'fused' : 'none';
