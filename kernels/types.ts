@@ -261,6 +261,26 @@ export interface TernaryLayer {
   /** Taps of output m with weight −w_n: `negTaps[negStart[m] .. negStart[m+1])`, ascending. */
   readonly negStart: Int32Array;
   readonly negTaps: Int32Array;
+  /**
+   * Per output channel centroids (a folded per-channel scale, the packed runtime's batch norm):
+   * output m is `channelWp[m]·Σ_P x − channelWn[m]·Σ_N x + bias[m]`, replacing `wp`/`wn`. Only the
+   * cpu/wasm ternary kernels and the integer kernels take them (see {@link withChannelCentroids}).
+   */
+  readonly channelWp?: Float32Array;
+  readonly channelWn?: Float32Array;
+}
+
+/**
+ * The layer with per-channel centroids `f32(scale[m]·wp)`, `f32(scale[m]·wn)` (same taps).
+ * @example const l = withChannelCentroids(layer, bnScale);
+ */
+export function withChannelCentroids(layer: TernaryLayer, scale: ArrayLike<number>): TernaryLayer {
+  const M = layer.outChannels;
+  return {
+    ...layer,
+    channelWp: Float32Array.from({ length: M }, (_, m) => scale[m] * layer.wp),
+    channelWn: Float32Array.from({ length: M }, (_, m) => scale[m] * layer.wn),
+  };
 }
 
 /**

@@ -14,7 +14,7 @@ import { ternaryConv2dInt, ternaryConv2dIntFused } from '../../kernels/ternary/i
 import { type DenseTaps, type TernaryConvPost, denseConv2dFused, denseTaps, ternaryConv2dFused, ternarySimdInstance } from '../../kernels/ternary/simd.js';
 import type { JitPost } from '../../kernels/ternary/simd-jit.js';
 import { arenaAllocate, arenaRelease } from '../../kernels/ternary/arena.js';
-import type { TernaryLayer } from '../../kernels/types.js';
+import { type TernaryLayer, withChannelCentroids } from '../../kernels/types.js';
 import { conv2dForwardCpu } from '../../kernels/cpu/conv.js';
 import { gemm } from '../../kernels/cpu/gemm.js';
 import { binaryCpu, unaryCpu } from '../../kernels/cpu/elementwise.js';
@@ -80,8 +80,6 @@ interface Compiled {
   add: Float32Array | null;
   /** Integer activations of a ternary layer (null: float). */
   act: IntActivations | null;
-  /** `mult`/`add` as the batch-norm eval kernel applies them (float64 scale and shift), for kernels that fuse the post pass. */
-  affine: { scale: Float64Array; shift: Float64Array } | undefined;
   /** A small dense conv's weights for generated code (see {@link DENSE_GENERATED_MAX_TAPS}), else null. */
   dense: DenseTaps | null;
 }
@@ -94,16 +92,7 @@ interface Compiled {
  */
 const DENSE_GENERATED_MAX_TAPS = 48;
 
-/** The post pass's per-channel float64 scale and shift, computed as batchNormForwardEvalCpu does for mean 0, invstd 1. */
-function affineOf(mult: Float32Array | null, add: Float32Array | null, M: number): { scale: Float64Array; shift: Float64Array } | undefined {
-  if (mult === null && add === null) return undefined;
-  const scale = new Float64Array(M), shift = new Float64Array(M);
-  for (let c = 0; c < M; c++) {
-    scale[c] = (mult === null ? 1 : mult[c]) * 1;
-    shift[c] = (add === null ? 0 : add[c]) - 0 * scale[c];
-  }
-  return { scale, shift };
-}
+
 
 function tensorOf(tensors: Map<string, RawTensor>, name: string | undefined, file: string, what: string, dtypes: readonly RawTensor['dtype'][], numel?: number): RawTensor {
   if (name === undefined) throw new FormatError(file, `${what}: the program names no tensor`);
@@ -137,7 +126,7 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
     for (let i = 0; i < w.length; i++) if (w[i] !== 0) nz++;
     return {
       c: {
-        ternary: null, weight: w, kernelBias: bias, mult: null, add: null, act: null, affine: undefined,
+        ternary: null, weight: w, kernelBias: bias, mult: null, add: null, act: null,
         dense: op.op === 'conv' && op.groups === 1 && op.shape[1] * op.shape[2] * op.shape[3] <= DENSE_GENERATED_MAX_TAPS ? denseTaps(w, op.shape) : null,
       },
       info: { name: op.name, op: op.op, kind: 'dense', shape: [...op.shape], weights, nonzeros: nz, sparsity: 1 - nz / weights, removedOut, removedIn },
@@ -160,19 +149,12 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
   if (weights & 7 && nzMask[nzMask.length - 1] >> (weights & 7)) throw new FormatError(file, `${what}: non-zero mask has bits set past weight ${weights}`);
   const kshape = op.op === 'conv' ? op.shape : ([op.shape[0], op.shape[1]] as const);
   let layer: TernaryLayer;
-  let mult: Float32Array | null = null;
   try {
-    if (scale !== null && wn !== 0) {
-      // Per-channel centroids scale[m]·w_p, scale[m]·w_n = (scale[m]·w_n)·(w_p/w_n, 1): the kernel
-      // sums with the centroid ratio, the post pass multiplies once per output — two
-      // multiplications per output in all, as a plain ternary layer.
-      layer = ternaryLayerFromMasks(nzMask, signMask, kshape, Math.fround(wp / wn), 1);
-      mult = new Float32Array(M);
-      for (let m = 0; m < M; m++) mult[m] = scale[m] * wn;
-    } else {
-      layer = ternaryLayerFromMasks(nzMask, signMask, kshape, wp, wn);
-      if (scale !== null) mult = scale;
-    }
+    // A folded batch-norm scale becomes per-channel centroids f32(scale[m]·w_p), f32(scale[m]·w_n):
+    // the kernels' output expression applies them (two multiplications per output, as a plain
+    // ternary layer) and the shift is the bias — no separate affine pass.
+    layer = ternaryLayerFromMasks(nzMask, signMask, kshape, wp, wn);
+    if (scale !== null) layer = withChannelCentroids(layer, scale);
   } catch (e) {
     if (e instanceof ShapeError || e instanceof Error) throw new FormatError(file, `${what}: corrupt bitmasks: ${e.message}`);
     throw e;
@@ -189,10 +171,7 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
       throw e;
     }
   }
-  const c: Compiled = mult === null
-    ? { ternary: layer, weight: null, kernelBias: bias, mult: null, add: null, act, affine: undefined, dense: null }
-    : { ternary: layer, weight: null, kernelBias: null, mult, add: bias ?? new Float32Array(M), act, affine: undefined, dense: null };
-  c.affine = affineOf(c.mult, c.add, M);
+  const c: Compiled = { ternary: layer, weight: null, kernelBias: bias, mult: null, add: null, act, dense: null };
   return { c, info: { name: op.name, op: op.op, kind: 'ternary', shape: [...op.shape], weights, nonzeros: count, sparsity: 1 - count / weights, removedOut, removedIn } };
 }
 
@@ -489,10 +468,10 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
       }
       let post: JitPost | undefined;
       const c = compiled.get(st.index);
-      if (op.op === 'conv' && (c?.ternary != null || c?.dense != null) && (c.affine !== undefined || resSlot >= 0 || act !== Act.None)) {
+      if (op.op === 'conv' && (c?.ternary != null || c?.dense != null) && (resSlot >= 0 || act !== Act.None)) {
         const sc = shortcut?.op.op === 'shortcutA' ? shortcut.op : null;
         const residualMap = sc === null ? undefined : { stride: sc.stride as 1 | 2, padBefore: sc.padBefore, channels: (shortcut as PlannedStep).inShape[1], height: (shortcut as PlannedStep).inShape[2], width: (shortcut as PlannedStep).inShape[3] };
-        post = { affine: c.affine, residual: resSlot >= 0, residualMap, act: act === Act.Relu ? 'relu' : act === Act.Relu6 ? 'relu6' : 'none' };
+        post = { residual: resSlot >= 0, residualMap, act: act === Act.Relu ? 'relu' : act === Act.Relu6 ? 'relu6' : 'none' };
       }
       steps.push({ step: st, x: null, y: null, out: null, res: null, resSlot, resSize, shortcut, shortcutOut: null, conv, pool, act, skip: fusedNext.has(k), post });
     });

@@ -239,7 +239,7 @@ export function ternaryConv2dCpu(x: Float32Array, layer: TernaryLayer, bias: Flo
   const p = planFor(layer, g);
   const xp = padInput(x, g, p);
   const { batch: N, outChannels: M, outHeight: OH, outWidth: OW } = g;
-  const { wp, wn, posStart, negStart } = layer;
+  const { wp, wn, posStart, negStart, channelWp, channelWn } = layer;
   const { posOff, negOff, ws, hs, lead } = p;
   const ohw = OH * OW;
   if (g.strideH === 1 && g.strideW === 1) {
@@ -257,13 +257,14 @@ export function ternaryConv2dCpu(x: Float32Array, layer: TernaryLayer, bias: Flo
         sumTaps(pos, xp, base, posOff, posStart[m], posStart[m + 1], len);
         sumTaps(neg, xp, base, negOff, negStart[m], negStart[m + 1], len);
         const b = bias === null ? 0 : bias[m];
+        const cp = channelWp === undefined ? wp : channelWp[m], cn = channelWn === undefined ? wn : channelWn[m];
         for (let r = r0; r < r1; r++) {
           const n = Math.floor(r / hs);
           const oy = r - n * hs;
           if (oy >= OH) continue;
           const d = (n * M + m) * ohw + oy * OW;
           const a = (r - r0) * ws;
-          for (let ox = 0; ox < OW; ox++) out[d + ox] = wp * pos[a + ox] - wn * neg[a + ox] + b;
+          for (let ox = 0; ox < OW; ox++) out[d + ox] = cp * pos[a + ox] - cn * neg[a + ox] + b;
         }
       }
     }
@@ -291,12 +292,13 @@ export function ternaryConv2dCpu(x: Float32Array, layer: TernaryLayer, bias: Flo
       sumTapsStrided(pos, xp, rowBase, rows, OW, sw, posOff, posStart[m], posStart[m + 1]);
       sumTapsStrided(neg, xp, rowBase, rows, OW, sw, negOff, negStart[m], negStart[m + 1]);
       const b = bias === null ? 0 : bias[m];
+      const cp = channelWp === undefined ? wp : channelWp[m], cn = channelWn === undefined ? wn : channelWn[m];
       for (let r = r0; r < r1; r++) {
         const n = Math.floor(r / OH);
         const oy = r - n * OH;
         const d = (n * M + m) * ohw + oy * OW;
         const a = (r - r0) * OW;
-        for (let ox = 0; ox < OW; ox++) out[d + ox] = wp * pos[a + ox] - wn * neg[a + ox] + b;
+        for (let ox = 0; ox < OW; ox++) out[d + ox] = cp * pos[a + ox] - cn * neg[a + ox] + b;
       }
     }
   }
@@ -327,7 +329,7 @@ export function ternaryLinearCpu(x: Float32Array, layer: TernaryLayer, bias: Flo
     ternaryConv2dCpu(x, layer, bias, out, g);
     return;
   }
-  const { wp, wn, posStart, posTaps, negStart, negTaps } = layer;
+  const { wp, wn, posStart, posTaps, negStart, negTaps, channelWp, channelWn } = layer;
   for (let n = 0; n < batch; n++) {
     const xo = n * I;
     for (let m = 0; m < M; m++) {
@@ -335,7 +337,7 @@ export function ternaryLinearCpu(x: Float32Array, layer: TernaryLayer, bias: Flo
       for (let t = posStart[m]; t < posStart[m + 1]; t++) sp += x[xo + posTaps[t]];
       let sn = 0;
       for (let t = negStart[m]; t < negStart[m + 1]; t++) sn += x[xo + negTaps[t]];
-      out[n * M + m] = wp * sp - wn * sn + (bias === null ? 0 : bias[m]);
+      out[n * M + m] = (channelWp === undefined ? wp : channelWp[m]) * sp - (channelWn === undefined ? wn : channelWn[m]) * sn + (bias === null ? 0 : bias[m]);
     }
   }
 }

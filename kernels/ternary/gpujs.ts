@@ -124,6 +124,7 @@ export async function loadTernaryConvGpujs(mode: GpujsMode = 'webasm'): Promise<
     const total = g.batch * g.outChannels * g.outHeight * g.outWidth;
     if (out.length < total) throw new KernelError(`ternaryConv2d (gpu.js): out has ${out.length} elements, needs ${total}`);
     if (total === 0) return;
+    if (layer.channelWp !== undefined) throw new KernelError('ternaryConv2d (gpu.js): per-channel centroids are not supported here; use the cpu kernels');
     const maxTaps = Math.max(1, layer.inPerGroup * layer.kernelHeight * layer.kernelWidth);
     const constants = {
       OW: g.outWidth, OH: g.outHeight, M: g.outChannels, C: g.inChannels, H: g.inHeight, W: g.inWidth,

@@ -37,7 +37,7 @@ function intJitFor(layer: TernaryLayer, p: SimdPlan, band: BandSpec, g: Conv2dGe
     outPerGroup: layer.outChannels / g.groups,
     band,
     lanes: act.mode === 'int8' ? 'i16' : 'i16to32',
-    coefficients: intOutputCoefficients(layer, act),
+    coefficients: (m) => intOutputCoefficients(layer, act, m),
     quantize: { inv: Math.fround(1 / act.scale), qmax: intQmax(act.mode) },
     post,
   }, memory);

@@ -99,11 +99,14 @@ export function quantizeActivations(x: Float32Array, scale: number, mode: IntAct
 }
 
 /**
- * The two float32 output coefficients `scale·w_p`, `scale·w_n` (rounded once, as every path uses them).
- * @example const [a, c] = intOutputCoefficients(layer, { mode: 'int8', scale: 0.02 });
+ * Output channel m's two float32 coefficients `scale·w_p`, `scale·w_n` (rounded once, as every path
+ * uses them; the layer's per-channel centroids where it has them).
+ * @example const [a, c] = intOutputCoefficients(layer, { mode: 'int8', scale: 0.02 }, 0);
  */
-export function intOutputCoefficients(layer: TernaryLayer, act: IntActivations): [number, number] {
-  return [Math.fround(act.scale * layer.wp), Math.fround(act.scale * layer.wn)];
+export function intOutputCoefficients(layer: TernaryLayer, act: IntActivations, m: number): [number, number] {
+  const wp = layer.channelWp === undefined ? layer.wp : layer.channelWp[m];
+  const wn = layer.channelWn === undefined ? layer.wn : layer.channelWn[m];
+  return [Math.fround(act.scale * wp), Math.fround(act.scale * wn)];
 }
 
 /** `f32(f32(f32(a·f32(P)) − f32(c·f32(N))) + b)`: the integer paths' output, written once. */
@@ -127,7 +130,6 @@ export function ternaryConv2dIntReference(x: Float32Array, layer: TernaryLayer, 
   const chw = C * H * W;
   if (qScratch.length < N * chw) qScratch = new Int16Array(N * chw);
   const q = quantizeActivations(x, act.scale, act.mode, qScratch, 0, N * chw);
-  const [a, c] = intOutputCoefficients(layer, act);
   const { kernelHeight: KH, kernelWidth: KW, inPerGroup: cpg } = layer;
   const opg = M / g.groups;
   const sum = (n: number, m: number, oy: number, ox: number, start: Int32Array, taps: Int32Array): number => {
@@ -147,6 +149,7 @@ export function ternaryConv2dIntReference(x: Float32Array, layer: TernaryLayer, 
   for (let n = 0; n < N; n++) {
     for (let m = 0; m < M; m++) {
       const b = bias === null ? 0 : bias[m];
+      const [a, c] = intOutputCoefficients(layer, act, m);
       for (let oy = 0; oy < OH; oy++) {
         for (let ox = 0; ox < OW; ox++) {
           out[((n * M + m) * OH + oy) * OW + ox] = outputValue(a, c, sum(n, m, oy, ox, layer.posStart, layer.posTaps), sum(n, m, oy, ox, layer.negStart, layer.negTaps), b);
@@ -172,11 +175,12 @@ export function ternaryLinearInt(x: Float32Array, layer: TernaryLayer, act: IntA
   checkIntActivations(layer, act, op);
   if (qScratch.length < x.length) qScratch = new Int16Array(x.length);
   const q = quantizeActivations(x, act.scale, act.mode, qScratch);
-  const [a, c] = intOutputCoefficients(layer, act);
   const { posStart, posTaps, negStart, negTaps } = layer;
+  const coef = Array.from({ length: M }, (_, m) => intOutputCoefficients(layer, act, m));
   for (let n = 0; n < batch; n++) {
     const xo = n * I;
     for (let m = 0; m < M; m++) {
+      const [a, c] = coef[m];
       let sp = 0;
       for (let t = posStart[m]; t < posStart[m + 1]; t++) sp += q[xo + posTaps[t]];
       let sn = 0;

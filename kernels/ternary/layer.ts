@@ -132,8 +132,11 @@ export function ternaryLayerDense(layer: TernaryLayer, out?: Float32Array): Floa
   const w = out ?? new Float32Array(layer.outChannels * per);
   w.fill(0, 0, layer.outChannels * per);
   for (let m = 0; m < layer.outChannels; m++) {
-    for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) w[m * per + layer.posTaps[t]] = layer.wp;
-    for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) w[m * per + layer.negTaps[t]] = -layer.wn;
+    // Per-channel centroids where the layer has them.
+    const wp = layer.channelWp === undefined ? layer.wp : layer.channelWp[m];
+    const wn = layer.channelWn === undefined ? layer.wn : layer.channelWn[m];
+    for (let t = layer.posStart[m]; t < layer.posStart[m + 1]; t++) w[m * per + layer.posTaps[t]] = wp;
+    for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) w[m * per + layer.negTaps[t]] = -wn;
   }
   return w;
 }

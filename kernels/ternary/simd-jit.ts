@@ -43,8 +43,8 @@ export interface JitGeometry {
   readonly band?: BandSpec;
   /** Input element and accumulator lanes (default f32): see {@link JitLanes}. */
   readonly lanes?: JitLanes;
-  /** Integer lanes: the output coefficients `[scale·w_p, scale·w_n]` (float lanes use the layer's centroids). */
-  readonly coefficients?: readonly [number, number];
+  /** Integer lanes: output channel m's coefficients `[scale·w_p, scale·w_n]` (float lanes use the layer's centroids). */
+  readonly coefficients?: (m: number) => readonly [number, number];
   /** Integer lanes: the band gather quantizes with this float32 `1/scale` and clamp (./int.ts). */
   readonly quantize?: { readonly inv: number; readonly qmax: number };
   /** Work fused into the output stores (see {@link JitPost}); absent: the plain layer output. */
@@ -61,14 +61,12 @@ export interface JitGeometry {
  * What the generated code does to each output before storing it, in this order and with the
  * arithmetic of the separate passes it replaces (kernels/wasm/elementwise.ts), so fused and unfused
  * runs give the same bits:
- * 1. `affine`: per output channel m, `f32(f64(y)·scale[m] + shift[m])` in float64, as the batch-norm
- *    eval kernel (a folded batch norm or per-channel centroid scale);
- * 2. `residual`: `y + r` (float32), r read at the same NCHW position of the residual tensor, or
+ * 1. `residual`: `y + r` (float32), r read at the same NCHW position of the residual tensor, or
  *    through `residualMap`;
- * 3. `act`: ReLU (`y <= 0 ? 0 : y`, NaN kept) or ReLU6.
+ * 2. `act`: ReLU (`y <= 0 ? 0 : y`, NaN kept) or ReLU6.
+ * (A folded batch-norm scale is per-channel centroids of the layer, see TernaryLayer.channelWp.)
  */
 export interface JitPost {
-  readonly affine?: { readonly scale: ArrayLike<number>; readonly shift: ArrayLike<number> };
   readonly residual: boolean;
   /**
    * The residual is an option-A shortcut of the tensor given (ResNet's
@@ -89,41 +87,24 @@ export interface ResidualMap {
   readonly width: number;
 }
 
-const affineIds = new WeakMap<object, number>();
-let nextAffineId = 1;
 /**
- * Cache key part of a {@link JitPost} (the affine vectors by identity: a caller passes the same
- * arrays for the same layer).
+ * Cache key part of a {@link JitPost}.
  * @example const key = `${plan.key};${postKey(post)}`;
  */
 export function postKey(post: JitPost | undefined): string {
   if (post === undefined) return '';
-  let id = 0;
-  if (post.affine !== undefined) {
-    id = affineIds.get(post.affine) ?? 0;
-    if (id === 0) affineIds.set(post.affine, (id = nextAffineId++));
-  }
   const map = post.residualMap;
-  return `p${id},${post.residual ? 'r' : ''}${map === undefined ? '' : `${map.stride},${map.padBefore},${map.channels},${map.height},${map.width}`},${post.act}`;
+  return `${post.residual ? 'r' : ''}${map === undefined ? '' : `${map.stride},${map.padBefore},${map.channels},${map.height},${map.width}`},${post.act}`;
 }
 
 /** Floats 0 and 2 of each operand: every other value of a stride-2 row. */
 const EVEN_FLOATS = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
-const HIGH_HALF = [8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15];
-const JOIN_LOW = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 
 /**
  * Applies `post` to the f32x4 in local `y` for output channel `m`, the residual vector read at
  * `resAddr + offset` (see {@link JitPost}); leaves the result in `y`.
  */
-function emitPost(f: ReturnType<ModuleBuilder['func']>, post: JitPost, m: number, y: number, lo: number, resAddr: number, offset: number, half: number): void {
-  if (post.affine !== undefined) {
-    const sc = post.affine.scale[m], sh = post.affine.shift[m];
-    f.get(y).f64x2PromoteLowF32x4().f64Const(sc).f64x2Splat().f64x2Mul().f64Const(sh).f64x2Splat().f64x2Add().f32x4DemoteF64x2Zero().set(lo);
-    f.get(lo);
-    f.get(y).get(y).i8x16Shuffle(HIGH_HALF).f64x2PromoteLowF32x4().f64Const(sc).f64x2Splat().f64x2Mul().f64Const(sh).f64x2Splat().f64x2Add().f32x4DemoteF64x2Zero();
-    f.i8x16Shuffle(JOIN_LOW).set(y);
-  }
+function emitPost(f: ReturnType<ModuleBuilder['func']>, post: JitPost, m: number, y: number, resAddr: number, offset: number, half: number): void {
   const map = post.residualMap;
   if (post.residual && map === undefined) f.get(y).get(resAddr).v128Load(offset).f32x4Add().set(y);
   else if (post.residual && map !== undefined) {
@@ -228,7 +209,7 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
   const acc = Array.from({ length: dense === undefined ? 2 * k : k }, () => f.local(V128));
   const tmp = f.local(V128);
   const post = geo.post;
-  const y = f.local(V128), lo = f.local(V128);
+  const y = f.local(V128);
   // Distinct (group, tap) inputs of the block, in ascending (group, tap) order, each with its offset
   // and the accumulators it feeds. NOTE: tap order, not offset order: every accumulator then sums
   // its taps in the order the generic kernel's tables list them, so the two kernels round alike.
@@ -352,7 +333,7 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
       const store = (m: number, offset: number, half = 0): void => {
         if (post === undefined) { f.v128Store(offset); return; }
         f.set(y);
-        emitPost(f, post, m, y, lo, ra, offset, half);
+        emitPost(f, post, m, y, ra, offset, half);
         f.get(y).v128Store(offset);
       };
       if (dense !== undefined) {
@@ -363,23 +344,24 @@ function emitBlock(mod: ModuleBuilder, name: string, layer: TernaryLayer, m0: nu
         }
       } else if (lanes === 'f32') {
         for (let j = 0; j < k; j++) {
-          // Same order as the generic kernel's `rows`: (w_p·P − w_n·N) + b.
+          // Same order as the generic kernel's `rows`: (w_p·P − w_n·N) + b (per-channel centroids if any).
           f.get(dst);
-          f.f32x4Const(layer.wp).get(acc[2 * j]).f32x4Mul();
-          f.f32x4Const(layer.wn).get(acc[2 * j + 1]).f32x4Mul().f32x4Sub();
+          f.f32x4Const(layer.channelWp?.[m0 + j] ?? layer.wp).get(acc[2 * j]).f32x4Mul();
+          f.f32x4Const(layer.channelWn?.[m0 + j] ?? layer.wn).get(acc[2 * j + 1]).f32x4Mul().f32x4Sub();
           f.get(bias).f32Load((m0 + j) * 4).f32x4Splat().f32x4Add();
           store(m0 + j, j * ohwB);
         }
       } else {
         // Integer sums to float32 (f32x4.convert_i32x4_s; i16 lanes widened first, low then high
         // half), then (a·P − c·N) + b as ./int.ts writes it.
-        const [ca, cc] = geo.coefficients ?? [layer.wp, layer.wn];
+        const coef = geo.coefficients ?? ((m: number): readonly [number, number] => [layer.channelWp?.[m] ?? layer.wp, layer.channelWn?.[m] ?? layer.wn]);
         const toF32 = (a: number, half: number): void => {
           f.get(a);
           if (lanes === 'i16') f.raw(0xfd, ...uleb(half === 0 ? 0xa7 : 0xa8)); // i32x4.extend_{low,high}_i16x8_s
           f.raw(0xfd, ...uleb(0xfa));
         };
         for (let j = 0; j < k; j++) {
+          const [ca, cc] = coef(m0 + j);
           for (let half = 0; half < px / 4; half++) {
             f.get(dst);
             f.f32x4Const(ca);

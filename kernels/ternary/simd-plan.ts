@@ -162,7 +162,7 @@ export function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, t
   const params: Params = {
     xStage, xp, out, posTab: 0, negTab: 0, posStart: 0, negStart: 0, bias, acc: 0, accB: 0,
     C, N, H, W, Hq: p.Hq, Wq: p.Wq, ph: p.gatherPadH, pw: p.gatherPadW, sH: g.strideH, sW: g.strideW, M, OH, OW, totalRows: N * p.Hq, rowsPer: 1,
-    chunks: 0, hasBias: 0, wpBits: 0, wnBits: 0, sampleMajor: jit === null ? 0 : 1,
+    chunks: 0, hasBias: 0, wpBits: 0, wnBits: 0, coefP: 0, coefN: 0, sampleMajor: jit === null ? 0 : 1,
   };
   if (jit !== null) {
     const scratchB = ((jit.maxBlock * OH * OW + 3) & ~3) * 4 + 64;
@@ -194,6 +194,8 @@ export function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, t
   const totalRows = N * p.Hq;
   const rowsPer = Math.max(1, Math.min(Math.floor(SIMD_CHUNK / p.Wq), Math.ceil(totalRows / MIN_CHUNKS)));
   const accB = ((rowsPer * p.Wq + 3) & ~3) * 4 + 16;
+  // Per-channel centroids (generated code bakes them in).
+  if (layer.channelWp !== undefined) { params.coefP = take(M); params.coefN = take(M); }
   params.posTab = take(layer.posTaps.length);
   params.negTab = take(layer.negTaps.length);
   params.posStart = take(M + 1);

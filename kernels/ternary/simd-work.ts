@@ -11,7 +11,7 @@ export const PLANES_PER_TAKE = 8;
 export const GATHER = 0, TAPS = 1, JIT = 2;
 export const PARAMS = [
   'xStage', 'xp', 'out', 'posTab', 'negTab', 'posStart', 'negStart', 'bias', 'acc', 'accB',
-  'C', 'N', 'H', 'W', 'Hq', 'Wq', 'ph', 'pw', 'sH', 'sW', 'M', 'OH', 'OW', 'totalRows', 'rowsPer', 'chunks', 'hasBias', 'wpBits', 'wnBits',
+  'C', 'N', 'H', 'W', 'Hq', 'Wq', 'ph', 'pw', 'sH', 'sW', 'M', 'OH', 'OW', 'totalRows', 'rowsPer', 'chunks', 'hasBias', 'wpBits', 'wnBits', 'coefP', 'coefN',
   'sampleMajor',
 ] as const;
 export type Params = Record<(typeof PARAMS)[number], number>;
@@ -108,7 +108,9 @@ export function ternaryWork(E: TernaryExports, mem: ArrayBuffer | SharedArrayBuf
       E.taps(pos, base, P.posTab + ps * 4, pe - ps, nbytes);
       E.taps(neg, base, P.negTab + ns * 4, ne - ns, nbytes);
       const b = P.hasBias === 1 ? bias[(P.bias >> 2) + m] : 0;
-      E.rows(pos, neg, P.Wq * 4, r1 - r0, oy0, P.Hq, P.OH, P.OW, P.out + ((n0 * P.M + m) * ohw) * 4, P.OW * 4, P.M * ohw * 4, wp, wn, b);
+      // Per-channel centroids (coefP/coefN: their byte offsets, 0 = the layer's wp/wn).
+      const cp = P.coefP === 0 ? wp : bias[(P.coefP >> 2) + m], cn = P.coefN === 0 ? wn : bias[(P.coefN >> 2) + m];
+      E.rows(pos, neg, P.Wq * 4, r1 - r0, oy0, P.Hq, P.OH, P.OW, P.out + ((n0 * P.M + m) * ohw) * 4, P.OW * 4, P.M * ohw * 4, cp, cn, b);
     }
   }
 }

@@ -256,6 +256,7 @@ function ternaryConv2dSimdOnce(x: TernaryOperand, layer: TernaryLayer, bias: Flo
   const bits = new Int32Array(new Float32Array([layer.wp, layer.wn]).buffer);
   P.wpBits = bits[0];
   P.wnBits = bits[1];
+  if (P.coefP !== 0) { f32.set(layer.channelWp as Float32Array, P.coefP >> 2); f32.set(layer.channelWn as Float32Array, P.coefN >> 2); }
   const xp0 = P.xp >> 2;
   const gridF = N * p.planes * p.Hq * p.Wq;
   const outN = N * M * OH * OW;

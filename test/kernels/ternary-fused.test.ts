@@ -1,11 +1,11 @@
 /**
  * The ternary convs with their output work fused into the generated code (kernels/ternary/simd.ts
  * `ternaryConv2dFused`, int-simd.ts `ternaryConv2dIntFused`, the packed runtime's path): bit-identical
- * to the unfused kernel followed by the separate passes, written out here in plain arithmetic — the
- * per-channel affine in float64 rounded once to float32, the float32 residual add (a tensor, or an
+ * to the unfused kernel (layers with and without per-channel centroids) followed by the separate
+ * passes, written out here in plain arithmetic — the float32 residual add (a tensor, or an
  * option-A shortcut's source read through a map: strided, channel-shifted), ReLU/ReLU6 with
  * NaN kept — for array and arena operands, 1 and 2 threads, strides 1 and 2, odd sizes and negative
- * affine scales (a swapped lane or channel shows as a wrong sign). Also small dense convs on the
+ * channel scales (a swapped lane or channel shows as a wrong sign). Also small dense convs on the
  * same generated code (a network's stem), and the arena allocator itself.
  */
 import assert from 'node:assert/strict';
@@ -19,7 +19,7 @@ import { ternaryConv2dIntFused } from '../../kernels/ternary/int-simd.js';
 import { ternaryLayerFromAssignment } from '../../kernels/ternary/layer.js';
 import type { JitPost, ResidualMap } from '../../kernels/ternary/simd-jit.js';
 import { denseConv2dFused, denseTaps, setTernaryJit, shutdownTernaryThreads, ternaryConv2dFused, ternarySimdAvailable, ternarySimdInstance } from '../../kernels/ternary/simd.js';
-import { conv2dGeometry } from '../../kernels/types.js';
+import { conv2dGeometry, withChannelCentroids } from '../../kernels/types.js';
 import { randomAssignment, referenceConv } from './ternary-fixtures.js';
 
 const SEED = 3_2026;
@@ -31,8 +31,6 @@ function applyPost(y: Float32Array, post: JitPost, res: Float32Array | null, M: 
   for (let i = 0; i < y.length; i++) {
     const m = Math.floor(i / per) % M;
     let v = y[i];
-    // float64: v·scale is exact (two float32 factors), the sum rounds once in float64, then to float32.
-    if (post.affine !== undefined) v = fr(v * post.affine.scale[m] + post.affine.shift[m]);
     if (res !== null) v = fr(v + res[i]);
     if (post.act === 'relu6') v = v >= 6 ? 6 : v;
     if (post.act !== 'none') v = v <= 0 ? 0 : v;
@@ -81,7 +79,7 @@ const caseArb = fc.record({
   act: fc.constantFrom('none', 'relu', 'relu6'),
   residual: fc.boolean(),
   map: fc.boolean(),
-  affine: fc.boolean(),
+  channelScale: fc.boolean(),
   bias: fc.boolean(),
   arena: fc.boolean(),
   threads: fc.constantFrom(1, 2),
@@ -95,14 +93,16 @@ describe('fused ternary conv output', { skip: !ternarySimdAvailable() && 'no was
     await shutdownTernaryThreads();
   });
 
-  test('equals the kernel followed by the separate affine, residual and activation passes, bit for bit', () => {
+  test('equals the kernel followed by the separate residual and activation passes, bit for bit (with per-channel centroids too)', () => {
     setTernaryJit('eager');
     fc.assert(fc.property(caseArb, (c) => {
       if (c.k > c.H + 2 * c.pad || c.k > c.W + 2 * c.pad) return;
       const rng = new Rng(c.seed);
       const g = conv2dGeometry([c.N, c.C, c.H, c.W], [c.M, c.C, c.k, c.k], { stride: c.stride, padding: c.pad });
       const per = g.outHeight * g.outWidth;
-      const layer = ternaryLayerFromAssignment(randomAssignment(c.M * c.C * c.k * c.k, 0.6, rng), [c.M, c.C, c.k, c.k], fr(0.1 + rng.uniform()), fr(0.1 + rng.uniform()));
+      const plainLayer = ternaryLayerFromAssignment(randomAssignment(c.M * c.C * c.k * c.k, 0.6, rng), [c.M, c.C, c.k, c.k], fr(0.1 + rng.uniform()), fr(0.1 + rng.uniform()));
+      // Per-channel centroids (a folded batch norm), negative scales too: a channel mix-up flips signs.
+      const layer = c.channelScale ? withChannelCentroids(plainLayer, Float32Array.from({ length: c.M }, () => (rng.uniform() < 0.3 ? -0.5 - rng.uniform() : 0.5 + rng.uniform()))) : plainLayer;
       const x = Float32Array.from({ length: c.N * c.C * c.H * c.W }, () => 2 * rng.normal());
       // NaN propagates through the sum and is kept by ReLU (float path; the integer quantizer maps it to 0).
       if (c.nan && c.mode === 'float') x[Math.floor(rng.uniform() * x.length)] = Number.NaN;
@@ -112,9 +112,7 @@ describe('fused ternary conv output', { skip: !ternarySimdAvailable() && 'no was
       const map = c.residual && c.map ? shortcutSource(c.N, c.M, g.outHeight, g.outWidth, rng) : null;
       const res = !c.residual ? null : map !== null ? map.src : Float32Array.from({ length: outN }, () => 3 * rng.normal());
       const resFull = map !== null ? map.full : res;
-      // Negative scales: a channel mix-up flips signs.
-      const affine = c.affine ? { scale: Float64Array.from({ length: c.M }, () => fr(rng.uniform() < 0.3 ? -0.5 - rng.uniform() : 0.5 + rng.uniform())), shift: Float64Array.from({ length: c.M }, () => fr(rng.normal())) } : undefined;
-      const spec: JitPost = { affine, residual: res !== null, residualMap: map?.map, act: c.act as JitPost['act'] };
+      const spec: JitPost = { residual: res !== null, residualMap: map?.map, act: c.act as JitPost['act'] };
       const act = c.mode === 'float' ? null : { mode: c.mode as IntActivationMode, scale: fr(0.02 + 0.05 * rng.uniform()) };
       const plain = new Float32Array(outN);
       if (act === null) ternaryConv2dCpu(x, layer, bias, plain, g);

@@ -16,7 +16,7 @@ import { ternaryConv2dInt } from '../../kernels/ternary/int-simd.js';
 import { ternaryLayerFromAssignment } from '../../kernels/ternary/layer.js';
 import { poisonTernaryScratch, setTernaryThreads, shutdownTernaryThreads, ternarySimdAvailable } from '../../kernels/ternary/simd.js';
 import { setTernarySimd } from '../../kernels/ternary/cpu.js';
-import { type Conv2dGeometry, conv2dGeometry } from '../../kernels/types.js';
+import { type Conv2dGeometry, conv2dGeometry, withChannelCentroids } from '../../kernels/types.js';
 import { randomAssignment, referenceConv, referenceLinear } from './ternary-fixtures.js';
 
 const SEED = 17_2026;
@@ -40,10 +40,11 @@ function signMasks(a: Int8Array): [Float64Array, Float64Array] {
   return [Float64Array.from(a, (v) => (v === 1 ? 1 : 0)), Float64Array.from(a, (v) => (v === -1 ? 1 : 0))];
 }
 
-function expectedOutputs(P: Float64Array, N: Float64Array, a: number, c: number, bias: Float32Array | null, M: number, per: number): Float32Array {
+function expectedOutputs(P: Float64Array, N: Float64Array, coef: (m: number) => [number, number], bias: Float32Array | null, M: number, per: number): Float32Array {
   const out = new Float32Array(P.length);
   for (let i = 0; i < P.length; i++) {
     const m = Math.floor(i / per) % M;
+    const [a, c] = coef(m);
     out[i] = fr(fr(fr(a * fr(P[i])) - fr(c * fr(N[i]))) + (bias === null ? 0 : bias[m]));
   }
   return out;
@@ -52,7 +53,7 @@ function expectedOutputs(P: Float64Array, N: Float64Array, a: number, c: number,
 interface Case {
   batch: number; groups: number; cpg: number; opg: number; h: number; w: number; kh: number; kw: number;
   stride: [number, number]; pad: [number, number]; dil: [number, number]; sparsity: number; bias: boolean;
-  mode: IntActivationMode; wp: number; wn: number; scale: number; range: number;
+  mode: IntActivationMode; wp: number; wn: number; scale: number; range: number; channelScale: boolean;
 }
 
 const intCase: fc.Arbitrary<Case> = fc
@@ -77,6 +78,7 @@ const intCase: fc.Arbitrary<Case> = fc
     scale: fc.constantFrom(Math.fround(1 / 127), Math.fround(0.013), Math.fround(1e-4), 0.125, 3),
     // Input range as a multiple of the clamp point: > 1 saturates.
     range: fc.constantFrom(0.5, 1, 3),
+    channelScale: fc.boolean(),
   })
   .filter((c) => c.h + 2 * c.pad[0] >= c.dil[0] * (c.kh - 1) + 1 && c.w + 2 * c.pad[1] >= c.dil[1] * (c.kw - 1) + 1);
 
@@ -93,7 +95,10 @@ function checkCase(c: Case, seed: number, run: (x: Float32Array, layer: ReturnTy
   const assign = randomAssignment(M * per, c.sparsity, rng);
   // One output channel with no weights at all (an empty tap list on both signs).
   assign.fill(0, 0, per);
-  const layer = ternaryLayerFromAssignment(assign, [M, c.cpg, c.kh, c.kw], c.wp, c.wn);
+  const plain = ternaryLayerFromAssignment(assign, [M, c.cpg, c.kh, c.kw], c.wp, c.wn);
+  // Per-channel centroids f32(σ_m·w_p), f32(σ_m·w_n) (a folded batch norm), negative σ too.
+  const sigma = Array.from({ length: M }, () => (rng.uniform() < 0.3 ? -1 : 1) * rng.uniformRange(0.25, 4));
+  const layer = c.channelScale ? withChannelCentroids(plain, sigma) : plain;
   const x = new Float32Array(g.batch * g.inChannels * g.inHeight * g.inWidth);
   const lim = c.range * intQmax(c.mode) * c.scale;
   // Every third value an exact tie (k + ½ steps, scale a power of two below) to pin the rounding.
@@ -103,7 +108,10 @@ function checkCase(c: Case, seed: number, run: (x: Float32Array, layer: ReturnTy
   const [pos, neg] = signMasks(assign);
   const P = referenceConv(q, pos, null, g);
   const N = referenceConv(q, neg, null, g);
-  const want = expectedOutputs(P, N, fr(c.scale * c.wp), fr(c.scale * c.wn), bias, M, g.outHeight * g.outWidth);
+  // Output m: a = f32(scale·f32(σ_m·w_p)), c likewise (docs: the coefficients round once from the
+  // layer's float32 centroids).
+  const coef = (m: number): [number, number] => (c.channelScale ? [fr(c.scale * fr(sigma[m] * c.wp)), fr(c.scale * fr(sigma[m] * c.wn))] : [fr(c.scale * c.wp), fr(c.scale * c.wn)]);
+  const want = expectedOutputs(P, N, coef, bias, M, g.outHeight * g.outWidth);
   const got = new Float32Array(want.length).fill(Number.NaN);
   run(x, layer, bias, got, g);
   assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(want.buffer), `case ${JSON.stringify(c)} seed ${seed}`);
@@ -199,7 +207,7 @@ describe('integer-activation ternary linear', () => {
         const bias = Float32Array.from({ length: outF }, () => rng.uniformRange(-1, 1));
         const q = plainQuantize(x, scale, mode);
         const [pos, neg] = signMasks(assign);
-        const want = expectedOutputs(referenceLinear(q, pos, null, batch, inF, outF), referenceLinear(q, neg, null, batch, inF, outF), fr(scale * layer.wp), fr(scale * layer.wn), bias, outF, 1);
+        const want = expectedOutputs(referenceLinear(q, pos, null, batch, inF, outF), referenceLinear(q, neg, null, batch, inF, outF), () => [fr(scale * layer.wp), fr(scale * layer.wn)], bias, outF, 1);
         const got = new Float32Array(batch * outF).fill(Number.NaN);
         ternaryLinearInt(x, layer, { mode, scale }, bias, got);
         assert.deepEqual(new Uint32Array(got.buffer), new Uint32Array(want.buffer));

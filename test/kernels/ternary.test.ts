@@ -20,7 +20,7 @@ import {
 } from '../../kernels/ternary/layer.js';
 import { setTernarySimd, ternaryConv2dCpu, ternaryLinearCpu } from '../../kernels/ternary/cpu.js';
 import { setTernaryJit } from '../../kernels/ternary/simd.js';
-import { type Conv2dGeometry, conv2dGeometry } from '../../kernels/types.js';
+import { type Conv2dGeometry, conv2dGeometry, withChannelCentroids } from '../../kernels/types.js';
 import { expectClose, poison } from '../helpers/check.js';
 import { randomAssignment, referenceConv, referenceLinear } from './ternary-fixtures.js';
 
@@ -52,6 +52,8 @@ interface ConvCase {
   dil: [number, number];
   sparsity: number;
   bias: boolean;
+  /** Per-channel centroids (a folded batch norm). */
+  channelScale?: boolean;
 }
 
 const convCase: fc.Arbitrary<ConvCase> = fc
@@ -69,6 +71,7 @@ const convCase: fc.Arbitrary<ConvCase> = fc
     dil: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
     sparsity: fc.constantFrom(...SPARSITIES),
     bias: fc.boolean(),
+    channelScale: fc.boolean(),
   })
   .filter((c) => c.h + 2 * c.pad[0] >= c.dil[0] * (c.kh - 1) + 1 && c.w + 2 * c.pad[1] >= c.dil[1] * (c.kw - 1) + 1);
 
@@ -88,7 +91,10 @@ function runConv(c: ConvCase, seed: number, integer: boolean): void {
   const a = randomAssignment(g.outChannels * c.cpg * c.kh * c.kw, c.sparsity, rng);
   const wp = integer ? 2 ** (rng.int(4) - 1) : Math.fround(rng.uniformRange(0.1, 1));
   const wn = integer ? 2 ** (rng.int(4) - 1) : Math.fround(rng.uniformRange(0.1, 1));
-  const layer = ternaryLayerFromAssignment(a, shape, wp, wn);
+  const plain = ternaryLayerFromAssignment(a, shape, wp, wn);
+  // Per-channel centroids (a folded batch norm): powers of two keep the integer case exact; negative
+  // ones expose a channel mix-up.
+  const layer = c.channelScale ? withChannelCentroids(plain, Array.from({ length: g.outChannels }, () => (rng.uniform() < 0.3 ? -1 : 1) * 2 ** (rng.int(3) - 1))) : plain;
   const x = integer ? intInput(g.batch * g.inChannels * g.inHeight * g.inWidth, rng) : floatInput(g.batch * g.inChannels * g.inHeight * g.inWidth, rng);
   const bias = c.bias ? (integer ? intInput(g.outChannels, rng) : floatInput(g.outChannels, rng)) : null;
   const want = referenceConv(x, ternaryLayerDense(layer), bias, g);
