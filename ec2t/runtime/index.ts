@@ -68,16 +68,12 @@ export interface TernaryModel {
 /** Called with a conv/linear layer's name and input (a view, valid during the call) before the layer runs. */
 export type LayerInputObserver = (layer: string, input: Float32Array, shape: readonly number[]) => void;
 
-/** A compiled conv/linear: kernel inputs plus the per-channel post pass. */
+/** A compiled conv/linear: the kernel's inputs (a folded batch-norm scale is in the ternary layer's per-channel centroids). */
 interface Compiled {
   ternary: TernaryLayer | null;
   weight: Float32Array | null;
-  /** Bias applied by the kernel (no per-channel scale). */
+  /** Bias applied by the kernel (a folded batch-norm shift included). */
   kernelBias: Float32Array | null;
-  /** Per-channel multiplier of the post pass (folded BN scale × w_n), or null. */
-  mult: Float32Array | null;
-  /** Per-channel addend of the post pass, with `mult`. */
-  add: Float32Array | null;
   /** Integer activations of a ternary layer (null: float). */
   act: IntActivations | null;
   /** A small dense conv's weights for generated code (see {@link DENSE_GENERATED_MAX_TAPS}), else null. */
@@ -126,7 +122,7 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
     for (let i = 0; i < w.length; i++) if (w[i] !== 0) nz++;
     return {
       c: {
-        ternary: null, weight: w, kernelBias: bias, mult: null, add: null, act: null,
+        ternary: null, weight: w, kernelBias: bias, act: null,
         dense: op.op === 'conv' && op.groups === 1 && op.shape[1] * op.shape[2] * op.shape[3] <= DENSE_GENERATED_MAX_TAPS ? denseTaps(w, op.shape) : null,
       },
       info: { name: op.name, op: op.op, kind: 'dense', shape: [...op.shape], weights, nonzeros: nz, sparsity: 1 - nz / weights, removedOut, removedIn },
@@ -171,7 +167,7 @@ function compileLayer(op: ConvOp | LinearOp, tensors: Map<string, RawTensor>, fi
       throw e;
     }
   }
-  const c: Compiled = { ternary: layer, weight: null, kernelBias: bias, mult: null, add: null, act, dense: null };
+  const c: Compiled = { ternary: layer, weight: null, kernelBias: bias, act, dense: null };
   return { c, info: { name: op.name, op: op.op, kind: 'ternary', shape: [...op.shape], weights, nonzeros: count, sparsity: 1 - count / weights, removedOut, removedIn } };
 }
 
@@ -193,16 +189,11 @@ function statsFor(channels: number): { zeros: Float32Array; ones: Float32Array }
 }
 
 /**
- * In place over `[batch, channels, spatial]`: `out = act(out·mult[c] + add[c] (+ res))` (mult/add
- * null: skipped), with the cpu kernels — batch-norm eval (mean 0, invstd 1: exactly
- * `x·mult + add`), same-shape add, relu/relu6 — whose WebAssembly SIMD paths run 1.5–3× faster
- * than one fused JS pass (a JS `v > 0 ? v : 0` mispredicts on random signs).
+ * In place: `out = act(out + res)` (res null: no join) with the cpu kernels (same-shape add,
+ * relu/relu6), whose WebAssembly SIMD paths run 1.5–3× faster than one fused JS pass (a JS
+ * `v > 0 ? v : 0` mispredicts on random signs). The generated ternary convs fuse the same work.
  */
-function postChannel(out: Float32Array, mult: Float32Array | null, add: Float32Array | null, res: Float32Array | null, batch: number, channels: number, spatial: number, act: Act): void {
-  if (mult !== null || add !== null) {
-    const { zeros, ones } = statsFor(channels);
-    batchNormForwardEvalCpu(out, mult, add, zeros, ones, out, { batch, channels, spatial });
-  }
+function postPass(out: Float32Array, res: Float32Array | null, act: Act): void {
   if (res !== null) addInPlace(out, res);
   if (act !== Act.None) unaryCpu(act === Act.Relu ? 'relu' : 'relu6', out, out);
 }
@@ -525,7 +516,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
       shortcutA(b.res as Float32Array, b.shortcutOut as Float32Array, b.shortcut.inShape, b.shortcut.outShape, b.shortcut.op.stride, b.shortcut.op.padBefore);
       res = b.shortcutOut;
     }
-    if (c.mult !== null || b.act !== Act.None || res !== null) postChannel(b.out as Float32Array, c.mult, c.add, res, g.batch, g.outChannels, g.outHeight * g.outWidth, b.act);
+    postPass(b.out as Float32Array, res, b.act);
   }
 
   function runStep(b: BoundStep, input: Float32Array, bound: Bound): void {
@@ -559,7 +550,7 @@ export function loadTernaryModelBytes(bytes: Uint8Array, file: string): TernaryM
           const bias = c.kernelBias;
           if (bias !== null) for (let n = 0; n < N; n++) for (let m = 0; m < M; m++) out[n * M + m] += bias[m];
         }
-        if (c.mult !== null || b.act !== Act.None || b.res !== null) postChannel(out, c.mult, c.add, b.res, N, M, 1, b.act);
+        postPass(out, b.res, b.act);
         return;
       }
       case 'affine': {
