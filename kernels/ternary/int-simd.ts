@@ -88,8 +88,8 @@ function ternaryConv2dSimdIntOnce(x: TernaryOperand, layer: TernaryLayer, act: I
   const i32 = new Int32Array(buf);
   if (bias !== null) f32.set(bias.subarray(0, M), biasAt >> 2);
   else f32.fill(0, biasAt >> 2, (biasAt >> 2) + M);
-  // Work units: (sample, band of output rows), ≥ 16 in all for balance (as the float kernels).
-  const cps = Math.min(OH, Math.max(Math.ceil(OH / band.rows), Math.ceil(16 / N)));
+  // Work units: (sample, band of output rows), at least one per thread (as the float kernels).
+  const cps = Math.min(OH, Math.max(Math.ceil(OH / band.rows), Math.ceil(T / N)));
   const rows = Math.ceil(OH / cps);
   const w = new Int32Array(J_WORDS);
   w[J_N] = N; w[J_CPS] = Math.ceil(OH / rows); w[J_ROWS] = rows; w[J_OH] = OH; w[J_BLOCKS] = jit.blocks;
