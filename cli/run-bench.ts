@@ -4,7 +4,7 @@
  */
 import { defaultThreads } from '../kernels/settings.js';
 import { Rng } from '../base/rng.js';
-import { randn, noGrad } from '../engine/tensor.js';
+import { randn, noGrad, recycleActivations } from '../engine/tensor.js';
 import { crossEntropy } from '../engine/ops/loss.js';
 import { SGD } from '../nn/optim.js';
 import { getBackend, resolveBackend } from '../kernels/registry.js';
@@ -44,13 +44,13 @@ export function benchModel(model: string, mode: 'train' | 'infer', batchSize: nu
   const labels = new Int32Array(batchSize).map((_, i) => i % g.classes);
   const opt = new SGD({ params: net.parameters(), lr: 0.01, momentum: 0.9, weightDecay: 5e-4 });
   const step = mode === 'train'
-    ? () => {
+    ? () => recycleActivations(() => {
         net.train();
         opt.zeroGrad();
         const loss = crossEntropy(net.forward(x), labels);
         loss.backward();
         opt.step();
-      }
+      })
     : () => {
         net.eval();
         noGrad(() => net.forward(x));

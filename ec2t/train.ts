@@ -5,7 +5,7 @@
  * after Ctrl-C).
  */
 import { crossEntropy, accuracyCount } from '../engine/ops/loss.js';
-import { noGrad } from '../engine/tensor.js';
+import { noGrad, recycleActivations } from '../engine/tensor.js';
 import { Rng } from '../base/rng.js';
 import { FormatError, ValueError } from '../base/errors.js';
 import { platform } from '../base/platform.js';
@@ -262,29 +262,33 @@ export class TrainingPhase {
       const batchesLeft = !this.epochBatchesDone;
       this.epochBatchesDone = false;
       if (batchesLeft) for (const batch of this.loader) {
-        o.updater.zeroGrad();
-        const logits = o.model.forward(batch.x);
-        const labels = batch.labels.subarray(0, batch.size);
-        const loss = crossEntropy(logits, labels);
-        const lossValue = loss.item();
         // The loader advances before it hands a batch out and rolls over to batch 0 after the
         // epoch's last one, so its position is this batch's 1-based number, or 0 for the last.
         const done = this.loader.getState().batch || batches;
         const where = `epoch ${epoch}, batch ${done}`;
-        if (!Number.isFinite(lossValue)) {
+        // One step; its activations' memory is reused by the next (nothing made here outlives it).
+        const { lossValue, correct } = recycleActivations(() => {
+          o.updater.zeroGrad();
+          const logits = o.model.forward(batch.x);
+          const labels = batch.labels.subarray(0, batch.size);
+          const loss = crossEntropy(logits, labels);
+          const value = loss.item();
+          if (!Number.isFinite(value)) {
+            const bad = firstNonFinite(o.model);
+            if (bad !== null) throw new ValueError('train', `the weights hold non-finite values before ${where} (${bad}): the starting weights or checkpoint are damaged; nothing was saved over the last checkpoint`);
+            throw new ValueError('train', `loss became ${value} at ${where}; lower --lr (now ${o.updater.lr()}) or check the input data`);
+          }
+          loss.backward();
+          o.updater.step();
+          // The loss can stay finite while gradients are NaN or Inf (a NaN hidden by a max-pool or a
+          // saturated softmax): they then show up in the weights, checked after every step.
           const bad = firstNonFinite(o.model);
-          if (bad !== null) throw new ValueError('train', `the weights hold non-finite values before ${where} (${bad}): the starting weights or checkpoint are damaged; nothing was saved over the last checkpoint`);
-          throw new ValueError('train', `loss became ${lossValue} at ${where}; lower --lr (now ${o.updater.lr()}) or check the input data`);
-        }
-        loss.backward();
-        o.updater.step();
-        // The loss can stay finite while gradients are NaN or Inf (a NaN hidden by a max-pool or a
-        // saturated softmax): they then show up in the weights, checked after every step.
-        const bad = firstNonFinite(o.model);
-        if (bad !== null) throw new ValueError('train', `the weights became non-finite at ${where} (${bad}; loss was ${lossValue}): the gradients held NaN or Inf. Lower --lr (now ${o.updater.lr()}) or check the input data; the run stopped before saving, so the last checkpoint is the last good state`);
+          if (bad !== null) throw new ValueError('train', `the weights became non-finite at ${where} (${bad}; loss was ${value}): the gradients held NaN or Inf. Lower --lr (now ${o.updater.lr()}) or check the input data; the run stopped before saving, so the last checkpoint is the last good state`);
+          return { lossValue: value, correct: accuracyCount(logits, labels) };
+        });
         this.step++;
         this.acc.lossSum += lossValue * batch.size;
-        this.acc.correct += accuracyCount(logits, labels);
+        this.acc.correct += correct;
         this.acc.seen += batch.size;
         const now = performance.now();
         this.acc.seconds += (now - t0) / 1000;

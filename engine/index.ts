@@ -7,7 +7,7 @@ import '../kernels/index.js';
 export * from '../base/errors.js';
 export { Rng } from '../base/rng.js';
 export {
-  Tensor, noGrad, isGradEnabled, makeResult, needsGrad, numelOf, stridesOf,
+  Tensor, noGrad, isGradEnabled, makeResult, needsGrad, numelOf, stridesOf, recycleActivations, outputBuffer,
   zeros, ones, full, arange, tensor, uniform, rand, randn,
 } from './tensor.js';
 export type { BackwardFn, GradNode } from './tensor.js';

@@ -5,7 +5,7 @@
 import { kernel } from '../../kernels/registry.js';
 import { type Conv2dGeometry, type Conv2dOptions, conv2dGeometry } from '../../kernels/types.js';
 import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
-import { Tensor, gradBuffer, makeResult, needsGrad } from '../tensor.js';
+import { Tensor, gradBuffer, makeResult, needsGrad, outputBuffer } from '../tensor.js';
 import { pad } from './movement.js';
 
 export type { Conv2dOptions } from '../../kernels/types.js';
@@ -60,7 +60,7 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     throw new ShapeError('conv2d', `bias must have shape [${g.outChannels}] (one per output channel), got ${fmtShape(bias.shape)}`);
   }
   const flops = conv2dFlops(g);
-  const out = new Float32Array(g.batch * g.outChannels * g.outHeight * g.outWidth);
+  const out = outputBuffer(g.batch * g.outChannels * g.outHeight * g.outWidth);
   if (out.length > 0) kernel('conv2dForward', flops)(x.data, weight.data, bias === null ? null : bias.data, out, g);
   const inputs = bias === null ? [x, weight] : [x, weight, bias];
   const track = needsGrad(...inputs);

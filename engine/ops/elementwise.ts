@@ -5,11 +5,11 @@
  */
 import { kernel } from '../../kernels/registry.js';
 import type { BinaryOp, UnaryOp } from '../../kernels/types.js';
-import { Tensor, gradBuffer, makeResult } from '../tensor.js';
+import { Tensor, gradBuffer, makeResult, outputBuffer } from '../tensor.js';
 import { broadcastShapes, broadcastStrides, sumToShape } from './broadcast.js';
 
 function unary(op: UnaryOp, x: Tensor): Tensor {
-  const out = new Float32Array(x.size);
+  const out = outputBuffer(x.size);
   kernel('unary', x.size)(op, x.data, out);
   return makeResult(op, out, x.shape, [x], (g) => {
     const gx = gradBuffer(g.length);
@@ -73,7 +73,7 @@ function binary(op: BinaryOp, left: Tensor | number, right: Tensor | number): Te
   const bStrides = broadcastStrides(b.shape, shape);
   let n = 1;
   for (const d of shape) n *= d;
-  const out = new Float32Array(n);
+  const out = outputBuffer(n);
   kernel('binary', n)(op, a.data, aStrides, b.data, bStrides, out, shape);
   return makeResult(op, out, shape, [a, b], (g) => {
     if (op === 'add') return [a.tracked ? sumToShape(g, shape, a.shape) : null, b.tracked ? sumToShape(g, shape, b.shape) : null];

@@ -4,7 +4,7 @@
  */
 import { kernel } from '../../kernels/registry.js';
 import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
-import { Tensor, gradBuffer, makeResult } from '../tensor.js';
+import { Tensor, gradBuffer, makeResult, outputBuffer } from '../tensor.js';
 
 function normAxis(axis: number, ndim: number, op: string): number {
   if (!Number.isInteger(axis) || axis < -ndim || axis >= ndim) throw new ValueError(op, `axis ${axis} is out of range for a tensor with ${ndim} dims; valid axes are ${-ndim}..${ndim - 1}`);
@@ -88,7 +88,7 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], val
   const outShape = x.shape.map((d, i) => d + full[i][0] + full[i][1]);
   let n = 1;
   for (const d of outShape) n *= d;
-  const out = new Float32Array(n);
+  const out = outputBuffer(n);
   kernel('pad', n)(x.data, x.shape, full, value, out);
   return makeResult('pad', out, outShape, [x], (g) => {
     const gx = gradBuffer(x.size);
@@ -123,7 +123,7 @@ export function slice(x: Tensor, starts: readonly number[], ends: readonly numbe
   }
   let n = 1;
   for (const d of outShape) n *= d;
-  const out = new Float32Array(n);
+  const out = outputBuffer(n);
   kernel('slice', n)(x.data, x.shape, st, sp, out, outShape);
   return makeResult('slice', out, outShape, [x], (g) => {
     const gx = gradBuffer(x.size);
@@ -151,7 +151,7 @@ export function concat(xs: readonly Tensor[], axis: number): Tensor {
   const outShape = [...first.shape];
   outShape[ax] = xs.reduce((acc, t) => acc + t.shape[ax], 0);
   const total = widths.reduce((a, b) => a + b, 0);
-  const out = new Float32Array(outer * total);
+  const out = outputBuffer(outer * total);
   kernel('concat', out.length)(xs.map((t) => t.data), outer, widths, out);
   return makeResult('concat', out, outShape, xs, (g) => {
     let col = 0;

@@ -6,7 +6,7 @@
 import { kernel } from '../../kernels/registry.js';
 import type { BatchNormGeometry } from '../../kernels/types.js';
 import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
-import { Tensor, gradBuffer, makeResult, needsGrad } from '../tensor.js';
+import { Tensor, gradBuffer, makeResult, needsGrad, outputBuffer } from '../tensor.js';
 
 /** Options of {@link batchNorm}. */
 export interface BatchNormOptions {
@@ -51,7 +51,7 @@ export function batchNorm(x: Tensor, opts: BatchNormOptions): Tensor {
   const batchStats = training || runningMean === null;
   if (batchStats && count <= 1) throw new ValueError(op, `expected more than 1 value per channel when using batch statistics, got input ${fmtShape(x.shape)}`);
 
-  const out = new Float32Array(x.size);
+  const out = outputBuffer(x.size);
   const mean = new Float32Array(channels);
   const invstd = new Float32Array(channels);
   const wData = weight === null ? null : weight.data;

@@ -5,7 +5,7 @@
 import { kernel } from '../../kernels/registry.js';
 import { type Pool2dGeometry, convOutSize } from '../../kernels/types.js';
 import { ShapeError, ValueError, fmtShape } from '../../base/errors.js';
-import { Tensor, gradBuffer, makeResult } from '../tensor.js';
+import { Tensor, gradBuffer, makeResult, outputBuffer } from '../tensor.js';
 
 /** Options of {@link maxPool2d}; scalars apply to both spatial dims. */
 export interface MaxPool2dOptions {
@@ -64,7 +64,7 @@ const outSizeOf = (g: Pool2dGeometry): number => g.batch * g.channels * g.outHei
 export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
   const g = poolGeometry('maxPool2d', x.shape, opts);
   const n = outSizeOf(g);
-  const out = new Float32Array(n);
+  const out = outputBuffer(n);
   const argmax = new Int32Array(n);
   if (n > 0) kernel('maxPool2dForward', n * g.kernelHeight * g.kernelWidth)(x.data, out, argmax, g);
   return makeResult('maxPool2d', out, [g.batch, g.channels, g.outHeight, g.outWidth], [x], (gradOut) => {
@@ -81,7 +81,7 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
 export function avgPool2d(x: Tensor, opts: AvgPool2dOptions): Tensor {
   const g = poolGeometry('avgPool2d', x.shape, opts);
   const n = outSizeOf(g);
-  const out = new Float32Array(n);
+  const out = outputBuffer(n);
   const work = n * g.kernelHeight * g.kernelWidth;
   if (n > 0) kernel('avgPool2dForward', work)(x.data, out, g);
   return makeResult('avgPool2d', out, [g.batch, g.channels, g.outHeight, g.outWidth], [x], (gradOut) => {
