@@ -156,22 +156,26 @@ export function emitGather(mod: ModuleBuilder): void {
     const zero = (): void => { f.get(d).f32Const(0).f32Store(); f.get(d).i32Const(4).i32Add().set(d); };
     f.i32Const(0).set(v);
     forRange(f, v, vLo, 1, zero);
-    // Column stride 2 (the common downsampling conv): four outputs from two f32x4 loads and one
-    // shuffle of their even lanes. Reads up to 8 floats from sp (the staging area has that slack).
-    f.get(colStepB).i32Const(8).i32Eq();
-    f.if();
-    f.get(vHi).i32Const(3).i32Sub().set(vEnd4);
-    f.block();
-    f.loop();
-    f.get(v).get(vEnd4).i32LtS().i32Eqz().brIf(1);
-    f.get(d).get(sp).v128Load().get(sp).v128Load(16).raw(0xfd, 0x0d, ...EVEN_LANES).v128Store();
-    f.get(sp).i32Const(32).i32Add().set(sp);
-    f.get(d).i32Const(16).i32Add().set(d);
-    f.get(v).i32Const(4).i32Add().set(v);
-    f.br(0);
-    f.end();
-    f.end();
-    f.end();
+    // Column strides 1 (a plain row copy) and 2 (the common downsampling conv: four outputs from
+    // two f32x4 loads and one shuffle of their even lanes), four values a vector; reads up to 8
+    // floats from sp (the staging area and arena regions have that slack).
+    for (const step of [4, 8]) {
+      f.get(colStepB).i32Const(step).i32Eq();
+      f.if();
+      f.get(vHi).i32Const(3).i32Sub().set(vEnd4);
+      f.block();
+      f.loop();
+      f.get(v).get(vEnd4).i32LtS().i32Eqz().brIf(1);
+      if (step === 4) f.get(d).get(sp).v128Load().v128Store();
+      else f.get(d).get(sp).v128Load().get(sp).v128Load(16).raw(0xfd, 0x0d, ...EVEN_LANES).v128Store();
+      f.get(sp).i32Const(4 * step).i32Add().set(sp);
+      f.get(d).i32Const(16).i32Add().set(d);
+      f.get(v).i32Const(4).i32Add().set(v);
+      f.br(0);
+      f.end();
+      f.end();
+      f.end();
+    }
     forRange(f, v, vHi, 1, () => {
       f.get(d).get(sp).f32Load().f32Store();
       f.get(sp).get(colStepB).i32Add().set(sp);
