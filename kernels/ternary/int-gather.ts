@@ -88,7 +88,19 @@ export function emitQuantGather(mod: ModuleBuilder, inv: number, qmax: number): 
     });
     forRange(f, v, Wq, 1, zero);
     f.else();
+    // A row outside the input (padding): zeros, eight a store.
     f.i32Const(0).set(v);
+    // NOTE: signed: Wq − 7 is negative for rows under eight values (forRange compares unsigned).
+    f.get(Wq).i32Const(7).i32Sub().set(vEnd8);
+    f.block();
+    f.loop();
+    f.get(v).get(vEnd8).i32LtS().i32Eqz().brIf(1);
+    f.get(d).f32x4Const(0).v128Store();
+    f.get(d).i32Const(16).i32Add().set(d);
+    f.get(v).i32Const(8).i32Add().set(v);
+    f.br(0);
+    f.end();
+    f.end();
     forRange(f, v, Wq, 1, zero);
     f.end();
   });

@@ -183,7 +183,19 @@ export function emitGather(mod: ModuleBuilder): void {
     });
     forRange(f, v, Wq, 1, zero);
     f.else();
+    // A row outside the input (padding): zeros, four a store.
     f.i32Const(0).set(v);
+    // NOTE: signed: Wq − 3 is negative for rows under four floats (forRange compares unsigned).
+    f.get(Wq).i32Const(3).i32Sub().set(vEnd4);
+    f.block();
+    f.loop();
+    f.get(v).get(vEnd4).i32LtS().i32Eqz().brIf(1);
+    f.get(d).f32x4Const(0).v128Store();
+    f.get(d).i32Const(16).i32Add().set(d);
+    f.get(v).i32Const(4).i32Add().set(v);
+    f.br(0);
+    f.end();
+    f.end();
     forRange(f, v, Wq, 1, () => { f.get(d).f32Const(0).f32Store(); f.get(d).i32Const(4).i32Add().set(d); });
     f.end();
   });
