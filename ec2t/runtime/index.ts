@@ -301,7 +301,8 @@ function regionStorage(capacity: readonly number[], owner: object): Storage | nu
   const I = ternarySimdInstance();
   if (I === null) return null;
   // +64 bytes a slot: the kernels' vector reads may run a few floats past a tensor's end.
-  const offsets = capacity.map((c) => ((c * 4 + 64 + 63) & ~63));
+  // NOTE: arithmetic, not `& ~63`: a large batch's slot passes 2^31 bytes, where the bit ops wrap.
+  const offsets = capacity.map((c) => Math.ceil((c * 4 + 64) / 64) * 64);
   let total = 0;
   for (let k = 1; k < offsets.length; k++) { const b = offsets[k]; offsets[k] = total; total += b; }
   const base = arenaAllocate(I.memory, total);
