@@ -3,7 +3,7 @@
  * over a tap table (`taps`), the `w_p·P − w_n·N + b` output rows (`rows`), and the two input layouts'
  * gathers: stride-1 shared-padding planes (`plane`) and strided phase planes (`gather`).
  */
-import { F32, I32, ModuleBuilder, forRange } from '../wasm/assembler.js';
+import { F32, I32, ModuleBuilder, type FuncBuilder, forRange } from '../wasm/assembler.js';
 
 /** Grid points per chunk (two accumulators of this size stay in L1). */
 export const SIMD_CHUNK = 2048;
@@ -142,62 +142,97 @@ function emitPlane(mod: ModuleBuilder): void {
 /** `i8x16.shuffle` lanes taking floats 0 and 2 of each operand: the even columns of 8 consecutive floats. */
 const EVEN_LANES = [0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27];
 
-export function emitGather(mod: ModuleBuilder): void {
-  const f = mod.func('gather', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], []);
+/**
+ * What differs between the float gather and the integer path's quantizing one (./int-gather.ts);
+ * {@link emitRowGather} writes the rest. Callbacks emit code reading at local `sp` (and, scalar,
+ * storing at local `d`).
+ */
+export interface RowGatherSpec {
+  /** Bytes of one stored element: 4 (float32 planes) or 2 (int16). */
+  readonly elemBytes: 4 | 2;
+  /** Values one vector store writes (4 float32 or 8 int16). */
+  readonly perVector: 4 | 8;
+  /** Pushes the next vector of values for column step `step` bytes (4: adjacent floats, 8: every other one). */
+  readonly vector: (f: FuncBuilder, sp: number, step: 4 | 8) => void;
+  /** Stores the value at `sp` (its element at `d`); any other column step. */
+  readonly scalar: (f: FuncBuilder, sp: number, d: number) => void;
+  /** Stores a zero element at `d`. */
+  readonly zero: (f: FuncBuilder, d: number) => void;
+}
+
+/**
+ * A gather's body over its parameters `(src, dst, uLo, uHi, vLo, vHi, Hq, Wq, src0, rowStepB,
+ * colStepB)`: Hq rows of Wq elements at `dst`; rows [uLo, uHi) × columns [vLo, vHi) come from
+ * `src0 + (u−uLo)·rowStepB + (v−vLo)·colStepB`, everything else is 0. Column steps 4 and 8 run a
+ * vector at a time, reading up to 8 floats past a run (the staging area and arena regions have that
+ * slack); padding rows are zeroed a vector at a time.
+ * @example emitRowGather(mod.func('gather', params, []), floatRows)
+ */
+export function emitRowGather(f: FuncBuilder, spec: RowGatherSpec): void {
   const [, dst, uLo, uHi, vLo, vHi, Hq, Wq, src0, rowStepB, colStepB] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
-  const u = f.local(I32), v = f.local(I32), sp = f.local(I32), d = f.local(I32), vEnd4 = f.local(I32);
+  const u = f.local(I32), v = f.local(I32), sp = f.local(I32), d = f.local(I32), vEnd = f.local(I32);
+  const P = spec.perVector, E = spec.elemBytes;
+  const zero = (): void => { spec.zero(f, d); f.get(d).i32Const(E).i32Add().set(d); };
+  // while (v + P <= limit) { body; d += 16; v += P } — signed: limit − (P − 1) is negative for runs
+  // shorter than a vector (forRange compares unsigned).
+  const vectors = (limit: number, body: () => void): void => {
+    f.get(limit).i32Const(P - 1).i32Sub().set(vEnd);
+    f.block();
+    f.loop();
+    f.get(v).get(vEnd).i32LtS().i32Eqz().brIf(1);
+    body();
+    f.get(d).i32Const(16).i32Add().set(d);
+    f.get(v).i32Const(P).i32Add().set(v);
+    f.br(0);
+    f.end();
+    f.end();
+  };
   f.get(dst).set(d);
   f.i32Const(0).set(u);
   forRange(f, u, Hq, 1, () => {
     f.get(u).get(uLo).i32GeS().get(u).get(uHi).i32LtS().i32And();
     f.if();
     f.get(src0).get(u).get(uLo).i32Sub().get(rowStepB).i32Mul().i32Add().set(sp);
-    // Zeros, the strided source run, zeros: no per-element range test.
-    const zero = (): void => { f.get(d).f32Const(0).f32Store(); f.get(d).i32Const(4).i32Add().set(d); };
+    // Zeros, the source run, zeros: no per-element range test.
     f.i32Const(0).set(v);
     forRange(f, v, vLo, 1, zero);
-    // Column strides 1 (a plain row copy) and 2 (the common downsampling conv: four outputs from
-    // two f32x4 loads and one shuffle of their even lanes), four values a vector; reads up to 8
-    // floats from sp (the staging area and arena regions have that slack).
-    for (const step of [4, 8]) {
+    for (const step of [4, 8] as const) {
       f.get(colStepB).i32Const(step).i32Eq();
       f.if();
-      f.get(vHi).i32Const(3).i32Sub().set(vEnd4);
-      f.block();
-      f.loop();
-      f.get(v).get(vEnd4).i32LtS().i32Eqz().brIf(1);
-      if (step === 4) f.get(d).get(sp).v128Load().v128Store();
-      else f.get(d).get(sp).v128Load().get(sp).v128Load(16).raw(0xfd, 0x0d, ...EVEN_LANES).v128Store();
-      f.get(sp).i32Const(4 * step).i32Add().set(sp);
-      f.get(d).i32Const(16).i32Add().set(d);
-      f.get(v).i32Const(4).i32Add().set(v);
-      f.br(0);
-      f.end();
-      f.end();
+      vectors(vHi, () => {
+        f.get(d);
+        spec.vector(f, sp, step);
+        f.v128Store();
+        f.get(sp).i32Const(P * step).i32Add().set(sp);
+      });
       f.end();
     }
     forRange(f, v, vHi, 1, () => {
-      f.get(d).get(sp).f32Load().f32Store();
+      spec.scalar(f, sp, d);
       f.get(sp).get(colStepB).i32Add().set(sp);
-      f.get(d).i32Const(4).i32Add().set(d);
+      f.get(d).i32Const(E).i32Add().set(d);
     });
     forRange(f, v, Wq, 1, zero);
     f.else();
-    // A row outside the input (padding): zeros, four a store.
+    // A row outside the input (padding).
     f.i32Const(0).set(v);
-    // NOTE: signed: Wq − 3 is negative for rows under four floats (forRange compares unsigned).
-    f.get(Wq).i32Const(3).i32Sub().set(vEnd4);
-    f.block();
-    f.loop();
-    f.get(v).get(vEnd4).i32LtS().i32Eqz().brIf(1);
-    f.get(d).f32x4Const(0).v128Store();
-    f.get(d).i32Const(16).i32Add().set(d);
-    f.get(v).i32Const(4).i32Add().set(v);
-    f.br(0);
+    vectors(Wq, () => { f.get(d).f32x4Const(0).v128Store(); });
+    forRange(f, v, Wq, 1, zero);
     f.end();
-    f.end();
-    forRange(f, v, Wq, 1, () => { f.get(d).f32Const(0).f32Store(); f.get(d).i32Const(4).i32Add().set(d); });
-    f.end();
+  });
+}
+
+/** The float gather: values copied (column step 8: the even lanes of two loads). */
+export function emitGather(mod: ModuleBuilder): void {
+  emitRowGather(mod.func('gather', [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32], []), {
+    elemBytes: 4,
+    perVector: 4,
+    vector: (f, sp, step) => {
+      if (step === 4) f.get(sp).v128Load();
+      else f.get(sp).v128Load().get(sp).v128Load(16).raw(0xfd, 0x0d, ...EVEN_LANES);
+    },
+    scalar: (f, sp, d) => { f.get(d).get(sp).f32Load().f32Store(); },
+    zero: (f, d) => { f.get(d).f32Const(0).f32Store(); },
   });
 }
 
