@@ -13,7 +13,7 @@ import type { Conv2dGeometry, TernaryLayer } from '../types.js';
 import type { WasmMemory } from '../wasm/assembler.js';
 import { MAX_POOL_THREADS, runJob, withWorkerRecovery } from '../wasm/worker-pool.js';
 import { type IntActivations, checkIntActivations, checkIntConv, intOutputCoefficients, intQmax, ternaryConv2dIntReference } from './int.js';
-import { type BandSpec, type Jit, type JitPost, JIT_MAX_NONZEROS, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_RES, J_RES_SAMPLE_B, J_WORDS, J_XS, buildJit, jitInstance, jitRelease, jitWork, postKey } from './simd-jit.js';
+import { type BandSpec, type Jit, type JitPost, JIT_MAX_NONZEROS, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROW_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_RES, J_RES_SAMPLE_B, J_WORDS, J_XS, buildJit, jitInstance, jitRelease, jitWork, postKey, setWorkUnits } from './simd-jit.js';
 import { arenaTop } from './arena.js';
 import { MAX_PAGES, PAGE } from './simd-module.js';
 import { type SimdPlan, bandFor, planFor, residualSampleFloats } from './simd-plan.js';
@@ -88,12 +88,10 @@ function ternaryConv2dSimdIntOnce(x: TernaryOperand, layer: TernaryLayer, act: I
   const i32 = new Int32Array(buf);
   if (bias !== null) f32.set(bias.subarray(0, M), biasAt >> 2);
   else f32.fill(0, biasAt >> 2, (biasAt >> 2) + M);
-  // Work units: (sample, band of output rows), at least one per thread (as the float kernels).
-  const cps = Math.min(OH, Math.max(Math.ceil(OH / band.rows), Math.ceil(T / N)));
-  const rows = Math.ceil(OH / cps);
   const w = new Int32Array(J_WORDS);
-  w[J_N] = N; w[J_CPS] = Math.ceil(OH / rows); w[J_ROWS] = rows; w[J_OH] = OH; w[J_BLOCKS] = jit.blocks;
-  w[J_XS] = jit.minOff; w[J_SAMPLE_B] = 0; w[J_OUT] = outAt; w[J_OUT_SAMPLE_B] = M * OH * OW * 4;
+  setWorkUnits(w, N, OH, band.rows, T);
+  w[J_BLOCKS] = jit.blocks;
+  w[J_XS] = jit.minOff; w[J_OUT] = outAt; w[J_OUT_SAMPLE_B] = M * OH * OW * 4;
   w[J_BIAS] = biasAt; w[J_SCRATCH] = scratch; w[J_SCRATCH_B] = scratchB;
   w[J_BAND] = bands; w[J_BAND_B] = bandB; w[J_SRC] = stage; w[J_SRC_SAMPLE_B] = C * H * W * 4; w[J_ROW_B] = p.Wq * 2; w[J_HALO] = band.R - band.rows;
   w[J_READY] = readyAt;

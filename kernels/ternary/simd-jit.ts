@@ -39,8 +39,8 @@ export interface JitGeometry {
   readonly tapOffset: (m: number, t: number) => number;
   /** Output channels per group (channels of one group read the same input planes). */
   readonly outPerGroup: number;
-  /** Strided convs: each work unit gathers its own band of the phase planes (see {@link emitBandGather}). */
-  readonly band?: BandSpec;
+  /** Each work unit gathers its own band of the (phase) planes (see {@link emitBandGather}). */
+  readonly band: BandSpec;
   /** Input element and accumulator lanes (default f32): see {@link JitLanes}. */
   readonly lanes?: JitLanes;
   /** Integer lanes: output channel m's coefficients `[scale·w_p, scale·w_n]` (float lanes use the layer's centroids). */
@@ -395,8 +395,8 @@ export interface Jit {
   readonly maxBlock: number;
   /** Byte shift added to the sample base so every tap offset is a non-negative immediate. */
   readonly minOff: number;
-  /** Strided layers: the band gather's layout (units gather their own input rows). */
-  readonly band?: BandSpec;
+  /** The band gather's layout (units gather their own input rows). */
+  readonly band: BandSpec;
   /** The output work fused into the stores, if any. */
   readonly post?: JitPost;
 }
@@ -414,12 +414,10 @@ export function buildJit(layer: TernaryLayer, geo: JitGeometry, memory: WasmMemo
     for (let t = layer.negStart[m]; t < layer.negStart[m + 1]; t++) minOff = Math.min(minOff, geo.tapOffset(m, layer.negTaps[t]));
   }
   const mod = new ModuleBuilder({ initialPages: 1, maximumPages: MAX_PAGES, shared: SHARED_MEMORY });
-  if (geo.band !== undefined) {
-    // Function 0, which `g` calls: the float gather, or the integer path's quantizing one.
-    if (geo.quantize !== undefined) emitQuantGather(mod, geo.quantize.inv, geo.quantize.qmax);
-    else emitGather(mod);
-    emitBandGather(mod, geo.band);
-  }
+  // Function 0, which `g` calls: the float gather, or the integer path's quantizing one.
+  if (geo.quantize !== undefined) emitQuantGather(mod, geo.quantize.inv, geo.quantize.qmax);
+  else emitGather(mod);
+  emitBandGather(mod, geo.band);
   let maxBlock = 0;
   for (let b = 0; b < blocks; b++) {
     // Balanced blocks: sizes differ by at most one.
@@ -451,13 +449,28 @@ export function jitInstance(family: PoolFamily, memory: WasmMemory): Record<stri
 export const jitRelease = new FinalizationRegistry<PoolFamily>((family) => releasePoolFamily(family));
 
 // Parameter words of a generated-kernel job.
-export const J_N = 0, J_CPS = 1, J_ROWS = 2, J_OH = 3, J_BLOCKS = 4, J_XS = 5, J_SAMPLE_B = 6, J_OUT = 7, J_OUT_SAMPLE_B = 8, J_BIAS = 9, J_SCRATCH = 10, J_SCRATCH_B = 11;
-// Band gather (strided layers; J_BAND 0: none): band buffers, per-thread stride, staged input and its sample stride, grid row bytes.
+// (Word 6 is unused: it held the sample stride of whole-batch planes, before every layer band-gathered.)
+export const J_N = 0, J_CPS = 1, J_ROWS = 2, J_OH = 3, J_BLOCKS = 4, J_XS = 5, J_OUT = 7, J_OUT_SAMPLE_B = 8, J_BIAS = 9, J_SCRATCH = 10, J_SCRATCH_B = 11;
+// Band gather: band buffers, per-thread stride, staged input and its sample stride, grid row bytes.
 // J_READY: byte address of the count of samples staged so far (the main thread stages them during the job).
 export const J_BAND = 12, J_BAND_B = 13, J_SRC = 14, J_SRC_SAMPLE_B = 15, J_ROW_B = 16, J_HALO = 17, J_READY = 18;
 // J_RES: byte address of the residual tensor of a fused residual join (else 0), J_RES_SAMPLE_B its sample stride.
 export const J_RES = 19, J_RES_SAMPLE_B = 20;
 export const J_WORDS = 21;
+
+/**
+ * Cuts a generated-kernel job into work units (sample, band of at most `bandRows` output rows), at
+ * least one per thread, and writes the cut into its words. NOTE: not more: a band gathers its kernel
+ * halo again, and a batch-1 call cut into 16 two-row bands (the old minimum) gathered every input
+ * row twice (1 thread: float ResNet-20 809 → 1032 images/s, int8 1117 → 1723). The cut may depend on
+ * the thread count: every output is summed by the same code in the same order whichever band holds it.
+ * @example setWorkUnits(w, N, g.outHeight, band.rows, threads)
+ */
+export function setWorkUnits(w: Int32Array, N: number, OH: number, bandRows: number, threads: number): void {
+  const cps = Math.min(OH, Math.max(Math.ceil(OH / bandRows), Math.ceil(threads / N)));
+  const rows = Math.ceil(OH / cps);
+  w[J_N] = N; w[J_CPS] = Math.ceil(OH / rows); w[J_ROWS] = rows; w[J_OH] = OH;
+}
 
 /**
  * One thread's part of a generated-kernel job: work units (sample n, band of `rows` output rows)
@@ -466,13 +479,13 @@ export const J_WORDS = 21;
  * pool's workers evaluate its source); word indices are literals for that reason.
  */
 export function jitWork(E: Record<string, unknown>, _memory: unknown, P: Int32Array, _op: number, index: number, _threads: number, next: () => number): void {
-  const N = P[0], cps = P[1], rows = P[2], OH = P[3], nb = P[4], xs0 = P[5], sampleB = P[6], out = P[7], outSampleB = P[8], bias = P[9];
+  const N = P[0], cps = P[1], rows = P[2], OH = P[3], nb = P[4], xs0 = P[5], out = P[7], outSampleB = P[8], bias = P[9];
   const scratch = P[10] + index * P[11];
   const units = N * cps;
   const fns: ((xs: number, outS: number, oy0: number, oy1: number, bias: number, scratch: number, resS: number) => void)[] = [];
   for (let b = 0; b < nb; b++) fns.push(E[`b${b}`] as (typeof fns)[number]);
-  // Strided layers: the unit first gathers its band of every phase plane into the thread's band buffer.
-  const band = P[12] === 0 ? 0 : P[12] + index * P[13], src0 = P[14], srcSampleB = P[15], rowB = P[16];
+  // The unit first gathers its band of every (phase) plane into the thread's band buffer.
+  const band = P[12] + index * P[13], src0 = P[14], srcSampleB = P[15], rowB = P[16];
   const gather = E.g as (src: number, dst: number, u0: number, nr: number) => void;
   const halo = P[17];
   const ready = P[18] >> 2, staged = new Int32Array((_memory as { buffer: SharedArrayBuffer }).buffer);
@@ -481,13 +494,10 @@ export function jitWork(E: Record<string, unknown>, _memory: unknown, P: Int32Ar
     const n = Math.floor(u / cps);
     const oy0 = (u - n * cps) * rows;
     const oy1 = Math.min(OH, oy0 + rows);
-    let xs = xs0 + n * sampleB;
-    if (band !== 0) {
-      // Wait (briefly: a sample's copy is µs) until the main thread has staged sample n.
-      while (Atomics.load(staged, ready) <= n);
-      gather(src0 + n * srcSampleB, band, oy0, oy1 - oy0 + halo);
-      xs = band + xs0 - oy0 * rowB;
-    }
+    // Wait (briefly: a sample's copy is µs) until the main thread has staged sample n.
+    while (Atomics.load(staged, ready) <= n);
+    gather(src0 + n * srcSampleB, band, oy0, oy1 - oy0 + halo);
+    const xs = band + xs0 - oy0 * rowB;
     const os = out + n * outSampleB, rs = res === 0 ? 0 : res + n * resSampleB;
     for (let b = 0; b < nb; b++) fns[b](xs, os, oy0, oy1, bias, scratch, rs);
   }

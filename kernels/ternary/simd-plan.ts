@@ -4,7 +4,7 @@
  * gather, and the byte layout of one call's shared memory.
  */
 import type { Conv2dGeometry, TernaryLayer } from '../types.js';
-import { type BandSpec, type Jit, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_CPS, J_HALO, J_N, J_OH, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROWS, J_ROW_B, J_SAMPLE_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_RES, J_RES_SAMPLE_B, J_WORDS, J_XS, type JitPost } from './simd-jit.js';
+import { type BandSpec, type Jit, J_BAND, J_BAND_B, J_BIAS, J_BLOCKS, J_HALO, J_OUT, J_OUT_SAMPLE_B, J_READY, J_ROW_B, J_SCRATCH, J_SCRATCH_B, J_SRC, J_SRC_SAMPLE_B, J_RES, J_RES_SAMPLE_B, J_WORDS, J_XS, type JitPost, setWorkUnits } from './simd-jit.js';
 import { arenaTop } from './arena.js';
 import { SIMD_CHUNK } from './simd-module.js';
 import type { Params } from './simd-work.js';
@@ -151,9 +151,8 @@ export function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, t
   let at = arenaTop();
   const take = (floats: number): number => { const a = at; at += ((floats + 3) & ~3) * 4 + 16; return a; };
   const xStage = resident.x ?? take(N * C * H * W + 8);
-  const fused = jit?.band !== undefined;
-  // Band-gathered layers need no whole-batch planes.
-  const xp = fused ? take(0) : take(p.lead + N * p.planes * planeF + p.tail) + p.lead * 4;
+  // Generated code gathers bands per work unit: only the generic kernel needs whole-batch planes.
+  const xp = jit !== null ? take(0) : take(p.lead + N * p.planes * planeF + p.tail) + p.lead * 4;
   const out = resident.out ?? take(N * M * OH * OW);
   // +16 floats: a row's last partial vector reads a whole vector of the residual (two, strided).
   const resSampleF = residualSampleFloats(jit?.post, M * OH * OW);
@@ -168,30 +167,20 @@ export function layoutFor(layer: TernaryLayer, g: Conv2dGeometry, p: SimdPlan, t
     const scratchB = ((jit.maxBlock * OH * OW + 3) & ~3) * 4 + 64;
     const scratch = at;
     at += threads * scratchB;
-    // Work units: (sample, band of output rows), at least one per thread. NOTE: not more: a band
-    // gathers its kernel halo again, and a batch-1 call cut into 16 two-row bands (the old minimum)
-    // gathered every input row twice: 1 thread 809 → 1032 images/s (float ResNet-20), int8 1117 →
-    // 1723. The cut may depend on the thread count: every output is summed by the same code in the
-    // same order whichever band holds it.
     const band = jit.band;
-    const bandRows = band !== undefined ? band.rows : Math.max(1, Math.floor(24576 / (p.planes * p.Wq * 4)) - (g.kernelHeight - 1));
-    const cps = Math.min(OH, Math.max(Math.ceil(OH / bandRows), Math.ceil(threads / N)));
-    const rows = Math.ceil(OH / cps);
     const w = new Int32Array(J_WORDS);
-    w[J_N] = N; w[J_CPS] = Math.ceil(OH / rows); w[J_ROWS] = rows; w[J_OH] = OH; w[J_BLOCKS] = jit.blocks;
-    w[J_XS] = xp + jit.minOff; w[J_SAMPLE_B] = p.planes * planeF * 4; w[J_OUT] = out; w[J_OUT_SAMPLE_B] = M * OH * OW * 4;
+    setWorkUnits(w, N, OH, band.rows, threads);
+    w[J_BLOCKS] = jit.blocks;
+    w[J_XS] = jit.minOff; w[J_OUT] = out; w[J_OUT_SAMPLE_B] = M * OH * OW * 4;
     w[J_BIAS] = bias; w[J_SCRATCH] = scratch; w[J_SCRATCH_B] = scratchB;
     w[J_RES] = res;
     w[J_RES_SAMPLE_B] = resSampleF * 4;
-    if (band !== undefined) {
-      // Per-thread band buffers; the slack past the last band plane covers garbage grid points' reads.
-      const bandB = ((p.planes * band.R * p.Wq + p.tail + 3) & ~3) * 4 + 16;
-      w[J_BAND] = at; w[J_BAND_B] = bandB; w[J_SRC] = xStage; w[J_SRC_SAMPLE_B] = C * H * W * 4; w[J_ROW_B] = p.Wq * 4; w[J_HALO] = band.R - band.rows;
-      w[J_XS] = jit.minOff;
-      at += threads * bandB;
-      w[J_READY] = at;
-      at += 16;
-    }
+    // Per-thread band buffers; the slack past the last band plane covers garbage grid points' reads.
+    const bandB = ((p.planes * band.R * p.Wq + p.tail + 3) & ~3) * 4 + 16;
+    w[J_BAND] = at; w[J_BAND_B] = bandB; w[J_SRC] = xStage; w[J_SRC_SAMPLE_B] = C * H * W * 4; w[J_ROW_B] = p.Wq * 4; w[J_HALO] = band.R - band.rows;
+    at += threads * bandB;
+    w[J_READY] = at;
+    at += 16;
     return { bytes: at, at: params, jitWords: w };
   }
   const totalRows = N * p.Hq;

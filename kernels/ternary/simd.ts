@@ -15,7 +15,7 @@
  *   per geometry by default, see {@link setTernaryJit}): a module built once per (layer, geometry
  *   without batch) with every tap offset baked in. Per block of output channels and output vector
  *   (4 pixels), each input vector is loaded once and added into the `+`/`−` register accumulators
- *   that use it; `w_p·P − w_n·N + b` (then any fused output work: affine, residual, ReLU) goes
+ *   that use it; `w_p·P − w_n·N + b` (then any fused output work: residual, ReLU) goes
  *   straight to NCHW. It skips the whole-batch gather: each (sample, row band) unit gathers the
  *   rows of the (phase) planes it reads, explicit padding, into its thread's band buffer
  *   (cache-resident, see simd-plan.ts `bandFor`) right before summing them — the separate pass wrote
@@ -260,29 +260,29 @@ function ternaryConv2dSimdOnce(x: TernaryOperand, layer: TernaryLayer, bias: Flo
   const xp0 = P.xp >> 2;
   const gridF = N * p.planes * p.Hq * p.Wq;
   const outN = N * M * OH * OW;
-  // Lead and tail around the planes: shared-padding taps and garbage grid points read them.
-  const fused = jit?.band !== undefined;
-  if (!fused) {
+  // Generated code gathers its bands inside the job (x staged sample by sample, so the other
+  // threads start on the first samples meanwhile); the generic kernel needs the whole-batch planes
+  // first, with zeros around them (shared-padding taps and garbage grid points read those).
+  const generic = jit === null;
+  if (generic) {
     f32.fill(0, xp0 - p.lead, xp0);
     f32.fill(0, xp0 + gridF, xp0 + gridF + p.tail);
+    if (typeof x !== 'number') f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
   }
-  // Band-gathered layers stage x sample by sample inside the job (the other threads start on the
-  // first samples meanwhile); the others before the gather. Arena operands need no staging.
-  if (!fused && typeof x !== 'number') f32.set(x.subarray(0, N * C * H * W), P.xStage >> 2);
   if (res !== null && typeof res !== 'number' && jitWords !== null) f32.set(res.subarray(0, N * residualSampleFloats(jit?.post, M * OH * OW)), jitWords[J_RES] >> 2);
   const words = new Int32Array(PARAMS.length);
   for (let k = 0; k < PARAMS.length; k++) words[k] = P[PARAMS[k]];
   const planesT = Math.min(T, p.planes * N);
-  // Band-gathered (strided, generated) layers gather inside the kernel job.
-  if (!fused) runJob(I.family, GATHER, words, planesT, (next) => ternaryWork(I.E, buf, words, 0, PARAMS, 0, 0, next));
+  if (generic) runJob(I.family, GATHER, words, planesT, (next) => ternaryWork(I.E, buf, words, 0, PARAMS, 0, 0, next));
   if (jit !== null && jitWords !== null) {
     const E = jitInstance(jit.family, I.memory);
     const units = N * jitWords[J_CPS];
     const t = Math.min(T, units);
     const ex = E;
     const chw = C * H * W, stage0 = P.xStage >> 2, ready = jitWords[J_READY] >> 2;
-    const stageHere = fused && typeof x !== 'number';
-    if (fused) i32[ready] = stageHere ? 0 : N;
+    // Arena operands need no staging.
+    const stageHere = typeof x !== 'number';
+    i32[ready] = stageHere ? 0 : N;
     runJob(jit.family, JIT, jitWords, t, (next) => {
       if (stageHere) {
         try {
